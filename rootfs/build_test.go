@@ -1,0 +1,275 @@
+package rootfs
+
+import (
+	"archive/tar"
+	"bytes"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/containkit/contain/internal/testenv"
+)
+
+// runInChroot runs /bin/sh -c script inside dir with chroot(2) and returns its output.
+func runInChroot(t *testing.T, dir, script string) string {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: dir}
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/bin:/usr/bin:/sbin:/usr/sbin"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("chroot %s sh -c %q: %v: %s", dir, script, err, out)
+	}
+	return string(out)
+}
+
+// checkBase asserts what every rootfs gets.
+func checkBase(t *testing.T, dir, probe string) {
+	t.Helper()
+	fi, err := os.Lstat(filepath.Join(dir, "bin/probe"))
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o755 {
+		t.Errorf("bin/probe: %v, %v; want a regular file 0755", fi, err)
+	} else if readFile(t, filepath.Join(dir, "bin/probe")) != readFile(t, probe) {
+		t.Error("bin/probe differs from the probe")
+	}
+	for _, d := range []string{"proc", "sys", "dev", "root", "etc", "run"} {
+		if fi, err := os.Lstat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+			t.Errorf("/%s: %v, %v; want a directory", d, fi, err)
+		}
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "tmp")); err != nil || fi.Mode() != os.ModeDir|os.ModeSticky|0o777 {
+		t.Errorf("/tmp: %v, %v; want mode 1777", fi, err)
+	}
+	if got := readFile(t, filepath.Join(dir, "etc/passwd")); !strings.HasPrefix(got, "root:x:0:0:root:/root:/bin/sh\n") {
+		t.Errorf("etc/passwd = %q", got)
+	}
+	for _, f := range []string{"etc/group", "etc/hostname", "etc/resolv.conf"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestBuildBusybox(t *testing.T) {
+	if _, err := findBusybox(); err != nil {
+		testenv.Skip(t, err.Error())
+	}
+	base := t.TempDir()
+	probe := fakeProbe(t, base, "probe", false, "")
+	dir := filepath.Join(base, "rootfs")
+	if err := Build(dir, Options{Probe: probe}); err != nil {
+		t.Fatal(err)
+	}
+	checkBase(t, dir, probe)
+	if fi, err := os.Lstat(filepath.Join(dir, "bin/busybox")); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("bin/busybox: %v, %v", fi, err)
+	}
+	for _, applet := range []string{"bin/sh", "bin/ls", "usr/bin/env"} {
+		if got, err := os.Readlink(filepath.Join(dir, applet)); err != nil || got != "/bin/busybox" {
+			t.Errorf("%s -> %q, %v; want /bin/busybox", applet, got, err)
+		}
+	}
+	if os.Geteuid() == 0 {
+		if got := runInChroot(t, dir, "echo ok"); got != "ok\n" {
+			t.Errorf("busybox sh in the rootfs said %q, want ok", got)
+		}
+	}
+}
+
+func TestBuildHost(t *testing.T) {
+	base := t.TempDir()
+	probe := fakeProbe(t, base, "probe", false, "")
+	dir := filepath.Join(base, "rootfs")
+	if err := Build(dir, Options{From: "host", Probe: probe}); err != nil {
+		t.Fatal(err)
+	}
+	checkBase(t, dir, probe)
+	for _, d := range []string{"bin", "sbin", "usr/bin"} {
+		if fi, err := os.Lstat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+			t.Errorf("/%s: %v, %v; want a directory", d, fi, err)
+		}
+	}
+	if ef, err := elf.Open("/bin/sh"); err == nil {
+		interp := interpreter(ef)
+		ef.Close()
+		if fi, err := os.Lstat(filepath.Join(dir, interp)); interp != "" && (err != nil || !fi.Mode().IsRegular()) {
+			t.Errorf("loader %s not copied as a regular file under its own path: %v", interp, err)
+		}
+	}
+	testenv.RequireRoot(t)
+	// sh proves the loader and libc were found; ls and id pull in more libraries.
+	if got := runInChroot(t, dir, "echo ok && ls /bin/probe && id -u"); got != "ok\n/bin/probe\n0\n" {
+		t.Errorf("host programs in the rootfs said %q, want ok, /bin/probe, 0", got)
+	}
+}
+
+func TestBuildRefusesNonEmptyDir(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "rootfs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keep"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Build(dir, Options{From: "host", Probe: fakeProbe(t, base, "probe", false, "")})
+	if want := "rootfs build " + dir + ": directory not empty"; err == nil || err.Error() != want {
+		t.Fatalf("Build error = %v, want %q", err, want)
+	}
+	if got := names(t, dir); len(got) != 1 || readFile(t, filepath.Join(dir, "keep")) != "mine" {
+		t.Errorf("Build changed the non-empty dir: %v", got)
+	}
+}
+
+func TestBuildRefusesBadProbe(t *testing.T) {
+	base := t.TempDir()
+	notELF := filepath.Join(base, "script")
+	if err := os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, probe, want string }{
+		{"dynamic", fakeProbe(t, base, "dynprobe", true, ""), "is dynamically linked: build it with CGO_ENABLED=0"},
+		{"missing", filepath.Join(base, "nope"), "no such file or directory"},
+		{"not elf", notELF, "not an ELF executable"},
+		{"unset", "", "no probe binary given"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(base, "rootfs-"+strings.ReplaceAll(tt.name, " ", "-"))
+			err := Build(dir, Options{From: "host", Probe: tt.probe})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Build error = %v, want one containing %q", err, tt.want)
+			}
+			if _, err := os.Lstat(dir); err == nil {
+				t.Error("Build made the directory despite bad input")
+			}
+		})
+	}
+}
+
+func TestBuildRemovesWhatItMadeOnError(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "bad.tar")
+	data := tarball(t, tar.FormatUnknown, fileEntry("ok", "x", 0o644), fileEntry("../bad", "x", 0o644))
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "rootfs")
+	err := Build(dir, Options{From: file, Probe: fakeProbe(t, base, "probe", false, "")})
+	if err == nil || !strings.Contains(err.Error(), "tar entry ../bad: path escapes the root") {
+		t.Fatalf("Build error = %v", err)
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		t.Error("a failed Build left its directory behind")
+	}
+}
+
+func TestBuildTarballKeepsImageFiles(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "image.tar")
+	data := tarball(t, tar.FormatUnknown,
+		dirEntry("usr/bin/", 0o755), symlinkEntry("bin", "usr/bin"), fileEntry("bin-marker", "", 0o644),
+		fileEntry("etc/passwd", "root:x:0:0:image:/:/bin/ash\n", 0o644))
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "rootfs")
+	probe := fakeProbe(t, base, "probe", false, "")
+	if err := Build(dir, Options{From: file, Probe: probe}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(dir, "etc/passwd")); got != "root:x:0:0:image:/:/bin/ash\n" {
+		t.Errorf("the image's etc/passwd was overwritten: %q", got)
+	}
+	if got := readFile(t, filepath.Join(dir, "etc/hostname")); got != "contain\n" {
+		t.Errorf("etc/hostname = %q, want contain", got)
+	}
+	// bin -> usr/bin is resolved as the container sees it: the probe lands in usr/bin.
+	if fi, err := os.Lstat(filepath.Join(dir, "usr/bin/probe")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("usr/bin/probe: %v, %v; want the probe behind the image's bin -> usr/bin", fi, err)
+	}
+	if got, _ := os.Readlink(filepath.Join(dir, "bin")); got != "usr/bin" {
+		t.Errorf("bin -> %q, want usr/bin kept", got)
+	}
+}
+
+func TestBuildTarballWithEtcSymlinkOutWritesNothingOutside(t *testing.T) {
+	for _, target := range []string{"abs", "../../../../../../outside"} {
+		t.Run(target, func(t *testing.T) {
+			s := newSandbox(t)
+			if target == "abs" {
+				target = s.outside
+			}
+			data := tarball(t, tar.FormatUnknown, symlinkEntry("etc", target), symlinkEntry("bin", target))
+			file := filepath.Join(t.TempDir(), "image.tar")
+			if err := os.WriteFile(file, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			err := Build(s.root, Options{From: file, Probe: fakeProbe(t, t.TempDir(), "probe", false, ""), Log: &log})
+			// /bin/probe cannot be placed behind a dangling bin link: a clear error, not a write outside.
+			if err == nil || !strings.Contains(err.Error(), "add /bin/probe: path goes through a symlink") {
+				t.Errorf("Build error = %v, want add /bin/probe refused", err)
+			}
+			s.assertUntouched(t)
+		})
+	}
+}
+
+func TestBuildTarballWithEtcSymlinkOutSkipsEtc(t *testing.T) {
+	s := newSandbox(t)
+	data := tarball(t, tar.FormatUnknown, symlinkEntry("etc", s.outside))
+	file := filepath.Join(t.TempDir(), "image.tar")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if err := Build(s.root, Options{From: file, Probe: fakeProbe(t, t.TempDir(), "probe", false, ""), Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	s.assertUntouched(t)
+	if !strings.Contains(log.String(), "not adding /etc/passwd") {
+		t.Errorf("log %q does not say /etc/passwd was skipped", log.String())
+	}
+}
+
+// withBusyboxPaths makes findBusybox look only at paths for the test.
+func withBusyboxPaths(t *testing.T, paths ...string) {
+	old := busyboxPaths
+	busyboxPaths = paths
+	t.Cleanup(func() { busyboxPaths = old })
+}
+
+func TestBuildRefusesDynamicBusybox(t *testing.T) {
+	base := t.TempDir()
+	withBusyboxPaths(t, fakeProbe(t, base, "busybox", true, ""))
+	err := Build(filepath.Join(base, "rootfs"), Options{From: "busybox", Probe: fakeProbe(t, base, "probe", false, "")})
+	if err == nil || !strings.Contains(err.Error(), "is dynamically linked: install Debian's busybox-static") {
+		t.Fatalf("Build error = %v, want a refusal naming busybox-static", err)
+	}
+	withBusyboxPaths(t, filepath.Join(base, "none"))
+	err = Build(filepath.Join(base, "rootfs"), Options{Probe: fakeProbe(t, base, "probe", false, "")})
+	if err == nil || !strings.Contains(err.Error(), "no busybox in") {
+		t.Fatalf("Build error = %v, want no busybox", err)
+	}
+}
+
+func TestEnsureDefaultFallsBackToHost(t *testing.T) {
+	defaultIn(t)
+	withBusyboxPaths(t, filepath.Join(t.TempDir(), "none"))
+	var log bytes.Buffer
+	dir, err := EnsureDefault(fakeProbe(t, t.TempDir(), "probe", false, ""), &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(log.String(), " from host (first use, offline)\n") {
+		t.Errorf("log = %q, want a build from host", log.String())
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "bin/sh")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("bin/sh: %v, %v; want the host's sh copied", fi, err)
+	}
+}

@@ -1,0 +1,207 @@
+package rootfs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// markerName is written last into a default rootfs: a tree without it is not complete.
+// markerContent carries the format version; another version means "rebuild".
+const (
+	markerName    = ".contain-rootfs"
+	markerContent = "contain-rootfs 1\n"
+)
+
+// DefaultDir is where the default rootfs lives: $CONTAIN_ROOTFS if set, else
+// /var/lib/contain/rootfs.
+func DefaultDir() string {
+	if dir := os.Getenv("CONTAIN_ROOTFS"); dir != "" {
+		return dir
+	}
+	return "/var/lib/contain/rootfs"
+}
+
+// treeState says what DefaultDir holds.
+type treeState int
+
+const (
+	stateMissing  treeState = iota // absent or empty
+	stateComplete                  // has the current marker
+	stateStale                     // has an older marker: ours, rebuilt in place
+	stateForeign                   // not ours: never removed
+)
+
+// EnsureDefault returns DefaultDir(), building it first if it is missing or incomplete: from
+// busybox, or from host programs when there is no static busybox. It writes one line to log
+// when it builds. A complete tree whose /bin/probe differs from probe gets probe atomically.
+//
+// The tree is built in a temporary sibling and renamed into place, so that concurrent first
+// uses never see half a tree; the loser of the rename race removes its copy.
+func EnsureDefault(probe string, log io.Writer) (string, error) {
+	dir := DefaultDir()
+	if err := ensureDefault(dir, probe, logger{log}); err != nil {
+		return "", fmt.Errorf("default rootfs %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// ensureDefault builds dir when needed, else refreshes its probe.
+func ensureDefault(dir, probe string, log logger) error {
+	state, err := stateOf(dir)
+	if err != nil {
+		return err
+	}
+	switch state {
+	case stateComplete:
+		return refreshProbe(dir, probe)
+	case stateForeign:
+		return fmt.Errorf("not made by contain (no %s): remove it or set CONTAIN_ROOTFS to another directory", markerName)
+	}
+	return buildDefault(dir, probe, log)
+}
+
+// stateOf reads the marker of dir.
+func stateOf(dir string) (treeState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, markerName))
+	switch {
+	case err == nil && string(b) == markerContent:
+		return stateComplete, nil
+	case err == nil:
+		return stateStale, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return 0, err
+	}
+	names, err := readNames(dir, 1)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(names) == 0) {
+		return stateMissing, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return stateForeign, nil
+}
+
+// buildDefault builds a fresh tree next to dir and moves it into place.
+func buildDefault(dir, probe string, log logger) error {
+	from := fromBusybox
+	if _, err := findBusybox(); err != nil {
+		from = fromHost
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return err
+	}
+	// Removes our copy when we lose the race, or the stale tree swapped out by install.
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes 0700; "/" must be 0755
+		return err
+	}
+	log.printf("contain: building the default rootfs in %s from %s (first use, offline)", dir, from)
+	if err := Build(tmp, Options{From: from, Probe: probe}); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, markerName), []byte(markerContent), 0o644); err != nil {
+		return err
+	}
+	return install(tmp, dir)
+}
+
+// install renames the complete tree tmp to dir. rename(2) replaces an empty directory and
+// fails on a full one: then either another process installed a complete tree first (ours is
+// dropped) or dir is a stale tree, swapped atomically with RENAME_EXCHANGE.
+func install(tmp, dir string) error {
+	err := unix.Rename(tmp, dir)
+	if err != unix.ENOTEMPTY && err != unix.EEXIST {
+		return wrapRename(tmp, dir, err)
+	}
+	state, serr := stateOf(dir)
+	switch {
+	case serr != nil:
+		return serr
+	case state == stateComplete:
+		return nil
+	case state == stateStale:
+		return wrapRename(tmp, dir, unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE))
+	}
+	return wrapRename(tmp, dir, err)
+}
+
+// wrapRename names both paths of a failed rename.
+func wrapRename(from, to string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+}
+
+// refreshProbe replaces /bin/probe in dir when it differs from probe.
+func refreshProbe(dir, probe string) error {
+	if err := checkProbe(probe); err != nil {
+		return err
+	}
+	t, err := openTree(dir)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	same, err := probeIsCurrent(t, probe)
+	if err != nil || same {
+		return err
+	}
+	if err := addProbe(t, probe); err != nil {
+		return fmt.Errorf("refresh /bin/probe: %w", err)
+	}
+	return nil
+}
+
+// probeIsCurrent reports whether the tree's /bin/probe has probe's size and sha256.
+func probeIsCurrent(t *tree, probe string) (bool, error) {
+	want, err := fileDigest(func() (*os.File, error) { return os.Open(probe) })
+	if err != nil {
+		return false, err
+	}
+	have, err := fileDigest(func() (*os.File, error) { return t.openFile("bin/probe") })
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return bytes.Equal(want, have), err
+}
+
+// fileDigest is the size and sha256 of the file open returns.
+func fileDigest(open func() (*os.File, error)) ([]byte, error) {
+	f, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return nil, err
+	}
+	return fmt.Appendf(h.Sum(nil), " %d", n), nil
+}
+
+// openFile opens rel for reading, resolved as the container sees it.
+func (t *tree) openFile(rel string) (*os.File, error) {
+	fd, err := openat2(t.fd, rel, unix.O_RDONLY, 0, inRoot)
+	if err == unix.ENOENT {
+		return nil, &os.PathError{Op: "open", Path: filepath.Join(t.dir, rel), Err: fs.ErrNotExist}
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: filepath.Join(t.dir, rel), Err: err}
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(t.dir, rel)), nil
+}

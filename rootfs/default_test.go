@@ -1,0 +1,225 @@
+package rootfs
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/containkit/contain/internal/testenv"
+)
+
+// defaultIn points CONTAIN_ROOTFS at a fresh temp dir and returns it.
+func defaultIn(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	t.Setenv("CONTAIN_ROOTFS", dir)
+	return dir
+}
+
+func TestDefaultDir(t *testing.T) {
+	t.Setenv("CONTAIN_ROOTFS", "")
+	if got := DefaultDir(); got != "/var/lib/contain/rootfs" {
+		t.Errorf("DefaultDir() = %q without CONTAIN_ROOTFS", got)
+	}
+	t.Setenv("CONTAIN_ROOTFS", "/somewhere/else")
+	if got := DefaultDir(); got != "/somewhere/else" {
+		t.Errorf("DefaultDir() = %q with CONTAIN_ROOTFS=/somewhere/else", got)
+	}
+}
+
+func TestEnsureDefaultBuildsOnce(t *testing.T) {
+	want := defaultIn(t)
+	probe := fakeProbe(t, t.TempDir(), "probe", false, "")
+	var log bytes.Buffer
+	dir, err := EnsureDefault(probe, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != want {
+		t.Errorf("EnsureDefault = %q, want %q", dir, want)
+	}
+	lines := strings.Split(strings.TrimSuffix(log.String(), "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "contain: building the default rootfs in "+want+" from ") {
+		t.Errorf("log = %q, want one line saying it builds", log.String())
+	}
+	checkBase(t, dir, probe)
+	if got := readFile(t, filepath.Join(dir, markerName)); got != markerContent {
+		t.Errorf("marker = %q, want %q", got, markerContent)
+	}
+	log.Reset()
+	if _, err := EnsureDefault(probe, &log); err != nil {
+		t.Fatal(err)
+	}
+	if log.Len() != 0 {
+		t.Errorf("second EnsureDefault logged %q, want nothing", log.String())
+	}
+	if got := names(t, filepath.Dir(dir)); len(got) != 1 {
+		t.Errorf("temporary trees left next to the rootfs: %v", got)
+	}
+}
+
+func TestEnsureDefaultRefreshesProbe(t *testing.T) {
+	defaultIn(t)
+	probes := t.TempDir()
+	old := fakeProbe(t, probes, "old", false, "old")
+	dir, err := EnsureDefault(old, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := fakeProbe(t, probes, "new", false, "newer")
+	var log bytes.Buffer
+	if _, err := EnsureDefault(newer, &log); err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, filepath.Join(dir, "bin/probe")) != readFile(t, newer) {
+		t.Error("bin/probe was not refreshed")
+	}
+	if log.Len() != 0 {
+		t.Errorf("refreshing the probe logged %q, want nothing", log.String())
+	}
+	for _, name := range names(t, filepath.Join(dir, "bin")) {
+		if strings.Contains(name, ".tmp-") {
+			t.Errorf("temporary file %s left in bin", name)
+		}
+	}
+}
+
+func TestEnsureDefaultConcurrentFirstUse(t *testing.T) {
+	want := defaultIn(t)
+	probe := fakeProbe(t, t.TempDir(), "probe", false, "")
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	logs := make([]bytes.Buffer, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = EnsureDefault(probe, &logs[i])
+		}()
+	}
+	wg.Wait()
+	t.Logf("builds: %q %q", logs[0].String(), logs[1].String())
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if got := names(t, filepath.Dir(want)); len(got) != 1 || got[0] != "rootfs" {
+		t.Errorf("next to the rootfs: %v, want only rootfs", got)
+	}
+	checkBase(t, want, probe)
+}
+
+func TestEnsureDefaultRebuildsStaleTree(t *testing.T) {
+	dir := defaultIn(t)
+	if err := os.MkdirAll(filepath.Join(dir, "old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, markerName), []byte("contain-rootfs 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if _, err := EnsureDefault(fakeProbe(t, t.TempDir(), "probe", false, ""), &log); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(log.String(), "\n") != 1 {
+		t.Errorf("log = %q, want one line", log.String())
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "old")); err == nil {
+		t.Error("the stale tree is still in place")
+	}
+	if got := names(t, filepath.Dir(dir)); len(got) != 1 {
+		t.Errorf("next to the rootfs: %v, want only rootfs", got)
+	}
+}
+
+func TestEnsureDefaultRefusesForeignTree(t *testing.T) {
+	dir := defaultIn(t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mine"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := EnsureDefault(fakeProbe(t, t.TempDir(), "probe", false, ""), nil)
+	if err == nil || !strings.Contains(err.Error(), "not made by contain") {
+		t.Fatalf("EnsureDefault error = %v, want a refusal", err)
+	}
+	if got := names(t, dir); len(got) != 1 {
+		t.Errorf("EnsureDefault changed a tree it did not make: %v", got)
+	}
+}
+
+func TestFindProbeFromEnv(t *testing.T) {
+	probe := fakeProbe(t, t.TempDir(), "probe", false, "")
+	t.Setenv("CONTAIN_PROBE", probe)
+	if got, err := FindProbe(); err != nil || got != probe {
+		t.Errorf("FindProbe() = %q, %v; want %q", got, err, probe)
+	}
+	t.Setenv("CONTAIN_PROBE", filepath.Join(t.TempDir(), "missing"))
+	if _, err := FindProbe(); err == nil || !strings.Contains(err.Error(), "run 'make build' or set CONTAIN_PROBE") {
+		t.Errorf("FindProbe() error = %v, want the hint", err)
+	}
+}
+
+func TestModuleRootAbove(t *testing.T) {
+	base := t.TempDir()
+	deep := filepath.Join(base, "a", "b")
+	other := filepath.Join(base, "a", "other")
+	for _, d := range []string{deep, other} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(base, "go.mod"), []byte("// root\nmodule github.com/containkit/contain\n\ngo 1.26\n"), 0o644)
+	os.WriteFile(filepath.Join(other, "go.mod"), []byte("module example.com/other\n"), 0o644)
+	if got := moduleRootAbove(deep); got != base {
+		t.Errorf("moduleRootAbove(%s) = %q, want %q", deep, got, base)
+	}
+	if got := moduleRootAbove(other); got != base {
+		t.Errorf("moduleRootAbove(%s) = %q, want %q (another module's go.mod is skipped)", other, got, base)
+	}
+}
+
+func TestBuildProbe(t *testing.T) {
+	// Reuse the warm build cache: a cold one would compile the runtime (slow).
+	out, err := exec.Command("go", "env", "GOCACHE").Output()
+	gocache := strings.TrimSpace(string(out))
+	if err != nil || !writable(gocache) {
+		testenv.Skip(t, "no go toolchain with a writable build cache to build a probe with")
+	}
+	t.Setenv("GOCACHE", gocache)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "cmd", "probe"), 0o755)
+	os.WriteFile(filepath.Join(root, "go.mod"), []byte("module github.com/containkit/contain\n\ngo 1.22\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "cmd", "probe", "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644)
+	got, err := buildProbe(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "contain", "probe"); got != want {
+		t.Errorf("buildProbe = %q, want %q", got, want)
+	}
+	if static, err := isStatic(got); err != nil || !static {
+		t.Errorf("built probe static = %v, %v; want a static binary", static, err)
+	}
+}
+
+// writable reports whether a file can be created in dir.
+func writable(dir string) bool {
+	if dir == "" || os.MkdirAll(dir, 0o755) != nil {
+		return false
+	}
+	f, err := os.CreateTemp(dir, "rootfs-test-")
+	if err != nil {
+		return false
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return true
+}

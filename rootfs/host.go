@@ -1,0 +1,224 @@
+package rootfs
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// hostPrograms are copied to /bin when the host has them; sh is required.
+var hostPrograms = []string{
+	"sh", "ls", "cat", "echo", "ps", "mount", "umount", "ip", "mkdir", "rmdir", "rm", "sleep",
+	"env", "id", "hostname", "true", "false", "grep", "uname", "readlink", "stat", "head",
+	"tail", "wc", "touch", "chmod", "ln", "cp", "mv", "kill", "dd", "tr", "sed", "pwd", "date",
+	"sort", "cut", "test", "printf", "find", "xargs",
+}
+
+// programDirs are searched, in order, for host programs.
+var programDirs = []string{"/bin", "/usr/bin", "/sbin", "/usr/sbin"}
+
+// multiarch is Debian's multiarch tuple for each GOARCH: the first library directories.
+var multiarch = map[string]string{
+	"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "386": "i386-linux-gnu",
+	"arm": "arm-linux-gnueabihf", "riscv64": "riscv64-linux-gnu", "ppc64le": "powerpc64le-linux-gnu",
+	"s390x": "s390x-linux-gnu", "loong64": "loongarch64-linux-gnu", "mips64le": "mips64el-linux-gnuabi64",
+}
+
+// libraryDirs are the loader's default directories (ld.so(8)), multiarch first as on Debian.
+func libraryDirs() []string {
+	var dirs []string
+	if ma := multiarch[runtime.GOARCH]; ma != "" {
+		dirs = append(dirs, "/lib/"+ma, "/usr/lib/"+ma)
+	}
+	return append(dirs, "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+}
+
+// hostCopier copies programs with the loader and libraries they need, each library under the
+// path the loader will look for it at, each once.
+type hostCopier struct {
+	t      *tree
+	copied map[string]bool
+}
+
+// copyHost copies the host programs that exist, with their libraries.
+func copyHost(t *tree, log logger) error {
+	for _, d := range []string{"bin", "sbin", "usr/bin"} {
+		fd, err := t.makeDirs(d)
+		if err != nil {
+			return fmt.Errorf("mkdir /%s: %w", d, err)
+		}
+		unix.Close(fd)
+	}
+	if lookProgram("sh") == "" {
+		return errors.New("copy host programs: the host has no sh in " + strings.Join(programDirs, ", "))
+	}
+	c := &hostCopier{t: t, copied: map[string]bool{}}
+	var missing []string
+	for _, name := range hostPrograms {
+		src := lookProgram(name)
+		if src == "" {
+			missing = append(missing, name)
+			continue
+		}
+		if err := c.program(name, src); err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
+	}
+	log.printf("rootfs: copied %d host programs and %d libraries into %s (missing: %s)",
+		len(hostPrograms)-len(missing), len(c.copied), t.dir, strings.Join(missing, " "))
+	return nil
+}
+
+// lookProgram finds name in programDirs, or returns "".
+func lookProgram(name string) string {
+	for _, d := range programDirs {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// program copies src (/bin/sh -> dash is copied as /bin/sh) and its libraries. Set-id bits
+// are dropped: a rootfs needs no setuid mount.
+func (c *hostCopier) program(name, src string) error {
+	real, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return err
+	}
+	if err := copyHostFile(c.t, "bin/"+name, real, 0o755); err != nil {
+		return err
+	}
+	return c.needs(real, filepath.Dir(real))
+}
+
+// library copies the library at p (the path the loader asks for) and what it needs.
+func (c *hostCopier) library(p string) error {
+	if c.copied[p] {
+		return nil
+	}
+	c.copied[p] = true
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return err
+	}
+	if err := copyHostFile(c.t, strings.TrimPrefix(filepath.Clean(p), "/"), real, uint32(fi.Mode().Perm())); err != nil {
+		return fmt.Errorf("copy %s: %w", p, err)
+	}
+	return c.needs(real, filepath.Dir(p))
+}
+
+// needs copies the loader (PT_INTERP) and the libraries (DT_NEEDED) the ELF file asks for;
+// origin is what $ORIGIN means for it. A file that is not ELF (a script) needs nothing.
+func (c *hostCopier) needs(file, origin string) error {
+	f, err := elf.Open(file)
+	if err != nil {
+		var fe *elf.FormatError
+		if errors.As(err, &fe) {
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	if interp := interpreter(f); interp != "" {
+		if err := c.library(interp); err != nil {
+			return err
+		}
+	}
+	libs, err := f.ImportedLibraries()
+	if err != nil {
+		return fmt.Errorf("%s: read DT_NEEDED: %w", file, err)
+	}
+	dirs := searchDirs(f, origin)
+	for _, lib := range libs {
+		p := findLibrary(lib, dirs, f)
+		if p == "" {
+			return fmt.Errorf("%s needs %s: not found in %s", file, lib, strings.Join(dirs, ":"))
+		}
+		if err := c.library(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// interpreter is the program interpreter (PT_INTERP, elf(5)) of f, or "" when static.
+func interpreter(f *elf.File) string {
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		b, err := io.ReadAll(p.Open())
+		if err != nil || len(b) == 0 {
+			return "?" // present but unreadable: still not static
+		}
+		return strings.TrimRight(string(b), "\x00")
+	}
+	return ""
+}
+
+// searchDirs is where the loader looks for f's libraries (ld.so(8)): DT_RPATH unless
+// DT_RUNPATH is set, then DT_RUNPATH, then the default directories.
+func searchDirs(f *elf.File, origin string) []string {
+	rpath, _ := f.DynString(elf.DT_RPATH)
+	runpath, _ := f.DynString(elf.DT_RUNPATH)
+	var dirs []string
+	if len(runpath) == 0 {
+		dirs = append(dirs, splitPath(rpath, origin)...)
+	}
+	dirs = append(dirs, splitPath(runpath, origin)...)
+	return append(dirs, libraryDirs()...)
+}
+
+// splitPath splits colon-separated search paths and expands $ORIGIN.
+func splitPath(paths []string, origin string) []string {
+	var dirs []string
+	for _, p := range paths {
+		for _, d := range strings.Split(p, ":") {
+			d = strings.NewReplacer("${ORIGIN}", origin, "$ORIGIN", origin).Replace(d)
+			if filepath.IsAbs(d) {
+				dirs = append(dirs, filepath.Clean(d))
+			}
+		}
+	}
+	return dirs
+}
+
+// findLibrary finds lib in dirs, skipping files of another ELF class or machine (a 32-bit
+// library in /lib on a 64-bit host), or returns "".
+func findLibrary(lib string, dirs []string, want *elf.File) string {
+	if strings.Contains(lib, "/") {
+		if filepath.IsAbs(lib) && matches(lib, want) {
+			return lib
+		}
+		return ""
+	}
+	for _, d := range dirs {
+		if p := filepath.Join(d, lib); matches(p, want) {
+			return p
+		}
+	}
+	return ""
+}
+
+// matches reports whether p is an ELF file of want's class and machine.
+func matches(p string, want *elf.File) bool {
+	f, err := elf.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return f.Class == want.Class && f.Machine == want.Machine
+}

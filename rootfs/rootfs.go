@@ -1,0 +1,281 @@
+// Package rootfs makes root filesystems for containers, offline.
+//
+// A rootfs comes from the host's static busybox, from a few host programs with the shared
+// libraries they need, or from a tar archive such as `docker export` output. Every rootfs gets
+// the static probe at /bin/probe, the mount points the runtime needs and a minimal /etc.
+//
+// Archives are untrusted: every write is resolved beneath the rootfs with openat2(2), so no
+// entry name, symlink or hardlink in an image can make a write land outside it.
+package rootfs
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options says how to build a rootfs.
+type Options struct {
+	From  string    // "busybox" (default when empty), "host", or a path to FILE.tar / FILE.tar.gz / FILE.tgz
+	Probe string    // path to the static probe binary copied to /bin/probe (required)
+	Log   io.Writer // progress lines, may be nil
+}
+
+// Source kinds for Options.From.
+const (
+	fromBusybox = "busybox"
+	fromHost    = "host"
+	fromTar     = "tar"
+)
+
+// source is a resolved Options.From.
+type source struct {
+	kind string
+	path string // the busybox binary or the archive
+}
+
+// logger writes progress lines to an optional writer.
+type logger struct{ w io.Writer }
+
+func (l logger) printf(format string, args ...any) {
+	if l.w != nil {
+		fmt.Fprintf(l.w, format+"\n", args...)
+	}
+}
+
+// Build builds a rootfs into dir, which is created if missing and must be empty otherwise.
+// Bad input (an unknown source, a dynamic probe, a non-empty dir) changes nothing; a failed
+// build removes what it made.
+func Build(dir string, opts Options) error {
+	if err := build(dir, opts); err != nil {
+		return fmt.Errorf("rootfs build %s: %w", dir, err)
+	}
+	return nil
+}
+
+// build checks the input, prepares dir, then fills it.
+func build(dir string, opts Options) error {
+	src, err := resolveSource(opts.From)
+	if err != nil {
+		return err
+	}
+	if err := checkProbe(opts.Probe); err != nil {
+		return err
+	}
+	created, err := prepareDir(dir)
+	if err != nil {
+		return err
+	}
+	if err := fill(dir, src, opts.Probe, logger{opts.Log}); err != nil {
+		removeBuilt(dir, created)
+		return err
+	}
+	return nil
+}
+
+// resolveSource turns Options.From into a source, checking that it exists.
+func resolveSource(from string) (source, error) {
+	switch from {
+	case "", fromBusybox:
+		bb, err := findBusybox()
+		return source{kind: fromBusybox, path: bb}, err
+	case fromHost:
+		return source{kind: fromHost}, nil
+	}
+	fi, err := os.Stat(from)
+	if err != nil {
+		return source{}, fmt.Errorf("source: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return source{}, fmt.Errorf("source %s: not a tar archive, \"busybox\" or \"host\"", from)
+	}
+	return source{kind: fromTar, path: from}, nil
+}
+
+// checkProbe refuses a missing or dynamically linked probe: it must run in any rootfs.
+func checkProbe(probe string) error {
+	if probe == "" {
+		return errors.New("no probe binary given: set Options.Probe")
+	}
+	static, err := isStatic(probe)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	if !static {
+		return fmt.Errorf("probe %s is dynamically linked: build it with CGO_ENABLED=0", probe)
+	}
+	return nil
+}
+
+// isStatic reports whether file is an ELF executable without a program interpreter
+// (PT_INTERP, elf(5)): the kernel runs it with no loader or shared libraries.
+func isStatic(file string) (bool, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return false, fmt.Errorf("%s: not an ELF executable: %w", file, err)
+	}
+	return interpreter(ef) == "", nil
+}
+
+// prepareDir makes dir, or checks that it is an empty directory; created says which.
+func prepareDir(dir string) (created bool, err error) {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return false, err
+		}
+		return true, os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		return false, err
+	}
+	if !fi.IsDir() {
+		return false, errors.New("not a directory")
+	}
+	names, err := readNames(dir, 1)
+	if err != nil {
+		return false, err
+	}
+	if len(names) > 0 {
+		return false, errors.New("directory not empty")
+	}
+	return false, nil
+}
+
+// readNames lists up to n names in dir (all when n <= 0).
+func readNames(dir string, n int) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(n)
+	if err == io.EOF {
+		err = nil
+	}
+	return names, err
+}
+
+// removeBuilt undoes a failed build. os.RemoveAll never follows the tree's symlinks.
+func removeBuilt(dir string, created bool) {
+	if created {
+		os.RemoveAll(dir)
+		return
+	}
+	names, _ := readNames(dir, 0)
+	for _, name := range names {
+		os.RemoveAll(filepath.Join(dir, name))
+	}
+}
+
+// fill writes the source into dir, then the files every rootfs gets.
+func fill(dir string, src source, probe string, log logger) error {
+	t, err := openTree(dir)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	switch src.kind {
+	case fromBusybox:
+		err = copyBusybox(t, src.path, log)
+	case fromHost:
+		err = copyHost(t, log)
+	case fromTar:
+		log.printf("rootfs: unpacking %s into %s", src.path, dir)
+		err = unpackFile(t, src.path, log)
+	}
+	if err != nil {
+		return err
+	}
+	return addBase(t, probe, log)
+}
+
+// baseDirs are the mount points and homes the runtime and the probe expect.
+var baseDirs = []struct {
+	name string
+	mode uint32
+}{
+	{"proc", 0o555}, {"sys", 0o555}, {"dev", 0o755}, {"tmp", 0o1777},
+	{"root", 0o700}, {"etc", 0o755}, {"run", 0o755},
+}
+
+// baseFiles is the minimal /etc; an image's own files win.
+var baseFiles = []struct{ name, content string }{
+	{"etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+	{"etc/group", "root:x:0:\nnogroup:x:65534:\n"},
+	{"etc/hostname", "contain\n"},
+	{"etc/resolv.conf", "# no network by default\n"},
+}
+
+// addBase adds what every rootfs gets on top of its source.
+func addBase(t *tree, probe string, log logger) error {
+	for _, d := range baseDirs {
+		if err := ensureDir(t, d.name, d.mode); err != nil {
+			return fmt.Errorf("mkdir /%s: %w", d.name, err)
+		}
+	}
+	if err := addProbe(t, probe); err != nil {
+		return fmt.Errorf("add /bin/probe: %w", err)
+	}
+	for _, f := range baseFiles {
+		if err := addDefaultFile(t, f.name, f.content, log); err != nil {
+			return fmt.Errorf("add /%s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+// ensureDir makes the top-level directory name unless something (even a symlink) is there.
+func ensureDir(t *tree, name string, mode uint32) error {
+	ok, err := exists(t.fd, name)
+	if ok || err != nil {
+		return err
+	}
+	if err := unix.Mkdirat(t.fd, name, mode); err != nil {
+		return err
+	}
+	return chmodNoFollow(t.fd, name, mode) // mkdir(2) applies the umask and drops the sticky bit
+}
+
+// addProbe copies the probe to /bin/probe atomically, replacing any file there.
+func addProbe(t *tree, probe string) error {
+	f, err := os.Open(probe)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dirfd, name, err := t.openParentInRoot("bin/probe")
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	return replaceFile(dirfd, name, f, 0o755)
+}
+
+// addDefaultFile writes rel unless it exists. A parent the image made unusable (an /etc
+// symlink to a missing place) is reported and skipped: the image chose its /etc.
+func addDefaultFile(t *tree, rel, content string, log logger) error {
+	dirfd, name, err := t.openParentInRoot(rel)
+	if err != nil {
+		log.printf("rootfs: not adding /%s: %v", rel, err)
+		return nil
+	}
+	defer unix.Close(dirfd)
+	ok, err := exists(dirfd, name)
+	if ok || err != nil {
+		return err
+	}
+	return createFile(dirfd, name, strings.NewReader(content), 0o644)
+}

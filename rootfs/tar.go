@@ -1,0 +1,299 @@
+package rootfs
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// gzipMagic starts every gzip stream (RFC 1952); archives are recognised by it, not by name.
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// unpackFile unpacks the tar archive file (plain or gzip-compressed) into t.
+func unpackFile(t *tree, file string, log logger) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := decompress(bufio.NewReader(f))
+	if err != nil {
+		return fmt.Errorf("gunzip %s: %w", file, err)
+	}
+	if err := unpack(t, tar.NewReader(r), log); err != nil {
+		return fmt.Errorf("unpack %s: %w", file, err)
+	}
+	return nil
+}
+
+// decompress returns a reader of the uncompressed archive.
+func decompress(br *bufio.Reader) (io.Reader, error) {
+	magic, _ := br.Peek(len(gzipMagic))
+	if !bytes.Equal(magic, gzipMagic) {
+		return br, nil
+	}
+	return gzip.NewReader(br)
+}
+
+// unpacker writes tar(5) entries beneath a tree. Directory metadata is applied at the end,
+// deepest first, because creating entries inside a directory changes its mtime and a
+// read-only directory could not receive its entries.
+type unpacker struct {
+	t    *tree
+	log  logger
+	root bool
+	dirs []*tar.Header
+}
+
+// unpack writes every entry of tr beneath t.
+func unpack(t *tree, tr *tar.Reader, log logger) error {
+	u := &unpacker{t: t, log: log, root: os.Geteuid() == 0}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read tar: %w", err)
+		}
+		if err := u.entry(hdr, tr); err != nil {
+			return fmt.Errorf("tar entry %s: %w", hdr.Name, err)
+		}
+	}
+	return u.finishDirs()
+}
+
+// cleanName makes an entry name relative to the root and refuses one that escapes it.
+func cleanName(name string) (string, error) {
+	rel := path.Clean(strings.TrimLeft(name, "/"))
+	if rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", errEscapes
+	}
+	return rel, nil
+}
+
+// entry writes one archive entry.
+func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	if name == "." || hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil // the root itself is ours; global PAX headers carry nothing to write
+	}
+	if strings.HasPrefix(path.Base(name), ".wh.") {
+		u.log.printf("rootfs: skipping OCI whiteout %s (layers are not flattened)", name)
+		return nil
+	}
+	dirfd, base, err := u.t.openParent(name)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		return u.dir(dirfd, base, hdr)
+	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse:
+		return u.file(dirfd, base, hdr, r)
+	case tar.TypeSymlink:
+		return u.symlink(dirfd, base, hdr)
+	case tar.TypeLink:
+		return u.hardlink(dirfd, base, name, hdr)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		return u.node(dirfd, base, name, hdr)
+	}
+	u.log.printf("rootfs: skipping %s: unsupported tar type %q", name, hdr.Typeflag)
+	return nil
+}
+
+// clearName removes what is at name so that a new entry can take its place; a directory
+// stays when the new entry is one too. Unlinking first means no existing file or link is ever
+// opened for writing.
+func clearName(dirfd int, name string, keepDir bool) error {
+	var st unix.Stat_t
+	err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stat: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return unlink(dirfd, name, 0)
+	}
+	if keepDir {
+		return nil
+	}
+	return unlink(dirfd, name, unix.AT_REMOVEDIR)
+}
+
+// unlink wraps unlinkat(2) with the name it replaces.
+func unlink(dirfd int, name string, flags int) error {
+	if err := unix.Unlinkat(dirfd, name, flags); err != nil {
+		return fmt.Errorf("replace existing %s: %w", name, err)
+	}
+	return nil
+}
+
+// dir makes a directory; its metadata waits for finishDirs.
+func (u *unpacker) dir(dirfd int, name string, hdr *tar.Header) error {
+	if err := clearName(dirfd, name, true); err != nil {
+		return err
+	}
+	if err := unix.Mkdirat(dirfd, name, 0o755); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("mkdir: %w", err)
+	}
+	u.dirs = append(u.dirs, hdr)
+	return nil
+}
+
+// file writes a regular file.
+func (u *unpacker) file(dirfd int, name string, hdr *tar.Header, r io.Reader) error {
+	if err := clearName(dirfd, name, false); err != nil {
+		return err
+	}
+	if err := createFile(dirfd, name, r, 0o600); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	return u.setMeta(dirfd, name, hdr)
+}
+
+// symlink makes a symlink with the target kept verbatim: it is never followed while unpacking,
+// and the runtime resolves it inside the rootfs.
+func (u *unpacker) symlink(dirfd int, name string, hdr *tar.Header) error {
+	if err := clearName(dirfd, name, false); err != nil {
+		return err
+	}
+	if err := unix.Symlinkat(hdr.Linkname, dirfd, name); err != nil {
+		return fmt.Errorf("symlink: %w", err)
+	}
+	return u.setMeta(dirfd, name, hdr)
+}
+
+// hardlink links to an earlier entry, resolved beneath the tree like any name. linkat(2)
+// without AT_SYMLINK_FOLLOW links a symlink itself, never the file it points to.
+func (u *unpacker) hardlink(dirfd int, name, full string, hdr *tar.Header) error {
+	target, err := cleanName(hdr.Linkname)
+	if err != nil {
+		return fmt.Errorf("hardlink to %s: %w", hdr.Linkname, err)
+	}
+	if target == full || target == "." {
+		return fmt.Errorf("hardlink to %s: %w", hdr.Linkname, unix.EINVAL)
+	}
+	tdirfd, err := u.t.openDir(path.Dir(target), beneath)
+	if err != nil {
+		return fmt.Errorf("hardlink to %s: %w", hdr.Linkname, err)
+	}
+	defer unix.Close(tdirfd)
+	if err := clearName(dirfd, name, false); err != nil {
+		return err
+	}
+	if err := unix.Linkat(tdirfd, path.Base(target), dirfd, name, 0); err != nil {
+		return fmt.Errorf("hardlink to %s: %w", hdr.Linkname, err)
+	}
+	return nil
+}
+
+// node makes a fifo, or a device when root: mknod(2) needs CAP_MKNOD for devices.
+func (u *unpacker) node(dirfd int, name, full string, hdr *tar.Header) error {
+	kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
+	if kind != unix.S_IFIFO && !u.root {
+		u.log.printf("rootfs: skipping device %s: creating devices needs root", full)
+		return nil
+	}
+	if err := clearName(dirfd, name, false); err != nil {
+		return err
+	}
+	dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+	err := unix.Mknodat(dirfd, name, kind|0o600, int(dev))
+	if err == unix.EPERM && kind != unix.S_IFIFO {
+		u.log.printf("rootfs: skipping device %s: mknod: %v", full, err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mknod: %w", err)
+	}
+	return u.setMeta(dirfd, name, hdr)
+}
+
+// setMeta applies owner (root only), mode and times to name below dirfd, never following a
+// symlink. The owner goes first: chown(2) clears setuid bits.
+func (u *unpacker) setMeta(dirfd int, name string, hdr *tar.Header) error {
+	if u.root {
+		if err := unix.Fchownat(dirfd, name, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("lchown: %w", err)
+		}
+	}
+	if hdr.Typeflag != tar.TypeSymlink {
+		if err := chmodNoFollow(dirfd, name, u.mode(hdr)); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+	}
+	ts := []unix.Timespec{timespec(hdr.AccessTime, hdr.ModTime), timespec(hdr.ModTime, hdr.ModTime)}
+	if err := unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("utimensat: %w", err)
+	}
+	return nil
+}
+
+// mode is the entry's permission bits; setuid and setgid only when root, so that an
+// unprivileged unpack makes no set-id program.
+func (u *unpacker) mode(hdr *tar.Header) uint32 {
+	mode := uint32(hdr.Mode) & 0o7777
+	if !u.root {
+		mode &^= unix.S_ISUID | unix.S_ISGID
+	}
+	return mode
+}
+
+// timespec converts t, or fallback when t is unset (tar(5) ustar has no atime).
+func timespec(t, fallback time.Time) unix.Timespec {
+	if t.IsZero() {
+		t = fallback
+	}
+	return unix.NsecToTimespec(t.UnixNano())
+}
+
+// finishDirs applies directory metadata, deepest first so that a parent made read-only last
+// does not block its children. A directory replaced by a later entry is left alone.
+func (u *unpacker) finishDirs() error {
+	dirs := slices.Clone(u.dirs)
+	slices.SortStableFunc(dirs, func(a, b *tar.Header) int { return depth(b.Name) - depth(a.Name) })
+	for _, hdr := range dirs {
+		name, _ := cleanName(hdr.Name)
+		if err := u.finishDir(name, hdr); err != nil {
+			return fmt.Errorf("tar entry %s: %w", hdr.Name, err)
+		}
+	}
+	return nil
+}
+
+// finishDir applies the metadata of one directory entry.
+func (u *unpacker) finishDir(name string, hdr *tar.Header) error {
+	dirfd, err := u.t.openDir(path.Dir(name), beneath)
+	if err != nil {
+		return nil // a later entry replaced a parent; that entry won
+	}
+	defer unix.Close(dirfd)
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, path.Base(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil
+	}
+	return u.setMeta(dirfd, path.Base(name), hdr)
+}
+
+// depth counts the components of an entry name.
+func depth(name string) int {
+	rel, _ := cleanName(name)
+	return strings.Count(rel, "/")
+}

@@ -1,0 +1,323 @@
+package rootfs
+
+import (
+	"archive/tar"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/containkit/contain/internal/testenv"
+)
+
+func TestUnpack(t *testing.T) {
+	long := strings.Repeat("d", 120) + "/" + strings.Repeat("e", 120) + "/" + strings.Repeat("f", 150)
+	tests := []struct {
+		name    string
+		format  tar.Format
+		entries func(outside string) []entry
+		wantErr string // substring; "" means success
+		check   func(t *testing.T, s sandbox, log string)
+	}{{
+		name:    "dotdot escape",
+		entries: func(string) []entry { return []entry{fileEntry("../escape", "x", 0o644)} },
+		wantErr: "tar entry ../escape: path escapes the root",
+	}, {
+		name:    "nested dotdot escape",
+		entries: func(string) []entry { return []entry{fileEntry("a/../../escape", "x", 0o644)} },
+		wantErr: "tar entry a/../../escape: path escapes the root",
+	}, {
+		name:    "absolute dotdot escape",
+		entries: func(string) []entry { return []entry{fileEntry("/../escape", "x", 0o644)} },
+		wantErr: "path escapes the root",
+	}, {
+		name:    "absolute name made relative",
+		entries: func(string) []entry { return []entry{fileEntry("/abs/file", "abs", 0o644)} },
+		check: func(t *testing.T, s sandbox, _ string) {
+			if got := readFile(t, filepath.Join(s.root, "abs/file")); got != "abs" {
+				t.Errorf("abs/file = %q, want %q", got, "abs")
+			}
+		},
+	}, {
+		name: "symlink out then write through",
+		entries: func(out string) []entry {
+			return []entry{symlinkEntry("evil", out), fileEntry("evil/file", "pwned", 0o644)}
+		},
+		wantErr: "tar entry evil/file: path goes through a symlink",
+	}, {
+		name: "relative symlink out then write through",
+		entries: func(string) []entry {
+			return []entry{symlinkEntry("evil", "../outside"), fileEntry("evil/file", "pwned", 0o644)}
+		},
+		wantErr: "tar entry evil/file: path goes through a symlink",
+	}, {
+		name: "symlink out then mkdir through",
+		entries: func(out string) []entry {
+			return []entry{symlinkEntry("evil", out), dirEntry("evil/sub/", 0o755)}
+		},
+		wantErr: "tar entry evil/sub/: path goes through a symlink",
+	}, {
+		name: "symlink out then symlink through",
+		entries: func(out string) []entry {
+			return []entry{symlinkEntry("evil", out), symlinkEntry("evil/link", "/")}
+		},
+		wantErr: "path goes through a symlink",
+	}, {
+		name: "symlink out kept as a link",
+		entries: func(out string) []entry {
+			return []entry{symlinkEntry("etc", out)}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			if got, err := os.Readlink(filepath.Join(s.root, "etc")); err != nil || got != s.outside {
+				t.Errorf("etc -> %q, %v; want %q", got, err, s.outside)
+			}
+		},
+	}, {
+		name: "file replaces a symlink out",
+		entries: func(out string) []entry {
+			return []entry{symlinkEntry("evil", filepath.Join(out, "secret")), fileEntry("evil", "mine", 0o644)}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			fi, err := os.Lstat(filepath.Join(s.root, "evil"))
+			if err != nil || !fi.Mode().IsRegular() {
+				t.Fatalf("evil: %v, %v; want a regular file", fi, err)
+			}
+			if got := readFile(t, filepath.Join(s.root, "evil")); got != "mine" {
+				t.Errorf("evil = %q, want %q", got, "mine")
+			}
+		},
+	}, {
+		name: "hardlink escape",
+		entries: func(string) []entry {
+			return []entry{hardlinkEntry("h", "../outside/secret")}
+		},
+		wantErr: "tar entry h: hardlink to ../outside/secret: path escapes the root",
+	}, {
+		name: "hardlink to absolute outside path stays inside",
+		entries: func(out string) []entry {
+			return []entry{hardlinkEntry("h", filepath.Join(out, "secret"))}
+		},
+		wantErr: "no such file or directory",
+	}, {
+		name: "hardlink to a symlink out links the symlink",
+		entries: func(out string) []entry {
+			return []entry{symlinkEntry("evil", filepath.Join(out, "secret")), hardlinkEntry("h", "evil")}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			fi, err := os.Lstat(filepath.Join(s.root, "h"))
+			if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("h: %v, %v; want a symlink (the link itself, not its target)", fi, err)
+			}
+		},
+	}, {
+		name: "hardlink through a symlink out",
+		entries: func(out string) []entry {
+			return []entry{symlinkEntry("evil", out), hardlinkEntry("h", "evil/secret")}
+		},
+		wantErr: "tar entry h: hardlink to evil/secret: path goes through a symlink",
+	}, {
+		name: "hardlink inside",
+		entries: func(string) []entry {
+			return []entry{fileEntry("a", "data", 0o644), hardlinkEntry("b", "a")}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			a, _ := os.Stat(filepath.Join(s.root, "a"))
+			b, err := os.Stat(filepath.Join(s.root, "b"))
+			if err != nil || !os.SameFile(a, b) {
+				t.Errorf("b is not a hardlink of a: %v", err)
+			}
+		},
+	}, {
+		name: "modes kept",
+		entries: func(string) []entry {
+			return []entry{
+				fileEntry("suid", "x", 0o4755), fileEntry("ro", "x", 0o444),
+				dirEntry("private", 0o700), fileEntry("private/f", "x", 0o600),
+				dirEntry("sticky", 0o1777), fileEntry("implicit/parent/f", "x", 0o644),
+			}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			suid := os.FileMode(0o755) | os.ModeSetuid
+			if os.Geteuid() != 0 {
+				suid = 0o755 // set-id bits only when root
+			}
+			for name, want := range map[string]os.FileMode{
+				"suid": suid, "ro": 0o444, "private": os.ModeDir | 0o700,
+				"sticky": os.ModeDir | os.ModeSticky | 0o777, "implicit": os.ModeDir | 0o755,
+			} {
+				if fi, err := os.Lstat(filepath.Join(s.root, name)); err != nil || fi.Mode() != want {
+					t.Errorf("%s: mode %v, %v; want %v", name, fi.Mode(), err, want)
+				}
+			}
+		},
+	}, {
+		name: "mtimes kept",
+		entries: func(string) []entry {
+			return []entry{dirEntry("d", 0o755), fileEntry("d/f", "x", 0o644), symlinkEntry("d/l", "f")}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			for _, name := range []string{"d", "d/f", "d/l"} {
+				if fi, err := os.Lstat(filepath.Join(s.root, name)); err != nil || !fi.ModTime().Equal(testTime) {
+					t.Errorf("%s: mtime %v, %v; want %v", name, fi.ModTime(), err, testTime)
+				}
+			}
+		},
+	}, {
+		name:   "long names pax",
+		format: tar.FormatPAX,
+		entries: func(string) []entry {
+			return []entry{fileEntry(long, "long", 0o644), symlinkEntry(long+"-l", "../../"+long)}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			if got := readFile(t, filepath.Join(s.root, long+"-l")); got != "long" {
+				t.Errorf("long name = %q, want %q", got, "long")
+			}
+		},
+	}, {
+		name:   "long names gnu",
+		format: tar.FormatGNU,
+		entries: func(string) []entry {
+			return []entry{fileEntry(long, "long", 0o644), symlinkEntry(long+"-l", "../../"+long)}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			if got := readFile(t, filepath.Join(s.root, long+"-l")); got != "long" {
+				t.Errorf("long name = %q, want %q", got, "long")
+			}
+		},
+	}, {
+		name:    "whiteouts skipped",
+		entries: func(string) []entry { return []entry{fileEntry("etc/.wh.gone", "", 0o644)} },
+		check: func(t *testing.T, s sandbox, log string) {
+			if _, err := os.Lstat(filepath.Join(s.root, "etc/.wh.gone")); err == nil {
+				t.Error("whiteout was written")
+			}
+			if !strings.Contains(log, "whiteout etc/.wh.gone") {
+				t.Errorf("log %q does not mention the whiteout", log)
+			}
+		},
+	}, {
+		name:    "fifo",
+		entries: func(string) []entry { return []entry{nodeEntry("p", tar.TypeFifo, 0, 0)} },
+		check: func(t *testing.T, s sandbox, _ string) {
+			if fi, err := os.Lstat(filepath.Join(s.root, "p")); err != nil || fi.Mode() != os.ModeNamedPipe|0o666 {
+				t.Errorf("p: %v, %v; want a fifo 0666", fi, err)
+			}
+		},
+	}, {
+		name: "directory replaces a file, file replaces an empty directory",
+		entries: func(string) []entry {
+			return []entry{fileEntry("a", "x", 0o644), dirEntry("a", 0o755), dirEntry("b", 0o755), fileEntry("b", "y", 0o644)}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			if fi, err := os.Lstat(filepath.Join(s.root, "a")); err != nil || !fi.IsDir() {
+				t.Errorf("a: %v, %v; want a directory", fi, err)
+			}
+			if got := readFile(t, filepath.Join(s.root, "b")); got != "y" {
+				t.Errorf("b = %q, want %q", got, "y")
+			}
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSandbox(t)
+			log, err := s.unpackInto(t, tarball(t, tt.format, tt.entries(s.outside)...))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("unpack: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("unpack error = %v, want one containing %q", err, tt.wantErr)
+			}
+			s.assertUntouched(t)
+			if tt.check != nil {
+				tt.check(t, s, log)
+			}
+		})
+	}
+}
+
+func TestUnpackDetectsGzipByMagic(t *testing.T) {
+	plain := tarball(t, tar.FormatUnknown, fileEntry("hello", "hi", 0o644))
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{{"image.tar", gzipped(t, plain)}, {"image.tgz", plain}, {"image.tar.gz", gzipped(t, plain)}} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			file := filepath.Join(base, tt.name)
+			if err := os.WriteFile(file, tt.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(base, "root")
+			if err := Build(dir, Options{From: file, Probe: fakeProbe(t, base, "probe", false, "")}); err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, filepath.Join(dir, "hello")); got != "hi" {
+				t.Errorf("hello = %q, want %q", got, "hi")
+			}
+		})
+	}
+}
+
+func TestUnpackKeepsOwners(t *testing.T) {
+	testenv.RequireRoot(t)
+	s := newSandbox(t)
+	owned := func(e entry) entry { e.hdr.Uid, e.hdr.Gid = 1234, 5678; return e }
+	data := tarball(t, tar.FormatUnknown,
+		owned(dirEntry("d", 0o755)), owned(fileEntry("d/f", "x", 0o4755)), owned(symlinkEntry("d/l", "f")))
+	if _, err := s.unpackInto(t, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"d", "d/f", "d/l"} {
+		fi, err := os.Lstat(filepath.Join(s.root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := statOf(fi); st.Uid != 1234 || st.Gid != 5678 {
+			t.Errorf("%s: owner %d:%d, want 1234:5678", name, st.Uid, st.Gid)
+		}
+	}
+	if fi, _ := os.Lstat(filepath.Join(s.root, "d/f")); fi.Mode()&os.ModeSetuid == 0 {
+		t.Errorf("d/f lost its setuid bit after chown: %v", fi.Mode())
+	}
+}
+
+func TestUnpackDevices(t *testing.T) {
+	testenv.RequireRoot(t)
+	s := newSandbox(t)
+	data := tarball(t, tar.FormatUnknown,
+		nodeEntry("dev/null", tar.TypeChar, 1, 3), nodeEntry("dev/loop9", tar.TypeBlock, 7, 9))
+	log, err := s.unpackInto(t, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log, "skipping device") {
+		testenv.Skip(t, "mknod is not permitted here: "+log)
+	}
+	for name, want := range map[string]struct {
+		mode uint32
+		dev  uint64
+	}{"dev/null": {syscall.S_IFCHR, 1<<8 | 3}, "dev/loop9": {syscall.S_IFBLK, 7<<8 | 9}} {
+		fi, err := os.Lstat(filepath.Join(s.root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := statOf(fi); st.Mode&syscall.S_IFMT != want.mode || st.Rdev != want.dev || st.Mode&0o777 != 0o666 {
+			t.Errorf("%s: mode %o rdev %#x, want type %o rdev %#x perm 666", name, st.Mode, st.Rdev, want.mode, want.dev)
+		}
+	}
+}
+
+func TestUnpackSkipsDevicesWithoutRoot(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("runs only as a normal user: root creates devices (TestUnpackDevices)")
+	}
+	s := newSandbox(t)
+	log, err := s.unpackInto(t, tarball(t, tar.FormatUnknown, nodeEntry("dev/null", tar.TypeChar, 1, 3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log, "skipping device dev/null") {
+		t.Errorf("log %q does not say the device was skipped", log)
+	}
+}
