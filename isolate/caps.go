@@ -1,0 +1,145 @@
+package isolate
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// capabilityNames lists capabilities by number, as in capabilities(7) and linux/capability.h.
+var capabilityNames = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+	"CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON",
+	"CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+}
+
+// capabilityByName maps "CAP_CHOWN" (or "chown") to its number.
+func capabilityByName(name string) (int, bool) {
+	upper := strings.ToUpper(name)
+	if !strings.HasPrefix(upper, "CAP_") {
+		upper = "CAP_" + upper
+	}
+	for i, n := range capabilityNames {
+		if n == upper {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// lastCap is the highest capability this kernel knows (/proc/sys/kernel/cap_last_cap).
+func lastCap() int {
+	data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+			return n
+		}
+	}
+	return len(capabilityNames) - 1
+}
+
+// capSet is a capability bitmask, bit N for capability N.
+type capSet uint64
+
+func (s capSet) has(c int) bool { return s&(1<<uint(c)) != 0 }
+
+// capSets are the five sets of capabilities(7) that a process carries across execve(2).
+type capSets struct {
+	bounding, effective, permitted, inheritable, ambient capSet
+}
+
+// resolveCapabilities turns spec names into bitmasks. Capabilities this kernel or this
+// process does not have are dropped with a warning: asking for them would fail capset(2)
+// with EPERM (this host's bounding set lacks CAP_SYS_RESOURCE, for example).
+func resolveCapabilities(c *specs.LinuxCapabilities, have capSet, warn func(string)) capSets {
+	if c == nil {
+		return capSets{}
+	}
+	last := lastCap()
+	mask := func(names []string) capSet {
+		var s capSet
+		for _, name := range names {
+			n, _ := capabilityByName(name) // validated earlier
+			switch {
+			case n > last:
+				warn(fmt.Sprintf("capability %s is not known to this kernel: skipped", name))
+			case !have.has(n):
+				warn(fmt.Sprintf("capability %s is not in this runtime's own bounding set: skipped", name))
+			default:
+				s |= 1 << uint(n)
+			}
+		}
+		return s
+	}
+	return capSets{
+		bounding: mask(c.Bounding), effective: mask(c.Effective), permitted: mask(c.Permitted),
+		inheritable: mask(c.Inheritable), ambient: mask(c.Ambient),
+	}
+}
+
+// ownBoundingSet reads the calling thread's bounding set with prctl(PR_CAPBSET_READ).
+func ownBoundingSet() capSet {
+	var s capSet
+	for c := 0; c <= lastCap(); c++ {
+		if ok, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && ok == 1 {
+			s |= 1 << uint(c)
+		}
+	}
+	return s
+}
+
+// dropBoundingSet removes from the bounding set every capability not in keep. It must run
+// before setuid(2), while the process still has CAP_SETPCAP.
+func dropBoundingSet(keep capSet) error {
+	for c := 0; c <= lastCap(); c++ {
+		if keep.has(c) {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl PR_CAPBSET_DROP %s: %w", capName(c), err)
+		}
+	}
+	return nil
+}
+
+// applyCapabilities sets effective, permitted and inheritable with capset(2), then raises the
+// ambient set. Ambient capabilities must already be permitted and inheritable.
+func applyCapabilities(s capSets) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{
+		{Effective: uint32(s.effective), Permitted: uint32(s.permitted), Inheritable: uint32(s.inheritable)},
+		{Effective: uint32(s.effective >> 32), Permitted: uint32(s.permitted >> 32), Inheritable: uint32(s.inheritable >> 32)},
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl PR_CAP_AMBIENT_CLEAR_ALL: %w", err)
+	}
+	for c := 0; c <= lastCap(); c++ {
+		if !s.ambient.has(c) {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
+			return fmt.Errorf("prctl PR_CAP_AMBIENT_RAISE %s: %w (ambient needs the capability in permitted and inheritable)", capName(c), err)
+		}
+	}
+	return nil
+}
+
+func capName(c int) string {
+	if c < len(capabilityNames) {
+		return capabilityNames[c]
+	}
+	return "CAP_" + strconv.Itoa(c)
+}

@@ -1,0 +1,119 @@
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// defaultDevices are the nodes every container gets, as in the runtime-spec's
+// "Default Devices" (config-linux.md).
+var defaultDevices = []specs.LinuxDevice{
+	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3},
+	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5},
+	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7},
+	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8},
+	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9},
+	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
+}
+
+// devSymlinks are the links a process expects in /dev (the runtime-spec's list plus ptmx).
+var devSymlinks = [][2]string{
+	{"/proc/self/fd", "/dev/fd"},
+	{"/proc/self/fd/0", "/dev/stdin"},
+	{"/proc/self/fd/1", "/dev/stdout"},
+	{"/proc/self/fd/2", "/dev/stderr"},
+	{"pts/ptmx", "/dev/ptmx"},
+}
+
+// deviceMode returns the mknod(2) mode bits of a spec device: its type and permissions.
+func deviceMode(d specs.LinuxDevice) (uint32, error) {
+	perm := uint32(0o666)
+	if d.FileMode != nil {
+		perm = uint32(d.FileMode.Perm())
+	}
+	switch d.Type {
+	case "c", "u":
+		return unix.S_IFCHR | perm, nil
+	case "b":
+		return unix.S_IFBLK | perm, nil
+	case "p":
+		return unix.S_IFIFO | perm, nil
+	}
+	return 0, fmt.Errorf("config: linux.devices %s: unknown type %q (want c, b, u or p)", d.Path, d.Type)
+}
+
+// makeDevices creates the default device nodes and the spec's, then the /dev symlinks, inside
+// the fresh /dev tmpfs. The image's own /dev is never used: its null could be a regular file
+// or a symlink to a host path.
+func makeDevices(rootfd int, spec *specs.Spec) error {
+	devices := append(append([]specs.LinuxDevice(nil), defaultDevices...), spec.Linux.Devices...)
+	for _, d := range devices {
+		if err := mknodInRoot(rootfd, d); err != nil {
+			return err
+		}
+	}
+	devfd, err := openDirInRoot(rootfd, "/dev")
+	if err != nil {
+		return err
+	}
+	defer unix.Close(devfd)
+	for _, link := range devSymlinks {
+		err := unix.Symlinkat(link[0], devfd, filepath.Base(link[1]))
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return &pathError{"symlink", link[1], err}
+		}
+	}
+	return nil
+}
+
+// mknodInRoot creates one device node, replacing whatever the path held.
+func mknodInRoot(rootfd int, d specs.LinuxDevice) error {
+	mode, err := deviceMode(d)
+	if err != nil {
+		return err
+	}
+	parent, err := mkdirAllInRoot(rootfd, filepath.Dir(filepath.Clean(d.Path)))
+	if err != nil {
+		return fmt.Errorf("device %s: %w", d.Path, err)
+	}
+	defer unix.Close(parent)
+	name := filepath.Base(d.Path)
+	if err := unix.Unlinkat(parent, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return &pathError{"unlink", d.Path, err}
+	}
+	dev := int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))
+	if err := unix.Mknodat(parent, name, mode, dev); err != nil {
+		return &pathError{"mknod", d.Path, err}
+	}
+	uid, gid := 0, 0
+	if d.UID != nil {
+		uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		gid = int(*d.GID)
+	}
+	// mknod(2) applies the umask; set the exact mode and owner the spec asked for.
+	if err := unix.Fchmodat(parent, name, mode&0o7777, 0); err != nil {
+		return &pathError{"chmod", d.Path, err}
+	}
+	if err := unix.Fchownat(parent, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &pathError{"chown", d.Path, err}
+	}
+	return nil
+}
+
+// devIsOurs reports whether the spec lets the runtime make /dev (no bind of a host /dev).
+func devIsOurs(spec *specs.Spec) bool {
+	for _, m := range spec.Mounts {
+		if filepath.Clean(m.Destination) == "/dev" {
+			opts, _ := parseMountOptions(m.Options)
+			return m.Type != "bind" && !opts.bind
+		}
+	}
+	return true
+}
+

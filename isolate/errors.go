@@ -1,0 +1,54 @@
+package isolate
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+// pathError is a failed system call on a path: "pivot_root /rootfs: invalid argument",
+// with a one-line hint for the errnos people actually hit.
+type pathError struct {
+	op   string
+	path string
+	err  error
+}
+
+func (e *pathError) Error() string {
+	msg := e.op + " " + e.path + ": " + e.err.Error()
+	if h := hint(e.op, e.err); h != "" {
+		msg += " (" + h + ")"
+	}
+	return msg
+}
+
+func (e *pathError) Unwrap() error { return e.err }
+
+// hint explains the errno of a system call in the words of its man page.
+func hint(op string, err error) string {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return ""
+	}
+	switch {
+	case op == "pivot_root" && errno == unix.EBUSY:
+		return "new root is not a mount point: bind-mount it onto itself"
+	case op == "pivot_root" && errno == unix.EINVAL:
+		return "the new root or its parent mount is shared: make / rprivate first"
+	case op == "mount" && errno == unix.EPERM:
+		return "needs CAP_SYS_ADMIN in the mount namespace's owning user namespace"
+	case op == "mount" && errno == unix.ENODEV:
+		return "the kernel does not know this filesystem type"
+	case op == "setns" && errno == unix.EINVAL:
+		return "the file is not a namespace of the type the spec says"
+	case op == "exec" && errno == unix.ENOENT:
+		return "the program or its interpreter/dynamic loader is missing in the rootfs"
+	case op == "exec" && errno == unix.EACCES:
+		return "the program is not executable, or its filesystem is mounted noexec"
+	case op == "setrlimit" && errno == unix.EPERM:
+		return "raising a hard limit needs CAP_SYS_RESOURCE"
+	case errno == unix.ELOOP:
+		return "a symlink loop, or a symlink where none is allowed"
+	}
+	return ""
+}

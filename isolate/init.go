@@ -1,0 +1,284 @@
+package isolate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The fds init inherits from the parent (exec.Cmd.ExtraFiles start at 3).
+const (
+	initConfigFD = 3 // pipe: the initConfig as JSON, then EOF
+	initSyncFD   = 4 // socket: messages both ways
+)
+
+// InitArg is the argument that makes the runtime's binary act as a container's init.
+const InitArg = "init"
+
+// initConfig is everything init needs to know, sent by the parent over the config pipe.
+type initConfig struct {
+	Spec     *specs.Spec `json:"spec"`
+	Rootfs   string      `json:"rootfs"` // absolute host path
+	Bundle   string      `json:"bundle"`
+	Terminal bool        `json:"terminal"`
+	// DieWithParent: a foreground run owns its container, so init asks for SIGKILL when the
+	// parent dies (PR_SET_PDEATHSIG). Init sets it itself rather than through SysProcAttr,
+	// whose check that the parent is still alive compares getppid(2) with the parent's pid,
+	// and getppid returns 0 in a pid namespace that was joined rather than created.
+	DieWithParent bool `json:"die_with_parent"`
+}
+
+// IsInit reports whether this process was started as a container's init. The binary's main
+// must check this first and call [Init], before any other work.
+func IsInit() bool { return len(os.Args) > 1 && os.Args[1] == InitArg }
+
+// Init is the container's first process: it builds the container from inside and execs the
+// user's program. It never returns. The caller must have locked the main goroutine to the main
+// thread in an init function (runtime.LockOSThread): namespaces joined, capabilities and
+// credentials set here belong to this thread, and execve(2) keeps only the calling thread's.
+func Init() {
+	runtime.LockOSThread()
+	err := initContainer()
+	if err == nil {
+		err = errors.New("init: returned without exec") // unreachable: exec does not return
+	}
+	var errno unix.Errno
+	errors.As(err, &errno)
+	if sendMessage(initSyncFD, message{Type: msgError, Text: err.Error(), Errno: int(errno)}) != nil {
+		fmt.Fprintln(os.Stderr, "contain init:", err)
+	}
+	os.Exit(1)
+}
+
+func initContainer() error {
+	cfg, err := readInitConfig()
+	if err != nil {
+		return err
+	}
+	spec := cfg.Spec
+	if cfg.DieWithParent {
+		// If the parent died before this point, the sync socket is closed and init fails at
+		// waitForStart: no container outlives a foreground run.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl PR_SET_PDEATHSIG: %w", err)
+		}
+	}
+	if err := joinNamespaces(spec); err != nil {
+		return err
+	}
+	if err := setupRootfs(cfg); err != nil {
+		return err
+	}
+	if err := setupNamespaces(spec); err != nil {
+		return err
+	}
+	if err := setupKernelFiles(spec); err != nil {
+		return err
+	}
+	if err := setupProcess(cfg); err != nil {
+		return err
+	}
+	path, err := becomeUser(spec.Process)
+	if err != nil {
+		return err
+	}
+	if err := waitForStart(); err != nil {
+		return err
+	}
+	// Only fds 0-2 reach the program: whatever else this process inherited (from contain's
+	// caller, or the sync socket) is closed by execve. See close_range(2).
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	return &pathError{"exec", path, unix.Exec(path, spec.Process.Args, spec.Process.Env)}
+}
+
+func readInitConfig() (*initConfig, error) {
+	f := os.NewFile(initConfigFD, "config-pipe")
+	defer f.Close()
+	var cfg initConfig
+	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("init: read config: %w", err)
+	}
+	return &cfg, nil
+}
+
+// joinNamespaces enters the namespaces the spec names by path, with setns(2). The pid
+// namespace is joined by the parent (it only applies to children), and a mount namespace can
+// only be joined by a thread that does not share its filesystem information with others,
+// hence unshare(CLONE_FS) first: every Go thread shares it.
+func joinNamespaces(spec *specs.Spec) error {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Path == "" || ns.Type == specs.PIDNamespace {
+			continue
+		}
+		if ns.Type == specs.MountNamespace {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("unshare CLONE_FS: %w", err)
+			}
+		}
+		if err := setns(ns.Path, int(namespaceFlags[ns.Type])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setns(path string, flag int) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"open", path, err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, flag); err != nil {
+		return &pathError{"setns", path, err}
+	}
+	return nil
+}
+
+// setupRootfs builds the container's filesystem view and pivots into it.
+func setupRootfs(cfg *initConfig) error {
+	spec := cfg.Spec
+	if err := MakeMountsPrivate(); err != nil {
+		return err
+	}
+	if err := BindRootfs(cfg.Rootfs); err != nil {
+		return err
+	}
+	rootfd, err := unix.Open(cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"open", cfg.Rootfs, err}
+	}
+	defer unix.Close(rootfd)
+	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec}
+	if err := m.mountAll(); err != nil {
+		return err
+	}
+	if devIsOurs(spec) {
+		if err := makeDevices(rootfd, spec); err != nil {
+			return err
+		}
+	}
+	cwd, err := mkdirAllInRoot(rootfd, spec.Process.Cwd)
+	if err != nil {
+		return fmt.Errorf("process.cwd: %w", err)
+	}
+	unix.Close(cwd)
+	if err := PivotRoot(cfg.Rootfs); err != nil {
+		return err
+	}
+	if p := spec.Linux.RootfsPropagation; p != "" {
+		return setPropagation("/", rootfsPropagation(p))
+	}
+	return nil
+}
+
+// setupNamespaces gives the new uts and network namespaces their names and loopback.
+func setupNamespaces(spec *specs.Spec) error {
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("sethostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("setdomainname %q: %w", spec.Domainname, err)
+		}
+	}
+	if hasNewNamespace(spec, specs.NetworkNamespace) {
+		return LoopbackUp()
+	}
+	return nil
+}
+
+// setupKernelFiles writes sysctls, then hides and freezes the kernel's files, then makes / read
+// only if asked: in that order, because each step takes away what the next one writes to.
+func setupKernelFiles(spec *specs.Spec) error {
+	for key, value := range spec.Linux.Sysctl {
+		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+		if err := os.WriteFile(path, []byte(value), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
+		}
+	}
+	if err := maskPaths(spec.Linux.MaskedPaths); err != nil {
+		return err
+	}
+	if err := readonlyPaths(spec.Linux.ReadonlyPaths); err != nil {
+		return err
+	}
+	if spec.Root.Readonly {
+		return readonlyRoot()
+	}
+	return nil
+}
+
+// setupProcess sets what the program inherits: oom score, rlimits, its own session, and
+// the terminal when there is one.
+func setupProcess(cfg *initConfig) error {
+	p := cfg.Spec.Process
+	if err := setOOMScoreAdj(p.OOMScoreAdj); err != nil {
+		return err
+	}
+	if err := setRlimits(p.Rlimits); err != nil {
+		return err
+	}
+	// A session of its own: the container's processes are not in the caller's process group,
+	// so a Ctrl-C on the host terminal reaches contain (which forwards it) and not both.
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if cfg.Terminal {
+		return setupTerminal(initSyncFD, p.ConsoleSize)
+	}
+	return nil
+}
+
+// becomeUser drops to the spec's user and capabilities and returns the program's path.
+func becomeUser(p *specs.Process) (string, error) {
+	sets := resolveCapabilities(p.Capabilities, ownBoundingSet(), func(w string) {
+		sendMessage(initSyncFD, message{Type: msgWarning, Text: w})
+	})
+	if err := dropBoundingSet(sets.bounding); err != nil {
+		return "", err
+	}
+	if err := switchUser(p.User); err != nil {
+		return "", err
+	}
+	if err := unix.Chdir(p.Cwd); err != nil {
+		return "", &pathError{"chdir", p.Cwd, err}
+	}
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return "", err
+	}
+	if err := applyCapabilities(sets); err != nil {
+		return "", err
+	}
+	if p.NoNewPrivileges {
+		if err := setNoNewPrivs(); err != nil {
+			return "", err
+		}
+	}
+	return path, nil
+}
+
+// waitForStart tells the parent the container is ready and blocks until it says start.
+func waitForStart() error {
+	if err := sendMessage(initSyncFD, message{Type: msgReady}); err != nil {
+		return err
+	}
+	m, _, err := receiveMessage(initSyncFD)
+	if err != nil {
+		return fmt.Errorf("init: wait for start: %w", err)
+	}
+	if m.Type != msgStart {
+		return fmt.Errorf("init: expected %q, got %q", msgStart, m.Type)
+	}
+	return nil
+}

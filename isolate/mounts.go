@@ -1,0 +1,247 @@
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// MakeMountsPrivate stops mount events from crossing between this mount namespace and the
+// one it was copied from: without it, on a host whose / is shared (every systemd host), the
+// container's mounts would appear on the host. See mount_namespaces(7).
+// Taught in steps/03-mount-ns.
+func MakeMountsPrivate() error {
+	return setPropagation("/", unix.MS_REC|unix.MS_PRIVATE)
+}
+
+func setPropagation(path string, flags uintptr) error {
+	if err := unix.Mount("", path, "", flags, ""); err != nil {
+		return &pathError{"mount", path, fmt.Errorf("set propagation: %w", err)}
+	}
+	return nil
+}
+
+// rootfsPropagation maps linux.rootfsPropagation to mount flags; private by default.
+func rootfsPropagation(value string) uintptr {
+	if value == "" {
+		return unix.MS_REC | unix.MS_PRIVATE
+	}
+	return propagationOptions[value]
+}
+
+// BindRootfs bind-mounts the rootfs onto itself: pivot_root(2) needs the new root to be a
+// mount point, and a directory is not one until something is mounted on it.
+// Taught in steps/05-pivot-root.
+func BindRootfs(rootfs string) error {
+	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return &pathError{"mount", rootfs, fmt.Errorf("bind onto itself: %w", err)}
+	}
+	return nil
+}
+
+// mounter mounts a spec's mounts inside the rootfs, before pivot_root.
+type mounter struct {
+	rootfd int    // the rootfs, after BindRootfs
+	bundle string // relative bind sources are relative to the bundle
+	spec   *specs.Spec
+}
+
+// mountAll mounts the spec's mounts in order, with a fresh tmpfs on /dev first when the spec
+// has no /dev of its own: the runtime owns /dev and never trusts the image's.
+func (m *mounter) mountAll() error {
+	mounts := m.spec.Mounts
+	if !hasMount(mounts, "/dev") {
+		devMount := specs.Mount{Destination: "/dev", Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}}
+		mounts = append([]specs.Mount{devMount}, mounts...)
+	}
+	for _, mnt := range mounts {
+		if err := m.mount(mnt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasMount(mounts []specs.Mount, dest string) bool {
+	for _, m := range mounts {
+		if filepath.Clean(m.Destination) == dest {
+			return true
+		}
+	}
+	return false
+}
+
+// mount performs one spec mount.
+func (m *mounter) mount(mnt specs.Mount) error {
+	opts, err := parseMountOptions(mnt.Options)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
+	}
+	if mnt.Type == "bind" || opts.bind {
+		return m.bindMount(mnt, opts)
+	}
+	switch mnt.Type {
+	case "proc", "sysfs":
+		// A /proc that is a symlink could send the kernel's files anywhere in the image, where
+		// maskedPaths would no longer cover them. runc and crun refuse it too.
+		link, err := isSymlinkInRoot(m.rootfd, mnt.Destination)
+		if err != nil {
+			return err
+		}
+		if link {
+			return fmt.Errorf("mount %s on %s: the destination is a symlink in the image (refused)", mnt.Type, mnt.Destination)
+		}
+	case "cgroup", "cgroup2":
+		return m.cgroupMount(mnt, opts)
+	}
+	return m.fsMount(mnt, opts)
+}
+
+// fsMount mounts a filesystem by type: proc, sysfs, tmpfs, devpts, mqueue, ...
+func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
+	fd, err := ensureInRoot(m.rootfd, mnt.Destination, true)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
+	}
+	defer unix.Close(fd)
+	data := strings.Join(opts.data, ",")
+	if err := unix.Mount(mnt.Source, fdPath(fd), mnt.Type, opts.flags, data); err != nil {
+		return &pathError{"mount", mnt.Destination, fmt.Errorf("type %s: %w", mnt.Type, err)}
+	}
+	return m.propagate(mnt.Destination, opts)
+}
+
+// bindMount binds a host path into the rootfs, then applies its flags with mount_setattr(2):
+// a bind mount ignores most flags on the first call, and a remount would change only the top
+// mount of an rbind.
+func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
+	source := mnt.Source
+	if !filepath.IsAbs(source) {
+		source = filepath.Join(m.bundle, source)
+	}
+	info, err := os.Stat(source)
+	if err != nil {
+		return fmt.Errorf("bind mount %s: %w", mnt.Destination, err)
+	}
+	fd, err := ensureInRoot(m.rootfd, mnt.Destination, info.IsDir())
+	if err != nil {
+		return fmt.Errorf("bind mount %s: %w", mnt.Destination, err)
+	}
+	flags := uintptr(unix.MS_BIND)
+	if opts.recursive {
+		flags |= unix.MS_REC
+	}
+	err = unix.Mount(source, fdPath(fd), "", flags, "")
+	unix.Close(fd)
+	if err != nil {
+		return &pathError{"mount", mnt.Destination, fmt.Errorf("bind %s: %w", source, err)}
+	}
+	if err := m.setAttr(mnt.Destination, opts.flags, opts.recursive); err != nil {
+		return err
+	}
+	return m.propagate(mnt.Destination, opts)
+}
+
+// setAttr changes the flags of the mount now at dest (and below it when recursive).
+func (m *mounter) setAttr(dest string, flags uintptr, recursive bool) error {
+	fd, err := openPathInRoot(m.rootfd, dest)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	at := unix.AT_EMPTY_PATH
+	if recursive {
+		at |= unix.AT_RECURSIVE
+	}
+	if err := unix.MountSetattr(fd, "", uint(at), mountAttr(flags)); err != nil {
+		return &pathError{"mount_setattr", dest, err}
+	}
+	return nil
+}
+
+// propagate applies a propagation option (rshared, slave, ...) to the mount now at dest.
+func (m *mounter) propagate(dest string, opts mountOptions) error {
+	if opts.propagation == 0 {
+		return nil
+	}
+	fd, err := openPathInRoot(m.rootfd, dest)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return setPropagation(fdPath(fd), opts.propagation)
+}
+
+// cgroupMount shows the container the cgroup hierarchy, read-only unless the spec says rw.
+// With its own cgroup namespace on a pure cgroup v2 host it gets a fresh cgroup2 mount rooted
+// at its own cgroup; otherwise the host's /sys/fs/cgroup is bound in (v1 needs one mount per
+// controller, and that tree already has them).
+func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
+	if hasNewNamespace(m.spec, specs.CgroupNamespace) && isCgroup2Only() {
+		mnt.Type, mnt.Source = "cgroup2", "cgroup2"
+		return m.fsMount(mnt, opts)
+	}
+	bind := specs.Mount{Destination: mnt.Destination, Type: "bind", Source: "/sys/fs/cgroup"}
+	opts.bind, opts.recursive = true, true
+	return m.bindMount(bind, opts)
+}
+
+// isCgroup2Only reports whether /sys/fs/cgroup is a cgroup2 filesystem (a pure v2 host).
+func isCgroup2Only() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// readonlyRoot makes the container's / read-only (root.readonly), after everything is mounted.
+func readonlyRoot() error {
+	if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return &pathError{"mount", "/", fmt.Errorf("remount read-only: %w", err)}
+	}
+	return nil
+}
+
+// maskPaths hides kernel files the container should not read: a directory gets an empty
+// read-only tmpfs over it, a file gets /dev/null bound over it. Missing paths are skipped.
+func maskPaths(paths []string) error {
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		if info.IsDir() {
+			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0")
+		} else {
+			err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return &pathError{"mount", p, fmt.Errorf("mask: %w", err)}
+		}
+	}
+	return nil
+}
+
+// readonlyPaths binds each path onto itself and makes the bind read-only, recursively.
+func readonlyPaths(paths []string) error {
+	for _, p := range paths {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return &pathError{"mount", p, fmt.Errorf("bind read-only: %w", err)}
+		}
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(unix.AT_FDCWD, p, unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW, attr); err != nil {
+			return &pathError{"mount_setattr", p, err}
+		}
+	}
+	return nil
+}

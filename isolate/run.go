@@ -1,0 +1,344 @@
+package isolate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// RunOptions describes one foreground container: create, start, wait, delete.
+type RunOptions struct {
+	ID        string
+	Bundle    string      // absolute; relative paths in the spec are relative to it
+	Spec      *specs.Spec // validated by Run
+	StateRoot string      // DefaultStateRoot unless --root
+	PidFile   string      // where to write the container's pid, if set
+	Stdin     *os.File
+	Stdout    *os.File
+	Stderr    *os.File
+	Log       *slog.Logger
+}
+
+// ForwardedSignals are relayed from contain to the container's first process.
+var ForwardedSignals = []os.Signal{
+	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
+}
+
+// Run runs a container in the foreground and returns its exit status: the program's own, or
+// 128+N when a signal N killed it. Everything it creates is gone when it returns.
+func Run(o RunOptions) (int, error) {
+	if err := ValidateID(o.ID); err != nil {
+		return 0, err
+	}
+	warnings, err := Validate(o.Spec)
+	if err != nil {
+		return 0, err
+	}
+	for _, w := range warnings {
+		o.Log.Warn(w)
+	}
+	rootfs, err := checkRootfs(o.Bundle, o.Spec.Root.Path)
+	if err != nil {
+		return 0, err
+	}
+	if err := checkNamespacePaths(o.Spec); err != nil {
+		return 0, err
+	}
+	state, err := reserveState(o.StateRoot, o.ID, o.Bundle, o.Spec.Annotations)
+	if err != nil {
+		return 0, err
+	}
+	defer state.remove()
+
+	// Catch signals from now on, so none is lost between start and wait.
+	signals := make(chan os.Signal, 16)
+	signal.Notify(signals, ForwardedSignals...)
+	defer signal.Stop(signals)
+
+	c, err := startInit(o, rootfs)
+	if err != nil {
+		return 0, err
+	}
+	defer c.kill()
+	if err := c.awaitReady(o.Log); err != nil {
+		return 0, err
+	}
+	if err := state.update(specs.StateCreated, c.pid()); err != nil {
+		return 0, err
+	}
+	if o.PidFile != "" {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(c.pid())), 0o644); err != nil {
+			return 0, err
+		}
+	}
+	if err := c.start(); err != nil {
+		return 0, err
+	}
+	if err := state.update(specs.StateRunning, c.pid()); err != nil {
+		return 0, err
+	}
+	o.Log.Debug("container running", "id", o.ID, "pid", c.pid())
+	return c.wait(signals)
+}
+
+// checkRootfs resolves root.path against the bundle and checks it is a directory.
+func checkRootfs(bundle, path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(bundle, path)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("rootfs %s: %w", path, errnoOf(err))
+	}
+	if !info.IsDir() {
+		return "", fmt.Errorf("rootfs %s: not a directory", path)
+	}
+	return filepath.Abs(path)
+}
+
+// nsGetNSType is NS_GET_NSTYPE from linux/nsfs.h: the CLONE_NEW* type of a namespace file.
+const nsGetNSType = 0xb703
+
+// checkNamespacePaths opens every namespace the spec joins and checks its type, so a wrong
+// path fails before anything is created. See ioctl_ns(2).
+func checkNamespacePaths(spec *specs.Spec) error {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Path == "" {
+			continue
+		}
+		fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &pathError{"open", ns.Path, fmt.Errorf("%s namespace: %w", ns.Type, err)}
+		}
+		kind, err := unix.IoctlRetInt(fd, nsGetNSType)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("%s namespace %s: not a namespace file: %w", ns.Type, ns.Path, err)
+		}
+		if uintptr(kind) != namespaceFlags[ns.Type] {
+			return fmt.Errorf("%s namespace %s: the file is a namespace of another type", ns.Type, ns.Path)
+		}
+	}
+	return nil
+}
+
+// initProcess is the parent's handle on a container's init.
+type initProcess struct {
+	cmd     *exec.Cmd
+	sync    int        // our end of the sync socket
+	console *console   // set when the container has a terminal
+	stdin   *os.File
+	stdout  *os.File
+	done    chan error // cmd.Wait's result, once a goroutine waits
+}
+
+// startInit re-executes this binary as "init" in the container's new namespaces, hands it
+// the config, and returns without waiting for it.
+func startInit(o RunOptions, rootfs string) (*initProcess, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	initSync := os.NewFile(uintptr(pair[1]), "init-sync")
+	defer initSync.Close()
+	configR, configW, err := os.Pipe()
+	if err != nil {
+		unix.Close(pair[0])
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	defer configR.Close()
+
+	var cloneflags uintptr
+	pidPath := ""
+	for _, ns := range o.Spec.Linux.Namespaces {
+		switch {
+		case ns.Path == "":
+			cloneflags |= namespaceFlags[ns.Type]
+		case ns.Type == specs.PIDNamespace:
+			pidPath = ns.Path
+		}
+	}
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"contain", InitArg},
+		Env:        []string{},
+		ExtraFiles: []*os.File{configR, initSync}, // fds 3 and 4: initConfigFD, initSyncFD
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: cloneflags},
+	}
+	setStdio(cmd, o)
+	p := &initProcess{cmd: cmd, sync: pair[0], stdin: o.Stdin, stdout: o.Stdout, done: make(chan error, 1)}
+	if err := startCmd(cmd, pidPath, p.done); err != nil {
+		unix.Close(pair[0])
+		configW.Close()
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	terminal := o.Spec.Process.Terminal
+	cfg := initConfig{Spec: o.Spec, Rootfs: rootfs, Bundle: o.Bundle, Terminal: terminal, DieWithParent: true}
+	err = json.NewEncoder(configW).Encode(cfg)
+	configW.Close()
+	if err != nil {
+		p.kill()
+		return nil, fmt.Errorf("send config to init: %w", err)
+	}
+	return p, nil
+}
+
+// startCmd starts cmd and sends cmd.Wait's result to done. With a pid namespace to join, the
+// calling thread must be the one that forks, because setns(2) with CLONE_NEWPID only moves the
+// children of the calling thread. That thread is locked to its goroutine and never unlocked,
+// so Go throws it away afterwards; until then it also waits for the container, because the
+// parent-death signal fires when the thread that forked exits.
+func startCmd(cmd *exec.Cmd, pidPath string, done chan<- error) error {
+	if pidPath == "" {
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		go func() { done <- cmd.Wait() }()
+		return nil
+	}
+	started := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		err := setns(pidPath, unix.CLONE_NEWPID)
+		if err == nil {
+			err = cmd.Start()
+		}
+		started <- err
+		if err == nil {
+			done <- cmd.Wait()
+		}
+	}()
+	return <-started
+}
+
+// setStdio passes the caller's stdio to init as fds 0-2, unchanged: byte-exact, no copying.
+// A nil file becomes /dev/null (exec.Cmd's rule for a nil reader or writer).
+func setStdio(cmd *exec.Cmd, o RunOptions) {
+	if o.Stdin != nil {
+		cmd.Stdin = o.Stdin
+	}
+	if o.Stdout != nil {
+		cmd.Stdout = o.Stdout
+	}
+	if o.Stderr != nil {
+		cmd.Stderr = o.Stderr
+	}
+}
+
+func (p *initProcess) pid() int { return p.cmd.Process.Pid }
+
+// awaitReady reads init's messages until it is ready to exec, or fails.
+func (p *initProcess) awaitReady(log *slog.Logger) error {
+	for {
+		m, fds, err := receiveMessage(p.sync)
+		if errors.Is(err, io.EOF) {
+			err := <-p.done
+			p.done = nil
+			return fmt.Errorf("container init exited during setup: %v", err)
+		}
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case msgReady:
+			return nil
+		case msgError:
+			return errors.New(m.Text)
+		case msgWarning:
+			log.Warn(m.Text)
+		case msgPty:
+			if len(fds) != 1 {
+				return errors.New("init sent a pty message without its fd")
+			}
+			c, err := newConsole(fds[0], p.stdin)
+			if err != nil {
+				return err
+			}
+			p.console = c
+		}
+	}
+}
+
+// start lets init exec the program and waits until it has (the sync socket closes on exec).
+func (p *initProcess) start() error {
+	if err := sendMessage(p.sync, message{Type: msgStart}); err != nil {
+		return err
+	}
+	m, _, err := receiveMessage(p.sync)
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return err
+	case m.Type == msgError:
+		return errors.New(m.Text)
+	}
+	return fmt.Errorf("init: unexpected message %q after start", m.Type)
+}
+
+// wait relays signals (and the terminal) until the program exits, and returns its status.
+func (p *initProcess) wait(signals <-chan os.Signal) (int, error) {
+	relayed := make(chan struct{})
+	if p.console != nil {
+		defer p.console.restore()
+		go func() { io.Copy(p.console.master, p.stdin) }()
+		go func() { io.Copy(p.stdout, p.console.master); close(relayed) }()
+	} else {
+		close(relayed)
+	}
+	for {
+		select {
+		case sig := <-signals:
+			if sig == unix.SIGWINCH && p.console != nil {
+				p.console.resize()
+				continue
+			}
+			unix.Kill(p.pid(), sig.(syscall.Signal))
+		case err := <-p.done:
+			p.done = nil
+			var exitErr *exec.ExitError
+			if err != nil && !errors.As(err, &exitErr) {
+				return 0, fmt.Errorf("wait: %w", err)
+			}
+			<-relayed // the last output before exit still gets to the user
+			return exitStatus(p.cmd.ProcessState), nil
+		}
+	}
+}
+
+// exitStatus is the shell's convention: the exit code, or 128+N for death by signal N.
+func exitStatus(ps *os.ProcessState) int {
+	ws := ps.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// kill ends init if it is still running and reaps it; safe to call more than once.
+func (p *initProcess) kill() {
+	if p.sync >= 0 {
+		unix.Close(p.sync)
+		p.sync = -1
+	}
+	if p.done != nil {
+		p.cmd.Process.Kill()
+		<-p.done
+		p.done = nil
+	}
+	if p.console != nil {
+		p.console.master.Close()
+	}
+}

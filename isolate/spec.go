@@ -1,0 +1,119 @@
+package isolate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// DefaultCapabilities is Docker's default capability set: what `docker run` users expect a
+// container to be allowed without --cap-add. See capabilities(7).
+var DefaultCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// DefaultPath is the PATH a container gets unless its spec says otherwise.
+const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// DefaultSpec returns the spec `contain spec` writes and `contain run` (quick form) runs:
+// new pid, mount, uts, ipc and network namespaces, a fresh /proc, a read-only /sys, the
+// runtime's own /dev, the usual masked and read-only paths, Docker's capabilities with
+// inheritable and ambient empty, and no_new_privs.
+func DefaultSpec() *specs.Spec {
+	caps := append([]string(nil), DefaultCapabilities...)
+	return &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			Args: []string{"sh"},
+			Env:  []string{DefaultPath, "HOME=/root"},
+			Cwd:  "/",
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: caps, Effective: caps, Permitted: caps,
+			},
+			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}},
+			NoNewPrivileges: true,
+		},
+		Root:     &specs.Root{Path: "rootfs"},
+		Hostname: "contain",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+			},
+			MaskedPaths: []string{
+				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+				"/proc/scsi", "/sys/devices/virtual/powercap",
+			},
+			ReadonlyPaths: []string{
+				"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+			},
+		},
+	}
+}
+
+// LoadSpec reads bundle/config.json. A field this version of the spec does not know is a
+// warning, not an error: newer engines may send newer configs.
+func LoadSpec(bundle string) (*specs.Spec, []string, error) {
+	path := filepath.Join(bundle, "config.json")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("read %s: no such file (make one with: contain spec --bundle %s)", path, bundle)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, nil, fmt.Errorf("parse %s: file is empty", path)
+	}
+	var spec specs.Spec
+	var warnings []string
+	strict := json.NewDecoder(bytes.NewReader(data))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(&spec); err != nil {
+		if !strings.HasPrefix(err.Error(), "json: unknown field") {
+			return nil, nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+		warnings = append(warnings, fmt.Sprintf("%s: %s: ignored", path, strings.TrimPrefix(err.Error(), "json: ")))
+		spec = specs.Spec{}
+		if err := json.Unmarshal(data, &spec); err != nil {
+			return nil, nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+	}
+	return &spec, warnings, nil
+}
+
+// WriteSpec writes spec as bundle/config.json, refusing to overwrite an existing one.
+func WriteSpec(bundle string, spec *specs.Spec) error {
+	data, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	path := filepath.Join(bundle, "config.json")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}

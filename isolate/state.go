@@ -1,0 +1,97 @@
+package isolate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// DefaultStateRoot is where containers' state lives unless --root says otherwise.
+const DefaultStateRoot = "/run/contain"
+
+// State is the runtime-spec state of a container (runtime.md, "State"), plus its creation time.
+type State struct {
+	specs.State
+	Created time.Time `json:"created"`
+}
+
+// stateDir is one container's directory under the state root: /run/contain/<id>. It is
+// reserved (created) before any other resource, so that a container that exists in any form
+// can always be found, and removed, by its id.
+type stateDir struct {
+	path  string
+	state State
+}
+
+// reserveState creates the container's state directory; it fails if the id is taken.
+func reserveState(root, id, bundle string, annotations map[string]string) (*stateDir, error) {
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("create state root: %w", err)
+	}
+	path := filepath.Join(root, id)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("container %q already exists (state in %s)", id, path)
+		}
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	s := &stateDir{path: path, state: State{
+		State: specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating,
+			Bundle: bundle, Annotations: annotations},
+		Created: time.Now().UTC(),
+	}}
+	return s, s.save()
+}
+
+// update records a new status (and pid) atomically: write a temporary file, then rename(2).
+func (s *stateDir) update(status specs.ContainerState, pid int) error {
+	s.state.Status, s.state.Pid = status, pid
+	return s.save()
+}
+
+func (s *stateDir) save() error {
+	data, err := json.Marshal(s.state)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(s.path, "state.json"), data, 0o600)
+}
+
+// remove deletes the state directory; it is the last thing a container's cleanup does.
+func (s *stateDir) remove() error {
+	if err := os.RemoveAll(s.path); err != nil {
+		return fmt.Errorf("remove state dir: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data so that readers see the old or the new content,
+// never a part.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	return nil
+}

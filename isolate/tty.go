@@ -1,0 +1,119 @@
+package isolate
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// setupTerminal gives the program a pseudo-terminal from the container's own devpts (so that
+// the tty the program sees exists inside the container), makes it the controlling terminal
+// of init's new session, and sends the master side to the parent, which relays it to the
+// user's terminal. See pty(7), pts(4), and TIOCSCTTY in ioctl_tty(2).
+func setupTerminal(syncFD int, size *specs.Box) error {
+	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"open", "/dev/ptmx", fmt.Errorf("%w (a terminal needs a devpts mount on /dev/pts)", err)}
+	}
+	defer unix.Close(master)
+	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
+		return fmt.Errorf("ioctl TIOCSPTLCK: %w", err)
+	}
+	n, err := unix.IoctlGetUint32(master, unix.TIOCGPTN)
+	if err != nil {
+		return fmt.Errorf("ioctl TIOCGPTN: %w", err)
+	}
+	slavePath := "/dev/pts/" + strconv.Itoa(int(n))
+	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return &pathError{"open", slavePath, err}
+	}
+	defer unix.Close(slave)
+	if size != nil {
+		ws := &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)}
+		if err := unix.IoctlSetWinsize(slave, unix.TIOCSWINSZ, ws); err != nil {
+			return fmt.Errorf("ioctl TIOCSWINSZ: %w", err)
+		}
+	}
+	if err := bindConsole(slavePath); err != nil {
+		return err
+	}
+	for fd := 0; fd <= 2; fd++ {
+		if err := unix.Dup3(slave, fd, 0); err != nil {
+			return fmt.Errorf("dup3 %s to fd %d: %w", slavePath, fd, err)
+		}
+	}
+	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("ioctl TIOCSCTTY: %w", err)
+	}
+	return sendMessage(syncFD, message{Type: msgPty}, master)
+}
+
+// bindConsole makes /dev/console the container's terminal, as programs that write to the
+// console expect (runtime-spec: "/dev/console ... if terminal is enabled").
+func bindConsole(slavePath string) error {
+	f, err := os.OpenFile("/dev/console", os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("create /dev/console: %w", err)
+	}
+	f.Close()
+	if err := unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
+		return &pathError{"mount", "/dev/console", err}
+	}
+	return nil
+}
+
+// console relays the container's pty to the user's terminal.
+type console struct {
+	master *os.File
+	host   *os.File        // the user's terminal (our stdin), nil when stdin is not one
+	saved  *unix.Termios   // the host terminal's mode before MakeRaw, restored at the end
+}
+
+// newConsole wraps the pty master; when stdin is a terminal it goes raw, so that every key
+// (Ctrl-C included) reaches the container's line discipline rather than ours.
+func newConsole(masterFD int, stdin *os.File) (*console, error) {
+	c := &console{master: os.NewFile(uintptr(masterFD), "pty-master")}
+	if stdin == nil {
+		return c, nil
+	}
+	saved, err := unix.IoctlGetTermios(int(stdin.Fd()), unix.TCGETS)
+	if err != nil {
+		return c, nil // not a terminal: relay bytes as they come
+	}
+	c.host, c.saved = stdin, saved
+	c.resize()
+	raw := *saved
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(int(stdin.Fd()), unix.TCSETS, &raw); err != nil {
+		return nil, fmt.Errorf("ioctl TCSETS (raw mode): %w", err)
+	}
+	return c, nil
+}
+
+// resize copies the host terminal's window size to the pty; the kernel then sends SIGWINCH
+// to the container's foreground process group.
+func (c *console) resize() {
+	if c.host == nil {
+		return
+	}
+	ws, err := unix.IoctlGetWinsize(int(c.host.Fd()), unix.TIOCGWINSZ)
+	if err == nil {
+		unix.IoctlSetWinsize(int(c.master.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+// restore puts the host terminal back the way it was.
+func (c *console) restore() {
+	if c.host != nil && c.saved != nil {
+		unix.IoctlSetTermios(int(c.host.Fd()), unix.TCSETS, c.saved)
+	}
+}

@@ -1,0 +1,242 @@
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// maxHostname is HOST_NAME_MAX from limits.h: sethostname(2) refuses longer names.
+const maxHostname = 64
+
+// Validate checks a spec before anything is created, so bad input changes nothing.
+// It returns warnings for fields this runtime does not apply yet: they are said, never
+// silently dropped.
+func Validate(spec *specs.Spec) (warnings []string, err error) {
+	if spec.Process == nil {
+		return nil, errors.New("config: process is missing")
+	}
+	if spec.Root == nil || spec.Root.Path == "" {
+		return nil, errors.New("config: root.path is missing")
+	}
+	if spec.Linux == nil {
+		return nil, errors.New("config: linux section is missing (this runtime runs Linux containers)")
+	}
+	checks := []func(*specs.Spec) error{
+		validateProcess, validateNamespaces, validateHostname, validateMounts, validateSysctl,
+		validateDevices,
+	}
+	for _, check := range checks {
+		if err := check(spec); err != nil {
+			return nil, err
+		}
+	}
+	return unsupported(spec), nil
+}
+
+func validateProcess(spec *specs.Spec) error {
+	p := spec.Process
+	if len(p.Args) == 0 || p.Args[0] == "" {
+		return errors.New("config: process.args must name a program")
+	}
+	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
+		return fmt.Errorf("config: process.cwd %q must be an absolute path", p.Cwd)
+	}
+	for _, r := range p.Rlimits {
+		if _, ok := rlimitByName[r.Type]; !ok {
+			return fmt.Errorf("config: process.rlimits: unknown type %q", r.Type)
+		}
+		if r.Soft > r.Hard {
+			return fmt.Errorf("config: process.rlimits %s: soft %d is above hard %d", r.Type, r.Soft, r.Hard)
+		}
+	}
+	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
+		return fmt.Errorf("config: process.oomScoreAdj %d is outside -1000..1000", *p.OOMScoreAdj)
+	}
+	if c := p.Capabilities; c != nil {
+		for _, set := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
+			for _, name := range set {
+				if _, ok := capabilityByName(name); !ok {
+					return fmt.Errorf("config: process.capabilities: unknown capability %q", name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func validateNamespaces(spec *specs.Spec) error {
+	if !hasNamespace(spec, specs.MountNamespace) {
+		return errors.New("config: linux.namespaces: a mount namespace is required (the rootfs is mounted in it)")
+	}
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for _, ns := range spec.Linux.Namespaces {
+		if _, ok := namespaceFlags[ns.Type]; !ok {
+			return fmt.Errorf("config: linux.namespaces: unknown namespace type %q", ns.Type)
+		}
+		if seen[ns.Type] {
+			return fmt.Errorf("config: linux.namespaces: %q is listed twice", ns.Type)
+		}
+		seen[ns.Type] = true
+		if ns.Type == specs.UserNamespace {
+			return errors.New("config: linux.namespaces: user namespaces are not supported yet (see steps/11-userns)")
+		}
+		if ns.Path != "" && !filepath.IsAbs(ns.Path) {
+			return fmt.Errorf("config: linux.namespaces: %s path %q must be absolute", ns.Type, ns.Path)
+		}
+	}
+	return nil
+}
+
+func validateHostname(spec *specs.Spec) error {
+	if len(spec.Hostname) > maxHostname {
+		return fmt.Errorf("config: hostname is %d bytes long, the limit is %d", len(spec.Hostname), maxHostname)
+	}
+	if len(spec.Domainname) > maxHostname {
+		return fmt.Errorf("config: domainname is %d bytes long, the limit is %d", len(spec.Domainname), maxHostname)
+	}
+	if (spec.Hostname != "" || spec.Domainname != "") && !hasNewNamespace(spec, specs.UTSNamespace) {
+		return errors.New("config: hostname and domainname need a new uts namespace (else they would change the host's)")
+	}
+	return nil
+}
+
+func validateMounts(spec *specs.Spec) error {
+	for _, m := range spec.Mounts {
+		if !filepath.IsAbs(m.Destination) {
+			return fmt.Errorf("config: mount destination %q must be an absolute path", m.Destination)
+		}
+		if _, err := parseMountOptions(m.Options); err != nil {
+			return fmt.Errorf("config: mount %s: %w", m.Destination, err)
+		}
+		if m.UIDMappings != nil || m.GIDMappings != nil {
+			return fmt.Errorf("config: mount %s: idmapped mounts are not supported yet", m.Destination)
+		}
+	}
+	for _, p := range append(append([]string(nil), spec.Linux.MaskedPaths...), spec.Linux.ReadonlyPaths...) {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("config: masked or read-only path %q must be absolute", p)
+		}
+	}
+	switch spec.Linux.RootfsPropagation {
+	case "", "shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable", "runbindable":
+		return nil
+	}
+	return fmt.Errorf("config: linux.rootfsPropagation: unknown value %q", spec.Linux.RootfsPropagation)
+}
+
+// validateSysctl allows only namespaced sysctls, and only when the container has its own copy
+// of that namespace: anything else would change the host. See sysctl(8), namespaces(7).
+func validateSysctl(spec *specs.Spec) error {
+	for key := range spec.Linux.Sysctl {
+		ns, ok := sysctlNamespace(key)
+		if !ok {
+			return fmt.Errorf("config: linux.sysctl %q is not namespaced: it would change the host", key)
+		}
+		if !hasNewNamespace(spec, ns) {
+			return fmt.Errorf("config: linux.sysctl %q needs a new %s namespace", key, ns)
+		}
+		if strings.Contains(key, "/") || strings.Contains(key, "..") || strings.HasSuffix(key, ".") {
+			return fmt.Errorf("config: linux.sysctl %q: malformed name", key)
+		}
+	}
+	return nil
+}
+
+func sysctlNamespace(key string) (specs.LinuxNamespaceType, bool) {
+	switch key {
+	case "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+		"kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced":
+		return specs.IPCNamespace, true
+	case "kernel.hostname", "kernel.domainname":
+		return specs.UTSNamespace, true
+	}
+	switch {
+	case strings.HasPrefix(key, "fs.mqueue."):
+		return specs.IPCNamespace, true
+	case strings.HasPrefix(key, "net."):
+		return specs.NetworkNamespace, true
+	}
+	return "", false
+}
+
+func validateDevices(spec *specs.Spec) error {
+	for _, d := range spec.Linux.Devices {
+		if !filepath.IsAbs(d.Path) {
+			return fmt.Errorf("config: linux.devices: path %q must be absolute", d.Path)
+		}
+		if _, err := deviceMode(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unsupported lists what the spec asks for that this runtime does not apply yet.
+func unsupported(spec *specs.Spec) []string {
+	var w []string
+	add := func(cond bool, field, why string) {
+		if cond {
+			w = append(w, fmt.Sprintf("config: %s is not supported yet and is ignored (%s)", field, why))
+		}
+	}
+	l, p := spec.Linux, spec.Process
+	add(spec.Hooks != nil && hasHooks(spec.Hooks), "hooks", "lifecycle hooks")
+	add(l.Resources != nil, "linux.resources", "cgroup limits")
+	add(l.CgroupsPath != "", "linux.cgroupsPath", "cgroups")
+	add(l.Seccomp != nil, "linux.seccomp", "seccomp filters")
+	add(l.IntelRdt != nil, "linux.intelRdt", "")
+	add(l.Personality != nil, "linux.personality", "")
+	add(len(l.TimeOffsets) > 0, "linux.timeOffsets", "")
+	add(len(l.NetDevices) > 0, "linux.netDevices", "")
+	add(l.MemoryPolicy != nil, "linux.memoryPolicy", "")
+	add(l.MountLabel != "", "linux.mountLabel", "no SELinux")
+	add(p.ApparmorProfile != "", "process.apparmorProfile", "no AppArmor")
+	add(p.SelinuxLabel != "", "process.selinuxLabel", "no SELinux")
+	add(p.Scheduler != nil, "process.scheduler", "")
+	add(p.IOPriority != nil, "process.ioPriority", "")
+	add(p.ExecCPUAffinity != nil, "process.execCPUAffinity", "")
+	add(len(l.UIDMappings)+len(l.GIDMappings) > 0, "linux.uidMappings/gidMappings", "no user namespace")
+	return w
+}
+
+func hasHooks(h *specs.Hooks) bool {
+	return len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer)+
+		len(h.Poststart)+len(h.Poststop) > 0
+}
+
+// namespaceFlags maps spec namespace types to clone(2) flags.
+var namespaceFlags = map[specs.LinuxNamespaceType]uintptr{
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.UserNamespace:    unix.CLONE_NEWUSER,
+	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+	specs.TimeNamespace:    unix.CLONE_NEWTIME,
+}
+
+// hasNewNamespace reports whether the container gets a fresh namespace of type t.
+func hasNewNamespace(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == t && ns.Path == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// hasNamespace reports whether the container has its own namespace of type t, new or joined.
+func hasNamespace(spec *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}

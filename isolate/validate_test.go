@@ -1,0 +1,156 @@
+package isolate
+
+import (
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func TestValidateID(t *testing.T) {
+	valid := []string{"a", "abc", "A-1_b.c+d", "0", strings.Repeat("x", MaxIDLength)}
+	invalid := []string{"", "..", ".", "../x", "a/b", "a b", "-a", ".a", "a\x00b", "é", strings.Repeat("x", MaxIDLength+1)}
+	for _, id := range valid {
+		if err := ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%q) = %v, want nil", id, err)
+		}
+	}
+	for _, id := range invalid {
+		if err := ValidateID(id); err == nil {
+			t.Errorf("ValidateID(%q) = nil, want an error", id)
+		}
+	}
+}
+
+func TestValidateRefusesBadSpecs(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(*specs.Spec)
+		want   string
+	}{
+		{"no process", func(s *specs.Spec) { s.Process = nil }, "process is missing"},
+		{"empty args", func(s *specs.Spec) { s.Process.Args = nil }, "process.args"},
+		{"empty program", func(s *specs.Spec) { s.Process.Args = []string{""} }, "process.args"},
+		{"relative cwd", func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "absolute"},
+		{"no root", func(s *specs.Spec) { s.Root = nil }, "root.path"},
+		{"unknown namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"})
+		}, "unknown namespace type"},
+		{"namespace twice", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "pid"})
+		}, "listed twice"},
+		{"no mount namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "pid"}}
+		}, "mount namespace"},
+		{"relative namespace path", func(s *specs.Spec) {
+			s.Linux.Namespaces[1].Path = "proc/1/ns/net"
+		}, "must be absolute"},
+		{"hostname too long", func(s *specs.Spec) { s.Hostname = strings.Repeat("h", 65) }, "limit is 64"},
+		{"hostname without uts", func(s *specs.Spec) {
+			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}}
+		}, "uts namespace"},
+		{"relative mount", func(s *specs.Spec) { s.Mounts[0].Destination = "proc" }, "absolute"},
+		{"host sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"vm.swappiness": "1"} }, "not namespaced"},
+		{"net sysctl without netns", func(s *specs.Spec) {
+			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}, {Type: "uts"}}
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		}, "new network namespace"},
+		{"unknown capability", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_FLY"} }, "unknown capability"},
+		{"unknown rlimit", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_FLY", Soft: 1, Hard: 1}}
+		}, "unknown type"},
+		{"rlimit soft above hard", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 2, Hard: 1}}
+		}, "above hard"},
+		{"user namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
+		}, "user namespaces"},
+		{"bad device type", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "q"}}
+		}, "unknown type"},
+		{"bad propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "sideways" }, "rootfsPropagation"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := DefaultSpec()
+			tc.change(spec)
+			_, err := Validate(spec)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateWarnsAboutUnsupported(t *testing.T) {
+	spec := DefaultSpec()
+	spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+	spec.Linux.Resources = &specs.LinuxResources{}
+	warnings, err := Validate(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, field := range []string{"linux.seccomp", "linux.resources"} {
+		if !strings.Contains(joined, field) {
+			t.Errorf("no warning for %s in %q", field, joined)
+		}
+	}
+	if w, _ := Validate(DefaultSpec()); len(w) != 0 {
+		t.Errorf("default spec gives warnings: %q", w)
+	}
+}
+
+func TestParseMountOptions(t *testing.T) {
+	o, err := parseMountOptions([]string{"rbind", "ro", "nosuid", "rslave", "mode=755", "x-gvfs-hide", "rw", "ro"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.bind || !o.recursive {
+		t.Errorf("rbind not recognised: %+v", o)
+	}
+	if o.flags != unix.MS_RDONLY|unix.MS_NOSUID {
+		t.Errorf("flags = %#x, want MS_RDONLY|MS_NOSUID", o.flags)
+	}
+	if o.propagation != unix.MS_SLAVE|unix.MS_REC {
+		t.Errorf("propagation = %#x, want MS_SLAVE|MS_REC", o.propagation)
+	}
+	if len(o.data) != 1 || o.data[0] != "mode=755" {
+		t.Errorf("data = %q, want [mode=755]", o.data)
+	}
+	if _, err := parseMountOptions([]string{"size=1,mode=2"}); err == nil {
+		t.Error("an option with a comma was accepted")
+	}
+}
+
+func TestMountAttr(t *testing.T) {
+	a := mountAttr(unix.MS_RDONLY | unix.MS_NOEXEC)
+	if a.Attr_set&unix.MOUNT_ATTR_RDONLY == 0 || a.Attr_set&unix.MOUNT_ATTR_NOEXEC == 0 {
+		t.Errorf("ro,noexec not set: %+v", a)
+	}
+	if a.Attr_clr&unix.MOUNT_ATTR_NOSUID == 0 {
+		t.Errorf("nosuid not cleared: %+v", a)
+	}
+	if a.Attr_set&unix.MOUNT_ATTR__ATIME != unix.MOUNT_ATTR_RELATIME {
+		t.Errorf("atime mode = %#x, want relatime", a.Attr_set&unix.MOUNT_ATTR__ATIME)
+	}
+}
+
+func TestCapabilityNames(t *testing.T) {
+	for name, want := range map[string]int{"CAP_CHOWN": 0, "chown": 0, "CAP_SYS_ADMIN": 21, "CAP_CHECKPOINT_RESTORE": 40} {
+		if got, ok := capabilityByName(name); !ok || got != want {
+			t.Errorf("capabilityByName(%q) = %d, %v; want %d", name, got, ok, want)
+		}
+	}
+	if _, ok := capabilityByName("CAP_FLY"); ok {
+		t.Error("CAP_FLY was accepted")
+	}
+	var all capSet = 1<<41 - 1
+	var warned []string
+	sets := resolveCapabilities(&specs.LinuxCapabilities{Bounding: []string{"CAP_KILL", "CAP_SYS_RESOURCE"}},
+		all&^(1<<24), func(w string) { warned = append(warned, w) })
+	if !sets.bounding.has(5) || sets.bounding.has(24) || len(warned) != 1 {
+		t.Errorf("bounding = %#x, warnings %q: want CAP_KILL only and one warning", sets.bounding, warned)
+	}
+}
