@@ -1,0 +1,38 @@
+# contain: a containers-from-scratch toolkit. `make help` lists the targets.
+
+GO      ?= go
+BIN     := bin
+COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.commit=$(COMMIT)
+# Root tests run for real when root; CONTAIN_TESTS=require turns their skips into failures.
+TESTFLAGS ?= -v -count=1 -timeout 20m
+SUMMARY := bash .ci/summary
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test test-root lint bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/contain and the static bin/probe
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/contain ./cmd/contain
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/probe ./cmd/probe
+
+run: build ## (root) set up and start a shell in a container on the default rootfs
+	$(BIN)/contain run -t -- sh
+
+test: ## (root for the full suite) every test: pure, root and end to end
+	$(GO) test $(TESTFLAGS) ./... 2>&1 | $(SUMMARY)
+
+test-root: ## (root) every test, failing instead of skipping what needs root
+	CONTAIN_TESTS=require $(GO) test $(TESTFLAGS) ./... 2>&1 | $(SUMMARY)
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'run: gofmt -w .'; exit 1; }
+	$(GO) vet ./...
+
+bench: build ## (root) lifecycle speed and memory against runc and crun (../shared/tools)
+	bash $(or $(PEER_BENCH),../shared/tools/peer-bench.sh) $(CURDIR)/$(BIN)/contain contain
+
+clean: ## remove built binaries
+	rm -rf $(BIN)

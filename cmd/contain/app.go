@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/containkit/contain/isolate"
+)
+
+// logger receives warnings, errors and --debug traces; app.Before points it at --log.
+var (
+	logger    = slog.New(newLineHandler(os.Stderr, slog.LevelWarn))
+	logToFile bool
+)
+
+func newApp() *cli.App {
+	app := &cli.App{
+		Name:    "contain",
+		Usage:   "a small OCI container runtime",
+		Version: version,
+		Description: "contain runs Linux containers from OCI bundles (like runc) or, with no bundle,\n" +
+			"from a default busybox root filesystem: sudo contain run -- sh",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Value: isolate.DefaultStateRoot, Usage: "directory for container state"},
+			&cli.StringFlag{Name: "log", Usage: "write log messages to `FILE` instead of stderr"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
+			&cli.BoolFlag{Name: "debug", Usage: "log what the runtime does, step by step"},
+		},
+		Before:                    setupLogging,
+		Commands:                  []*cli.Command{runCommand, specCommand, rootfsCommand, versionCommand},
+		DisableSliceFlagSeparator: true, // -e A=1,2 is one variable, not two
+		HideHelpCommand:           true,
+		ExitErrHandler:            func(*cli.Context, error) {}, // run() prints errors, once
+	}
+	cli.VersionPrinter = func(c *cli.Context) { printVersion(c.App.Writer) }
+	return app
+}
+
+// setupLogging applies --log, --log-format and --debug.
+func setupLogging(c *cli.Context) error {
+	level := slog.LevelWarn
+	if c.Bool("debug") {
+		level = slog.LevelDebug
+	}
+	var w io.Writer = os.Stderr
+	if path := c.String("log"); path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("open log file: %w", err)
+		}
+		w, logToFile = f, true
+	}
+	switch format := c.String("log-format"); format {
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: lowercaseLevel}))
+	case "text":
+		if logToFile {
+			logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: lowercaseLevel}))
+		} else {
+			logger = slog.New(newLineHandler(w, level))
+		}
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	return nil
+}
+
+// lowercaseLevel writes "level":"error" as engines such as containerd expect (runc's format).
+func lowercaseLevel(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey {
+		return slog.String(slog.LevelKey, strings.ToLower(a.Value.String()))
+	}
+	return a
+}
+
+// lineHandler prints "contain: warning: message key=value" lines for people at a terminal.
+type lineHandler struct {
+	w     io.Writer
+	level slog.Level
+	attrs []slog.Attr
+}
+
+func newLineHandler(w io.Writer, level slog.Level) *lineHandler {
+	return &lineHandler{w: w, level: level}
+}
+
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("contain: ")
+	switch {
+	case r.Level >= slog.LevelError:
+	case r.Level >= slog.LevelWarn:
+		b.WriteString("warning: ")
+	default:
+		b.WriteString("debug: ")
+	}
+	b.WriteString(r.Message)
+	add := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteByte('\n')
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *lineHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &lineHandler{w: h.w, level: h.level, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+func (h *lineHandler) WithGroup(string) slog.Handler { return h }

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containkit/contain/internal/probe"
+)
+
+// bundleReport runs `probe report` in a bundle made by newBundle with edit applied.
+func bundleReport(t *testing.T, id string, edit func(obj)) probe.Report {
+	t.Helper()
+	bundle := newBundle(t, func(spec obj) {
+		if edit != nil {
+			edit(spec)
+		}
+		process(spec)["args"] = list{"/bin/probe", "report"}
+	})
+	return decodeReport(t, mustRun(t, "run", "--bundle", bundle, id))
+}
+
+func TestBundleProcess(t *testing.T) {
+	needContainer(t)
+	r := bundleReport(t, "proc", func(spec obj) {
+		process(spec)["user"] = obj{"uid": 1000, "gid": 1000, "additionalGids": list{10, 20}, "umask": 0o77}
+		process(spec)["rlimits"] = list{
+			obj{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512},
+			obj{"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+		}
+		process(spec)["oomScoreAdj"] = 500
+		process(spec)["noNewPrivileges"] = false
+		process(spec)["env"] = list{"PATH=/bin", "ONE=1"}
+		process(spec)["cwd"] = "/tmp"
+		process(spec)["capabilities"] = obj{
+			"bounding":    list{"CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"},
+			"effective":   list{"CAP_NET_BIND_SERVICE"},
+			"permitted":   list{"CAP_KILL", "CAP_NET_BIND_SERVICE"},
+			"inheritable": list{"CAP_NET_BIND_SERVICE"},
+			"ambient":     list{"CAP_NET_BIND_SERVICE"},
+		}
+	})
+	if r.UID[1] != 1000 || r.GID[1] != 1000 || !slices.Equal(r.Groups, []int{10, 20}) {
+		t.Errorf("uid %v gid %v groups %v, want 1000/1000/[10 20]", r.UID, r.GID, r.Groups)
+	}
+	if r.Umask != "0077" {
+		t.Errorf("umask %q, want 0077", r.Umask)
+	}
+	if l := r.Rlimits["RLIMIT_NOFILE"]; l.Soft != 512 || l.Hard != 512 {
+		t.Errorf("RLIMIT_NOFILE %+v, want 512/512", l)
+	}
+	if l := r.Rlimits["RLIMIT_CORE"]; l.Soft != 0 || l.Hard != 0 {
+		t.Errorf("RLIMIT_CORE %+v, want 0/0", l)
+	}
+	if r.OOMScoreAdj != 500 {
+		t.Errorf("oom_score_adj %d, want 500", r.OOMScoreAdj)
+	}
+	if r.NoNewPrivs != 0 {
+		t.Errorf("NoNewPrivs %d, want 0", r.NoNewPrivs)
+	}
+	if !slices.Equal(r.Env, []string{"PATH=/bin", "ONE=1"}) || r.Cwd != "/tmp" {
+		t.Errorf("env %v cwd %q", r.Env, r.Cwd)
+	}
+	// A non-root process keeps, across execve, its ambient set as permitted and effective.
+	want := map[string][]string{
+		"bounding":    {"CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"},
+		"effective":   {"CAP_NET_BIND_SERVICE"},
+		"permitted":   {"CAP_NET_BIND_SERVICE"},
+		"inheritable": {"CAP_NET_BIND_SERVICE"},
+		"ambient":     {"CAP_NET_BIND_SERVICE"},
+	}
+	for set, names := range want {
+		if !slices.Equal(r.Caps[set], names) {
+			t.Errorf("%s = %v, want %v", set, r.Caps[set], names)
+		}
+	}
+}
+
+func TestBundleRootCapabilities(t *testing.T) {
+	needContainer(t)
+	r := bundleReport(t, "rootcaps", func(spec obj) {
+		caps := list{"CAP_KILL", "CAP_SYS_CHROOT"}
+		process(spec)["capabilities"] = obj{"bounding": caps, "effective": caps, "permitted": caps}
+	})
+	for _, set := range []string{"bounding", "effective", "permitted"} {
+		if !slices.Equal(r.Caps[set], []string{"CAP_KILL", "CAP_SYS_CHROOT"}) {
+			t.Errorf("%s = %v", set, r.Caps[set])
+		}
+	}
+}
+
+func TestBundleNamesAndSysctl(t *testing.T) {
+	needContainer(t)
+	r := bundleReport(t, "names", func(spec obj) {
+		spec["hostname"] = "box"
+		spec["domainname"] = "example.test"
+	})
+	if r.Hostname != "box" || r.Domainname != "example.test" {
+		t.Errorf("hostname %q domainname %q", r.Hostname, r.Domainname)
+	}
+	// net.* sysctls are per network namespace: this changes only the container's.
+	bundle := newBundle(t, func(spec obj) {
+		linux(spec)["sysctl"] = obj{"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"}
+		process(spec)["args"] = list{"sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni"}
+	})
+	if out := mustRun(t, "run", "--bundle", bundle, "sysctl"); out != "1\n1234\n" {
+		t.Errorf("sysctls inside read %q, want 1 and 1234", out)
+	}
+}
+
+func TestBundleDevices(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		linux(spec)["devices"] = list{obj{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+			"fileMode": 0o600, "uid": 1, "gid": 2}}
+		process(spec)["args"] = list{"stat", "-c", "%n %F %a %u %g %t %T", "/dev/fuse", "/dev/null", "/dev/tty"}
+	})
+	out := mustRun(t, "run", "--bundle", bundle, "devices")
+	want := "/dev/fuse character special file 600 1 2 a e5\n" +
+		"/dev/null character special file 666 0 0 1 3\n" +
+		"/dev/tty character special file 666 0 0 5 0\n"
+	if out != want {
+		t.Errorf("devices:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestBundleMounts(t *testing.T) {
+	needContainer(t)
+	shared := t.TempDir()
+	os.WriteFile(filepath.Join(shared, "hello"), []byte("from the host"), 0o644)
+	r := bundleReport(t, "mounts", func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any),
+			obj{"destination": "/data", "type": "bind", "source": shared, "options": list{"rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"}},
+			obj{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": list{"size=1m", "mode=700", "noexec"}},
+		)
+		linux(spec)["rootfsPropagation"] = "shared"
+	})
+	find := func(path string) *probe.Mount {
+		for i := range r.Mounts {
+			if r.Mounts[i].MountPoint == path {
+				return &r.Mounts[i]
+			}
+		}
+		t.Fatalf("no mount at %s in %+v", path, r.Mounts)
+		return nil
+	}
+	data := find("/data")
+	for _, opt := range []string{"ro", "nosuid", "nodev", "noexec"} {
+		if !slices.Contains(strings.Split(data.Options, ","), opt) {
+			t.Errorf("/data options %q lack %s", data.Options, opt)
+		}
+	}
+	scratch := find("/scratch")
+	if scratch.FSType != "tmpfs" || !strings.Contains(scratch.SuperOptions, "size=1024k") || !strings.Contains(scratch.Options, "noexec") {
+		t.Errorf("/scratch = %+v", scratch)
+	}
+	root := find("/")
+	if !slices.ContainsFunc(root.Optional, func(o string) bool { return strings.HasPrefix(o, "shared:") }) {
+		t.Errorf("rootfsPropagation shared: / has %v", root.Optional)
+	}
+	// And the bind is read-only for real.
+	bundle := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/data", "type": "bind", "source": shared, "options": list{"bind", "ro"}})
+		process(spec)["args"] = list{"/bin/probe", "write", "/data/new"}
+	})
+	var w probe.PathResult
+	json.Unmarshal([]byte(mustRun(t, "run", "--bundle", bundle, "robind")), &w)
+	if w.OK || w.Errno != "EROFS" {
+		t.Errorf("write into a ro bind: %+v, want EROFS", w)
+	}
+	if _, err := os.Stat(filepath.Join(shared, "new")); err == nil {
+		t.Error("the write reached the host directory")
+	}
+}
+
+func TestBundleReadonlyRoot(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["root"].(obj)["readonly"] = true
+		process(spec)["args"] = list{"/bin/probe", "write", "/newfile"}
+	})
+	var w probe.PathResult
+	json.Unmarshal([]byte(mustRun(t, "run", "--bundle", bundle, "roroot")), &w)
+	if w.OK || w.Errno != "EROFS" {
+		t.Errorf("write to a read-only root: %+v, want EROFS", w)
+	}
+}
+
+// State during the run: runtime-spec state JSON with status, pid, bundle and annotations.
+func TestBundleStateAndAnnotations(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["annotations"] = obj{"org.example.key": "value"}
+		process(spec)["args"] = list{"/bin/probe", "trap", "20"}
+	})
+	c := startContainer(t, "run", "--bundle", bundle, "annotated")
+	var st specs.State
+	waitFor(t, func() bool { // "running" is recorded right after the exec, so poll briefly
+		data, err := os.ReadFile(filepath.Join(stateRoot, "annotated", "state.json"))
+		return err == nil && json.Unmarshal(data, &st) == nil && st.Status == specs.StateRunning
+	})
+	if st.Status != specs.StateRunning || st.Pid <= 0 || st.Bundle != bundle || st.Annotations["org.example.key"] != "value" || st.ID != "annotated" {
+		t.Errorf("state = %+v", st)
+	}
+	c.signal(t, 15, "SIGTERM")
+	c.wait(t)
+}
+
+// Joining namespaces by path: container B enters A's network, uts, ipc and pid namespaces.
+func TestBundleJoinNamespaces(t *testing.T) {
+	needContainer(t)
+	a := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "20"} })
+	pidFile := filepath.Join(a, "pid")
+	c := startContainer(t, "run", "--bundle", a, "--pid-file", pidFile, "ns-a")
+	defer func() { c.signal(t, 15, "SIGTERM"); c.wait(t) }()
+	data, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(string(data))
+	nsPath := func(name string) string { return "/proc/" + strconv.Itoa(pid) + "/ns/" + name }
+	inode := func(name string) uint64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(nsPath(name), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	r := bundleReport(t, "ns-b", func(spec obj) {
+		delete(spec, "hostname")
+		linux(spec)["namespaces"] = list{
+			obj{"type": "mount"},
+			obj{"type": "network", "path": nsPath("net")},
+			obj{"type": "uts", "path": nsPath("uts")},
+			obj{"type": "ipc", "path": nsPath("ipc")},
+			obj{"type": "pid", "path": nsPath("pid")},
+		}
+	})
+	for _, ns := range []string{"net", "uts", "ipc", "pid"} {
+		if r.Namespaces[ns] != inode(ns) {
+			t.Errorf("%s namespace %d, want container A's %d", ns, r.Namespaces[ns], inode(ns))
+		}
+	}
+	if r.PID == 1 || !slices.Contains(r.Pids, 1) {
+		t.Errorf("in A's pid namespace B should not be pid 1 and should see A's pid 1: pid %d, pids %v", r.PID, r.Pids)
+	}
+	// A namespace file of the wrong type is refused before anything is made.
+	wrong := newBundle(t, func(spec obj) {
+		linux(spec)["namespaces"] = list{obj{"type": "mount"}, obj{"type": "uts"}, obj{"type": "network", "path": nsPath("uts")}}
+	})
+	if res := contain(t, "", "run", "--bundle", wrong, "ns-wrong"); res.code == 0 || !strings.Contains(res.stderr, "another type") {
+		t.Errorf("wrong namespace type: exit %d, stderr %q", res.code, res.stderr)
+	}
+}
+
+// Unknown and unsupported fields are said out loud, and the container still runs.
+func TestBundleWarnings(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["futureField"] = true
+		linux(spec)["resources"] = obj{"pids": obj{"limit": 10}}
+		process(spec)["args"] = list{"true"}
+	})
+	r := contain(t, "", "run", "--bundle", bundle, "warn")
+	if r.code != 0 || !strings.Contains(r.stderr, "futureField") || !strings.Contains(r.stderr, "linux.resources") {
+		t.Errorf("exit %d, stderr %q: want success with warnings naming futureField and linux.resources", r.code, r.stderr)
+	}
+}

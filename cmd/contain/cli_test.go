@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containkit/contain/internal/testenv"
+)
+
+// needBinaries gates tests that only run the binary, not containers.
+func needBinaries(t *testing.T) {
+	t.Helper()
+	if setupErr != nil {
+		testenv.Skip(t, "setup failed: "+setupErr.Error())
+	}
+	if containBin == "" {
+		testenv.Skip(t, "binaries are built only in the root test sandbox")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	needBinaries(t)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out := mustRunCLI(t, args...)
+		for _, want := range []string{"contain version ", "commit: ", "spec: " + specs.Version} {
+			if !strings.Contains(out, want) {
+				t.Errorf("contain %s = %q, lacks %q", args[0], out, want)
+			}
+		}
+	}
+}
+
+func TestSpecWritesDefaultConfig(t *testing.T) {
+	needBinaries(t)
+	dir := t.TempDir()
+	mustRunCLI(t, "spec", "--bundle", dir)
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Process.Terminal || len(spec.Process.Args) != 1 || spec.Process.Args[0] != "sh" || spec.Root.Path != "rootfs" {
+		t.Errorf("spec process %+v root %+v", spec.Process, spec.Root)
+	}
+	if out, err := containCmd("spec", "--bundle", dir).CombinedOutput(); err == nil {
+		t.Errorf("a second spec overwrote config.json: %s", out)
+	}
+}
+
+// With no --rootfs, contain builds the default rootfs on first use and says so, once.
+func TestDefaultRootfsIsBuiltOnFirstUse(t *testing.T) {
+	needContainer(t)
+	dir := filepath.Join(t.TempDir(), "default-rootfs")
+	run := func() result {
+		cmd := containCmd("run", "--", "sh", "-c", "echo hi")
+		cmd.Env = append(cmd.Env, "CONTAIN_ROOTFS="+dir)
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := runWithTimeout(t, cmd, 60e9)
+		if err != nil {
+			t.Fatalf("contain run: %v\n%s", err, errOut.String())
+		}
+		return result{out.String(), errOut.String(), 0}
+	}
+	first := run()
+	if first.stdout != "hi\n" || strings.Count(first.stderr, "\n") != 1 || !strings.Contains(first.stderr, dir) {
+		t.Errorf("first run: stdout %q, stderr %q; want hi and one line naming %s", first.stdout, first.stderr, dir)
+	}
+	second := run()
+	if second.stdout != "hi\n" || second.stderr != "" {
+		t.Errorf("second run: stdout %q, stderr %q; want hi and nothing else", second.stdout, second.stderr)
+	}
+}
+
+// --log FILE --log-format json: one JSON object per line, lowercase level (runc's format).
+func TestJSONLog(t *testing.T) {
+	needContainer(t)
+	log := filepath.Join(t.TempDir(), "log.json")
+	r := contain(t, "", "--log", log, "--log-format", "json", "run", "--bundle", t.TempDir(), "nologbundle")
+	if r.code == 0 {
+		t.Fatal("a run of an empty bundle succeeded")
+	}
+	data, _ := os.ReadFile(log)
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(strings.Split(string(data), "\n")[0]), &entry); err != nil {
+		t.Fatalf("log line is not JSON: %q", data)
+	}
+	if entry["level"] != "error" || !strings.Contains(entry["msg"].(string), "config.json") || entry["time"] == nil {
+		t.Errorf("log entry %v, want level error, msg naming config.json, a time", entry)
+	}
+}

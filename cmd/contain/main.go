@@ -1,0 +1,51 @@
+// Contain is a small OCI container runtime: `contain run -- sh` starts a shell in a new
+// container, and `contain run --bundle DIR ID` runs an OCI bundle the way runc does.
+//
+// The same binary is the container's first process: the runtime re-executes itself as
+// "contain init" inside the new namespaces (see package isolate).
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/containkit/contain/isolate"
+)
+
+// init locks the main goroutine to the main thread before anything else runs: when this
+// process is a container's init, every namespace, credential and capability change it makes
+// belongs to one thread, and execve(2) keeps that thread's.
+func init() {
+	if isolate.IsInit() {
+		runtime.LockOSThread()
+	}
+}
+
+func main() {
+	if isolate.IsInit() {
+		isolate.Init() // never returns
+	}
+	os.Exit(run(os.Args))
+}
+
+// run executes the command line and returns the process exit status.
+func run(args []string) int {
+	app := newApp()
+	if err := app.Run(args); err != nil {
+		if code, ok := err.(exitCode); ok {
+			return int(code)
+		}
+		logger.Error(err.Error())
+		if logToFile {
+			fmt.Fprintln(os.Stderr, "contain:", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// exitCode is returned by a verb whose exit status is not an error (the container's own).
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }

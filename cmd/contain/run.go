@@ -1,0 +1,175 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/containkit/contain/isolate"
+	"github.com/containkit/contain/rootfs"
+)
+
+var runCommand = &cli.Command{
+	Name:  "run",
+	Usage: "run a container in the foreground",
+	UsageText: "contain run [--rootfs DIR] [--hostname NAME] [-e KEY=VAL]... [--cwd DIR] [--user UID[:GID]] [-t] [--] COMMAND [ARG...]\n" +
+		"contain run --bundle DIR [--pid-file FILE] ID",
+	Description: "The first form runs COMMAND in a new container on a root filesystem (the default one,\n" +
+		"built on first use, unless --rootfs). The second runs the OCI bundle DIR (DIR/config.json)\n" +
+		"as container ID, like runc run. Both wait for the container and exit with its status\n" +
+		"(128+N when signal N killed it), forwarding signals to it.",
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "run the OCI bundle in `DIR`"},
+		&cli.StringFlag{Name: "pid-file", Usage: "write the container's pid to `FILE`"},
+		&cli.StringFlag{Name: "rootfs", Usage: "root filesystem `DIR` (default: the default rootfs)"},
+		&cli.StringFlag{Name: "hostname", Value: "contain", Usage: "the container's hostname"},
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `KEY=VAL` in the environment"},
+		&cli.StringFlag{Name: "cwd", Value: "/", Usage: "working `DIR` inside the container"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `UID[:GID]`"},
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
+	},
+	Action: runAction,
+}
+
+func runAction(c *cli.Context) error {
+	opts := isolate.RunOptions{
+		StateRoot: c.String("root"),
+		PidFile:   c.String("pid-file"),
+		Stdin:     os.Stdin,
+		Stdout:    os.Stdout,
+		Stderr:    os.Stderr,
+		Log:       logger,
+	}
+	var err error
+	if c.IsSet("bundle") {
+		err = bundleRun(c, &opts)
+	} else {
+		err = quickRun(c, &opts)
+	}
+	if err != nil {
+		return err
+	}
+	if opts.PidFile != "" {
+		if opts.PidFile, err = filepath.Abs(opts.PidFile); err != nil {
+			return err
+		}
+	}
+	status, err := isolate.Run(opts)
+	if err != nil {
+		return err
+	}
+	return exitCode(status)
+}
+
+// bundleRun prepares the OCI form: run --bundle DIR ID.
+func bundleRun(c *cli.Context, o *isolate.RunOptions) error {
+	for _, quick := range []string{"rootfs", "hostname", "env", "cwd", "user", "tty"} {
+		if c.IsSet(quick) {
+			return fmt.Errorf("--%s belongs to the quick form; with --bundle, edit config.json", quick)
+		}
+	}
+	if c.NArg() != 1 {
+		return errors.New("usage: contain run --bundle DIR ID (exactly one container id)")
+	}
+	o.ID = c.Args().First()
+	if err := isolate.ValidateID(o.ID); err != nil {
+		return err
+	}
+	bundle, err := filepath.Abs(c.String("bundle"))
+	if err != nil {
+		return err
+	}
+	spec, warnings, err := isolate.LoadSpec(bundle)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		logger.Warn(w)
+	}
+	o.Bundle, o.Spec = bundle, spec
+	return nil
+}
+
+// quickRun prepares the quick form: a default spec around COMMAND.
+func quickRun(c *cli.Context, o *isolate.RunOptions) error {
+	if c.NArg() == 0 {
+		return errors.New("usage: contain run [flags] [--] COMMAND [ARG...] (or --bundle DIR ID)")
+	}
+	dir, err := quickRootfs(c.String("rootfs"))
+	if err != nil {
+		return err
+	}
+	spec := isolate.DefaultSpec()
+	spec.Root.Path = dir
+	spec.Hostname = c.String("hostname")
+	spec.Process.Args = c.Args().Slice()
+	spec.Process.Cwd = c.String("cwd")
+	spec.Process.Env = append(spec.Process.Env, c.StringSlice("env")...)
+	if c.IsSet("user") {
+		if spec.Process.User, err = parseUser(c.String("user")); err != nil {
+			return err
+		}
+	}
+	if c.Bool("tty") {
+		setTerminal(spec)
+	}
+	o.ID, o.Bundle, o.Spec = newID(), filepath.Dir(dir), spec
+	return nil
+}
+
+// quickRootfs returns --rootfs, or the default rootfs, built on first use.
+func quickRootfs(dir string) (string, error) {
+	if dir != "" {
+		return filepath.Abs(dir)
+	}
+	probe, err := rootfs.FindProbe()
+	if err != nil {
+		return "", err
+	}
+	return rootfs.EnsureDefault(probe, os.Stderr)
+}
+
+// setTerminal asks for a pty the size of the user's terminal, with the user's TERM.
+func setTerminal(spec *specs.Spec) {
+	spec.Process.Terminal = true
+	if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+		spec.Process.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+	}
+	term := os.Getenv("TERM")
+	if term == "" {
+		term = "xterm"
+	}
+	spec.Process.Env = append(spec.Process.Env, "TERM="+term)
+}
+
+// parseUser reads UID[:GID]; the gid defaults to the uid.
+func parseUser(s string) (specs.User, error) {
+	uidText, gidText, hasGID := strings.Cut(s, ":")
+	uid, err := strconv.ParseUint(uidText, 10, 32)
+	if err != nil {
+		return specs.User{}, fmt.Errorf("--user %q: want numeric UID[:GID]", s)
+	}
+	gid := uid
+	if hasGID {
+		if gid, err = strconv.ParseUint(gidText, 10, 32); err != nil {
+			return specs.User{}, fmt.Errorf("--user %q: want numeric UID[:GID]", s)
+		}
+	}
+	return specs.User{UID: uint32(uid), GID: uint32(gid)}, nil
+}
+
+// newID names a quick-form container: run-<12 hex digits>.
+func newID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return "run-" + hex.EncodeToString(b)
+}

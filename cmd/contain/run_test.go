@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/containkit/contain/internal/probe"
+	"github.com/containkit/contain/internal/testenv"
+	"github.com/containkit/contain/isolate"
+)
+
+// The sandbox must really be shared, or the propagation tests below prove nothing.
+func TestSandboxIsShared(t *testing.T) {
+	testenv.RequireRoot(t)
+	if !testenv.InSandbox() {
+		testenv.Skip(t, "not running in the test sandbox")
+	}
+	for _, m := range hostReport(t).Mounts {
+		if m.MountPoint == "/" && !slices.ContainsFunc(m.Optional, func(o string) bool { return strings.HasPrefix(o, "shared:") }) {
+			t.Fatalf("/ in the sandbox is not shared: %+v", m)
+		}
+	}
+}
+
+func TestRunIsolation(t *testing.T) {
+	needContainer(t)
+	host := hostReport(t)
+	hostName, _ := os.Hostname()
+	r := report(t, "--hostname", "box1")
+
+	if r.PID != 1 {
+		t.Errorf("pid = %d, want 1", r.PID)
+	}
+	if !slices.Equal(r.Pids, []int{1}) {
+		t.Errorf("/proc shows pids %v, want only [1]", r.Pids)
+	}
+	if r.Hostname != "box1" {
+		t.Errorf("hostname = %q, want box1", r.Hostname)
+	}
+	if now, _ := os.Hostname(); now != hostName {
+		t.Errorf("the host's hostname changed from %q to %q", hostName, now)
+	}
+	for _, ns := range []string{"pid", "mnt", "uts", "ipc", "net"} {
+		if r.Namespaces[ns] == 0 || r.Namespaces[ns] == host.Namespaces[ns] {
+			t.Errorf("%s namespace %d, host's %d: want a new one", ns, r.Namespaces[ns], host.Namespaces[ns])
+		}
+	}
+	if len(r.Links) != 1 || r.Links[0].Name != "lo" || !r.Links[0].Up {
+		t.Errorf("links = %+v, want only lo, up", r.Links)
+	}
+	want, _ := os.ReadDir(testRootfs)
+	var names []string
+	for _, e := range want {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(r.Root, names) {
+		t.Errorf("/ lists %v, want the rootfs's %v", r.Root, names)
+	}
+	if r.Mounts[0].MountPoint != "/" || len(r.Mounts) > 30 {
+		t.Errorf("mount table starts at %q with %d mounts: host mounts visible?", r.Mounts[0].MountPoint, len(r.Mounts))
+	}
+	if r.IPC.Shm+r.IPC.Sem+r.IPC.Msg != 0 {
+		t.Errorf("SysV IPC objects visible: %+v", r.IPC)
+	}
+}
+
+func TestRunCapabilitiesAndNoNewPrivs(t *testing.T) {
+	needContainer(t)
+	r := report(t)
+	want := slices.Clone(isolate.DefaultCapabilities)
+	slices.Sort(want)
+	for _, set := range []string{"effective", "permitted", "bounding"} {
+		if !slices.Equal(r.Caps[set], want) {
+			t.Errorf("%s = %v, want Docker's defaults %v", set, r.Caps[set], want)
+		}
+	}
+	for _, set := range []string{"inheritable", "ambient"} {
+		if len(r.Caps[set]) != 0 {
+			t.Errorf("%s = %v, want empty", set, r.Caps[set])
+		}
+	}
+	if r.NoNewPrivs != 1 {
+		t.Errorf("NoNewPrivs = %d, want 1", r.NoNewPrivs)
+	}
+}
+
+func TestRunProcessFlags(t *testing.T) {
+	needContainer(t)
+	r := report(t, "-e", "GREETING=a,b c", "--cwd", "/tmp/work", "--user", "1000:1001")
+	if !slices.Contains(r.Env, "GREETING=a,b c") {
+		t.Errorf("env %v lacks GREETING=a,b c", r.Env)
+	}
+	if r.Cwd != "/tmp/work" {
+		t.Errorf("cwd = %q, want /tmp/work", r.Cwd)
+	}
+	if r.UID[0] != 1000 || r.UID[1] != 1000 || r.GID[0] != 1001 || len(r.Groups) != 0 {
+		t.Errorf("uid %v gid %v groups %v, want 1000, 1001, none", r.UID, r.GID, r.Groups)
+	}
+	if len(r.Caps["effective"]) != 0 {
+		t.Errorf("a non-root user kept effective capabilities %v", r.Caps["effective"])
+	}
+	if r.Rlimits["RLIMIT_NOFILE"].Soft != 1024 {
+		t.Errorf("RLIMIT_NOFILE = %+v, want 1024", r.Rlimits["RLIMIT_NOFILE"])
+	}
+}
+
+func TestMaskedAndReadonlyPaths(t *testing.T) {
+	needContainer(t)
+	var keys probe.CatResult
+	probeAction(t, &keys, "cat", "/proc/keys")
+	if keys.OK && keys.Content != "" {
+		t.Errorf("/proc/keys is readable: %q", keys.Content)
+	}
+	var firmware probe.LsResult
+	probeAction(t, &firmware, "ls", "/sys/firmware")
+	if len(firmware.Names) != 0 {
+		t.Errorf("/sys/firmware lists %v, want nothing", firmware.Names)
+	}
+	// /proc/sys is read-only. The write target is namespaced (this container's own
+	// hostname), so even a broken runtime could not change the host with it.
+	var write probe.PathResult
+	probeAction(t, &write, "write", "/proc/sys/kernel/hostname", "changed")
+	if write.OK || write.Errno != "EROFS" {
+		t.Errorf("write /proc/sys/kernel/hostname: ok=%v errno=%s, want EROFS", write.OK, write.Errno)
+	}
+	var sys probe.PathResult
+	probeAction(t, &sys, "write", "/sys/kernel/probe-test")
+	if sys.OK || sys.Errno != "EROFS" {
+		t.Errorf("create in /sys: ok=%v errno=%s, want EROFS", sys.OK, sys.Errno)
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	needContainer(t)
+	for _, code := range []int{0, 1, 42, 255} {
+		r := contain(t, "", "run", "--rootfs", testRootfs, "--", "/bin/probe", "exit", strconv.Itoa(code))
+		if r.code != code {
+			t.Errorf("probe exit %d: contain exited %d (stderr %q)", code, r.code, r.stderr)
+		}
+	}
+	// A signal that kills the program: 128+N, the shell's convention.
+	r := contain(t, "", "run", "--rootfs", testRootfs, "--", "sh", "-c", `sh -c 'kill -KILL $$'; exit $?`)
+	if r.code != 137 {
+		t.Errorf("killed child: exit %d, want 137", r.code)
+	}
+}
+
+func TestStdioIsByteExact(t *testing.T) {
+	needContainer(t)
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	r := contain(t, string(data), "run", "--rootfs", testRootfs, "--", "cat")
+	if r.code != 0 || !bytes.Equal([]byte(r.stdout), data) {
+		t.Errorf("cat: exit %d, %d bytes out of %d, equal=%v", r.code, len(r.stdout), len(data), r.stdout == string(data))
+	}
+	r = contain(t, string(data), "run", "--rootfs", testRootfs, "--", "sh", "-c", "cat >&2")
+	if r.stderr != string(data) || r.stdout != "" {
+		t.Errorf("cat >&2: %d bytes on stderr, %d on stdout", len(r.stderr), len(r.stdout))
+	}
+	sum := sha256.Sum256(data)
+	r = contain(t, string(data), "run", "--rootfs", testRootfs, "--", "/bin/probe", "stdin-sum")
+	if !strings.Contains(r.stdout, hex.EncodeToString(sum[:])) {
+		t.Errorf("stdin-sum = %s, want sha256 %x", r.stdout, sum)
+	}
+}
+
+// Only fds 0-2 reach the container, whatever contain's caller leaves open.
+func TestOnlyStdioFDsReachTheContainer(t *testing.T) {
+	needContainer(t)
+	dir := t.TempDir()
+	file, err := os.Create(filepath.Join(dir, "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	cmd := containCmd("run", "--rootfs", testRootfs, "--", "/bin/probe", "report")
+	cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, file, d} // fds 7 and 8
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("contain run: %v", err)
+	}
+	r := decodeReport(t, string(out))
+	for _, fd := range r.FDs {
+		if fd.FD > 2 || strings.Contains(fd.Target, dir) {
+			t.Errorf("fd %d (%s) reached the container", fd.FD, fd.Target)
+		}
+	}
+}
+
+func TestChrootBreakoutFails(t *testing.T) {
+	needContainer(t)
+	marker := filepath.Join(t.TempDir(), "host-marker")
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var r probe.EscapeResult
+	probeAction(t, &r, "chroot-escape", marker)
+	if !r.OK || !r.Chrooted {
+		t.Fatalf("the breakout was not attempted (CAP_SYS_CHROOT is granted by default): %+v", r)
+	}
+	if r.Escaped {
+		t.Errorf("chroot breakout reached the host: %s is visible; root %v", marker, r.Root)
+	}
+	want, _ := os.ReadDir(testRootfs)
+	if len(r.Root) != len(want) {
+		t.Errorf("after the attempt / lists %v: want the container's own root", r.Root)
+	}
+}
+

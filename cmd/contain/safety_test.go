@@ -1,0 +1,190 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+)
+
+// assertEmptyDir fails if dir (a marker on the host) got anything written into it.
+func assertEmptyDir(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("marker directory: %v", err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("the runtime wrote outside the rootfs: %s now holds %d entries", dir, len(entries))
+	}
+}
+
+// An image whose /dev is a symlink to a host directory: the runtime makes its own /dev
+// inside the rootfs and writes nothing to the link's target on the host.
+func TestImageDevSymlinkIsNotFollowedOut(t *testing.T) {
+	needContainer(t)
+	marker := t.TempDir()
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "ls", "/dev"} })
+	dev := filepath.Join(bundle, "rootfs", "dev")
+	if err := os.RemoveAll(dev); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(marker, dev); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, "run", "--bundle", bundle, "devlink")
+	assertEmptyDir(t, marker)
+	if !strings.Contains(out, `"null"`) {
+		t.Errorf("the container's /dev has no null: %s", out)
+	}
+}
+
+// An image whose dev/null is a regular file or a symlink to a host file: the runtime's fresh
+// /dev hides it, and stdio never goes to it.
+func TestImageDevNullIsNotTrusted(t *testing.T) {
+	needContainer(t)
+	hostFile := filepath.Join(t.TempDir(), "host-file")
+	if err := os.WriteFile(hostFile, []byte("HOST"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"file", "symlink"} {
+		t.Run(kind, func(t *testing.T) {
+			bundle := newBundle(t, func(spec obj) {
+				process(spec)["args"] = list{"sh", "-c", "echo written > /dev/null; cat /dev/null; echo ok"}
+			})
+			null := filepath.Join(bundle, "rootfs", "dev", "null")
+			os.Remove(null)
+			var err error
+			if kind == "file" {
+				err = os.WriteFile(null, []byte("IMAGE"), 0o644)
+			} else {
+				err = os.Symlink(hostFile, null)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := mustRun(t, "run", "--bundle", bundle, "devnull-"+kind)
+			if out != "ok\n" {
+				t.Errorf("stdout = %q, want only ok", out)
+			}
+			if data, _ := os.ReadFile(hostFile); string(data) != "HOST" {
+				t.Errorf("the host file changed: %q", data)
+			}
+			if kind == "file" {
+				if data, _ := os.ReadFile(null); string(data) != "IMAGE" {
+					t.Errorf("the image's dev/null changed: %q", data)
+				}
+			}
+		})
+	}
+}
+
+// Mount destinations with ".." or through symlinks resolve inside the rootfs.
+func TestMountDestinationsStayInside(t *testing.T) {
+	needContainer(t)
+	marker := t.TempDir()
+	bundle := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any),
+			obj{"destination": "/../../.." + marker + "/dotdot", "type": "tmpfs", "source": "tmpfs"},
+			obj{"destination": "/escape/viaLink", "type": "tmpfs", "source": "tmpfs"},
+		)
+		process(spec)["args"] = list{"/bin/probe", "report"}
+	})
+	if err := os.Symlink(marker, filepath.Join(bundle, "rootfs", "escape")); err != nil {
+		t.Fatal(err)
+	}
+	r := decodeReport(t, mustRun(t, "run", "--bundle", bundle, "mountdest"))
+	assertEmptyDir(t, marker)
+	var seen []string
+	for _, m := range r.Mounts {
+		if m.FSType == "tmpfs" && strings.HasPrefix(m.MountPoint, marker) {
+			seen = append(seen, m.MountPoint)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("tmpfs mounts inside the container at %v, want %s/dotdot and %s/viaLink", seen, marker, marker)
+	}
+}
+
+// /proc or /sys as a symlink in the image is refused: the kernel's files would land
+// wherever the link points, out of reach of maskedPaths.
+func TestProcOrSysSymlinkIsRefused(t *testing.T) {
+	needContainer(t)
+	for _, dir := range []string{"proc", "sys"} {
+		bundle := newBundle(t, nil)
+		path := filepath.Join(bundle, "rootfs", dir)
+		if err := os.RemoveAll(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/tmp", path); err != nil {
+			t.Fatal(err)
+		}
+		r := contain(t, "", "run", "--bundle", bundle, "link-"+dir)
+		if r.code == 0 || !strings.Contains(r.stderr, "symlink") {
+			t.Errorf("/%s as a symlink: exit %d, stderr %q; want a refusal", dir, r.code, r.stderr)
+		}
+	}
+}
+
+// Bad input gets a clear error, a non-zero exit, and leaves nothing behind (needContainer's
+// leak check).
+func TestBadInputIsRefused(t *testing.T) {
+	needContainer(t)
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, bundle string)
+		id    string
+		want  string
+	}{
+		{"missing config", func(t *testing.T, b string) { os.Remove(filepath.Join(b, "config.json")) }, "c1", "no such file"},
+		{"empty config", func(t *testing.T, b string) { os.WriteFile(filepath.Join(b, "config.json"), nil, 0o644) }, "c1", "empty"},
+		{"malformed config", func(t *testing.T, b string) { os.WriteFile(filepath.Join(b, "config.json"), []byte("{"), 0o644) }, "c1", "parse"},
+		{"missing rootfs", func(t *testing.T, b string) { os.RemoveAll(filepath.Join(b, "rootfs")) }, "c1", "no such file"},
+		{"rootfs is a file", func(t *testing.T, b string) {
+			os.RemoveAll(filepath.Join(b, "rootfs"))
+			os.WriteFile(filepath.Join(b, "rootfs"), nil, 0o644)
+		}, "c1", "not a directory"},
+		{"empty args", func(t *testing.T, b string) { editSpec(t, b, func(s obj) { process(s)["args"] = list{} }) }, "c1", "process.args"},
+		{"missing program", func(t *testing.T, b string) { editSpec(t, b, func(s obj) { process(s)["args"] = list{"nosuchprogram"} }) }, "c1", "not found"},
+		{"not executable", func(t *testing.T, b string) {
+			os.WriteFile(filepath.Join(b, "rootfs", "script"), []byte("#!/bin/sh\n"), 0o644)
+			editSpec(t, b, func(s obj) { process(s)["args"] = list{"/script"} })
+		}, "c1", "permission denied"},
+		{"relative cwd", func(t *testing.T, b string) { editSpec(t, b, func(s obj) { process(s)["cwd"] = "tmp" }) }, "c1", "absolute"},
+		{"unknown namespace", func(t *testing.T, b string) {
+			editSpec(t, b, func(s obj) { linux(s)["namespaces"] = append(linux(s)["namespaces"].([]any), obj{"type": "bogus"}) })
+		}, "c1", "unknown namespace type"},
+		{"hostname too long", func(t *testing.T, b string) { editSpec(t, b, func(s obj) { s["hostname"] = strings.Repeat("h", 65) }) }, "c1", "hostname"},
+		{"invalid id", nil, "../x", "invalid container id"},
+		{"id with slash", nil, "a/b", "invalid container id"},
+		{"id with space", nil, "a b", "invalid container id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := newBundle(t, nil)
+			if tc.setup != nil {
+				tc.setup(t, bundle)
+			}
+			r := contain(t, "", "run", "--bundle", bundle, tc.id)
+			if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want non-zero and %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestDuplicateIDIsRefused(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "20"} })
+	first := startContainer(t, "run", "--bundle", bundle, "dup")
+	r := contain(t, "", "run", "--bundle", bundle, "dup")
+	if r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+		t.Errorf("second run with the same id: exit %d, stderr %q", r.code, r.stderr)
+	}
+	first.signal(t, syscall.SIGTERM, "SIGTERM")
+	if code := first.wait(t); code != 0 {
+		t.Errorf("first container: exit %d after SIGTERM, want 0", code)
+	}
+}

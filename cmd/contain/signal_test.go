@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// running is a contain process running `probe trap` in the background.
+type running struct {
+	cmd   *exec.Cmd
+	lines chan string
+}
+
+// startContainer starts contain with args (whose program must be `probe trap N`) and waits
+// for the probe to say it is ready.
+func startContainer(t *testing.T, args ...string) *running {
+	t.Helper()
+	cmd := containCmd(args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &running{cmd: cmd, lines: make(chan string, 16)}
+	t.Cleanup(func() { // a failed test still must not leave contain running
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+	})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			r.lines <- sc.Text()
+		}
+		close(r.lines)
+		io.Copy(io.Discard, stdout)
+	}()
+	r.expect(t, "ready")
+	return r
+}
+
+// expect waits for the next output line and checks it.
+func (r *running) expect(t *testing.T, want string) {
+	t.Helper()
+	select {
+	case line, ok := <-r.lines:
+		if !ok || line != want {
+			t.Fatalf("container said %q (open=%v), want %q", line, ok, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %q from the container within 10s", want)
+	}
+}
+
+// signal sends sig to contain and expects the container's probe to report it.
+func (r *running) signal(t *testing.T, sig syscall.Signal, name string) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	r.expect(t, name)
+}
+
+func (r *running) wait(t *testing.T) int {
+	t.Helper()
+	err := r.cmd.Wait()
+	if exit, ok := err.(*exec.ExitError); ok {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+func TestSignalsAreForwarded(t *testing.T) {
+	needContainer(t)
+	c := startContainer(t, "run", "--rootfs", testRootfs, "--", "/bin/probe", "trap", "20")
+	for _, s := range []struct {
+		sig  syscall.Signal
+		name string
+	}{
+		{syscall.SIGUSR1, "SIGUSR1"}, {syscall.SIGUSR2, "SIGUSR2"}, {syscall.SIGHUP, "SIGHUP"},
+		{syscall.SIGINT, "SIGINT"}, {syscall.SIGQUIT, "SIGQUIT"}, {syscall.SIGWINCH, "SIGWINCH"},
+		{syscall.SIGTERM, "SIGTERM"},
+	} {
+		c.signal(t, s.sig, s.name)
+	}
+	if code := c.wait(t); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0 (probe trap exits 0 on TERM)", code)
+	}
+}
+
+// A container killed by a signal makes contain exit 128+N; --pid-file names the process.
+func TestKilledContainerExitsWith128PlusSignal(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "20"} })
+	pidFile := bundle + "/container.pid"
+	c := startContainer(t, "run", "--bundle", bundle, "--pid-file", pidFile, "killed")
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(data))
+	comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+	if strings.TrimSpace(string(comm)) != "probe" {
+		t.Fatalf("pid file names %s (%q), want the container's probe", pid, comm)
+	}
+	p, _ := strconv.Atoi(pid)
+	if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != 128+9 {
+		t.Errorf("exit %d, want 137", code)
+	}
+}
+
+// waitFor polls cond for up to 10 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("timed out waiting")
+}

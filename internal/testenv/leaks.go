@@ -1,0 +1,146 @@
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// snapshot is what a root test could leave behind: mounts, state directories, network links
+// and processes.
+type snapshot struct {
+	mounts    []string // "mountpoint fstype source" from /proc/self/mountinfo
+	state     []string // entries of the state roots
+	links     []string // interfaces in /proc/net/dev
+	processes []string // "pid comm" of our descendants
+}
+
+// CheckLeaks takes a snapshot now and, when the test ends, fails it if a mount, a state
+// directory under any of stateRoots, a network link or a descendant process appeared and did
+// not go away within a grace period (the kernel reaps asynchronously).
+func CheckLeaks(t testing.TB, stateRoots ...string) {
+	t.Helper()
+	before := takeSnapshot(stateRoots)
+	t.Cleanup(func() {
+		var leaks []string
+		for deadline := time.Now().Add(3 * time.Second); ; {
+			leaks = before.leaks(takeSnapshot(stateRoots))
+			if len(leaks) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		for _, l := range leaks {
+			t.Errorf("leak: %s", l)
+		}
+	})
+}
+
+func takeSnapshot(stateRoots []string) snapshot {
+	var s snapshot
+	s.mounts = mounts()
+	for _, root := range stateRoots {
+		entries, _ := os.ReadDir(root)
+		for _, e := range entries {
+			s.state = append(s.state, filepath.Join(root, e.Name()))
+		}
+	}
+	s.links = links()
+	s.processes = descendants(os.Getpid())
+	return s
+}
+
+func (before snapshot) leaks(after snapshot) []string {
+	var out []string
+	diff := func(kind string, b, a []string) {
+		for _, x := range a {
+			if !slices.Contains(b, x) {
+				out = append(out, kind+" "+x)
+			}
+		}
+	}
+	diff("mount", before.mounts, after.mounts)
+	diff("state", before.state, after.state)
+	diff("link", before.links, after.links)
+	diff("process", before.processes, after.processes)
+	return out
+}
+
+func mounts() []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := slices.Index(fields, "-")
+		if len(fields) < 5 || sep < 0 || sep+2 >= len(fields) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s %s", fields[4], fields[sep+1], fields[sep+2]))
+	}
+	return out
+}
+
+func links() []string {
+	data, err := os.ReadFile("/proc/net/dev")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, _, ok := strings.Cut(line, ":"); ok && !strings.Contains(name, "|") {
+			out = append(out, strings.TrimSpace(name))
+		}
+	}
+	return out
+}
+
+// descendants lists the processes whose parent chain leads to pid.
+func descendants(pid int) []string {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	comm := map[int]string{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// stat is "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+		s := string(data)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		rest := strings.Fields(s[close+1:])
+		if len(rest) < 2 {
+			continue
+		}
+		pp, _ := strconv.Atoi(rest[1])
+		parent[p], comm[p] = pp, s[open+1:close]
+	}
+	var out []string
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, fmt.Sprintf("%d %s", p, comm[p]))
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,47 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+const sandboxEnv = "CONTAIN_TEST_SANDBOX"
+
+// RunSandboxed is the body of TestMain for packages with root tests; run is the package's
+// setup around m.Run, and it runs only in the sandbox. As root, it re-runs the test binary
+// in a mount namespace of its own whose "/" is made shared (MS_REC|MS_SHARED), then exits
+// with its status. A mount namespace copied from a shared one is a peer of it, so a runtime
+// that forgets MS_PRIVATE leaks its mounts into the sandbox, where the leak check sees them;
+// systemd hosts are shared, this CI machine may not be, and the test must fail on both. The
+// sandbox itself is thrown away with its namespace, so nothing reaches the host's mount table.
+func RunSandboxed(run func() int) {
+	if os.Geteuid() != 0 {
+		os.Exit(run())
+	}
+	if os.Getenv(sandboxEnv) == "1" {
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: make / shared in the sandbox:", err)
+			os.Exit(2)
+		}
+		os.Exit(run())
+	}
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Env = append(os.Environ(), sandboxEnv+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Pdeathsig: unix.SIGKILL}
+	if err := cmd.Run(); err != nil {
+		if exit, ok := err.(*exec.ExitError); ok {
+			os.Exit(exit.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "testenv: run the tests in a mount namespace sandbox:", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// InSandbox reports whether the tests run in the shared-propagation sandbox.
+func InSandbox() bool { return os.Getenv(sandboxEnv) == "1" }
