@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -37,8 +38,9 @@ func capabilityByName(name string) (int, bool) {
 	return 0, false
 }
 
-// lastCap is the highest capability this kernel knows (/proc/sys/kernel/cap_last_cap).
-func lastCap() int {
+// lastCap is the highest capability this kernel knows (/proc/sys/kernel/cap_last_cap),
+// read once: the loops below ask for it on every turn.
+var lastCap = sync.OnceValue(func() int {
 	data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err == nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
@@ -46,7 +48,7 @@ func lastCap() int {
 		}
 	}
 	return len(capabilityNames) - 1
-}
+})
 
 // capSet is a capability bitmask, bit N for capability N.
 type capSet uint64
@@ -81,10 +83,19 @@ func resolveCapabilities(c *specs.LinuxCapabilities, have capSet, warn func(stri
 		}
 		return s
 	}
-	return capSets{
+	s := capSets{
 		bounding: mask(c.Bounding), effective: mask(c.Effective), permitted: mask(c.Permitted),
 		inheritable: mask(c.Inheritable), ambient: mask(c.Ambient),
 	}
+	// capabilities(7): "a capability can be raised in the ambient set only if it is in both
+	// the permitted and the inheritable sets". runc and crun skip the others too.
+	for n := 0; n <= last; n++ {
+		if s.ambient.has(n) && !(s.permitted.has(n) && s.inheritable.has(n)) {
+			warn(fmt.Sprintf("ambient capability %s is not also permitted and inheritable: skipped", capName(n)))
+			s.ambient &^= 1 << uint(n)
+		}
+	}
+	return s
 }
 
 // ownBoundingSet reads the calling thread's bounding set with prctl(PR_CAPBSET_READ).
@@ -131,7 +142,7 @@ func applyCapabilities(s capSets) error {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
-			return fmt.Errorf("prctl PR_CAP_AMBIENT_RAISE %s: %w (ambient needs the capability in permitted and inheritable)", capName(c), err)
+			return fmt.Errorf("prctl PR_CAP_AMBIENT_RAISE %s: %w", capName(c), err)
 		}
 	}
 	return nil

@@ -116,4 +116,3 @@ func devIsOurs(spec *specs.Spec) bool {
 	}
 	return true
 }
-

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -75,21 +74,21 @@ func Run(o RunOptions) (int, error) {
 	if err := c.awaitReady(o.Log); err != nil {
 		return 0, err
 	}
-	if err := state.update(specs.StateCreated, c.pid()); err != nil {
+	if err := state.update(specs.StateCreated, c.pid); err != nil {
 		return 0, err
 	}
 	if o.PidFile != "" {
-		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(c.pid())), 0o644); err != nil {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(c.pid)), 0o644); err != nil {
 			return 0, err
 		}
 	}
 	if err := c.start(); err != nil {
 		return 0, err
 	}
-	if err := state.update(specs.StateRunning, c.pid()); err != nil {
+	if err := state.update(specs.StateRunning, c.pid); err != nil {
 		return 0, err
 	}
-	o.Log.Debug("container running", "id", o.ID, "pid", c.pid())
+	o.Log.Debug("container running", "id", o.ID, "pid", c.pid)
 	return c.wait(signals)
 }
 
@@ -136,12 +135,14 @@ func checkNamespacePaths(spec *specs.Spec) error {
 
 // initProcess is the parent's handle on a container's init.
 type initProcess struct {
-	cmd     *exec.Cmd
-	sync    int        // our end of the sync socket
-	console *console   // set when the container has a terminal
+	pid     int
+	pidfd   int      // signals go through it: a pid number can be reused once reaped
+	sync    int      // our end of the sync socket
+	console *console // set when the container has a terminal
 	stdin   *os.File
 	stdout  *os.File
-	done    chan error // cmd.Wait's result, once a goroutine waits
+	exited  chan unix.WaitStatus // init's wait status, once it exits; nil once received
+	sent    chan error           // the config writer's result
 }
 
 // startInit re-executes this binary as "init" in the container's new namespaces, hands it
@@ -159,6 +160,12 @@ func startInit(o RunOptions, rootfs string) (*initProcess, error) {
 		return nil, fmt.Errorf("pipe: %w", err)
 	}
 	defer configR.Close()
+	stdio, err := stdioFDs(o)
+	if err != nil {
+		unix.Close(pair[0])
+		configW.Close()
+		return nil, err
+	}
 
 	var cloneflags uintptr
 	pidPath := ""
@@ -170,83 +177,119 @@ func startInit(o RunOptions, rootfs string) (*initProcess, error) {
 			pidPath = ns.Path
 		}
 	}
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{"contain", InitArg},
-		Env:        []string{},
-		ExtraFiles: []*os.File{configR, initSync}, // fds 3 and 4: initConfigFD, initSyncFD
-		SysProcAttr: &syscall.SysProcAttr{Cloneflags: cloneflags},
+	attr := &syscall.ProcAttr{
+		// Init is short-lived and mostly waits on system calls: one P and no GC spawn fewer
+		// threads, and execve(2) has to stop every thread before it can replace the process.
+		Env: []string{"GOMAXPROCS=1", "GOGC=off"},
+		// fds 0-2, then initConfigFD (3) and initSyncFD (4).
+		Files: append(stdio, configR.Fd(), initSync.Fd()),
+		Sys:   &syscall.SysProcAttr{Cloneflags: cloneflags},
 	}
-	setStdio(cmd, o)
-	p := &initProcess{cmd: cmd, sync: pair[0], stdin: o.Stdin, stdout: o.Stdout, done: make(chan error, 1)}
-	if err := startCmd(cmd, pidPath, p.done); err != nil {
-		unix.Close(pair[0])
+	// The config goes into the pipe while init starts, so init never waits for it. A
+	// goroutine writes it because a spec larger than the pipe's buffer blocks until read.
+	cfg := initConfig{Spec: o.Spec, Rootfs: rootfs, Bundle: o.Bundle, Terminal: o.Spec.Process.Terminal, DieWithParent: true}
+	sent := make(chan error, 1)
+	go func() {
+		sent <- json.NewEncoder(configW).Encode(cfg)
 		configW.Close()
+	}()
+	p := &initProcess{sync: pair[0], stdin: o.Stdin, stdout: o.Stdout, exited: make(chan unix.WaitStatus, 1), sent: sent}
+	if p.pid, p.pidfd, err = forkInit(attr, pidPath, p.exited); err != nil {
+		unix.Close(pair[0])
+		configR.Close() // unblocks the writer
+		<-sent
 		return nil, fmt.Errorf("start init: %w", err)
-	}
-	terminal := o.Spec.Process.Terminal
-	cfg := initConfig{Spec: o.Spec, Rootfs: rootfs, Bundle: o.Bundle, Terminal: terminal, DieWithParent: true}
-	err = json.NewEncoder(configW).Encode(cfg)
-	configW.Close()
-	if err != nil {
-		p.kill()
-		return nil, fmt.Errorf("send config to init: %w", err)
 	}
 	return p, nil
 }
 
-// startCmd starts cmd and sends cmd.Wait's result to done. With a pid namespace to join, the
-// calling thread must be the one that forks, because setns(2) with CLONE_NEWPID only moves the
-// children of the calling thread. That thread is locked to its goroutine and never unlocked,
-// so Go throws it away afterwards; until then it also waits for the container, because the
-// parent-death signal fires when the thread that forked exits.
-func startCmd(cmd *exec.Cmd, pidPath string, done chan<- error) error {
-	if pidPath == "" {
-		if err := cmd.Start(); err != nil {
-			return err
+// stdioFDs passes the caller's stdio to init as fds 0-2, unchanged: byte-exact, no copying.
+// A missing one becomes /dev/null.
+func stdioFDs(o RunOptions) ([]uintptr, error) {
+	var fds []uintptr
+	for _, f := range []*os.File{o.Stdin, o.Stdout, o.Stderr} {
+		if f == nil {
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				return nil, err
+			}
+			defer null.Close() // ForkExec has duplicated it by the time this returns
+			f = null
 		}
-		go func() { done <- cmd.Wait() }()
-		return nil
+		fds = append(fds, f.Fd())
+	}
+	return fds, nil
+}
+
+// forkInit starts init with fork+exec and waits for it in the background, sending its wait
+// status to exited. It uses syscall.ForkExec rather than os/exec: os/exec probes pidfd support
+// with an extra child process on first use, a cost every container start would pay.
+//
+// With a pid namespace to join, the calling thread must be the one that forks, because
+// setns(2) with CLONE_NEWPID only moves the children of the calling thread. That thread is
+// locked to its goroutine and never unlocked, so Go throws it away afterwards; until then it
+// also waits for the container, because the parent-death signal fires when the thread that
+// forked exits.
+func forkInit(attr *syscall.ProcAttr, pidPath string, exited chan<- unix.WaitStatus) (pid, pidfd int, err error) {
+	if pidPath == "" {
+		if pid, pidfd, err = forkExecInit(attr); err == nil {
+			go func() { exited <- waitPid(pid) }()
+		}
+		return pid, pidfd, err
 	}
 	started := make(chan error)
 	go func() {
 		runtime.LockOSThread()
 		err := setns(pidPath, unix.CLONE_NEWPID)
 		if err == nil {
-			err = cmd.Start()
+			pid, pidfd, err = forkExecInit(attr)
 		}
 		started <- err
 		if err == nil {
-			done <- cmd.Wait()
+			exited <- waitPid(pid)
 		}
 	}()
-	return <-started
+	err = <-started
+	return pid, pidfd, err
 }
 
-// setStdio passes the caller's stdio to init as fds 0-2, unchanged: byte-exact, no copying.
-// A nil file becomes /dev/null (exec.Cmd's rule for a nil reader or writer).
-func setStdio(cmd *exec.Cmd, o RunOptions) {
-	if o.Stdin != nil {
-		cmd.Stdin = o.Stdin
+// forkExecInit starts init and opens a pidfd on it before anything can reap it.
+func forkExecInit(attr *syscall.ProcAttr) (int, int, error) {
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"contain", InitArg}, attr)
+	if err != nil {
+		return 0, -1, err
 	}
-	if o.Stdout != nil {
-		cmd.Stdout = o.Stdout
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		waitPid(pid)
+		return 0, -1, fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
-	if o.Stderr != nil {
-		cmd.Stderr = o.Stderr
-	}
+	return pid, pidfd, nil
 }
 
-func (p *initProcess) pid() int { return p.cmd.Process.Pid }
+// waitPid waits for pid to exit and returns its status.
+func waitPid(pid int) unix.WaitStatus {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return ws
+		}
+	}
+}
 
 // awaitReady reads init's messages until it is ready to exec, or fails.
 func (p *initProcess) awaitReady(log *slog.Logger) error {
+	if err := <-p.sent; err != nil {
+		return fmt.Errorf("send config to init: %w", err)
+	}
 	for {
 		m, fds, err := receiveMessage(p.sync)
 		if errors.Is(err, io.EOF) {
-			err := <-p.done
-			p.done = nil
-			return fmt.Errorf("container init exited during setup: %v", err)
+			ws := <-p.exited
+			p.exited = nil
+			return fmt.Errorf("container init exited during setup (status %d)", statusOf(ws))
 		}
 		if err != nil {
 			return err
@@ -305,22 +348,17 @@ func (p *initProcess) wait(signals <-chan os.Signal) (int, error) {
 				p.console.resize()
 				continue
 			}
-			unix.Kill(p.pid(), sig.(syscall.Signal))
-		case err := <-p.done:
-			p.done = nil
-			var exitErr *exec.ExitError
-			if err != nil && !errors.As(err, &exitErr) {
-				return 0, fmt.Errorf("wait: %w", err)
-			}
+			unix.PidfdSendSignal(p.pidfd, sig.(syscall.Signal), nil, 0)
+		case ws := <-p.exited:
+			p.exited = nil
 			<-relayed // the last output before exit still gets to the user
-			return exitStatus(p.cmd.ProcessState), nil
+			return statusOf(ws), nil
 		}
 	}
 }
 
-// exitStatus is the shell's convention: the exit code, or 128+N for death by signal N.
-func exitStatus(ps *os.ProcessState) int {
-	ws := ps.Sys().(syscall.WaitStatus)
+// statusOf is the shell's convention: the exit code, or 128+N for death by signal N.
+func statusOf(ws unix.WaitStatus) int {
 	if ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
@@ -333,10 +371,14 @@ func (p *initProcess) kill() {
 		unix.Close(p.sync)
 		p.sync = -1
 	}
-	if p.done != nil {
-		p.cmd.Process.Kill()
-		<-p.done
-		p.done = nil
+	if p.exited != nil {
+		unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0)
+		<-p.exited
+		p.exited = nil
+	}
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
 	}
 	if p.console != nil {
 		p.console.master.Close()

@@ -69,8 +69,8 @@ func bindConsole(slavePath string) error {
 // console relays the container's pty to the user's terminal.
 type console struct {
 	master *os.File
-	host   *os.File        // the user's terminal (our stdin), nil when stdin is not one
-	saved  *unix.Termios   // the host terminal's mode before MakeRaw, restored at the end
+	host   *os.File      // the user's terminal (our stdin), nil when stdin is not one
+	saved  *unix.Termios // the host terminal's mode before MakeRaw, restored at the end
 }
 
 // newConsole wraps the pty master; when stdin is a terminal it goes raw, so that every key

@@ -153,4 +153,10 @@ func TestCapabilityNames(t *testing.T) {
 	if !sets.bounding.has(5) || sets.bounding.has(24) || len(warned) != 1 {
 		t.Errorf("bounding = %#x, warnings %q: want CAP_KILL only and one warning", sets.bounding, warned)
 	}
+	warned = nil
+	sets = resolveCapabilities(&specs.LinuxCapabilities{Permitted: []string{"CAP_KILL"}, Ambient: []string{"CAP_KILL"}},
+		all, func(w string) { warned = append(warned, w) })
+	if sets.ambient != 0 || len(warned) != 1 {
+		t.Errorf("ambient = %#x, warnings %q: want none raised (not inheritable) and one warning", sets.ambient, warned)
+	}
 }

@@ -219,4 +219,3 @@ func TestChrootBreakoutFails(t *testing.T) {
 		t.Errorf("after the attempt / lists %v: want the container's own root", r.Root)
 	}
 }
-

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
 )
 
 // assertEmptyDir fails if dir (a marker on the host) got anything written into it.
@@ -147,7 +146,9 @@ func TestBadInputIsRefused(t *testing.T) {
 			os.WriteFile(filepath.Join(b, "rootfs"), nil, 0o644)
 		}, "c1", "not a directory"},
 		{"empty args", func(t *testing.T, b string) { editSpec(t, b, func(s obj) { process(s)["args"] = list{} }) }, "c1", "process.args"},
-		{"missing program", func(t *testing.T, b string) { editSpec(t, b, func(s obj) { process(s)["args"] = list{"nosuchprogram"} }) }, "c1", "not found"},
+		{"missing program", func(t *testing.T, b string) {
+			editSpec(t, b, func(s obj) { process(s)["args"] = list{"nosuchprogram"} })
+		}, "c1", "not found"},
 		{"not executable", func(t *testing.T, b string) {
 			os.WriteFile(filepath.Join(b, "rootfs", "script"), []byte("#!/bin/sh\n"), 0o644)
 			editSpec(t, b, func(s obj) { process(s)["args"] = list{"/script"} })
