@@ -1,6 +1,8 @@
 # contain: a containers-from-scratch toolkit. `make help` lists the targets.
 
-GO      ?= go
+# sudo resets PATH (secure_path), which usually drops Go: fall back to its standard place.
+GO      ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
+export PATH := $(dir $(GO)):$(PATH)
 BIN     := bin
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.commit=$(COMMIT)

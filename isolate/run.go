@@ -59,6 +59,7 @@ func Run(o RunOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	o.Log.Debug("state reserved", "id", o.ID, "dir", state.path, "rootfs", rootfs)
 	defer state.remove()
 
 	// Catch signals from now on, so none is lost between start and wait.
@@ -71,9 +72,11 @@ func Run(o RunOptions) (int, error) {
 		return 0, err
 	}
 	defer c.kill()
+	o.Log.Debug("init started", "pid", c.pid)
 	if err := c.awaitReady(o.Log); err != nil {
 		return 0, err
 	}
+	o.Log.Debug("init ready: namespaces, mounts, pivot_root, user and capabilities done")
 	if err := state.update(specs.StateCreated, c.pid); err != nil {
 		return 0, err
 	}
@@ -89,7 +92,9 @@ func Run(o RunOptions) (int, error) {
 		return 0, err
 	}
 	o.Log.Debug("container running", "id", o.ID, "pid", c.pid)
-	return c.wait(signals)
+	status, err := c.wait(signals)
+	o.Log.Debug("container exited", "id", o.ID, "status", status)
+	return status, err
 }
 
 // checkRootfs resolves root.path against the bundle and checks it is a directory.
@@ -185,14 +190,27 @@ func startInit(o RunOptions, rootfs string) (*initProcess, error) {
 		Files: append(stdio, configR.Fd(), initSync.Fd()),
 		Sys:   &syscall.SysProcAttr{Cloneflags: cloneflags},
 	}
-	// The config goes into the pipe while init starts, so init never waits for it. A
-	// goroutine writes it because a spec larger than the pipe's buffer blocks until read.
-	cfg := initConfig{Spec: o.Spec, Rootfs: rootfs, Bundle: o.Bundle, Terminal: o.Spec.Process.Terminal, DieWithParent: true}
-	sent := make(chan error, 1)
-	go func() {
-		sent <- json.NewEncoder(configW).Encode(cfg)
+	// The config is in the pipe before init starts, so init never waits for it. A spec larger
+	// than the pipe's buffer would block the write until init reads: a goroutine writes those.
+	cfg, err := json.Marshal(initConfig{Spec: o.Spec, Rootfs: rootfs, Bundle: o.Bundle,
+		Terminal: o.Spec.Process.Terminal, DieWithParent: true})
+	if err != nil {
+		unix.Close(pair[0])
 		configW.Close()
-	}()
+		return nil, fmt.Errorf("encode init config: %w", err)
+	}
+	sent := make(chan error, 1)
+	if pipeSize, _ := unix.FcntlInt(configW.Fd(), unix.F_GETPIPE_SZ, 0); len(cfg) < pipeSize {
+		_, err := configW.Write(cfg)
+		sent <- err
+		configW.Close()
+	} else {
+		go func() {
+			_, err := configW.Write(cfg)
+			sent <- err
+			configW.Close()
+		}()
+	}
 	p := &initProcess{sync: pair[0], stdin: o.Stdin, stdout: o.Stdout, exited: make(chan unix.WaitStatus, 1), sent: sent}
 	if p.pid, p.pidfd, err = forkInit(attr, pidPath, p.exited); err != nil {
 		unix.Close(pair[0])

@@ -30,7 +30,7 @@ func unpackFile(t *tree, file string, log logger) error {
 	if err != nil {
 		return fmt.Errorf("gunzip %s: %w", file, err)
 	}
-	if err := unpack(t, tar.NewReader(r), log); err != nil {
+	if err := unpack(t, tar.NewReader(r), log, os.Geteuid() == 0); err != nil {
 		return fmt.Errorf("unpack %s: %w", file, err)
 	}
 	return nil
@@ -55,9 +55,10 @@ type unpacker struct {
 	dirs []*tar.Header
 }
 
-// unpack writes every entry of tr beneath t.
-func unpack(t *tree, tr *tar.Reader, log logger) error {
-	u := &unpacker{t: t, log: log, root: os.Geteuid() == 0}
+// unpack writes every entry of tr beneath t. asRoot says whether owners can be kept and
+// devices made (a parameter, not a look at our uid, so tests can cover both as root).
+func unpack(t *tree, tr *tar.Reader, log logger, asRoot bool) error {
+	u := &unpacker{t: t, log: log, root: asRoot}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
