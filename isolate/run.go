@@ -192,8 +192,7 @@ func startInit(o RunOptions, rootfs string) (*initProcess, error) {
 	}
 	// The config is in the pipe before init starts, so init never waits for it. A spec larger
 	// than the pipe's buffer would block the write until init reads: a goroutine writes those.
-	cfg, err := json.Marshal(initConfig{Spec: o.Spec, Rootfs: rootfs, Bundle: o.Bundle,
-		Terminal: o.Spec.Process.Terminal, DieWithParent: true})
+	cfg, err := json.Marshal(newInitConfig(o.Spec, rootfs, o.Bundle))
 	if err != nil {
 		unix.Close(pair[0])
 		configW.Close()
