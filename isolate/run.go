@@ -353,8 +353,14 @@ func (p *initProcess) wait(signals <-chan os.Signal) (int, error) {
 	relayed := make(chan struct{})
 	if p.console != nil {
 		defer p.console.restore()
-		go func() { io.Copy(p.console.master, p.stdin) }()
-		go func() { io.Copy(p.stdout, p.console.master); close(relayed) }()
+		if p.stdin != nil {
+			go func() { io.Copy(p.console.master, p.stdin) }()
+		}
+		out := io.Writer(io.Discard)
+		if p.stdout != nil {
+			out = p.stdout
+		}
+		go func() { io.Copy(out, p.console.master); close(relayed) }()
 	} else {
 		close(relayed)
 	}

@@ -270,3 +270,38 @@ func TestBundleWarnings(t *testing.T) {
 		t.Errorf("exit %d, stderr %q: want success with warnings naming futureField and linux.resources", r.code, r.stderr)
 	}
 }
+
+// The cgroup mount of `runc spec` configs: the hierarchy is visible, and read-only.
+func TestBundleCgroupMountIsReadOnly(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/sys/fs/cgroup", "type": "cgroup",
+			"source": "cgroup", "options": list{"nosuid", "noexec", "nodev", "relatime", "ro"}})
+		process(spec)["args"] = list{"/bin/probe", "report"}
+	})
+	r := decodeReport(t, mustRun(t, "run", "--bundle", bundle, "cgmount"))
+	var cg []probe.Mount
+	for _, m := range r.Mounts {
+		if strings.HasPrefix(m.MountPoint, "/sys/fs/cgroup") {
+			cg = append(cg, m)
+		}
+	}
+	if len(cg) == 0 {
+		t.Fatalf("no cgroup hierarchy under /sys/fs/cgroup: %+v", r.Mounts)
+	}
+	for _, m := range cg {
+		if !slices.Contains(strings.Split(m.Options, ","), "ro") {
+			t.Errorf("%s is not read-only: %s", m.MountPoint, m.Options)
+		}
+	}
+	bundle2 := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/sys/fs/cgroup", "type": "cgroup",
+			"source": "cgroup", "options": list{"ro"}})
+		process(spec)["args"] = list{"/bin/probe", "write", "/sys/fs/cgroup/contain-test"}
+	})
+	var w probe.PathResult
+	json.Unmarshal([]byte(mustRun(t, "run", "--bundle", bundle2, "cgwrite")), &w)
+	if w.OK || w.Errno != "EROFS" {
+		t.Errorf("creating a file in /sys/fs/cgroup: %+v, want EROFS", w)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,5 +96,34 @@ func TestJSONLog(t *testing.T) {
 	}
 	if entry["level"] != "error" || !strings.Contains(entry["msg"].(string), "config.json") || entry["time"] == nil {
 		t.Errorf("log entry %v, want level error, msg naming config.json, a time", entry)
+	}
+}
+
+// contain rootfs build, from host programs and from a tarball, makes trees containers run on.
+func TestRootfsBuild(t *testing.T) {
+	needContainer(t)
+	dir := t.TempDir()
+	host := filepath.Join(dir, "host")
+	mustRunCLI(t, "rootfs", "build", host, "--from", "host")
+	if out := mustRun(t, "run", "--rootfs", host, "--", "sh", "-c", "echo from host programs"); out != "from host programs\n" {
+		t.Errorf("host rootfs: %q", out)
+	}
+	// A tarball, the shape of `docker export` output: made here from the test rootfs.
+	archive := filepath.Join(dir, "image.tar.gz")
+	if out, err := exec.Command("tar", "-C", testRootfs, "-czf", archive, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	fromTar := filepath.Join(dir, "tar")
+	mustRunCLI(t, "rootfs", "build", fromTar, "--from", archive)
+	if out := mustRun(t, "run", "--rootfs", fromTar, "--", "sh", "-c", "echo from a tarball"); out != "from a tarball\n" {
+		t.Errorf("tarball rootfs: %q", out)
+	}
+	for _, p := range []string{"bin/probe", "etc/passwd", "etc/group", "etc/hostname", "etc/resolv.conf"} {
+		if _, err := os.Stat(filepath.Join(host, p)); err != nil {
+			t.Errorf("host rootfs lacks %s: %v", p, err)
+		}
+	}
+	if out, err := containCmd("rootfs", "build", host).CombinedOutput(); err == nil {
+		t.Errorf("building into a non-empty directory succeeded: %s", out)
 	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -25,19 +27,35 @@ var rootfsCommand = &cli.Command{
 			&cli.StringFlag{Name: "from", Value: "busybox", Usage: "busybox, host, or a tarball `FILE`"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return errors.New("usage: contain rootfs build DIR [--from busybox|host|FILE.tar[.gz]]")
+			dir, from, err := buildArgs(c)
+			if err != nil {
+				return err
 			}
 			probe, err := rootfs.FindProbe()
 			if err != nil {
 				return err
 			}
-			dir := c.Args().First()
-			if err := rootfs.Build(dir, rootfs.Options{From: c.String("from"), Probe: probe, Log: os.Stderr}); err != nil {
+			if err := rootfs.Build(dir, rootfs.Options{From: from, Probe: probe, Log: os.Stderr}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "rootfs ready in %s\n", dir)
 			return nil
 		},
 	}},
+}
+
+// buildArgs reads DIR and --from. urfave/cli stops reading flags at the first argument, and the
+// documented form puts --from after DIR, so flags after DIR are parsed here.
+func buildArgs(c *cli.Context) (dir, from string, err error) {
+	usage := errors.New("usage: contain rootfs build DIR [--from busybox|host|FILE.tar[.gz]]")
+	if c.NArg() < 1 {
+		return "", "", usage
+	}
+	fs := flag.NewFlagSet("rootfs build", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fromFlag := fs.String("from", c.String("from"), "")
+	if err := fs.Parse(c.Args().Tail()); err != nil || fs.NArg() != 0 {
+		return "", "", usage
+	}
+	return c.Args().First(), *fromFlag, nil
 }
