@@ -49,8 +49,8 @@ func deviceMode(d specs.LinuxDevice) (uint32, error) {
 // makeDevices creates the default device nodes and the spec's, then the /dev symlinks, inside
 // the fresh /dev tmpfs. The image's own /dev is never used: its null could be a regular file
 // or a symlink to a host path.
-func makeDevices(rootfd int, spec *specs.Spec) error {
-	devices := append(append([]specs.LinuxDevice(nil), defaultDevices...), spec.Linux.Devices...)
+func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
+	devices := append(append([]specs.LinuxDevice(nil), defaultDevices...), extra...)
 	for _, d := range devices {
 		if err := mknodInRoot(rootfd, d); err != nil {
 			return err
@@ -115,4 +115,26 @@ func devIsOurs(spec *specs.Spec) bool {
 		}
 	}
 	return true
+}
+
+// MakeDev gives the root filesystem at rootfs a /dev of its own: a fresh tmpfs with the
+// device nodes every program expects (null, zero, full, random, urandom, tty) and the links
+// to /proc/self/fd. The image's own /dev is hidden, never trusted. See mknod(2).
+// Taught in steps/04-chroot.
+func MakeDev(rootfs string) error {
+	rootfd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"open", rootfs, err}
+	}
+	defer unix.Close(rootfd)
+	devfd, err := ensureInRoot(rootfd, "/dev", true)
+	if err != nil {
+		return err
+	}
+	err = unix.Mount("tmpfs", fdPath(devfd), "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
+	unix.Close(devfd)
+	if err != nil {
+		return &pathError{"mount", filepath.Join(rootfs, "dev"), fmt.Errorf("tmpfs: %w", err)}
+	}
+	return makeDevices(rootfd, nil)
 }

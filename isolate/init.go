@@ -207,7 +207,7 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec) error {
 		return err
 	}
 	if devIsOurs(spec) {
-		if err := makeDevices(rootfd, spec); err != nil {
+		if err := makeDevices(rootfd, spec.Linux.Devices); err != nil {
 			return err
 		}
 	}

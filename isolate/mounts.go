@@ -245,3 +245,29 @@ func readonlyPaths(paths []string) error {
 	}
 	return nil
 }
+
+// MountProc mounts a fresh proc filesystem on /proc. procfs shows the processes of the pid
+// namespace of the process that mounts it: mounted from inside a new pid namespace, /proc
+// lists the container's processes only (and `ps` stops showing the host's). See proc(5).
+// Taught in steps/04-chroot.
+func MountProc() error {
+	if err := os.MkdirAll("/proc", 0o555); err != nil {
+		return fmt.Errorf("mkdir /proc: %w", err)
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return &pathError{"mount", "/proc", fmt.Errorf("proc: %w", err)}
+	}
+	return nil
+}
+
+// MountMqueue mounts the POSIX message queue filesystem of the current ipc namespace on
+// /dev/mqueue, where mq_overview(7) says programs look for it. Taught in steps/07-ipc.
+func MountMqueue() error {
+	if err := os.MkdirAll("/dev/mqueue", 0o755); err != nil {
+		return fmt.Errorf("mkdir /dev/mqueue: %w", err)
+	}
+	if err := unix.Mount("mqueue", "/dev/mqueue", "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return &pathError{"mount", "/dev/mqueue", fmt.Errorf("mqueue: %w", err)}
+	}
+	return nil
+}

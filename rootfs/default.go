@@ -205,3 +205,14 @@ func (t *tree) openFile(rel string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(t.dir, rel)), nil
 }
+
+// Default returns the default rootfs, building it on first use with the probe FindProbe
+// finds; it tells log (one line) when it builds. The workshop's steps use it when no -rootfs
+// is given.
+func Default(log io.Writer) (string, error) {
+	probe, err := FindProbe()
+	if err != nil {
+		return "", err
+	}
+	return EnsureDefault(probe, log)
+}

@@ -1,0 +1,153 @@
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The workshop's steps share one process shape: the parent re-executes its own binary as
+// "child ARGS..." in new namespaces, the child sets the container up and execs ARGS. These
+// functions are that shape, for the steps that come after the one that teaches it.
+
+// ChildArg is the first argument of a re-executed child.
+const ChildArg = "child"
+
+// goAheadFD is the child's end of the pipe StartChild opens: the child reads from it until the
+// parent calls Continue (or closes it).
+const goAheadFD = 3
+
+// IsChild reports whether this process is a child started by StartChild.
+func IsChild() bool { return len(os.Args) > 1 && os.Args[1] == ChildArg }
+
+// Child is a re-executed child, stopped in WaitForParent until Continue.
+type Child struct {
+	cmd     *exec.Cmd
+	goAhead *os.File // our end of the go-ahead pipe
+}
+
+// StartChild re-executes /proc/self/exe as "child ARGS..." in the new namespaces cloneflags
+// names, with this process's stdin, stdout and stderr. /proc/self/exe is the running binary
+// itself, even if its file was moved or deleted since: a Go program cannot fork without exec,
+// so re-executing itself is how it runs its own code in a new process. See clone(2),
+// proc(5). Taught in steps/00-process (the flags, one per namespace, in steps 01 to 08).
+func StartChild(cloneflags uintptr, args ...string) (*Child, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	defer r.Close()
+	cmd := exec.Command("/proc/self/exe", append([]string{ChildArg}, args...)...)
+	cmd.Args[0] = filepath.Base(os.Args[0])
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{r} // fd 3 in the child: goAheadFD
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneflags, Pdeathsig: unix.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("clone /proc/self/exe: %w%s", err, cloneHint(err))
+	}
+	return &Child{cmd: cmd, goAhead: w}, nil
+}
+
+// cloneHint explains the errno people get from clone(2) with namespace flags.
+func cloneHint(err error) string {
+	if errors.Is(err, unix.EPERM) {
+		return " (creating namespaces needs root: run with sudo)"
+	}
+	if errors.Is(err, unix.EINVAL) {
+		return " (this kernel lacks one of the namespaces asked for)"
+	}
+	return ""
+}
+
+// Pid is the child's process id, as the parent sees it.
+func (c *Child) Pid() int { return c.cmd.Process.Pid }
+
+// Continue lets the child go on past WaitForParent.
+func (c *Child) Continue() error {
+	_, err := c.goAhead.Write([]byte{0})
+	c.goAhead.Close()
+	return err
+}
+
+// Wait relays SIGINT, SIGTERM, SIGHUP and SIGQUIT to the child until it exits, and returns its
+// exit status: the code it exited with, or 128+N if signal N killed it (the shell's way).
+func (c *Child) Wait() (int, error) {
+	c.goAhead.Close()
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	defer signal.Stop(signals)
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	for {
+		select {
+		case sig := <-signals:
+			c.cmd.Process.Signal(sig)
+		case err := <-done:
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				return 0, err
+			}
+			return statusOf(c.cmd.ProcessState.Sys().(unix.WaitStatus)), nil
+		}
+	}
+}
+
+// RunChild starts the child, lets it go at once, and waits for it: StartChild, Continue, Wait.
+func RunChild(cloneflags uintptr, args ...string) (int, error) {
+	c, err := StartChild(cloneflags, args...)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.Continue(); err != nil {
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+		return 0, fmt.Errorf("let the child go: %w", err)
+	}
+	return c.Wait()
+}
+
+// WaitForParent blocks the child until its parent calls Continue. It fails if the parent
+// closed the pipe without a go-ahead (it gave up).
+func WaitForParent() error {
+	f := os.NewFile(goAheadFD, "go-ahead")
+	defer f.Close()
+	b := make([]byte, 1)
+	if n, err := f.Read(b); n != 1 {
+		return fmt.Errorf("wait for the parent: %v", err)
+	}
+	return nil
+}
+
+// Exec replaces the calling process with the program args[0], looked up in PATH as a shell
+// would, with args and the current environment. Only fds 0-2 go along: every other one is
+// marked close-on-exec first (close_range(2)). It returns only on failure. See execve(2).
+// Taught in steps/00-process.
+func Exec(args []string) error {
+	if len(args) == 0 {
+		return errors.New("exec: no command given")
+	}
+	path, err := lookPath(args[0], os.Environ())
+	if err != nil {
+		return err
+	}
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	return &pathError{"exec", path, unix.Exec(path, args, os.Environ())}
+}
+
+// SetHostname names the current uts namespace: only processes in it see the new name.
+// See sethostname(2), uts_namespaces(7). Taught in steps/01-uts.
+func SetHostname(name string) error {
+	if err := unix.Sethostname([]byte(name)); err != nil {
+		return fmt.Errorf("sethostname %q: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// WorkshopRunDir holds what the workshop's steps make at run time (overlay directories):
+// `workshop reset` removes what is left there, and nothing else.
+const WorkshopRunDir = "/run/contain-workshop"
+
+// Overlay is a copy-on-write view of a read-only image: reads come from Lower, every write
+// lands in Dir/upper, and Dir/merged shows both. See the kernel's
+// Documentation/filesystems/overlayfs.rst.
+type Overlay struct {
+	Lower string // the image, never written
+	Dir   string // upper, work and merged live here
+}
+
+// Upper is where the container's writes land; Merged is the tree the container sees.
+func (o Overlay) Upper() string  { return filepath.Join(o.Dir, "upper") }
+func (o Overlay) work() string   { return filepath.Join(o.Dir, "work") }
+func (o Overlay) Merged() string { return filepath.Join(o.Dir, "merged") }
+
+// Mount makes the overlay's directories and mounts it on Merged. The workdir must be on the
+// same filesystem as the upperdir: overlayfs prepares files there before moving them up.
+// Taught in steps/06-overlay.
+func (o Overlay) Mount() error {
+	for _, d := range []string{o.Upper(), o.work(), o.Merged()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("overlay: %w", err)
+		}
+	}
+	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", o.Lower, o.Upper(), o.work())
+	if err := unix.Mount("overlay", o.Merged(), "overlay", 0, data); err != nil {
+		return &pathError{"mount", o.Merged(), fmt.Errorf("overlay: %w%s", err, overlayHint(err))}
+	}
+	return nil
+}
+
+func overlayHint(err error) string {
+	if errors.Is(err, unix.EINVAL) {
+		return " (upper and work must be on one filesystem that is not itself an overlay)"
+	}
+	return ""
+}
+
+// Remove unmounts the overlay if it is still mounted here and deletes its directories, the
+// container's writes with them. The image is untouched.
+func (o Overlay) Remove() error {
+	if err := unix.Unmount(o.Merged(), unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return &pathError{"umount2", o.Merged(), err}
+	}
+	if err := os.RemoveAll(o.Dir); err != nil {
+		return fmt.Errorf("remove overlay: %w", err)
+	}
+	return nil
+}

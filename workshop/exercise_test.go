@@ -1,0 +1,150 @@
+package workshop_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containkit/contain/internal/testenv"
+	"github.com/containkit/contain/workshop"
+	"github.com/containkit/contain/workshop/checks"
+)
+
+func TestMakeExercise(t *testing.T) {
+	src := `package main
+
+func f() int {
+	x := 1
+	// SOLUTION BEGIN: double x.
+	// HINT: multiply.
+	// EXERCISE: _ = x
+	x *= 2
+	// SOLUTION END
+	return x
+}
+`
+	got, err := workshop.MakeExercise(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `package main
+
+func f() int {
+	x := 1
+	// TODO: double x.
+	// HINT: multiply.
+	_ = x
+	return x
+}
+`
+	if got != want {
+		t.Errorf("exercise:\n%s\nwant:\n%s", got, want)
+	}
+	for _, bad := range []string{
+		"// SOLUTION BEGIN: a\n// SOLUTION BEGIN: b\n",
+		"// SOLUTION END\n",
+		"// SOLUTION BEGIN: a\n",
+	} {
+		if _, err := workshop.MakeExercise(bad); err == nil {
+			t.Errorf("MakeExercise accepted %q", bad)
+		}
+	}
+}
+
+func TestFind(t *testing.T) {
+	for _, arg := range []string{"3", "03", "03-mount-ns"} {
+		if s, err := workshop.Find(arg); err != nil || s.Num != 3 {
+			t.Errorf("Find(%q) = %+v, %v", arg, s, err)
+		}
+	}
+	for _, arg := range []string{"", "x", "42", "03-chroot"} {
+		if _, err := workshop.Find(arg); err == nil {
+			t.Errorf("Find(%q) succeeded", arg)
+		}
+	}
+}
+
+// For every step: the exercise compiles where `workshop start` writes it, its check fails,
+// and the reference builds and runs the documented way. (The reference passing its checks is
+// each step's own test.) A check that cannot fail is a bug.
+func TestExercisesFailTheirChecks(t *testing.T) {
+	testenv.RequireRoot(t)
+	root, err := workshop.RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	probePath := filepath.Join(tmp, "probe")
+	build(t, root, probePath, "./cmd/probe")
+	work, err := os.MkdirTemp(filepath.Join(root, "work"), ".exercise-test-")
+	if os.IsNotExist(err) {
+		os.MkdirAll(filepath.Join(root, "work"), 0o755)
+		work, err = os.MkdirTemp(filepath.Join(root, "work"), ".exercise-test-")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+	for _, step := range workshop.Steps {
+		if _, err := os.Stat(step.Dir(root)); err != nil {
+			continue // not written yet
+		}
+		t.Run(step.Slug, func(t *testing.T) {
+			testenv.CheckLeaks(t)
+			src, err := os.ReadFile(filepath.Join(step.Dir(root), "main.go"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if workshop.CountRegions(string(src)) == 0 {
+				t.Fatal("the step has no solution region, so no exercise")
+			}
+			dir := filepath.Join(work, step.Slug)
+			if err := workshop.WriteExercise(root, step, dir); err != nil {
+				t.Fatal(err)
+			}
+			exercise := filepath.Join(tmp, step.Slug+"-exercise")
+			build(t, root, exercise, "./"+mustRel(t, root, dir))
+			env, err := checks.NewEnv(exercise, probePath, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed []string
+			for _, r := range checks.RunSuite(step.Num, env) {
+				if r.Err != nil {
+					failed = append(failed, r.Check.Name)
+				}
+			}
+			if len(failed) == 0 {
+				t.Errorf("every check passes on the unsolved exercise: the checks cannot tell done from not done")
+			}
+			t.Logf("unsolved exercise fails %d check(s): %s", len(failed), strings.Join(failed, "; "))
+
+			reference := filepath.Join(tmp, step.Slug)
+			build(t, root, reference, "./steps/"+step.Slug)
+			cmd := exec.Command(reference, "-rootfs", env.Rootfs, "/bin/sh", "-c", "exit 7")
+			if err := cmd.Run(); cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 7 {
+				t.Errorf("%s -rootfs DIR /bin/sh -c 'exit 7': %v, want exit status 7", step.Slug, err)
+			}
+		})
+	}
+}
+
+func build(t *testing.T, root, out, pkg string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
+
+func mustRel(t *testing.T, root, dir string) string {
+	t.Helper()
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}
