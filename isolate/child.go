@@ -94,7 +94,7 @@ func (c *Child) Wait() (int, error) {
 			if err != nil && !errors.As(err, &exit) {
 				return 0, err
 			}
-			return statusOf(c.cmd.ProcessState.Sys().(unix.WaitStatus)), nil
+			return statusOf(unix.WaitStatus(c.cmd.ProcessState.Sys().(syscall.WaitStatus))), nil
 		}
 	}
 }

@@ -3,8 +3,13 @@ package workshop
 import (
 	"bufio"
 	"fmt"
+	"go/ast"
+	"go/format"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -63,7 +68,70 @@ func MakeExercise(src string) (string, error) {
 	if in {
 		return "", fmt.Errorf("a SOLUTION BEGIN has no SOLUTION END")
 	}
-	return out.String(), nil
+	return keepImports(src, out.String())
+}
+
+// keepImports keeps the exercise compiling when the solution held every use of an import:
+// it adds `var _ = pkg.Name` (a name the solution used) so that the import stays, ready for
+// the learner, instead of a compile error about an unused import.
+func keepImports(solution, exercise string) (string, error) {
+	fset := token.NewFileSet()
+	ex, err := parser.ParseFile(fset, "main.go", exercise, parser.ParseComments)
+	if err != nil {
+		return "", fmt.Errorf("the exercise does not parse: %w", err)
+	}
+	sol, err := parser.ParseFile(token.NewFileSet(), "main.go", solution, 0)
+	if err != nil {
+		return "", fmt.Errorf("the step does not parse: %w", err)
+	}
+	exUses, solUses := selectorsByPackage(ex), selectorsByPackage(sol)
+	var keep []string
+	for _, imp := range ex.Imports {
+		name := importName(imp)
+		if name == "_" || name == "." || len(exUses[name]) > 0 || len(solUses[name]) == 0 {
+			continue
+		}
+		keep = append(keep, fmt.Sprintf("var _ = %s.%s", name, solUses[name][0]))
+	}
+	if len(keep) == 0 {
+		return exercise, nil
+	}
+	exercise += "\n// Keeps the imports the TODOs above need; delete it once your code uses them.\n" +
+		strings.Join(keep, "\n") + "\n"
+	formatted, err := format.Source([]byte(exercise))
+	if err != nil {
+		return "", err
+	}
+	return string(formatted), nil
+}
+
+// selectorsByPackage lists, per package name, the names used as pkg.Name in f, in order.
+func selectorsByPackage(f *ast.File) map[string][]string {
+	uses := map[string][]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok {
+				uses[id.Name] = append(uses[id.Name], sel.Sel.Name)
+			}
+		}
+		return true
+	})
+	return uses
+}
+
+func importName(imp *ast.ImportSpec) string {
+	if imp.Name != nil {
+		return imp.Name.Name
+	}
+	path := strings.Trim(imp.Path.Value, `"`)
+	name := path[strings.LastIndex(path, "/")+1:]
+	if strings.HasPrefix(name, "v") && strings.Contains(path, "/") {
+		if _, err := strconv.Atoi(name[1:]); err == nil { // .../cli/v2 is package cli
+			prev := strings.TrimSuffix(path, "/"+name)
+			name = prev[strings.LastIndex(prev, "/")+1:]
+		}
+	}
+	return name
 }
 
 // CountRegions says how many solution regions src has: a step without one has no exercise.

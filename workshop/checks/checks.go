@@ -194,3 +194,22 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// namespaces checks that r has a new namespace (inode unlike the host's) of each kind in fresh,
+// and the host's of each other kind among pid, mnt, uts, ipc and net.
+func namespaces(host, r *probe.Report, fresh ...string) error {
+	for _, ns := range []string{"pid", "mnt", "uts", "ipc", "net"} {
+		isNew := r.Namespaces[ns] != host.Namespaces[ns]
+		want := false
+		for _, f := range fresh {
+			want = want || f == ns
+		}
+		switch {
+		case want && !isNew:
+			return fmt.Errorf("the %s namespace is the host's (inode %d): want a new one", ns, r.Namespaces[ns])
+		case !want && isNew:
+			return fmt.Errorf("the %s namespace is new, but this step does not add it yet", ns)
+		}
+	}
+	return nil
+}
