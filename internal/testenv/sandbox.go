@@ -17,15 +17,21 @@ const sandboxEnv = "CONTAIN_TEST_SANDBOX"
 // with its status. A mount namespace copied from a shared one is a peer of it, so a runtime
 // that forgets MS_PRIVATE leaks its mounts into the sandbox, where the leak check sees them;
 // systemd hosts are shared, this CI machine may not be, and the test must fail on both. The
-// sandbox itself is thrown away with its namespace, so nothing reaches the host's mount table.
+// sandbox's mounts are first made private (cut from the host's peer groups), then shared
+// among themselves, and thrown away with the namespace: nothing reaches the host's mount table.
 func RunSandboxed(run func() int) {
 	if os.Geteuid() != 0 {
 		os.Exit(run())
 	}
 	if os.Getenv(sandboxEnv) == "1" {
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
-			fmt.Fprintln(os.Stderr, "testenv: make / shared in the sandbox:", err)
-			os.Exit(2)
+		// Private first: on a host whose / is shared, the sandbox's mounts start as peers of
+		// the host's, and a leak would reach the real host. Then shared again, but in peer
+		// groups of the sandbox's own.
+		for _, flags := range []uintptr{unix.MS_REC | unix.MS_PRIVATE, unix.MS_REC | unix.MS_SHARED} {
+			if err := unix.Mount("", "/", "", flags, ""); err != nil {
+				fmt.Fprintln(os.Stderr, "testenv: set the propagation of / in the sandbox:", err)
+				os.Exit(2)
+			}
 		}
 		os.Exit(run())
 	}

@@ -6,5 +6,5 @@ import (
 	"github.com/containkit/contain/workshop/checks"
 )
 
-// The reference passes its own step's checks (workshop check 00 --reference).
+// The reference passes its own step's checks (workshop check 01 --reference).
 func TestReference(t *testing.T) { checks.TestStep(t, 1) }
