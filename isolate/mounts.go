@@ -271,3 +271,17 @@ func MountMqueue() error {
 	}
 	return nil
 }
+
+// MountSysfs mounts a sysfs on /sys, read-only. A sysfs lists the network devices of the
+// network namespace of the process that mounts it, so mounted from inside the container's,
+// /sys/class/net stops listing the host's. Read-only, because most of sysfs is not namespaced
+// and a write there would change the host. See sysfs(5). Taught in steps/08-net-ns.
+func MountSysfs() error {
+	if err := os.MkdirAll("/sys", 0o555); err != nil {
+		return fmt.Errorf("mkdir /sys: %w", err)
+	}
+	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return &pathError{"mount", "/sys", fmt.Errorf("sysfs: %w", err)}
+	}
+	return nil
+}

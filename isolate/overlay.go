@@ -26,7 +26,8 @@ func (o Overlay) Upper() string  { return filepath.Join(o.Dir, "upper") }
 func (o Overlay) work() string   { return filepath.Join(o.Dir, "work") }
 func (o Overlay) Merged() string { return filepath.Join(o.Dir, "merged") }
 
-// Mount makes the overlay's directories and mounts it on Merged. The workdir must be on the
+// Mount makes the overlay's directories and mounts it on Merged; when it fails, it removes
+// what it made. The workdir must be on the
 // same filesystem as the upperdir: overlayfs prepares files there before moving them up.
 // Taught in steps/06-overlay.
 func (o Overlay) Mount() error {
@@ -37,6 +38,7 @@ func (o Overlay) Mount() error {
 	}
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", o.Lower, o.Upper(), o.work())
 	if err := unix.Mount("overlay", o.Merged(), "overlay", 0, data); err != nil {
+		os.RemoveAll(o.Dir) // nothing is mounted: a failed Mount leaves nothing behind
 		return &pathError{"mount", o.Merged(), fmt.Errorf("overlay: %w%s", err, overlayHint(err))}
 	}
 	return nil

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/containkit/contain/workshop"
+)
+
+// repoStep finds the repository and the step named by the command's first argument.
+func repoStep(c *cli.Context) (string, workshop.Step, error) {
+	root, err := workshop.RepoRoot(".")
+	if err != nil {
+		return "", workshop.Step{}, err
+	}
+	if c.NArg() < 1 {
+		return "", workshop.Step{}, fmt.Errorf("which step? e.g. `workshop %s 03`", c.Command.Name)
+	}
+	step, err := workshop.Find(c.Args().First())
+	return root, step, err
+}
+
+// stepSource is the directory of the code to build: the learner's (default work/NN-topic, or
+// --dir) or, with --reference, the step's own.
+func stepSource(c *cli.Context, root string, step workshop.Step) (string, error) {
+	if c.Bool("reference") {
+		return step.Dir(root), nil
+	}
+	dir := step.WorkDir(root)
+	if d := c.String("dir"); d != "" {
+		var err error
+		if dir, err = filepath.Abs(d); err != nil {
+			return "", err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "main.go")); err != nil {
+		return "", fmt.Errorf("no exercise in %s: make it with `workshop start %02d` (or use --reference)", dir, step.Num)
+	}
+	return dir, nil
+}
+
+// goTool finds the go command, also under sudo, whose PATH usually lacks it.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+// buildStep compiles the step program in dir into out.
+func buildStep(root, dir, out string) error {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == ".." || filepath.IsAbs(rel) || len(rel) > 2 && rel[:3] == "../" {
+		return fmt.Errorf("%s is outside the repository: exercises build inside it (its go.mod)", dir)
+	}
+	cmd := exec.Command(goTool(), "build", "-o", out, "./"+rel)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./%s:\n%s", rel, b)
+	}
+	return nil
+}
+
+// needRoot says plainly that a command needs root, before anything fails obscurely.
+func needRoot(what string) error {
+	if os.Geteuid() != 0 {
+		return errors.New(what + " needs root (namespaces, mounts): run it with sudo")
+	}
+	return nil
+}
+
+// status is what the last check of each step said; `workshop list` shows it.
+type status map[string]struct {
+	Passed bool      `json:"passed"`
+	When   time.Time `json:"when"`
+}
+
+func statusPath(root string) string { return filepath.Join(root, "work", ".status.json") }
+
+func loadStatus(root string) status {
+	s := status{}
+	if data, err := os.ReadFile(statusPath(root)); err == nil {
+		json.Unmarshal(data, &s)
+	}
+	return s
+}
+
+func saveStatus(root string, slug string, passed bool) {
+	s := loadStatus(root)
+	s[slug] = struct {
+		Passed bool      `json:"passed"`
+		When   time.Time `json:"when"`
+	}{passed, time.Now()}
+	if data, err := json.MarshalIndent(s, "", "  "); err == nil {
+		os.MkdirAll(filepath.Dir(statusPath(root)), 0o755)
+		os.WriteFile(statusPath(root), data, 0o644)
+	}
+}
