@@ -2,7 +2,9 @@ package isolate
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -150,4 +152,45 @@ func SetHostname(name string) error {
 		return fmt.Errorf("sethostname %q: %w", name, err)
 	}
 	return nil
+}
+
+// StepMain is the main function of the workshop's steps after step 00, which writes it out.
+// In the re-executed child it runs child(ROOTFS, COMMAND) and exits 127 if child returns (it
+// returns only when it failed to exec). Otherwise it reads `[-rootfs DIR] COMMAND [ARG...]`,
+// finds the default rootfs with defaultRootfs when -rootfs is empty (nil: the step does not
+// use one yet), runs parent and exits with its status. Taught in steps/00-process.
+func StepMain(slug string, defaultRootfs func(io.Writer) (string, error),
+	parent func(rootfs string, command []string) (int, error),
+	child func(rootfs string, command []string) error) {
+	if IsChild() && len(os.Args) > 2 {
+		err := child(os.Args[2], os.Args[3:])
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(127)
+	}
+	help := "root filesystem for the container (used from step 04 on)"
+	if defaultRootfs != nil {
+		help = "root filesystem for the container (default: the default rootfs, built on first use)"
+	}
+	dir := flag.String("rootfs", "", help)
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: sudo go run ./steps/%s [-rootfs DIR] COMMAND [ARG...]\n", slug)
+	}
+	flag.Parse()
+	if flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if *dir == "" && defaultRootfs != nil {
+		var err error
+		if *dir, err = defaultRootfs(os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "parent:", err)
+			os.Exit(1)
+		}
+	}
+	status, err := parent(*dir, flag.Args())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parent:", err)
+		os.Exit(1)
+	}
+	os.Exit(status)
 }

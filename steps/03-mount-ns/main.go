@@ -16,9 +16,7 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -29,27 +27,7 @@ import (
 const hostname = "container"
 
 func main() {
-	// The parent starts the child as "/proc/self/exe child ROOTFS COMMAND...".
-	if isolate.IsChild() {
-		err := child(os.Args[2], os.Args[3:])
-		fmt.Fprintln(os.Stderr, "child:", err) // child returns only when it failed
-		os.Exit(127)
-	}
-	rootfs := flag.String("rootfs", "", "root filesystem for the container (used from step 04 on)")
-	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: sudo go run ./steps/03-mount-ns [-rootfs DIR] COMMAND [ARG...]")
-	}
-	flag.Parse()
-	if flag.NArg() == 0 {
-		flag.Usage()
-		os.Exit(2)
-	}
-	status, err := parent(*rootfs, flag.Args())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "parent:", err)
-		os.Exit(1)
-	}
-	os.Exit(status)
+	isolate.StepMain("03-mount-ns", nil, parent, child) // step 00
 }
 
 // parent runs the child in new namespaces and returns its exit status.

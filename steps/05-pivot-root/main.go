@@ -16,9 +16,7 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -30,34 +28,7 @@ import (
 const hostname = "container"
 
 func main() {
-	// The parent starts the child as "/proc/self/exe child ROOTFS COMMAND...".
-	if isolate.IsChild() {
-		err := child(os.Args[2], os.Args[3:])
-		fmt.Fprintln(os.Stderr, "child:", err) // child returns only when it failed
-		os.Exit(127)
-	}
-	dir := flag.String("rootfs", "", "root filesystem for the container (default: "+rootfs.DefaultDir()+", built on first use)")
-	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: sudo go run ./steps/05-pivot-root [-rootfs DIR] COMMAND [ARG...]")
-	}
-	flag.Parse()
-	if flag.NArg() == 0 {
-		flag.Usage()
-		os.Exit(2)
-	}
-	if *dir == "" {
-		var err error
-		if *dir, err = rootfs.Default(os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, "parent:", err)
-			os.Exit(1)
-		}
-	}
-	status, err := parent(*dir, flag.Args())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "parent:", err)
-		os.Exit(1)
-	}
-	os.Exit(status)
+	isolate.StepMain("05-pivot-root", rootfs.Default, parent, child) // step 00
 }
 
 // parent runs the child in new namespaces and returns its exit status.
