@@ -26,7 +26,7 @@ func findBusybox() (string, error) {
 		if !isFile(p) {
 			continue
 		}
-		static, err := isStatic(p)
+		static, err := IsStatic(p)
 		if err != nil {
 			return "", fmt.Errorf("busybox: %w", err)
 		}

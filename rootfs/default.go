@@ -13,10 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// markerName is written last into a default rootfs: a tree without it is not complete.
+// MarkerName is written last into a default rootfs: a tree without it is not complete.
 // markerContent carries the format version; another version means "rebuild".
 const (
-	markerName    = ".contain-rootfs"
+	MarkerName    = ".contain-rootfs"
 	markerContent = "contain-rootfs 1\n"
 )
 
@@ -63,14 +63,14 @@ func ensureDefault(dir, probe string, log logger) error {
 	case stateComplete:
 		return refreshProbe(dir, probe)
 	case stateForeign:
-		return fmt.Errorf("not made by contain (no %s): remove it or set CONTAIN_ROOTFS to another directory", markerName)
+		return fmt.Errorf("not made by contain (no %s): remove it or set CONTAIN_ROOTFS to another directory", MarkerName)
 	}
 	return buildDefault(dir, probe, log)
 }
 
 // stateOf reads the marker of dir.
 func stateOf(dir string) (treeState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, markerName))
+	b, err := os.ReadFile(filepath.Join(dir, MarkerName))
 	switch {
 	case err == nil && string(b) == markerContent:
 		return stateComplete, nil
@@ -112,7 +112,7 @@ func buildDefault(dir, probe string, log logger) error {
 	if err := Build(tmp, Options{From: from, Probe: probe}); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, markerName), []byte(markerContent), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, MarkerName), []byte(markerContent), 0o644); err != nil {
 		return err
 	}
 	return install(tmp, dir)

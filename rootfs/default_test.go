@@ -47,7 +47,7 @@ func TestEnsureDefaultBuildsOnce(t *testing.T) {
 		t.Errorf("log = %q, want one line saying it builds", log.String())
 	}
 	checkBase(t, dir, probe)
-	if got := readFile(t, filepath.Join(dir, markerName)); got != markerContent {
+	if got := readFile(t, filepath.Join(dir, MarkerName)); got != markerContent {
 		t.Errorf("marker = %q, want %q", got, markerContent)
 	}
 	log.Reset()
@@ -119,7 +119,7 @@ func TestEnsureDefaultRebuildsStaleTree(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "old"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, markerName), []byte("contain-rootfs 0\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, MarkerName), []byte("contain-rootfs 0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
@@ -205,7 +205,7 @@ func TestBuildProbe(t *testing.T) {
 	if want := filepath.Join(os.Getenv("XDG_CACHE_HOME"), "contain", "probe"); got != want {
 		t.Errorf("buildProbe = %q, want %q", got, want)
 	}
-	if static, err := isStatic(got); err != nil || !static {
+	if static, err := IsStatic(got); err != nil || !static {
 		t.Errorf("built probe static = %v, %v; want a static binary", static, err)
 	}
 }

@@ -104,7 +104,7 @@ func checkProbe(probe string) error {
 	if probe == "" {
 		return errors.New("no probe binary given: set Options.Probe")
 	}
-	static, err := isStatic(probe)
+	static, err := IsStatic(probe)
 	if err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}
@@ -116,7 +116,7 @@ func checkProbe(probe string) error {
 
 // isStatic reports whether file is an ELF executable without a program interpreter
 // (PT_INTERP, elf(5)): the kernel runs it with no loader or shared libraries.
-func isStatic(file string) (bool, error) {
+func IsStatic(file string) (bool, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return false, err

@@ -3,7 +3,6 @@ package workshop
 import (
 	"bufio"
 	"bytes"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -494,7 +493,7 @@ func usernsVerdict(clone, apparmor, maxNS string) (value, fix string) {
 
 func checkBusybox(path string) item {
 	it := item{what: "static busybox", value: path, fix: "sudo apt-get install busybox-static"}
-	static, err := staticELF(path)
+	static, err := rootfs.IsStatic(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		it.value = path + " missing; the default rootfs would copy host programs instead"
@@ -508,29 +507,10 @@ func checkBusybox(path string) item {
 	return it
 }
 
-// staticELF reports whether the ELF file at path runs without a dynamic loader: it has no
-// PT_INTERP program header (see elf(5)).
-func staticELF(path string) (bool, error) {
-	f, err := elf.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
 // --- default rootfs -------------------------------------------------------------------------
 
-// rootfsMarker is the file rootfs writes last into a complete default rootfs.
-const rootfsMarker = ".contain-rootfs"
-
 func checkRootfs(dir string) item {
-	marker, err := os.ReadFile(filepath.Join(dir, rootfsMarker))
+	marker, err := os.ReadFile(filepath.Join(dir, rootfs.MarkerName))
 	entries, _ := os.ReadDir(dir)
 	value, ok := rootfsVerdict(dir, marker, err == nil, len(entries) > 0)
 	return item{ok: ok, what: "default rootfs", value: value,

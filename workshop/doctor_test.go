@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containkit/contain/rootfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -265,7 +266,7 @@ func TestDoctorRootfsVerdict(t *testing.T) {
 	if it := checkRootfs(dir); it.ok || !strings.Contains(it.String(), "fix: ") {
 		t.Errorf("foreign rootfs: %v", it)
 	}
-	if err := os.WriteFile(filepath.Join(dir, rootfsMarker), []byte("contain-rootfs 1\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, rootfs.MarkerName), []byte("contain-rootfs 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if it := checkRootfs(dir); !it.ok {
@@ -307,17 +308,17 @@ func TestDoctorStaticELF(t *testing.T) {
 	writeELF(t, dynamic, elf.PT_PHDR, elf.PT_INTERP, elf.PT_LOAD, elf.PT_DYNAMIC)
 	must(t, os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755))
 
-	if ok, err := staticELF(static); err != nil || !ok {
-		t.Errorf("staticELF(static) = %v, %v", ok, err)
+	if ok, err := rootfs.IsStatic(static); err != nil || !ok {
+		t.Errorf("rootfs.IsStatic(static) = %v, %v", ok, err)
 	}
-	if ok, err := staticELF(dynamic); err != nil || ok {
-		t.Errorf("staticELF(dynamic) = %v, %v", ok, err)
+	if ok, err := rootfs.IsStatic(dynamic); err != nil || ok {
+		t.Errorf("rootfs.IsStatic(dynamic) = %v, %v", ok, err)
 	}
-	if _, err := staticELF(text); err == nil {
-		t.Error("staticELF(a script): want an error")
+	if _, err := rootfs.IsStatic(text); err == nil {
+		t.Error("rootfs.IsStatic(a script): want an error")
 	}
-	if _, err := staticELF(filepath.Join(dir, "absent")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("staticELF(absent) = %v, want not exist", err)
+	if _, err := rootfs.IsStatic(filepath.Join(dir, "absent")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("rootfs.IsStatic(absent) = %v, want not exist", err)
 	}
 
 	for path, ok := range map[string]bool{static: true, dynamic: false, text: false, filepath.Join(dir, "absent"): false} {
