@@ -106,19 +106,11 @@ var checkCommand = &cli.Command{
 		if err := needRoot("workshop check"); err != nil {
 			return err
 		}
-		src, err := stepSource(c, root, step)
-		if err != nil {
-			return err
-		}
-		tmp, err := os.MkdirTemp("", "workshop-check-")
+		program, tmp, err := buildSource(c, root, step)
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(tmp)
-		program := filepath.Join(tmp, step.Slug)
-		if err := buildStep(root, src, program); err != nil {
-			return err
-		}
 		probe, err := rootfs.FindProbe()
 		if err != nil {
 			return err
@@ -169,19 +161,11 @@ var runCommand = &cli.Command{
 		if len(command) == 0 {
 			return fmt.Errorf("usage: workshop run %02d [--reference] -- COMMAND [ARG...]", step.Num)
 		}
-		src, err := stepSource(c, root, step)
-		if err != nil {
-			return err
-		}
-		tmp, err := os.MkdirTemp("", "workshop-run-")
+		program, tmp, err := buildSource(c, root, step)
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(tmp)
-		program := filepath.Join(tmp, step.Slug)
-		if err := buildStep(root, src, program); err != nil {
-			return err
-		}
 		args := command
 		if r := c.String("rootfs"); r != "" {
 			args = append([]string{"-rootfs", r}, command...)

@@ -46,6 +46,24 @@ func stepSource(c *cli.Context, root string, step workshop.Step) (string, error)
 	return dir, nil
 }
 
+// buildSource builds the code `check` and `run` work on (see stepSource) into a new
+// temporary directory, which the caller removes.
+func buildSource(c *cli.Context, root string, step workshop.Step) (program, tmp string, err error) {
+	src, err := stepSource(c, root, step)
+	if err != nil {
+		return "", "", err
+	}
+	if tmp, err = os.MkdirTemp("", "workshop-"+c.Command.Name+"-"); err != nil {
+		return "", "", err
+	}
+	program = filepath.Join(tmp, step.Slug)
+	if err := buildStep(root, src, program); err != nil {
+		os.RemoveAll(tmp)
+		return "", "", err
+	}
+	return program, tmp, nil
+}
+
 // goTool finds the go command, also under sudo, whose PATH usually lacks it.
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
