@@ -211,7 +211,11 @@ var diffCommand = &cli.Command{
 var resetCommand = &cli.Command{
 	Name:  "reset",
 	Usage: "remove every mount, veth, overlay dir, state and cgroup the toolkit made, and nothing else",
+	Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only say what would be removed"}},
 	Action: func(c *cli.Context) error {
+		if c.Bool("dry-run") {
+			return workshop.ResetPlan(os.Stdout)
+		}
 		if err := needRoot("workshop reset"); err != nil {
 			return err
 		}
