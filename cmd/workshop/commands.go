@@ -55,7 +55,14 @@ var showCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		data, err := os.ReadFile(filepath.Join(step.Dir(root), "README.md"))
+		readme := filepath.Join(step.Dir(root), "README.md")
+		// At a terminal, page it (less -R keeps the layout); into a pipe, print it.
+		if pager, err := exec.LookPath("less"); err == nil && isTerminal(os.Stdout) {
+			cmd := exec.Command(pager, "-R", "-F", "-X", readme)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+			return cmd.Run()
+		}
+		data, err := os.ReadFile(readme)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/containkit/contain/workshop"
 )
@@ -121,4 +122,10 @@ func saveStatus(root string, slug string, passed bool) {
 		os.MkdirAll(filepath.Dir(statusPath(root)), 0o755)
 		os.WriteFile(statusPath(root), data, 0o644)
 	}
+}
+
+// isTerminal reports whether f is a terminal (TCGETS succeeds, see ioctl_tty(2)).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
