@@ -16,6 +16,7 @@ import (
 const (
 	initConfigFD = 3 // pipe: the initConfig as JSON, then EOF
 	initSyncFD   = 4 // socket: messages both ways
+	execFifoFD   = 5 // create only: the exec fifo, opened O_PATH; start is its reader
 )
 
 // InitArg is the argument that makes the runtime's binary act as a container's init.
@@ -41,6 +42,9 @@ type initConfig struct {
 	// whose check that the parent is still alive compares getppid(2) with the parent's pid,
 	// and getppid returns 0 in a pid namespace that was joined rather than created.
 	DieWithParent bool `json:"die_with_parent,omitempty"`
+	// ExecFifo: a create. Init waits for `contain start` on the exec fifo (fd 5) instead of
+	// the parent's "start" message, and outlives the parent once it is ready.
+	ExecFifo bool `json:"exec_fifo,omitempty"`
 }
 
 // initLinuxConfig is the part of specs.Linux that init applies.
@@ -54,7 +58,7 @@ type initLinuxConfig struct {
 }
 
 // newInitConfig takes from a validated spec what init needs.
-func newInitConfig(spec *specs.Spec, rootfs, bundle string) initConfig {
+func newInitConfig(spec *specs.Spec, rootfs, bundle string, execFifo bool) initConfig {
 	l := spec.Linux
 	return initConfig{
 		Process: spec.Process, Hostname: spec.Hostname, Domainname: spec.Domainname,
@@ -65,6 +69,7 @@ func newInitConfig(spec *specs.Spec, rootfs, bundle string) initConfig {
 			RootfsPropagation: l.RootfsPropagation,
 		},
 		Rootfs: rootfs, Bundle: bundle, Terminal: spec.Process.Terminal, DieWithParent: true,
+		ExecFifo: execFifo,
 	}
 }
 
@@ -135,7 +140,7 @@ func initContainer() error {
 	if err != nil {
 		return err
 	}
-	if err := waitForStart(); err != nil {
+	if err := waitForStart(cfg.ExecFifo); err != nil {
 		return err
 	}
 	// Only fds 0-2 reach the program: whatever else this process inherited (from contain's
@@ -314,10 +319,21 @@ func becomeUser(p *specs.Process) (string, error) {
 	return path, nil
 }
 
-// waitForStart tells the parent the container is ready and blocks until it says start.
-func waitForStart() error {
+// waitForStart tells the parent the container is ready and blocks until it may exec: for a
+// run, until the parent says start; for a create, until `contain start` opens the exec fifo.
+func waitForStart(execFifo bool) error {
+	if execFifo {
+		// create exits as soon as it reads "ready": stop dying with it before saying so. If it
+		// died already, the send below fails and init exits anyway.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl PR_SET_PDEATHSIG: %w", err)
+		}
+	}
 	if err := sendMessage(initSyncFD, message{Type: msgReady}); err != nil {
 		return err
+	}
+	if execFifo {
+		return waitExecFifo()
 	}
 	m, _, err := receiveMessage(initSyncFD)
 	if err != nil {
@@ -325,6 +341,23 @@ func waitForStart() error {
 	}
 	if m.Type != msgStart {
 		return fmt.Errorf("init: expected %q, got %q", msgStart, m.Type)
+	}
+	return nil
+}
+
+// waitExecFifo is the created state: `contain create` exits, and this process waits, as long
+// as it takes, for `contain start`. Opening a FIFO for writing blocks until a reader opens it
+// (fifo(7)); start is that reader. The fifo was opened O_PATH before pivot_root, so it is
+// reopened through /proc/self/fd. From here on the container outlives the runtime that made it.
+func waitExecFifo() error {
+	path := fdPath(execFifoFD)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"open", "exec fifo " + path, fmt.Errorf("%w (create needs /proc mounted in the container)", err)}
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte{0}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	return nil
 }

@@ -38,28 +38,10 @@ var ForwardedSignals = []os.Signal{
 // Run runs a container in the foreground and returns its exit status: the program's own, or
 // 128+N when a signal N killed it. Everything it creates is gone when it returns.
 func Run(o RunOptions) (int, error) {
-	if err := ValidateID(o.ID); err != nil {
-		return 0, err
-	}
-	warnings, err := Validate(o.Spec)
+	rootfs, state, err := prepare(o)
 	if err != nil {
 		return 0, err
 	}
-	for _, w := range warnings {
-		o.Log.Warn(w)
-	}
-	rootfs, err := checkRootfs(o.Bundle, o.Spec.Root.Path)
-	if err != nil {
-		return 0, err
-	}
-	if err := checkNamespacePaths(o.Spec); err != nil {
-		return 0, err
-	}
-	state, err := reserveState(o.StateRoot, o.ID, o.Bundle, o.Spec.Annotations)
-	if err != nil {
-		return 0, err
-	}
-	o.Log.Debug("state reserved", "id", o.ID, "dir", state.path, "rootfs", rootfs)
 	defer state.remove()
 
 	// Catch signals from now on, so none is lost between start and wait.
@@ -67,23 +49,21 @@ func Run(o RunOptions) (int, error) {
 	signal.Notify(signals, ForwardedSignals...)
 	defer signal.Stop(signals)
 
-	c, err := startInit(o, rootfs)
+	c, err := startInit(o, rootfs, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer c.kill()
 	o.Log.Debug("init started", "pid", c.pid)
+	if err := state.recordInit(specs.StateCreating, c.pid); err != nil {
+		return 0, err
+	}
 	if err := c.awaitReady(o.Log); err != nil {
 		return 0, err
 	}
 	o.Log.Debug("init ready: namespaces, mounts, pivot_root, user and capabilities done")
-	if err := state.update(specs.StateCreated, c.pid); err != nil {
+	if err := c.created(o, state); err != nil {
 		return 0, err
-	}
-	if o.PidFile != "" {
-		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(c.pid)), 0o644); err != nil {
-			return 0, err
-		}
 	}
 	if err := c.start(); err != nil {
 		return 0, err
@@ -95,6 +75,46 @@ func Run(o RunOptions) (int, error) {
 	status, err := c.wait(signals)
 	o.Log.Debug("container exited", "id", o.ID, "status", status)
 	return status, err
+}
+
+// prepare checks everything that can be checked before anything is made, then reserves the
+// container's state directory.
+func prepare(o RunOptions) (string, *stateDir, error) {
+	if err := ValidateID(o.ID); err != nil {
+		return "", nil, err
+	}
+	warnings, err := Validate(o.Spec)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, w := range warnings {
+		o.Log.Warn(w)
+	}
+	rootfs, err := checkRootfs(o.Bundle, o.Spec.Root.Path)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := checkNamespacePaths(o.Spec); err != nil {
+		return "", nil, err
+	}
+	state, err := reserveState(o.StateRoot, o.ID, o.Bundle, o.Spec.Annotations)
+	if err != nil {
+		return "", nil, err
+	}
+	o.Log.Debug("state reserved", "id", o.ID, "dir", state.path, "rootfs", rootfs)
+	return rootfs, state, nil
+}
+
+// created records that init is ready and waiting: state "created" with its pid, and the pid
+// file when one was asked for.
+func (p *initProcess) created(o RunOptions, state *stateDir) error {
+	if err := state.update(specs.StateCreated, p.pid); err != nil {
+		return err
+	}
+	if o.PidFile != "" {
+		return writeFileAtomic(o.PidFile, []byte(strconv.Itoa(p.pid)), 0o644)
+	}
+	return nil
 }
 
 // checkRootfs resolves root.path against the bundle and checks it is a directory.
@@ -152,7 +172,7 @@ type initProcess struct {
 
 // startInit re-executes this binary as "init" in the container's new namespaces, hands it
 // the config, and returns without waiting for it.
-func startInit(o RunOptions, rootfs string) (*initProcess, error) {
+func startInit(o RunOptions, rootfs string, execFifo *os.File) (*initProcess, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -186,13 +206,16 @@ func startInit(o RunOptions, rootfs string) (*initProcess, error) {
 		// Init is short-lived and mostly waits on system calls: one P and no GC spawn fewer
 		// threads, and execve(2) has to stop every thread before it can replace the process.
 		Env: []string{"GOMAXPROCS=1", "GOGC=off"},
-		// fds 0-2, then initConfigFD (3) and initSyncFD (4).
+		// fds 0-2, then initConfigFD (3), initSyncFD (4) and, for create, execFifoFD (5).
 		Files: append(stdio, configR.Fd(), initSync.Fd()),
 		Sys:   &syscall.SysProcAttr{Cloneflags: cloneflags},
 	}
 	// The config is in the pipe before init starts, so init never waits for it. A spec larger
 	// than the pipe's buffer would block the write until init reads: a goroutine writes those.
-	cfg, err := json.Marshal(newInitConfig(o.Spec, rootfs, o.Bundle))
+	if execFifo != nil {
+		attr.Files = append(attr.Files, execFifo.Fd())
+	}
+	cfg, err := json.Marshal(newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil))
 	if err != nil {
 		unix.Close(pair[0])
 		configW.Close()

@@ -19,6 +19,9 @@ const DefaultStateRoot = "/run/contain"
 type State struct {
 	specs.State
 	Created time.Time `json:"created"`
+	// InitStart is the init's start time (proc(5), /proc/PID/stat field 22): with the pid, it
+	// tells our init from a later process that got the same pid.
+	InitStart uint64 `json:"init_start,omitempty"`
 }
 
 // stateDir is one container's directory under the state root: /run/contain/<id>. It is
@@ -47,6 +50,17 @@ func reserveState(root, id, bundle string, annotations map[string]string) (*stat
 		Created: time.Now().UTC(),
 	}}
 	return s, s.save()
+}
+
+// recordInit records init's pid and start time as soon as it exists, so that a runtime killed
+// mid-create leaves enough behind for `delete --force` to find the process.
+func (s *stateDir) recordInit(status specs.ContainerState, pid int) error {
+	start, err := processStart(pid)
+	if err != nil {
+		return fmt.Errorf("init %d: %w", pid, err)
+	}
+	s.state.InitStart = start
+	return s.update(status, pid)
 }
 
 // update records a new status (and pid) atomically: write a temporary file, then rename(2).

@@ -31,9 +31,11 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log", Usage: "write log messages to `FILE` instead of stderr"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log what the runtime does, step by step"},
+			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility (cgroups are not managed yet)"},
 		},
-		Before:                    setupLogging,
-		Commands:                  []*cli.Command{runCommand, specCommand, rootfsCommand, versionCommand},
+		Before: setupLogging,
+		Commands: []*cli.Command{runCommand, createCommand, startCommand, stateCommand, killCommand,
+			deleteCommand, listCommand, specCommand, rootfsCommand, versionCommand},
 		DisableSliceFlagSeparator: true, // -e A=1,2 is one variable, not two
 		HideHelpCommand:           true,
 		ExitErrHandler:            func(*cli.Context, error) {}, // run() prints errors, once

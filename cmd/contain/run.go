@@ -77,25 +77,11 @@ func bundleRun(c *cli.Context, o *isolate.RunOptions) error {
 			return fmt.Errorf("--%s belongs to the quick form; with --bundle, edit config.json", quick)
 		}
 	}
-	if c.NArg() != 1 {
-		return errors.New("usage: contain run --bundle DIR ID (exactly one container id)")
-	}
-	o.ID = c.Args().First()
-	if err := isolate.ValidateID(o.ID); err != nil {
-		return err
-	}
-	bundle, err := filepath.Abs(c.String("bundle"))
+	opts, err := bundleOptions(c)
 	if err != nil {
 		return err
 	}
-	spec, warnings, err := isolate.LoadSpec(bundle)
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		logger.Warn(w)
-	}
-	o.Bundle, o.Spec = bundle, spec
+	*o = opts
 	return nil
 }
 

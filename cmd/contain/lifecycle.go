@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/containkit/contain/isolate"
+)
+
+// The OCI lifecycle verbs (runtime-spec runtime.md), in runc's shapes, which engines rely on.
+
+var createCommand = &cli.Command{
+	Name:      "create",
+	Usage:     "create a container from a bundle; its process waits for `contain start`",
+	ArgsUsage: "ID",
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "the bundle `DIR`"},
+		&cli.StringFlag{Name: "pid-file", Usage: "write the container's pid to `FILE`"},
+		&cli.StringFlag{Name: "console-socket", Usage: "(not supported yet) send the pty master to `SOCK`"},
+		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted for runc compatibility; contain always uses pivot_root"},
+		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted for runc compatibility (no session keyring is made)"},
+		&cli.IntFlag{Name: "preserve-fds", Usage: "(not supported yet) pass N more fds after stdio"},
+	},
+	Action: func(c *cli.Context) error {
+		if c.String("console-socket") != "" || c.Int("preserve-fds") > 0 {
+			return errors.New("create: --console-socket and --preserve-fds are not supported yet")
+		}
+		opts, err := bundleOptions(c)
+		if err != nil {
+			return err
+		}
+		if opts.Spec.Process.Terminal {
+			return errors.New("create: process.terminal needs --console-socket, which is not supported yet (use run -t)")
+		}
+		return isolate.Create(opts)
+	},
+}
+
+var startCommand = &cli.Command{
+	Name:      "start",
+	Usage:     "start a created container: its process execs",
+	ArgsUsage: "ID",
+	Action: func(c *cli.Context) error {
+		id, err := oneID(c)
+		if err != nil {
+			return err
+		}
+		return isolate.Start(c.String("root"), id)
+	},
+}
+
+var stateCommand = &cli.Command{
+	Name:      "state",
+	Usage:     "print a container's state (runtime-spec State JSON)",
+	ArgsUsage: "ID",
+	Action: func(c *cli.Context) error {
+		id, err := oneID(c)
+		if err != nil {
+			return err
+		}
+		st, err := isolate.LoadState(c.String("root"), id)
+		if err != nil {
+			return err
+		}
+		return printJSON(c, st)
+	},
+}
+
+var killCommand = &cli.Command{
+	Name:      "kill",
+	Usage:     "send a signal (default TERM) to a container's process",
+	ArgsUsage: "ID [SIGNAL]",
+	Flags:     []cli.Flag{&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "signal every process of the container"}},
+	Action: func(c *cli.Context) error {
+		if c.NArg() < 1 || c.NArg() > 2 {
+			return errors.New("usage: contain kill [--all] ID [SIGNAL]")
+		}
+		sig := unix.SIGTERM
+		if c.NArg() == 2 {
+			var err error
+			if sig, err = parseSignal(c.Args().Get(1)); err != nil {
+				return err
+			}
+		}
+		return isolate.Kill(c.String("root"), c.Args().First(), sig, c.Bool("all"))
+	},
+}
+
+var deleteCommand = &cli.Command{
+	Name:      "delete",
+	Usage:     "delete a stopped container (--force: any container, killing it first)",
+	ArgsUsage: "ID",
+	Flags:     []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill it first if it runs; no error if it is gone"}},
+	Action: func(c *cli.Context) error {
+		id, err := oneID(c)
+		if err != nil {
+			return err
+		}
+		return isolate.Delete(c.String("root"), id, c.Bool("force"))
+	},
+}
+
+var listCommand = &cli.Command{
+	Name:  "list",
+	Usage: "list containers",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only the ids"},
+		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
+	},
+	Action: func(c *cli.Context) error {
+		states, err := isolate.List(c.String("root"))
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.Bool("quiet"):
+			for _, st := range states {
+				fmt.Fprintln(c.App.Writer, st.ID)
+			}
+		case c.String("format") == "json":
+			if states == nil {
+				states = []isolate.State{}
+			}
+			return printJSON(c, states)
+		case c.String("format") == "table":
+			w := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED")
+			for _, st := range states {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", st.ID, st.Pid, st.Status, st.Bundle, st.Created.Format(time.RFC3339))
+			}
+			return w.Flush()
+		default:
+			return fmt.Errorf("--format %q: want table or json", c.String("format"))
+		}
+		return nil
+	},
+}
+
+// bundleOptions reads --bundle, --pid-file and the id, and loads the bundle's spec.
+func bundleOptions(c *cli.Context) (isolate.RunOptions, error) {
+	id, err := oneID(c)
+	if err != nil {
+		return isolate.RunOptions{}, err
+	}
+	bundle, err := filepath.Abs(c.String("bundle"))
+	if err != nil {
+		return isolate.RunOptions{}, err
+	}
+	spec, warnings, err := isolate.LoadSpec(bundle)
+	if err != nil {
+		return isolate.RunOptions{}, err
+	}
+	for _, w := range warnings {
+		logger.Warn(w)
+	}
+	pidFile := c.String("pid-file")
+	if pidFile != "" {
+		if pidFile, err = filepath.Abs(pidFile); err != nil {
+			return isolate.RunOptions{}, err
+		}
+	}
+	return isolate.RunOptions{
+		ID: id, Bundle: bundle, Spec: spec, StateRoot: c.String("root"), PidFile: pidFile,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Log: logger,
+	}, nil
+}
+
+// oneID reads the command's single argument, a valid container id.
+func oneID(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", fmt.Errorf("usage: contain %s ID", c.Command.Name)
+	}
+	id := c.Args().First()
+	return id, isolate.ValidateID(id)
+}
+
+// parseSignal reads TERM, SIGTERM or 15.
+func parseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal %d out of range", n)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}
+
+func printJSON(c *cli.Context, v any) error {
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

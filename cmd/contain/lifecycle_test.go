@@ -1,0 +1,250 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// state runs `contain state ID` and decodes it.
+func state(t *testing.T, id string) specs.State {
+	t.Helper()
+	var st specs.State
+	if err := json.Unmarshal([]byte(mustRunCLI(t, "state", id)), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// gone says whether no process has pid any more (a zombie counts as gone).
+func gone(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0] == "Z"
+}
+
+// createContainer runs `contain create` with stdio on /dev/null: the container's init keeps
+// create's stdio, so a pipe there would stay open (and a reader of it waiting) until it exits.
+func createContainer(t *testing.T, bundle, id string) {
+	t.Helper()
+	cmd := containCmd("create", "--bundle", bundle, id)
+	errFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errFile.Close()
+	cmd.Stderr = errFile // a file, not a pipe (see above)
+	if err := runWithTimeout(t, cmd, 30*time.Second); err != nil {
+		msg, _ := os.ReadFile(errFile.Name())
+		t.Fatalf("create %s: %v\n%s", id, err, msg)
+	}
+}
+
+// create, start, state, kill, delete: the states runtime.md names, in order.
+func TestLifecycle(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "20"} })
+	out := filepath.Join(bundle, "out")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pidFile := filepath.Join(bundle, "pid")
+	create := containCmd("create", "--bundle", bundle, "--pid-file", pidFile, "lc")
+	create.Stdout, create.Stderr = f, f
+	if err := create.Run(); err != nil {
+		data, _ := os.ReadFile(out)
+		t.Fatalf("create: %v\n%s", err, data)
+	}
+	st := state(t, "lc")
+	data, _ := os.ReadFile(pidFile)
+	if st.Status != specs.StateCreated || st.Pid <= 0 || string(data) != strconv.Itoa(st.Pid) || st.Bundle != bundle {
+		t.Fatalf("after create: %+v, pid file %q", st, data)
+	}
+	if got, _ := os.ReadFile(out); len(got) != 0 {
+		t.Errorf("the process ran before start: %q", got)
+	}
+	if r := contain(t, "", "delete", "lc"); r.code == 0 {
+		t.Error("delete of a created container succeeded without --force")
+	}
+	mustRunCLI(t, "start", "lc")
+	waitFor(t, func() bool { got, _ := os.ReadFile(out); return string(got) == "ready\n" })
+	if st := state(t, "lc"); st.Status != specs.StateRunning {
+		t.Errorf("after start: %s", st.Status)
+	}
+	if r := contain(t, "", "start", "lc"); r.code == 0 {
+		t.Error("a second start succeeded")
+	}
+	if r := contain(t, "", "delete", "lc"); r.code == 0 || !strings.Contains(r.stderr, "running") {
+		t.Errorf("delete of a running container: exit %d, %q", r.code, r.stderr)
+	}
+	mustRunCLI(t, "kill", "lc", "USR1")
+	mustRunCLI(t, "kill", "lc", "SIGTERM")
+	waitFor(t, func() bool { return state(t, "lc").Status == specs.StateStopped })
+	if got, _ := os.ReadFile(out); string(got) != "ready\nSIGUSR1\nSIGTERM\n" {
+		t.Errorf("the container saw %q", got)
+	}
+	if r := contain(t, "", "kill", "lc"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+		t.Errorf("kill of a stopped container: exit %d, %q", r.code, r.stderr)
+	}
+	mustRunCLI(t, "delete", "lc")
+	if r := contain(t, "", "state", "lc"); r.code == 0 || !strings.Contains(r.stderr, "container does not exist") {
+		t.Errorf("state after delete: exit %d, %q", r.code, r.stderr)
+	}
+	mustRunCLI(t, "delete", "--force", "lc") // gone already: still fine
+}
+
+// delete --force kills a running container and removes everything.
+func TestDeleteForce(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	for _, start := range []bool{false, true} {
+		createContainer(t, bundle, "df")
+		if start {
+			mustRunCLI(t, "start", "df")
+		}
+		pid := state(t, "df").Pid
+		mustRunCLI(t, "delete", "--force", "df")
+		if !gone(pid) {
+			t.Errorf("init %d still runs after delete --force (started: %v)", pid, start)
+		}
+		if _, err := os.Stat(filepath.Join(stateRoot, "df")); err == nil {
+			t.Error("state dir left after delete --force")
+		}
+	}
+}
+
+// SIGKILL `contain create` at any moment: delete --force then removes everything it made.
+func TestKilledCreateIsCleanedByDeleteForce(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	for i := 0; i < 12; i++ {
+		cmd := containCmd("create", "--bundle", bundle, "killed")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rand.IntN(25000)) * time.Microsecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		var pid int
+		if data, err := os.ReadFile(filepath.Join(stateRoot, "killed", "state.json")); err == nil {
+			var st specs.State
+			json.Unmarshal(data, &st)
+			pid = st.Pid
+		}
+		mustRunCLI(t, "delete", "--force", "killed")
+		if _, err := os.Stat(filepath.Join(stateRoot, "killed")); err == nil {
+			t.Fatalf("run %d: state left after delete --force", i)
+		}
+		if pid > 0 {
+			waitFor(t, func() bool { return gone(pid) })
+		}
+	}
+}
+
+// Every verb refuses ids that could name something else, and touches nothing.
+func TestVerbsRefuseBadIDs(t *testing.T) {
+	needContainer(t)
+	for _, id := range []string{"..", "../x", "a/b", "a b", "-x", ""} {
+		for _, verb := range [][]string{{"start"}, {"state"}, {"kill"}, {"delete"}, {"delete", "--force"}, {"create", "--bundle", t.TempDir()}} {
+			args := append(append([]string{}, verb...), id)
+			if r := contain(t, "", args...); r.code == 0 {
+				t.Errorf("contain %q succeeded", args)
+			}
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	createContainer(t, bundle, "listed")
+	defer mustRunCLI(t, "delete", "--force", "listed")
+	if out := mustRunCLI(t, "list", "-q"); out != "listed\n" {
+		t.Errorf("list -q = %q", out)
+	}
+	var states []specs.State
+	if err := json.Unmarshal([]byte(mustRunCLI(t, "list", "--format", "json")), &states); err != nil || len(states) != 1 || states[0].Status != specs.StateCreated {
+		t.Errorf("list --format json: %+v, %v", states, err)
+	}
+}
+
+// 200 containers created and started at once, then deleted: all succeed and nothing is left
+// (needContainer's leak check: state, mounts, links, processes; and every init is gone).
+func TestManyAtOnce(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	const n = 200
+	logs := t.TempDir()
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			id := "many-" + strconv.Itoa(i)
+			// stderr to a file: init keeps create's stdio, and a pipe would stay open.
+			log, err := os.Create(filepath.Join(logs, id))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer log.Close()
+			for _, verb := range []string{"create", "start"} {
+				cmd := containCmd(verb, id)
+				if verb == "create" {
+					cmd = containCmd(verb, "--bundle", bundle, id)
+				}
+				cmd.Stderr = log
+				if err = cmd.Run(); err != nil {
+					msg, _ := os.ReadFile(log.Name())
+					err = fmt.Errorf("%s %s: %v: %s", verb, id, err, msg)
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	var pids []int
+	for i := 0; i < n; i++ {
+		id := "many-" + strconv.Itoa(i)
+		if st, err := loadStateFile(id); err == nil && st.Pid > 0 {
+			pids = append(pids, st.Pid)
+		}
+		if r := contain(t, "", "delete", "--force", id); r.code != 0 {
+			t.Errorf("delete --force %s: %s", id, r.stderr)
+		}
+	}
+	if len(pids) != n {
+		t.Errorf("%d of %d containers recorded a pid", len(pids), n)
+	}
+	for _, pid := range pids {
+		if !gone(pid) {
+			t.Errorf("init %d still runs after delete --force", pid)
+		}
+	}
+}
+
+func loadStateFile(id string) (specs.State, error) {
+	var st specs.State
+	data, err := os.ReadFile(filepath.Join(stateRoot, id, "state.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &st)
+	}
+	return st, err
+}

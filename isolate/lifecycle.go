@@ -1,0 +1,363 @@
+package isolate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The lifecycle of runtime-spec's runtime.md, split across processes the way engines drive it:
+// create builds the container and leaves its init waiting on the exec fifo; start lets it
+// exec; state, kill and delete act on it through its state directory, under a file lock so
+// that two contain processes never act on one container at once.
+
+// ErrNotExist and ErrNotRunning are the errors engines match on (runc's wording).
+var (
+	ErrNotExist   = errors.New("container does not exist")
+	ErrNotRunning = errors.New("container not running")
+)
+
+const execFifoName = "exec.fifo"
+
+// Create makes the container and returns when its init waits for Start. On failure nothing is
+// left: no state, no process.
+func Create(o RunOptions) error {
+	rootfs, state, err := prepare(o)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockState(state.path)
+	if err != nil {
+		state.remove()
+		return err
+	}
+	defer unlock()
+	ok := false
+	defer func() {
+		if !ok {
+			state.remove()
+		}
+	}()
+	fifoPath := filepath.Join(state.path, execFifoName)
+	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+		return &pathError{"mkfifo", fifoPath, err}
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
+	c, err := startInit(o, rootfs, fifo)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !ok {
+			c.kill()
+		}
+	}()
+	if err := state.recordInit(specs.StateCreating, c.pid); err != nil {
+		return err
+	}
+	if err := c.awaitReady(o.Log); err != nil {
+		return err
+	}
+	if err := c.created(o, state); err != nil {
+		return err
+	}
+	o.Log.Debug("container created", "id", o.ID, "pid", c.pid)
+	unix.Close(c.sync) // init no longer listens; it waits on the fifo
+	ok = true
+	return nil
+}
+
+// Start lets a created container's init exec the process.
+func Start(root, id string) error {
+	s, unlock, err := openState(root, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if st := s.status(); st != specs.StateCreated {
+		return fmt.Errorf("container %q is %s: only a created container can be started", id, st)
+	}
+	if err := readExecFifo(s); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(s.path, execFifoName))
+	return s.update(specs.StateRunning, s.state.Pid)
+}
+
+// readExecFifo opens the exec fifo for reading, which releases init's open for writing, and
+// reads the byte init then writes. It polls init's pidfd too: an init that died will never
+// write, and Start must not wait forever for it.
+func readExecFifo(s *stateDir) error {
+	path := filepath.Join(s.path, execFifoName)
+	fifo, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"open", path, err}
+	}
+	defer unix.Close(fifo)
+	pidfd, err := unix.PidfdOpen(s.state.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container init %d: %w", s.state.Pid, err)
+	}
+	defer unix.Close(pidfd)
+	fds := []unix.PollFd{{Fd: int32(fifo), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, 10_000); err != nil && err != unix.EINTR {
+			return fmt.Errorf("poll exec fifo: %w", err)
+		}
+		if fds[0].Revents&unix.POLLIN != 0 {
+			break
+		}
+		if fds[1].Revents&unix.POLLIN != 0 {
+			return errors.New("container init exited before start")
+		}
+	}
+	buf := make([]byte, 1)
+	if n, err := unix.Read(fifo, buf); n != 1 {
+		return fmt.Errorf("read exec fifo: %v", err)
+	}
+	return nil
+}
+
+// LoadState reads a container's state, with its status as it is now.
+func LoadState(root, id string) (State, error) {
+	s, err := loadState(root, id)
+	if err != nil {
+		return State{}, err
+	}
+	st := s.state
+	st.Status = s.status()
+	if st.Status == specs.StateStopped {
+		st.Pid = 0
+	}
+	return st, nil
+}
+
+// List returns the state of every container under root, sorted by id.
+func List(root string) ([]State, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []State
+	for _, e := range entries {
+		if !e.IsDir() || ValidateID(e.Name()) != nil {
+			continue
+		}
+		if st, err := LoadState(root, e.Name()); err == nil {
+			out = append(out, st)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Kill sends sig to the container's init, or with all to every process in its pid namespace.
+func Kill(root, id string, sig unix.Signal, all bool) error {
+	s, unlock, err := openState(root, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if s.status() == specs.StateStopped {
+		return fmt.Errorf("container %q: %w", id, ErrNotRunning)
+	}
+	if all {
+		return killAll(s.state.Pid, sig)
+	}
+	return signalInit(s, sig)
+}
+
+// Delete removes a stopped container; with force, it kills one that still runs first. With
+// force, a container that does not exist is not an error: the goal is that it is gone.
+func Delete(root, id string, force bool) error {
+	s, unlock, err := openState(root, id)
+	if errors.Is(err, ErrNotExist) && force {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if st := s.status(); st != specs.StateStopped {
+		if !force {
+			return fmt.Errorf("container %q is %s: stop it first, or delete --force", id, st)
+		}
+		if err := killAndWait(s); err != nil {
+			return err
+		}
+	}
+	return s.remove()
+}
+
+// signalInit signals init, only if it is still the process the state recorded.
+func signalInit(s *stateDir, sig unix.Signal) error {
+	pidfd, err := unix.PidfdOpen(s.state.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container %q: %w", s.state.ID, ErrNotRunning)
+	}
+	defer unix.Close(pidfd)
+	if start, err := processStart(s.state.Pid); err != nil || start != s.state.InitStart {
+		return fmt.Errorf("container %q: %w", s.state.ID, ErrNotRunning)
+	}
+	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("kill %d: %w", s.state.Pid, err)
+	}
+	return nil
+}
+
+// killAndWait SIGKILLs init (the kernel then kills the rest of its pid namespace) and waits
+// until it is gone.
+func killAndWait(s *stateDir) error {
+	if s.state.Pid == 0 {
+		return nil // killed before init existed: nothing runs
+	}
+	if err := signalInit(s, unix.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.status() != specs.StateStopped; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container %q: init %d still alive 10s after SIGKILL", s.state.ID, s.state.Pid)
+		}
+	}
+	return nil
+}
+
+// killAll signals every process in the pid namespace of pid.
+func killAll(pid int, sig unix.Signal) error {
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	if err != nil {
+		return fmt.Errorf("container not running: %w", err)
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if other, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && other == ns {
+			unix.Kill(p, sig)
+		}
+	}
+	return nil
+}
+
+// status is the container's status now: what the state says, unless init is gone (stopped)
+// or the fifo is (a start that died before writing "running").
+func (s *stateDir) status() specs.ContainerState {
+	st := s.state.Status
+	if st == specs.StateStopped {
+		return st
+	}
+	if s.state.Pid == 0 {
+		if st == specs.StateCreating {
+			return st
+		}
+		return specs.StateStopped
+	}
+	if start, err := processStart(s.state.Pid); err != nil || start != s.state.InitStart {
+		return specs.StateStopped
+	}
+	if st == specs.StateCreated {
+		if _, err := os.Stat(filepath.Join(s.path, execFifoName)); errors.Is(err, fs.ErrNotExist) {
+			return specs.StateRunning
+		}
+	}
+	return st
+}
+
+// processStart reads a live process's start time from /proc/PID/stat (field 22); a zombie
+// counts as gone.
+func processStart(pid int) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	rest := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	if len(rest) < 20 {
+		return 0, errors.New("short /proc/PID/stat")
+	}
+	if rest[0] == "Z" || rest[0] == "X" {
+		return 0, errors.New("process exited")
+	}
+	return strconv.ParseUint(rest[19], 10, 64) // field 22 overall, 20th after "(comm)"
+}
+
+// loadState reads root/id/state.json.
+func loadState(root, id string) (*stateDir, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(root, id)
+	data, err := os.ReadFile(filepath.Join(path, "state.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, derr := os.Stat(path); derr == nil {
+			// A state dir without state: a create killed before its first write.
+			return &stateDir{path: path, state: State{State: specs.State{ID: id, Status: specs.StateCreating}}}, nil
+		}
+		return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &stateDir{path: path}
+	if err := json.Unmarshal(data, &s.state); err != nil {
+		return nil, fmt.Errorf("container %q: read state: %w", id, err)
+	}
+	return s, nil
+}
+
+// openState loads a container's state under its lock; the caller unlocks.
+func openState(root, id string) (*stateDir, func(), error) {
+	if err := ValidateID(id); err != nil {
+		return nil, nil, err
+	}
+	path := filepath.Join(root, id)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+	}
+	unlock, err := lockState(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := loadState(root, id)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return s, unlock, nil
+}
+
+// lockState takes an exclusive flock(2) on the container's state directory: two contain
+// processes acting on one container take turns.
+func lockState(path string) (func(), error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("container %q: %w", filepath.Base(path), ErrNotExist)
+		}
+		return nil, &pathError{"open", path, err}
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, &pathError{"flock", path, err}
+	}
+	return func() { unix.Close(fd) }, nil
+}
