@@ -16,7 +16,7 @@ TESTFLAGS ?= -v -count=1 -p 1 -timeout 20m
 SUMMARY := bash .ci/summary
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-root lint bench clean
+.PHONY: help build run test test-root lint bench conformance clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ lint: ## gofmt and go vet
 
 bench: build ## (root) lifecycle speed and memory against runc and crun (../shared/tools)
 	bash $(or $(PEER_BENCH),../shared/tools/peer-bench.sh) $(CURDIR)/$(BIN)/contain contain
+
+conformance: build ## (root) the OCI runtime-tools validation suite (../shared/tools); see docs/conformance.md
+	bash $(or $(OCI_VALIDATE),../shared/tools/oci-validate.sh) $(CURDIR)/$(BIN)/contain $(or $(OUTDIR),/tmp/contain-conformance)
 
 clean: ## remove built binaries
 	rm -rf $(BIN)

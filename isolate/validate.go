@@ -99,8 +99,10 @@ func validateHostname(spec *specs.Spec) error {
 	if len(spec.Domainname) > maxHostname {
 		return fmt.Errorf("config: domainname is %d bytes long, the limit is %d", len(spec.Domainname), maxHostname)
 	}
-	if (spec.Hostname != "" || spec.Domainname != "") && !hasNewNamespace(spec, specs.UTSNamespace) {
-		return errors.New("config: hostname and domainname need a new uts namespace (else they would change the host's)")
+	// A uts namespace of the container's own, new or joined by path (as runc allows): without
+	// one, sethostname would rename the host.
+	if (spec.Hostname != "" || spec.Domainname != "") && !hasNamespace(spec, specs.UTSNamespace) {
+		return errors.New("config: hostname and domainname need a uts namespace of the container's (else they would change the host's)")
 	}
 	return nil
 }
