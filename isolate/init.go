@@ -45,6 +45,9 @@ type initConfig struct {
 	// ExecFifo: a create. Init waits for `contain start` on the exec fifo (fd 5) instead of
 	// the parent's "start" message, and outlives the parent once it is ready.
 	ExecFifo bool `json:"exec_fifo,omitempty"`
+	// Hooks: init runs createContainer and startContainer, and pauses before pivot_root for
+	// the parent's prestart and createRuntime (see hooks.go).
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
 }
 
 // initLinuxConfig is the part of specs.Linux that init applies.
@@ -69,7 +72,7 @@ func newInitConfig(spec *specs.Spec, rootfs, bundle string, execFifo bool) initC
 			RootfsPropagation: l.RootfsPropagation,
 		},
 		Rootfs: rootfs, Bundle: bundle, Terminal: spec.Process.Terminal, DieWithParent: true,
-		ExecFifo: execFifo,
+		ExecFifo: execFifo, Hooks: spec.Hooks,
 	}
 }
 
@@ -121,10 +124,16 @@ func initContainer() error {
 			return fmt.Errorf("prctl PR_SET_PDEATHSIG: %w", err)
 		}
 	}
+	var hookState specs.State
+	if initHooks(cfg.Hooks) {
+		if hookState, err = receiveState(); err != nil {
+			return err
+		}
+	}
 	if err := joinNamespaces(spec); err != nil {
 		return err
 	}
-	if err := setupRootfs(cfg, spec); err != nil {
+	if err := setupRootfs(cfg, spec, hookState); err != nil {
 		return err
 	}
 	if err := setupNamespaces(spec); err != nil {
@@ -142,6 +151,12 @@ func initContainer() error {
 	}
 	if err := waitForStart(cfg.ExecFifo); err != nil {
 		return err
+	}
+	if cfg.Hooks != nil {
+		hookState.Status = specs.StateCreated
+		if err := runHooks("startContainer", cfg.Hooks.StartContainer, hookState); err != nil {
+			return err
+		}
 	}
 	// Only fds 0-2 reach the program: whatever else this process inherited (from contain's
 	// caller, or the sync socket) is closed by execve. See close_range(2).
@@ -195,7 +210,7 @@ func setns(path string, flag int) error {
 }
 
 // setupRootfs builds the container's filesystem view and pivots into it.
-func setupRootfs(cfg *initConfig, spec *specs.Spec) error {
+func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error {
 	if err := MakeMountsPrivate(); err != nil {
 		return err
 	}
@@ -221,6 +236,11 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec) error {
 		return fmt.Errorf("process.cwd: %w", err)
 	}
 	unix.Close(cwd)
+	if pausesForHooks(cfg.Hooks) {
+		if err := pauseForHooks(cfg.Hooks, hookState); err != nil {
+			return err
+		}
+	}
 	if err := PivotRoot(cfg.Rootfs); err != nil {
 		return err
 	}
@@ -360,4 +380,34 @@ func waitExecFifo() error {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	return nil
+}
+
+// receiveState reads the container's state, which the parent sends first when init has hooks
+// to run (init cannot know its own id, bundle or pid as the host sees it).
+func receiveState() (specs.State, error) {
+	var st specs.State
+	m, _, err := receiveMessage(initSyncFD)
+	if err != nil {
+		return st, fmt.Errorf("init: receive state: %w", err)
+	}
+	if m.Type != msgState {
+		return st, fmt.Errorf("init: expected %q, got %q", msgState, m.Type)
+	}
+	return st, json.Unmarshal([]byte(m.Text), &st)
+}
+
+// pauseForHooks lets the parent run prestart and createRuntime hooks (the namespaces exist, the
+// root has not moved), then runs createContainer in the container's namespaces.
+func pauseForHooks(h *specs.Hooks, state specs.State) error {
+	if err := sendMessage(initSyncFD, message{Type: msgHooks}); err != nil {
+		return err
+	}
+	m, _, err := receiveMessage(initSyncFD)
+	if err != nil {
+		return fmt.Errorf("init: wait for the runtime's hooks: %w", err)
+	}
+	if m.Type != msgResume {
+		return fmt.Errorf("init: expected %q, got %q", msgResume, m.Type)
+	}
+	return runHooks("createContainer", h.CreateContainer, state)
 }

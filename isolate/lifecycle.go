@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -66,10 +67,17 @@ func Create(o RunOptions) error {
 			c.kill()
 		}
 	}()
+	if h := o.Spec.Hooks; h != nil {
+		// start runs poststart and delete runs poststop, long after this process is gone.
+		state.state.Poststart, state.state.Poststop = h.Poststart, h.Poststop
+	}
 	if err := state.recordInit(specs.StateCreating, c.pid); err != nil {
 		return err
 	}
-	if err := c.awaitReady(o.Log); err != nil {
+	if err := c.sendState(o.Spec.Hooks, state.state.State); err != nil {
+		return err
+	}
+	if err := c.awaitReady(o.Log, o.Spec.Hooks, state.state.State); err != nil {
 		return err
 	}
 	if err := c.created(o, state); err != nil {
@@ -81,8 +89,8 @@ func Create(o RunOptions) error {
 	return nil
 }
 
-// Start lets a created container's init exec the process.
-func Start(root, id string) error {
+// Start lets a created container's init exec the process, then runs the poststart hooks.
+func Start(root, id string, log *slog.Logger) error {
 	s, unlock, err := openState(root, id)
 	if err != nil {
 		return err
@@ -95,7 +103,11 @@ func Start(root, id string) error {
 		return err
 	}
 	os.Remove(filepath.Join(s.path, execFifoName))
-	return s.update(specs.StateRunning, s.state.Pid)
+	if err := s.update(specs.StateRunning, s.state.Pid); err != nil {
+		return err
+	}
+	warnOnHookError(log, runHooks("poststart", s.state.Poststart, s.state.State))
+	return nil
 }
 
 // readExecFifo opens the exec fifo for reading, which releases init's open for writing, and
@@ -186,7 +198,7 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 
 // Delete removes a stopped container; with force, it kills one that still runs first. With
 // force, a container that does not exist is not an error: the goal is that it is gone.
-func Delete(root, id string, force bool) error {
+func Delete(root, id string, force bool, log *slog.Logger) error {
 	s, unlock, err := openState(root, id)
 	if errors.Is(err, ErrNotExist) && force {
 		return nil
@@ -202,6 +214,11 @@ func Delete(root, id string, force bool) error {
 		if err := killAndWait(s); err != nil {
 			return err
 		}
+	}
+	if s.state.Pid != 0 || s.state.InitStart != 0 { // a container that was made: its poststop
+		st := s.state.State
+		st.Status = specs.StateStopped
+		warnOnHookError(log, runHooks("poststop", s.state.Poststop, st))
 	}
 	return s.remove()
 }

@@ -58,7 +58,11 @@ func Run(o RunOptions) (int, error) {
 	if err := state.recordInit(specs.StateCreating, c.pid); err != nil {
 		return 0, err
 	}
-	if err := c.awaitReady(o.Log); err != nil {
+	hooks := o.Spec.Hooks
+	if err := c.sendState(hooks, state.state.State); err != nil {
+		return 0, err
+	}
+	if err := c.awaitReady(o.Log, hooks, state.state.State); err != nil {
 		return 0, err
 	}
 	o.Log.Debug("init ready: namespaces, mounts, pivot_root, user and capabilities done")
@@ -72,8 +76,16 @@ func Run(o RunOptions) (int, error) {
 		return 0, err
 	}
 	o.Log.Debug("container running", "id", o.ID, "pid", c.pid)
+	if hooks != nil {
+		warnOnHookError(o.Log, runHooks("poststart", hooks.Poststart, state.state.State))
+	}
 	status, err := c.wait(signals)
 	o.Log.Debug("container exited", "id", o.ID, "status", status)
+	if hooks != nil {
+		st := state.state.State
+		st.Status = specs.StateStopped
+		warnOnHookError(o.Log, runHooks("poststop", hooks.Poststop, st))
+	}
 	return status, err
 }
 
@@ -103,6 +115,34 @@ func prepare(o RunOptions) (string, *stateDir, error) {
 	}
 	o.Log.Debug("state reserved", "id", o.ID, "dir", state.path, "rootfs", rootfs)
 	return rootfs, state, nil
+}
+
+// warnOnHookError logs the failure of a poststart or poststop hook: those do not stop the
+// lifecycle (runtime-spec config.md).
+func warnOnHookError(log *slog.Logger, err error) {
+	if err != nil {
+		log.Warn(err.Error())
+	}
+}
+
+// runRuntimeHooks runs prestart (deprecated, still honoured) and createRuntime hooks.
+func runRuntimeHooks(h *specs.Hooks, state specs.State) error {
+	if err := runHooks("prestart", h.Prestart, state); err != nil { //nolint:staticcheck // deprecated, still run
+		return err
+	}
+	return runHooks("createRuntime", h.CreateRuntime, state)
+}
+
+// sendState gives init the container's state when init runs hooks.
+func (p *initProcess) sendState(hooks *specs.Hooks, state specs.State) error {
+	if !initHooks(hooks) {
+		return nil
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		return err
+	}
+	return sendMessage(p.sync, message{Type: msgState, Text: string(data)})
 }
 
 // created records that init is ready and waiting: state "created" with its pid, and the pid
@@ -320,7 +360,7 @@ func waitPid(pid int) unix.WaitStatus {
 }
 
 // awaitReady reads init's messages until it is ready to exec, or fails.
-func (p *initProcess) awaitReady(log *slog.Logger) error {
+func (p *initProcess) awaitReady(log *slog.Logger, hooks *specs.Hooks, state specs.State) error {
 	if err := <-p.sent; err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}
@@ -337,6 +377,13 @@ func (p *initProcess) awaitReady(log *slog.Logger) error {
 		switch m.Type {
 		case msgReady:
 			return nil
+		case msgHooks:
+			if err := runRuntimeHooks(hooks, state); err != nil {
+				return err
+			}
+			if err := sendMessage(p.sync, message{Type: msgResume}); err != nil {
+				return err
+			}
 		case msgError:
 			return errors.New(m.Text)
 		case msgWarning:

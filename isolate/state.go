@@ -22,6 +22,10 @@ type State struct {
 	// InitStart is the init's start time (proc(5), /proc/PID/stat field 22): with the pid, it
 	// tells our init from a later process that got the same pid.
 	InitStart uint64 `json:"init_start,omitempty"`
+	// Poststart and Poststop are the spec's hooks that `start` and `delete` run, after the
+	// `create` that read the spec is gone.
+	Poststart []specs.Hook `json:"poststart,omitempty"`
+	Poststop  []specs.Hook `json:"poststop,omitempty"`
 }
 
 // stateDir is one container's directory under the state root: /run/contain/<id>. It is

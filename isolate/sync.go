@@ -23,6 +23,9 @@ const (
 	msgError   = "error"   // init → parent: setup failed; Text says why
 	msgWarning = "warning" // init → parent: something to tell the user
 	msgPty     = "pty"     // init → parent: the pty master fd rides along
+	msgState   = "state"   // parent → init: the container's state (Text), for init's hooks
+	msgHooks   = "hooks"   // init → parent: before pivot_root, run prestart/createRuntime now
+	msgResume  = "resume"  // parent → init: those hooks ran, go on
 )
 
 func sendMessage(fd int, m message, fds ...int) error {

@@ -187,7 +187,6 @@ func unsupported(spec *specs.Spec) []string {
 		}
 	}
 	l, p := spec.Linux, spec.Process
-	add(spec.Hooks != nil && hasHooks(spec.Hooks), "hooks", "lifecycle hooks")
 	add(l.Resources != nil, "linux.resources", "cgroup limits")
 	add(l.CgroupsPath != "", "linux.cgroupsPath", "cgroups")
 	add(l.Seccomp != nil, "linux.seccomp", "seccomp filters")
@@ -204,11 +203,6 @@ func unsupported(spec *specs.Spec) []string {
 	add(p.ExecCPUAffinity != nil, "process.execCPUAffinity", "")
 	add(len(l.UIDMappings)+len(l.GIDMappings) > 0, "linux.uidMappings/gidMappings", "no user namespace")
 	return w
-}
-
-func hasHooks(h *specs.Hooks) bool {
-	return len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer)+
-		len(h.Poststart)+len(h.Poststop) > 0
 }
 
 // namespaceFlags maps spec namespace types to clone(2) flags.

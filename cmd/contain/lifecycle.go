@@ -55,7 +55,7 @@ var startCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		return isolate.Start(c.String("root"), id)
+		return isolate.Start(c.String("root"), id, logger)
 	},
 }
 
@@ -106,7 +106,7 @@ var deleteCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		return isolate.Delete(c.String("root"), id, c.Bool("force"))
+		return isolate.Delete(c.String("root"), id, c.Bool("force"), logger)
 	},
 }
 

@@ -1,0 +1,82 @@
+package isolate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Hooks are programs the spec asks the runtime to run at points of the lifecycle, each with
+// the container's state as JSON on its stdin (runtime-spec config.md, "POSIX-platform Hooks";
+// runtime.md, "Lifecycle"):
+//
+//	prestart, createRuntime  the runtime's namespace, after the container's namespaces exist,
+//	                         before pivot_root (the parent runs them while init waits)
+//	createContainer          the container's namespaces, before pivot_root (init)
+//	startContainer           the container, after start, before the process execs (init)
+//	poststart                the runtime's namespace, after start (warnings only)
+//	poststop                 the runtime's namespace, at delete (warnings only)
+
+// runHooks runs hooks in order; the first that fails, or outlives its timeout, stops them.
+func runHooks(kind string, hooks []specs.Hook, state specs.State) error {
+	if len(hooks) == 0 {
+		return nil
+	}
+	stdin, err := json.Marshal(state)
+	if err != nil {
+		return err
+	}
+	for i, h := range hooks {
+		if err := runHook(h, stdin); err != nil {
+			return fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
+		}
+	}
+	return nil
+}
+
+func runHook(h specs.Hook, stdin []byte) error {
+	ctx := context.Background()
+	if h.Timeout != nil {
+		if *h.Timeout <= 0 {
+			return fmt.Errorf("timeout %d: must be positive", *h.Timeout)
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, h.Path)
+	if len(h.Args) > 0 {
+		cmd.Args = h.Args
+	}
+	cmd.Env = h.Env
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("timed out after %ds", *h.Timeout)
+	}
+	if err != nil {
+		if msg := strings.TrimSpace(out.String()); msg != "" {
+			return fmt.Errorf("%w: %s", err, msg)
+		}
+		return err
+	}
+	return nil
+}
+
+// pausesForHooks says whether init must stop before pivot_root for the hooks that run there.
+func pausesForHooks(h *specs.Hooks) bool {
+	return h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 //nolint:staticcheck // prestart is deprecated, still run
+}
+
+// initHooks says whether init runs hooks itself, and so needs the container's state.
+func initHooks(h *specs.Hooks) bool {
+	return pausesForHooks(h) || h != nil && len(h.StartContainer) > 0
+}
