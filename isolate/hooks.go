@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,6 +39,16 @@ func runHooks(kind string, hooks []specs.Hook, state specs.State) error {
 		}
 	}
 	return nil
+}
+
+// runPostHooks runs every poststart or poststop hook, even after one fails: the spec wants a
+// warning for each failure and the rest of the lifecycle to go on.
+func runPostHooks(kind string, hooks []specs.Hook, state specs.State) error {
+	var errs []error
+	for i := range hooks {
+		errs = append(errs, runHooks(kind, hooks[i:i+1], state))
+	}
+	return errors.Join(errs...)
 }
 
 func runHook(h specs.Hook, stdin []byte) error {

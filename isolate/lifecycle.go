@@ -106,7 +106,7 @@ func Start(root, id string, log *slog.Logger) error {
 	if err := s.update(specs.StateRunning, s.state.Pid); err != nil {
 		return err
 	}
-	warnOnHookError(log, runHooks("poststart", s.state.Poststart, s.state.State))
+	warnOnHookError(log, runPostHooks("poststart", s.state.Poststart, s.state.State))
 	return nil
 }
 
@@ -218,7 +218,7 @@ func Delete(root, id string, force bool, log *slog.Logger) error {
 	if s.state.Pid != 0 || s.state.InitStart != 0 { // a container that was made: its poststop
 		st := s.state.State
 		st.Status = specs.StateStopped
-		warnOnHookError(log, runHooks("poststop", s.state.Poststop, st))
+		warnOnHookError(log, runPostHooks("poststop", s.state.Poststop, st))
 	}
 	return s.remove()
 }

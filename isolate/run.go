@@ -77,14 +77,14 @@ func Run(o RunOptions) (int, error) {
 	}
 	o.Log.Debug("container running", "id", o.ID, "pid", c.pid)
 	if hooks != nil {
-		warnOnHookError(o.Log, runHooks("poststart", hooks.Poststart, state.state.State))
+		warnOnHookError(o.Log, runPostHooks("poststart", hooks.Poststart, state.state.State))
 	}
 	status, err := c.wait(signals)
 	o.Log.Debug("container exited", "id", o.ID, "status", status)
 	if hooks != nil {
 		st := state.state.State
 		st.Status = specs.StateStopped
-		warnOnHookError(o.Log, runHooks("poststop", hooks.Poststop, st))
+		warnOnHookError(o.Log, runPostHooks("poststop", hooks.Poststop, st))
 	}
 	return status, err
 }
@@ -127,7 +127,10 @@ func warnOnHookError(log *slog.Logger, err error) {
 
 // runRuntimeHooks runs prestart (deprecated, still honoured) and createRuntime hooks.
 func runRuntimeHooks(h *specs.Hooks, state specs.State) error {
-	if err := runHooks("prestart", h.Prestart, state); err != nil { //nolint:staticcheck // deprecated, still run
+	// prestart predates createRuntime; its tools expect the status "created" on stdin.
+	pre := state
+	pre.Status = specs.StateCreated
+	if err := runHooks("prestart", h.Prestart, pre); err != nil { //nolint:staticcheck // deprecated, still run
 		return err
 	}
 	return runHooks("createRuntime", h.CreateRuntime, state)
