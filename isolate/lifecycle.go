@@ -258,21 +258,53 @@ func killAndWait(s *stateDir) error {
 
 // killAll signals every process in the pid namespace of pid.
 func killAll(pid int, sig unix.Signal) error {
+	pids, err := pidNamespaceMembers(pid)
+	if err != nil {
+		return err
+	}
+	for _, p := range pids {
+		unix.Kill(p, sig)
+	}
+	return nil
+}
+
+// Processes lists the host pids of a container's processes: those in its init's pid namespace.
+func Processes(root, id string) ([]int, error) {
+	s, unlock, err := openState(root, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if s.status() == specs.StateStopped {
+		return nil, fmt.Errorf("container %q: %w", id, ErrNotRunning)
+	}
+	return pidNamespaceMembers(s.state.Pid)
+}
+
+// pidNamespaceMembers lists the processes whose pid namespace is that of pid, in pid order.
+func pidNamespaceMembers(pid int) ([]int, error) {
 	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
 	if err != nil {
-		return fmt.Errorf("container not running: %w", err)
+		return nil, fmt.Errorf("container not running: %w", err)
+	}
+	if own, _ := os.Readlink("/proc/self/ns/pid"); own == ns {
+		// A container in the runtime's own pid namespace: "every process in it" would be the
+		// whole host. Only its init is known to be the container's.
+		return []int{pid}, nil
 	}
 	entries, _ := os.ReadDir("/proc")
+	var pids []int
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		if other, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && other == ns {
-			unix.Kill(p, sig)
+			pids = append(pids, p)
 		}
 	}
-	return nil
+	sort.Ints(pids)
+	return pids, nil
 }
 
 // status is the container's status now: what the state says, unless init is gone (stopped)

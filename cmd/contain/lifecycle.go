@@ -207,3 +207,44 @@ func printJSON(c *cli.Context, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+var featuresCommand = &cli.Command{
+	Name:  "features",
+	Usage: "print what this runtime supports (runtime-spec features.md JSON)",
+	Action: func(c *cli.Context) error {
+		return printJSON(c, isolate.Features())
+	},
+}
+
+var psCommand = &cli.Command{
+	Name:      "ps",
+	Usage:     "list the processes of a container",
+	ArgsUsage: "ID",
+	Flags:     []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"}},
+	Action: func(c *cli.Context) error {
+		id, err := oneID(c)
+		if err != nil {
+			return err
+		}
+		pids, err := isolate.Processes(c.String("root"), id)
+		if err != nil {
+			return err
+		}
+		switch c.String("format") {
+		case "json":
+			if pids == nil {
+				pids = []int{}
+			}
+			return printJSON(c, pids)
+		case "table":
+			w := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', 0)
+			fmt.Fprintln(w, "PID\tCMD")
+			for _, pid := range pids {
+				cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+				fmt.Fprintf(w, "%d\t%s\n", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
+			}
+			return w.Flush()
+		}
+		return fmt.Errorf("--format %q: want table or json", c.String("format"))
+	},
+}

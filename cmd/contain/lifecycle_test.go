@@ -248,3 +248,25 @@ func loadStateFile(id string) (specs.State, error) {
 	}
 	return st, err
 }
+
+// ps lists the container's processes by host pid; features describes the runtime.
+func TestPsAndFeatures(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"sh", "-c", "/bin/probe sleep 60 & exec /bin/probe sleep 60"} })
+	createContainer(t, bundle, "ps")
+	defer mustRunCLI(t, "delete", "--force", "ps")
+	mustRunCLI(t, "start", "ps")
+	init := state(t, "ps").Pid
+	var pids []int
+	waitFor(t, func() bool {
+		json.Unmarshal([]byte(mustRunCLI(t, "ps", "--format", "json", "ps")), &pids)
+		return len(pids) == 2
+	})
+	if pids[0] != init {
+		t.Errorf("ps = %v, want init %d first and its child", pids, init)
+	}
+	var f map[string]any
+	if err := json.Unmarshal([]byte(mustRunCLI(t, "features")), &f); err != nil || f["ociVersionMax"] != specs.Version {
+		t.Errorf("features: %v, %v", f, err)
+	}
+}
