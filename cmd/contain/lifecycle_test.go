@@ -252,7 +252,9 @@ func loadStateFile(id string) (specs.State, error) {
 // ps lists the container's processes by host pid; features describes the runtime.
 func TestPsAndFeatures(t *testing.T) {
 	needContainer(t)
-	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"sh", "-c", "/bin/probe sleep 60 & exec /bin/probe sleep 60"} })
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"sh", "-c", "/bin/probe sleep 60 & exec /bin/probe sleep 60"}
+	})
 	createContainer(t, bundle, "ps")
 	defer mustRunCLI(t, "delete", "--force", "ps")
 	mustRunCLI(t, "start", "ps")
