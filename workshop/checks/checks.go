@@ -213,3 +213,18 @@ func namespaces(host, r *probe.Report, fresh ...string) error {
 	}
 	return nil
 }
+
+// hostnameCheck is the check, shared by several steps, that the container sees its own
+// hostname, "container".
+func hostnameCheck(step int, name, hint string) Check {
+	return Check{Name: name, Hint: hint, Run: func(e *Env) error {
+		r, err := e.Report(step)
+		if err != nil {
+			return err
+		}
+		if r.Hostname != "container" {
+			return fmt.Errorf("hostname inside is %q, want \"container\"", r.Hostname)
+		}
+		return nil
+	}}
+}

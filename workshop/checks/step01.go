@@ -7,20 +7,8 @@ import (
 
 func init() {
 	register(1,
-		Check{
-			Name: "the container has its own hostname",
-			Hint: "the child must call sethostname(2) with \"container\", in a new uts namespace",
-			Run: func(e *Env) error {
-				r, err := e.Report(1)
-				if err != nil {
-					return err
-				}
-				if r.Hostname != "container" {
-					return fmt.Errorf("hostname inside is %q, want \"container\"", r.Hostname)
-				}
-				return nil
-			},
-		},
+		hostnameCheck(1, "the container has its own hostname",
+			"the child must call sethostname(2) with \"container\", in a new uts namespace"),
 		Check{
 			Name: "the host's hostname is unchanged",
 			Hint: "without CLONE_NEWUTS, sethostname changes the host's name: put it back with `hostname NAME`",

@@ -53,20 +53,8 @@ func init() {
 				return nil
 			},
 		},
-		Check{
-			Name: "the container still has its own hostname",
-			Hint: "keep step 01: CLONE_NEWUTS in the clone flags and isolate.SetHostname in child()",
-			Run: func(e *Env) error {
-				r, err := e.Report(2)
-				if err != nil {
-					return err
-				}
-				if r.Hostname != "container" {
-					return fmt.Errorf("hostname inside is %q, want \"container\"", r.Hostname)
-				}
-				return nil
-			},
-		},
+		hostnameCheck(2, "the container still has its own hostname",
+			"keep step 01: CLONE_NEWUTS in the clone flags and isolate.SetHostname in child()"),
 		Check{
 			Name: "the pid and uts namespaces are new, and only those",
 			Hint: "the clone flags are unix.CLONE_NEWUTS | unix.CLONE_NEWPID, and no other CLONE_NEW* yet",
