@@ -1,0 +1,220 @@
+// Package cgroups puts a container in a control group and sets its resource limits.
+//
+// Two drivers sit behind one small interface, [Manager]:
+//
+//   - v2: one unified hierarchy (Documentation/admin-guide/cgroup-v2.rst). A container is one
+//     directory; limits are files such as memory.max and pids.max; a process is started
+//     directly inside with clone3(CLONE_INTO_CGROUP), so nothing it does escapes the limits.
+//   - v1: one hierarchy per controller (cgroups(7), "Cgroups version 1"). A container is one
+//     directory in each (memory, pids, cpu, ...); the process joins each before it execs. On a
+//     hybrid host the cgroup2 hierarchy mounted beside them (/sys/fs/cgroup/unified) is one
+//     more place to join, and the home of controllers that live only there (hugetlb here).
+//
+// [Open] picks the driver by looking at the host: the filesystem type of /sys/fs/cgroup
+// (statfs(2): cgroup2 means pure v2) and, on v1, which hierarchies are mounted under it. The
+// drivers take their mount directories as parameters, so their file writes are tested
+// against a temporary directory, no root and no global test switch needed.
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultRoot is where the host mounts its cgroup hierarchies.
+const DefaultRoot = "/sys/fs/cgroup"
+
+// DefaultParent holds the cgroups of containers whose spec names no cgroupsPath, and is the
+// base of relative ones (runtime-spec config-linux.md: "the runtime MAY interpret the path
+// relative to a runtime-determined location").
+const DefaultParent = "/contain"
+
+// Manager is one container's cgroup.
+type Manager interface {
+	// Version is 1 or 2.
+	Version() int
+	// Path is the cgroup's path inside each hierarchy, such as /contain/ID.
+	Path() string
+	// Missing lists the cgroup and its ancestors that do not exist yet, parents first: what
+	// Create will make. Recording it first lets a later Destroy remove exactly that.
+	Missing() []string
+	// Create makes the cgroup and applies r. On failure it removes what it made. The
+	// warnings name settings this host cannot apply and that the runtime skipped.
+	Create(r *specs.LinuxResources) (warnings []string, err error)
+	// Update applies r to an existing cgroup; only the fields r sets change.
+	Update(r *specs.LinuxResources) (warnings []string, err error)
+	// Dir is the cgroup2 directory a process can be cloned into (CLONE_INTO_CGROUP), or ""
+	// where a process must join by writing to JoinFiles (v1).
+	Dir() string
+	// JoinFiles are the cgroup.procs files a process writes "0" into to join, beyond Dir.
+	JoinFiles() []string
+	// Pids lists the processes in the cgroup.
+	Pids() ([]int, error)
+	// Freeze stops every process in the cgroup (freeze true) or lets them run again.
+	Freeze(freeze bool) error
+	// Frozen reports whether the cgroup is frozen.
+	Frozen() (bool, error)
+	// Kill sends SIGKILL to every process in the cgroup.
+	Kill() error
+	// Destroy removes the cgroup once its processes are gone, then those of owned (paths
+	// from Missing) that are empty. A cgroup that does not exist is not an error.
+	Destroy(owned []string) error
+	// Exists reports whether the cgroup's directory exists.
+	Exists() bool
+}
+
+// Open returns the manager for the cgroup at path (see [Resolve]) under the host's
+// hierarchies mounted at root, with the driver the host calls for.
+func Open(root, cgPath string) (Manager, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err != nil {
+		return nil, &os.PathError{Op: "statfs", Path: root, Err: err}
+	}
+	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return NewV2(root, cgPath), nil
+	}
+	hierarchies, unified, err := findHierarchies(root)
+	if err != nil {
+		return nil, err
+	}
+	if len(hierarchies) == 0 {
+		return nil, fmt.Errorf("%s: no cgroup hierarchy mounted (neither cgroup2 nor v1 controllers)", root)
+	}
+	return NewV1(hierarchies, unified, cgPath), nil
+}
+
+// findHierarchies lists the v1 hierarchies mounted in root's subdirectories, by controller
+// name (the directory cpu,cpuacct serves both cpu and cpuacct; name=systemd is "systemd"),
+// and the cgroup2 mount beside them on a hybrid host.
+func findHierarchies(root string) (map[string]string, string, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, "", err
+	}
+	hierarchies := map[string]string{}
+	unified := ""
+	for _, e := range entries {
+		if !e.IsDir() { // symlinks such as cpu -> cpu,cpuacct name the same hierarchy again
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		var st unix.Statfs_t
+		if unix.Statfs(dir, &st) != nil {
+			continue
+		}
+		switch st.Type {
+		case unix.CGROUP_SUPER_MAGIC:
+			for _, c := range strings.Split(e.Name(), ",") {
+				hierarchies[c] = dir
+			}
+		case unix.CGROUP2_SUPER_MAGIC:
+			unified = dir
+		}
+	}
+	return hierarchies, unified, nil
+}
+
+// IsV2 reports whether root is a pure cgroup v2 mount.
+func IsV2(root string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// Resolve turns a spec's cgroupsPath into the cgroup path the container gets: the path
+// itself when absolute, DefaultParent/cgroupsPath when relative, DefaultParent/ID when
+// empty. Any ".." is refused, so that no path lands outside the cgroup mount, as is the
+// systemd "slice:prefix:name" form, which needs the systemd driver this runtime lacks.
+func Resolve(cgroupsPath, id string) (string, error) {
+	if cgroupsPath == "" {
+		return path.Join(DefaultParent, id), nil
+	}
+	for _, elem := range strings.Split(cgroupsPath, "/") {
+		if elem == ".." {
+			return "", fmt.Errorf("linux.cgroupsPath %q: \"..\" is not allowed", cgroupsPath)
+		}
+	}
+	if strings.Count(cgroupsPath, ":") == 2 && !strings.HasPrefix(cgroupsPath, "/") {
+		return "", fmt.Errorf("linux.cgroupsPath %q: systemd slice:prefix:name paths need a systemd cgroup driver; give a cgroupfs path such as /mygroup/%s", cgroupsPath, id)
+	}
+	if !path.IsAbs(cgroupsPath) {
+		cgroupsPath = path.Join(DefaultParent, cgroupsPath)
+	}
+	p := path.Clean(cgroupsPath)
+	if p == "/" {
+		return "", fmt.Errorf("linux.cgroupsPath %q: the root cgroup cannot be a container's", cgroupsPath)
+	}
+	return p, nil
+}
+
+// missingDirs lists cgPath and its ancestors that do not exist under mount, parents first.
+func missingDirs(mount, cgPath string) []string {
+	var missing []string
+	for p := cgPath; p != "/" && p != "."; p = path.Dir(p) {
+		if _, err := os.Stat(filepath.Join(mount, p)); err == nil {
+			break
+		}
+		missing = append([]string{p}, missing...)
+	}
+	return missing
+}
+
+// mkdirAll makes cgPath and its missing ancestors under mount, calling made for each
+// directory it created, parents first. A concurrent Destroy of another container may remove
+// a shared empty parent between two mkdirs; a retry makes it again.
+func mkdirAll(mount, cgPath string, made func(dir string) error) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = mkdirPath(mount, cgPath, made); !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
+func mkdirPath(mount, cgPath string, made func(dir string) error) error {
+	for _, p := range missingDirs(mount, cgPath) {
+		dir := filepath.Join(mount, p)
+		err := os.Mkdir(dir, 0o755)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "mkdir", Path: dir, Err: hint(err)}
+		}
+		if made != nil {
+			if err := made(dir); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// removeDirs removes the cgroup directories of one container in one hierarchy: the cgroup
+// itself (waiting for exiting processes), then each owned ancestor that is empty, deepest
+// first.
+func removeDirs(mount, cgPath string, owned []string) error {
+	if err := rmdirWait(filepath.Join(mount, cgPath)); err != nil {
+		return err
+	}
+	var ancestors []string
+	if path.Dir(cgPath) == DefaultParent {
+		ancestors = append(ancestors, DefaultParent) // ours, whoever made it
+	}
+	ancestors = append(ancestors, owned...)
+	for i := len(ancestors) - 1; i >= 0; i-- {
+		if ancestors[i] == cgPath || !strings.HasPrefix(cgPath, ancestors[i]+"/") {
+			continue
+		}
+		// Busy or not empty means another container still uses it: leave it.
+		unix.Rmdir(filepath.Join(mount, ancestors[i]))
+	}
+	return nil
+}

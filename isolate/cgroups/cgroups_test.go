@@ -1,0 +1,286 @@
+package cgroups
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The drivers write plain files, so these tests point them at a temporary directory laid out
+// like a cgroup mount: each directory holds the control files the kernel would show.
+
+// fixture makes dir with the given control files (name=content).
+func fixture(t *testing.T, dir string, files ...string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		name, content, _ := strings.Cut(f, "=")
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func expectFiles(t *testing.T, dir string, want map[string]string) {
+	t.Helper()
+	for name, value := range want {
+		got, err := readFile(dir, name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if got != value {
+			t.Errorf("%s = %q, want %q", name, got, value)
+		}
+	}
+}
+
+func i64(v int64) *int64   { return &v }
+func u64(v uint64) *uint64 { return &v }
+func u16(v uint16) *uint16 { return &v }
+func yes() *bool           { b := true; return &b }
+
+func TestResolve(t *testing.T) {
+	tests := []struct{ in, want, err string }{
+		{"", "/contain/c1", ""},
+		{"/mygroup/c1", "/mygroup/c1", ""},
+		{"/a//b/", "/a/b", ""},
+		{"rel/c1", "/contain/rel/c1", ""},
+		{"/a/../b", "", `".." is not allowed`},
+		{"../x", "", `".." is not allowed`},
+		{"..", "", `".." is not allowed`},
+		{"/", "", "root cgroup"},
+		{"system.slice:contain:c1", "", "systemd"},
+	}
+	for _, tt := range tests {
+		got, err := Resolve(tt.in, "c1")
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Resolve(%q) error = %v, want one containing %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Resolve(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestSharesWeight(t *testing.T) {
+	tests := []struct{ shares, weight uint64 }{{2, 1}, {1024, 39}, {262144, 10000}, {0, 0}}
+	for _, tt := range tests {
+		if got := SharesToWeight(tt.shares); got != tt.weight {
+			t.Errorf("SharesToWeight(%d) = %d, want %d", tt.shares, got, tt.weight)
+		}
+	}
+	for _, w := range []uint64{1, 39, 100, 5000, 10000} {
+		if got := SharesToWeight(WeightToShares(w)); got != w {
+			t.Errorf("SharesToWeight(WeightToShares(%d)) = %d", w, got)
+		}
+	}
+}
+
+func v2Fixture(t *testing.T) (mount string) {
+	mount = t.TempDir()
+	controllers := "cgroup.controllers=cpuset cpu memory pids hugetlb"
+	fixture(t, mount, controllers, "cgroup.subtree_control=")
+	fixture(t, filepath.Join(mount, "contain"), controllers, "cgroup.subtree_control=cpu")
+	fixture(t, filepath.Join(mount, "contain", "c1"), "memory.max=max", "memory.swap.max=max",
+		"memory.low=0", "pids.max=max", "cpu.weight=100", "cpu.max=max 100000", "cpuset.cpus=",
+		"cpuset.mems=", "hugetlb.2MB.max=max", "cgroup.procs=", "cgroup.freeze=0",
+		"cgroup.events=populated 0\nfrozen 0", "memory.oom.group=0")
+	return mount
+}
+
+func TestV2Create(t *testing.T) {
+	mount := v2Fixture(t)
+	c := NewV2(mount, "/contain/c1")
+	warnings, err := c.Create(&specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: i64(64 << 20), Swap: i64(96 << 20), Reservation: i64(32 << 20),
+			DisableOOMKiller: yes()},
+		Pids:           &specs.LinuxPids{Limit: i64(100)},
+		CPU:            &specs.LinuxCPU{Shares: u64(1024), Quota: i64(50000), Cpus: "0-1", Mems: "0"},
+		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
+		Unified:        map[string]string{"memory.oom.group": "1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, c.Dir(), map[string]string{
+		"memory.max": "67108864", "memory.swap.max": "33554432", "memory.low": "33554432",
+		"pids.max": "100", "cpu.weight": "39", "cpu.max": "50000 100000", "cpuset.cpus": "0-1",
+		"cpuset.mems": "0", "hugetlb.2MB.max": "4194304", "memory.oom.group": "1",
+	})
+	// Each level enables what it may: the root gains all, /contain the ones it lacked.
+	expectFiles(t, mount, map[string]string{"cgroup.subtree_control": "+cpuset +cpu +memory +pids +hugetlb"})
+	expectFiles(t, filepath.Join(mount, "contain"), map[string]string{"cgroup.subtree_control": "+cpuset +memory +pids +hugetlb"})
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "disableOOMKiller") {
+		t.Errorf("warnings = %q, want one about disableOOMKiller", warnings)
+	}
+}
+
+func TestV2Update(t *testing.T) {
+	mount := v2Fixture(t)
+	c := NewV2(mount, "/contain/c1")
+	fixture(t, c.Dir(), "cpu.max=20000 50000")
+	if _, err := c.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: i64(30000)}}); err != nil {
+		t.Fatal(err)
+	}
+	// Only the quota changes: the period stays what it was.
+	expectFiles(t, c.Dir(), map[string]string{"cpu.max": "30000 50000", "pids.max": "max"})
+	if _, err := c.Update(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}, CPU: &specs.LinuxCPU{Quota: i64(-1)}}); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, c.Dir(), map[string]string{"cpu.max": "max 50000", "pids.max": "max"})
+}
+
+func TestV2Refuses(t *testing.T) {
+	mount := v2Fixture(t)
+	c := NewV2(mount, "/contain/c1")
+	tests := []struct {
+		name string
+		r    specs.LinuxResources
+		err  string
+	}{
+		{"swap below limit", specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(100), Swap: i64(50)}}, "below"},
+		{"swap without limit", specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: i64(50)}}, "needs memory.limit"},
+		{"unified path", specs.LinuxResources{Unified: map[string]string{"../x": "1"}}, "not a resource control file"},
+		{"unified cgroup.procs", specs.LinuxResources{Unified: map[string]string{"cgroup.procs": "1"}}, "not a resource control file"},
+		{"missing controller", specs.LinuxResources{Unified: map[string]string{"io.max": "8:0 rbps=1"}}, "not enabled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := c.Update(&tt.r); err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Update error = %v, want one containing %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestV2Freeze(t *testing.T) {
+	mount := v2Fixture(t)
+	c := NewV2(mount, "/contain/c1")
+	// The fake kernel: cgroup.events already says frozen, as the real one does once done.
+	fixture(t, c.Dir(), "cgroup.events=populated 1\nfrozen 1")
+	if err := c.Freeze(true); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, c.Dir(), map[string]string{"cgroup.freeze": "1"})
+	if frozen, err := c.Frozen(); err != nil || !frozen {
+		t.Errorf("Frozen() = %v, %v, want true", frozen, err)
+	}
+}
+
+func v1Fixture(t *testing.T) (*V1, string) {
+	root := t.TempDir()
+	h := map[string]string{}
+	for _, name := range []string{"memory", "pids", "cpu,cpuacct", "cpuset", "devices", "freezer", "blkio"} {
+		dir := filepath.Join(root, name)
+		for _, ctrl := range strings.Split(name, ",") {
+			h[ctrl] = dir
+		}
+	}
+	leaf := "/contain/c1"
+	fixture(t, h["memory"], "memory.memsw.limit_in_bytes=9223372036854771712")
+	fixture(t, filepath.Join(h["memory"], leaf), "memory.limit_in_bytes=", "memory.memsw.limit_in_bytes=",
+		"memory.soft_limit_in_bytes=", "memory.oom_control=", "memory.swappiness=")
+	fixture(t, filepath.Join(h["pids"], leaf), "pids.max=max")
+	fixture(t, filepath.Join(h["cpu"], leaf), "cpu.shares=", "cpu.cfs_quota_us=", "cpu.cfs_period_us=")
+	fixture(t, filepath.Join(h["cpuset"], leaf), "cpuset.cpus=", "cpuset.mems=")
+	fixture(t, filepath.Join(h["devices"], leaf), "devices.allow=", "devices.deny=")
+	fixture(t, filepath.Join(h["freezer"], leaf), "freezer.state=FROZEN")
+	fixture(t, filepath.Join(h["blkio"], leaf), "blkio.bfq.weight=")
+	unified := filepath.Join(root, "unified")
+	fixture(t, filepath.Join(unified, leaf), "hugetlb.2MB.max=max", "cgroup.procs=")
+	return NewV1(h, unified, leaf), root
+}
+
+func TestV1Create(t *testing.T) {
+	c, root := v1Fixture(t)
+	warnings, err := c.Create(&specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: i64(64 << 20), Swap: i64(96 << 20), Reservation: i64(32 << 20),
+			DisableOOMKiller: yes(), Swappiness: u64(10)},
+		Pids:           &specs.LinuxPids{Limit: i64(-1)},
+		CPU:            &specs.LinuxCPU{Shares: u64(512), Quota: i64(50000), Period: u64(100000), Cpus: "1", Mems: "0"},
+		BlockIO:        &specs.LinuxBlockIO{Weight: u16(300)},
+		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
+	})
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("Create: %v, warnings %q", err, warnings)
+	}
+	leaf := func(ctrl string) string { return filepath.Join(root, ctrl, "contain", "c1") }
+	expectFiles(t, leaf("memory"), map[string]string{
+		"memory.limit_in_bytes": "67108864", "memory.memsw.limit_in_bytes": "100663296",
+		"memory.soft_limit_in_bytes": "33554432", "memory.oom_control": "1", "memory.swappiness": "10",
+	})
+	expectFiles(t, leaf("pids"), map[string]string{"pids.max": "max"})
+	expectFiles(t, leaf("cpu,cpuacct"), map[string]string{"cpu.shares": "512", "cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "100000"})
+	expectFiles(t, leaf("cpuset"), map[string]string{"cpuset.cpus": "1", "cpuset.mems": "0"})
+	expectFiles(t, leaf("blkio"), map[string]string{"blkio.bfq.weight": "300"})
+	expectFiles(t, leaf("unified"), map[string]string{"hugetlb.2MB.max": "4194304"}) // hybrid: hugetlb is cgroup2's
+	if got := len(c.JoinFiles()); got != 8 {                                         // seven hierarchies (cpu,cpuacct is one) and cgroup2
+		t.Errorf("JoinFiles: %d files, want 8: %q", got, c.JoinFiles())
+	}
+}
+
+func TestV1Devices(t *testing.T) {
+	c, root := v1Fixture(t)
+	_, err := c.Update(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rw"},
+		{Allow: true, Type: "c", Major: i64(136), Access: "rwm"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A temporary file keeps only the last write; the lines themselves are the contract.
+	expectFiles(t, filepath.Join(root, "devices", "contain", "c1"), map[string]string{
+		"devices.deny": "a *:* rwm", "devices.allow": "c 136:* rwm",
+	})
+	if got := deviceRule(specs.LinuxDeviceCgroup{Type: "c", Major: i64(1), Minor: i64(3), Access: "rw"}); got != "c 1:3 rw" {
+		t.Errorf("deviceRule = %q", got)
+	}
+}
+
+func TestV1UnifiedNeedsCgroup2(t *testing.T) {
+	c, _ := v1Fixture(t)
+	c.unified = ""
+	if _, err := c.Update(&specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}); err == nil {
+		t.Error("unified resources on a v1-only host: no error")
+	}
+}
+
+func TestInheritCpuset(t *testing.T) {
+	parent := t.TempDir()
+	fixture(t, parent, "cpuset.cpus=0-3", "cpuset.mems=0")
+	child := filepath.Join(parent, "c")
+	fixture(t, child, "cpuset.cpus=", "cpuset.mems=")
+	if err := inheritCpuset(child); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, child, map[string]string{"cpuset.cpus": "0-3", "cpuset.mems": "0"})
+}
+
+func TestMissingAndRemove(t *testing.T) {
+	mount := t.TempDir()
+	fixture(t, filepath.Join(mount, "a"))
+	if got := missingDirs(mount, "/a/b/c"); strings.Join(got, ",") != "/a/b,/a/b/c" {
+		t.Fatalf("missingDirs = %q", got)
+	}
+	if err := mkdirAll(mount, "/a/b/c", nil); err != nil {
+		t.Fatal(err)
+	}
+	// /a existed before: it is not ours and stays; /a/b was made for the container and goes.
+	if err := removeDirs(mount, "/a/b/c", []string{"/a/b", "/a/b/c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(mount, "a", "b")); !os.IsNotExist(err) {
+		t.Errorf("/a/b still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(mount, "a")); err != nil {
+		t.Errorf("/a removed: %v", err)
+	}
+}

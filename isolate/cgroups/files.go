@@ -1,0 +1,102 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeFile writes one value to a cgroup control file, such as memory.max. Control files
+// take one write(2) each: the kernel parses exactly what that write carries.
+func writeFile(dir, name, value string) error {
+	file := filepath.Join(dir, name)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0)
+	if err == nil {
+		_, err = f.WriteString(value)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("write %q to %s: %w", value, file, hint(err))
+	}
+	return nil
+}
+
+// readFile reads a control file, without its trailing newline.
+func readFile(dir, name string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	return strings.TrimSpace(string(data)), err
+}
+
+// readPids parses a cgroup.procs file.
+func readPids(dir string) ([]int, error) {
+	data, err := readFile(dir, "cgroup.procs")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(data) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// rmdirWait removes a cgroup directory. rmdir(2) fails with EBUSY while a process is still
+// in the cgroup; one that was just killed leaves it once the kernel has torn it down, so
+// EBUSY is retried for a while.
+func rmdirWait(dir string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := unix.Rmdir(dir)
+		switch {
+		case err == nil, err == unix.ENOENT:
+			return nil
+		case err != unix.EBUSY || time.Now().After(deadline):
+			return &os.PathError{Op: "rmdir", Path: dir, Err: hint(err)}
+		}
+		time.Sleep(delay)
+	}
+}
+
+// errHint is an errno with a sentence on what usually causes it with cgroup files.
+type errHint struct {
+	errno unix.Errno
+	text  string
+}
+
+func (e *errHint) Error() string { return e.errno.Error() + " (" + e.text + ")" }
+func (e *errHint) Unwrap() error { return e.errno }
+
+// hint explains the errnos people hit with cgroup files.
+func hint(err error) error {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return err
+	}
+	switch errno {
+	case unix.ENOENT:
+		return &errHint{errno, "the controller is not enabled for this cgroup, or not available on this host"}
+	case unix.EBUSY:
+		return &errHint{errno, "processes are still in the cgroup, or a parent with processes cannot enable controllers for its children (cgroup v2 \"no internal processes\" rule)"}
+	case unix.ENOSPC:
+		return &errHint{errno, "cpuset.cpus or cpuset.mems is empty, or a limit was reached"}
+	case unix.EINVAL, unix.ERANGE:
+		return &errHint{errno, "the value is out of range for this file or not allowed by the parent cgroup"}
+	case unix.EACCES, unix.EPERM, unix.EROFS:
+		return &errHint{errno, "needs root in the initial namespaces, and a writable cgroup mount"}
+	}
+	return err
+}

@@ -1,0 +1,266 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// V1 is a cgroup made of one directory in each v1 hierarchy, plus the cgroup2 hierarchy on a
+// hybrid host.
+type V1 struct {
+	hierarchies map[string]string // controller name -> mount directory
+	unified     string            // the cgroup2 mount beside them, or ""
+	path        string
+}
+
+// NewV1 returns the v1 cgroup at cgPath in the given hierarchies (controller name -> mount
+// directory; two names may share one directory, as cpu and cpuacct do) and, if unified is
+// not "", in the cgroup2 hierarchy mounted there.
+func NewV1(hierarchies map[string]string, unified, cgPath string) *V1 {
+	return &V1{hierarchies: hierarchies, unified: unified, path: cgPath}
+}
+
+func (c *V1) Version() int { return 1 }
+func (c *V1) Path() string { return c.path }
+func (c *V1) Dir() string  { return "" }
+
+// mounts lists each hierarchy once, in a stable order, the cgroup2 one last.
+func (c *V1) mounts() []string {
+	seen := map[string]bool{}
+	var dirs []string
+	for _, dir := range c.hierarchies {
+		if !seen[dir] {
+			seen[dir] = true
+			dirs = append(dirs, dir)
+		}
+	}
+	sort.Strings(dirs)
+	if c.unified != "" {
+		dirs = append(dirs, c.unified)
+	}
+	return dirs
+}
+
+// dir is the cgroup's directory in the hierarchy of ctrl ("unified" for cgroup2).
+func (c *V1) dir(ctrl string) (string, bool) {
+	mount, ok := c.hierarchies[ctrl]
+	if ctrl == "unified" {
+		mount, ok = c.unified, c.unified != ""
+	}
+	return filepath.Join(mount, c.path), ok
+}
+
+// JoinFiles are the cgroup.procs files of every hierarchy: a process joins them all, so that
+// every controller, and the accounting-only ones, count it.
+func (c *V1) JoinFiles() []string {
+	var files []string
+	for _, mount := range c.mounts() {
+		files = append(files, filepath.Join(mount, c.path, "cgroup.procs"))
+	}
+	return files
+}
+
+func (c *V1) Missing() []string {
+	var all []string
+	seen := map[string]bool{}
+	for _, mount := range c.mounts() {
+		for _, p := range missingDirs(mount, c.path) {
+			if !seen[p] {
+				seen[p] = true
+				all = append(all, p)
+			}
+		}
+	}
+	sort.Strings(all) // parents sort before their children
+	return all
+}
+
+func (c *V1) Exists() bool {
+	for _, mount := range c.mounts() {
+		if _, err := os.Stat(filepath.Join(mount, c.path)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Create makes the cgroup's directory in every hierarchy. A new cpuset cgroup starts with no
+// CPUs and no memory nodes, and a process cannot join it until they are set, so each cpuset
+// directory made here starts with its parent's.
+func (c *V1) Create(r *specs.LinuxResources) ([]string, error) {
+	for _, mount := range c.mounts() {
+		made := func(string) error { return nil }
+		if mount == c.hierarchies["cpuset"] {
+			made = inheritCpuset
+		}
+		if err := mkdirAll(mount, c.path, made); err != nil {
+			c.Destroy(nil)
+			return nil, err
+		}
+	}
+	warnings, err := c.Update(r)
+	if err != nil {
+		c.Destroy(nil)
+	}
+	return warnings, err
+}
+
+// inheritCpuset copies cpuset.cpus and cpuset.mems from the parent of a new cpuset cgroup.
+func inheritCpuset(dir string) error {
+	parent := filepath.Dir(dir)
+	for _, file := range []string{"cpuset.cpus", "cpuset.mems"} {
+		if v, _ := readFile(dir, file); v != "" {
+			continue
+		}
+		v, err := readFile(parent, file)
+		if err != nil {
+			return err
+		}
+		if err := writeFile(dir, file, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// has reports what the host offers: a controller's hierarchy, the cgroup2 one ("unified"),
+// swap accounting ("memsw") or the classic blkio.weight file.
+func (c *V1) has(what string) bool {
+	switch what {
+	case "unified":
+		return c.unified != ""
+	case "memsw":
+		_, err := os.Stat(filepath.Join(c.hierarchies["memory"], "memory.memsw.limit_in_bytes"))
+		return err == nil
+	case "blkio.weight":
+		_, err := os.Stat(filepath.Join(c.hierarchies["blkio"], "blkio.weight"))
+		return err == nil
+	}
+	_, ok := c.hierarchies[what]
+	return ok
+}
+
+// Update writes the limits in r to the hierarchies that hold them.
+func (c *V1) Update(r *specs.LinuxResources) ([]string, error) {
+	l, err := v1Limits(r, c.has)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, w := range l.writes {
+		dir, ok := c.dir(w.ctrl)
+		if !ok {
+			missing = append(missing, w.file)
+			continue
+		}
+		if err := c.write(dir, w); err != nil {
+			return nil, err
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("this host mounts no cgroup hierarchy for %v", missing)
+	}
+	return l.warnings, nil
+}
+
+// write writes one limit. The memory limit must stay at or below memory+swap: when a new
+// limit is above the current memory+swap, memsw goes first, so write it and retry.
+func (c *V1) write(dir string, w write) error {
+	err := writeFile(dir, w.file, w.value)
+	if w.file == "memory.limit_in_bytes" && errors.Is(err, unix.EINVAL) {
+		if writeFile(dir, "memory.memsw.limit_in_bytes", w.value) == nil {
+			err = writeFile(dir, w.file, w.value)
+		}
+	}
+	return err
+}
+
+// Pids lists the processes from the first hierarchy that has the cgroup.
+func (c *V1) Pids() ([]int, error) {
+	var firstErr error
+	for _, mount := range c.mounts() {
+		pids, err := readPids(filepath.Join(mount, c.path))
+		if err == nil {
+			return pids, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
+// Freeze writes freezer.state and waits until it reads back FROZEN (or THAWED): freezing
+// goes through FREEZING while the kernel stops each task.
+func (c *V1) Freeze(freeze bool) error {
+	dir, ok := c.dir("freezer")
+	if !ok {
+		return errors.New("this host mounts no freezer cgroup hierarchy: pause needs it")
+	}
+	want := map[bool]string{true: "FROZEN", false: "THAWED"}[freeze]
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if err := writeFile(dir, "freezer.state", want); err != nil {
+			return err
+		}
+		if state, err := readFile(dir, "freezer.state"); err != nil || state == want {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: freezer.state is not %s after 5s", dir, want)
+		}
+	}
+}
+
+func (c *V1) Frozen() (bool, error) {
+	dir, ok := c.dir("freezer")
+	if !ok {
+		return false, nil
+	}
+	state, err := readFile(dir, "freezer.state")
+	return state == "FROZEN", err
+}
+
+// Kill freezes, signals and thaws (v1 has no cgroup.kill). On a hybrid host the cgroup2 part
+// may have cgroup.kill, which catches the same processes; a v1-frozen process still cannot
+// act on its SIGKILL until it is thawed.
+func (c *V1) Kill() error {
+	if c.unified != "" {
+		dir := filepath.Join(c.unified, c.path)
+		if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err == nil {
+			if err := writeFile(dir, "cgroup.kill", "1"); err != nil {
+				return err
+			}
+			if frozen, _ := c.Frozen(); frozen {
+				return c.Freeze(false)
+			}
+			return nil
+		}
+	}
+	return killFrozen(c)
+}
+
+// Destroy removes the cgroup from every hierarchy. A cgroup frozen when its processes were
+// killed is thawed first, or they could never exit.
+func (c *V1) Destroy(owned []string) error {
+	if frozen, _ := c.Frozen(); frozen {
+		c.Freeze(false)
+	}
+	var errs []error
+	for _, mount := range c.mounts() {
+		errs = append(errs, removeDirs(mount, c.path, owned))
+	}
+	return errors.Join(errs...)
+}
+
+// ensure both drivers satisfy Manager.
+var (
+	_ Manager = (*V1)(nil)
+	_ Manager = (*V2)(nil)
+)

@@ -1,0 +1,174 @@
+package cgroups
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// V2 is a cgroup in the unified hierarchy (cgroup v2).
+type V2 struct {
+	mount string // where cgroup2 is mounted, /sys/fs/cgroup on a pure v2 host
+	path  string // the cgroup, such as /contain/ID
+}
+
+// NewV2 returns the v2 cgroup at cgPath under the cgroup2 mount.
+func NewV2(mount, cgPath string) *V2 { return &V2{mount: mount, path: cgPath} }
+
+func (c *V2) Version() int        { return 2 }
+func (c *V2) Path() string        { return c.path }
+func (c *V2) Dir() string         { return filepath.Join(c.mount, c.path) }
+func (c *V2) JoinFiles() []string { return nil }
+func (c *V2) Missing() []string   { return missingDirs(c.mount, c.path) }
+
+func (c *V2) Exists() bool {
+	_, err := os.Stat(c.Dir())
+	return err == nil
+}
+
+// Create makes the cgroup. In v2 a cgroup only has the controllers its parent enabled in
+// cgroup.subtree_control, so each ancestor made here, and the one it hangs from, enables the
+// controllers the container's limits need before the next level is made.
+func (c *V2) Create(r *specs.LinuxResources) ([]string, error) {
+	err := mkdirAll(c.mount, c.path, nil)
+	if err == nil {
+		err = c.enableControllers()
+	}
+	if err != nil {
+		c.Destroy(nil)
+		return nil, err
+	}
+	warnings, err := c.Update(r)
+	if err != nil {
+		c.Destroy(nil)
+	}
+	return warnings, err
+}
+
+// enableControllers enables, in every ancestor from the mount down to the cgroup's parent,
+// each controller the level above makes available (cgroup-v2.rst, "Enabling and Disabling").
+func (c *V2) enableControllers() error {
+	var levels []string
+	for p := path.Dir(c.path); ; p = path.Dir(p) {
+		levels = append([]string{p}, levels...)
+		if p == "/" {
+			break
+		}
+	}
+	for _, p := range levels {
+		dir := filepath.Join(c.mount, p)
+		available, err := readFile(dir, "cgroup.controllers")
+		if err != nil {
+			return &os.PathError{Op: "read", Path: filepath.Join(dir, "cgroup.controllers"), Err: err}
+		}
+		enabled, _ := readFile(dir, "cgroup.subtree_control")
+		var add []string
+		for _, ctrl := range strings.Fields(available) {
+			if !strings.Contains(" "+enabled+" ", " "+ctrl+" ") {
+				add = append(add, "+"+ctrl)
+			}
+		}
+		if len(add) == 0 {
+			continue
+		}
+		if err := writeFile(dir, "cgroup.subtree_control", strings.Join(add, " ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Update writes the limits in r, then the device filter.
+func (c *V2) Update(r *specs.LinuxResources) ([]string, error) {
+	dir := c.Dir()
+	l, err := v2Limits(r, func(file string) string {
+		v, _ := readFile(dir, file)
+		return v
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range l.writes {
+		if err := writeFile(dir, w.file, w.value); err != nil {
+			return nil, err
+		}
+	}
+	if r != nil && len(r.Devices) > 0 {
+		if err := c.setDevices(r.Devices); err != nil {
+			return nil, err
+		}
+	}
+	return l.warnings, nil
+}
+
+func (c *V2) setDevices(rules []specs.LinuxDeviceCgroup) error {
+	fd, err := unix.Open(c.Dir(), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: c.Dir(), Err: err}
+	}
+	defer unix.Close(fd)
+	return setDeviceFilter(fd, rules)
+}
+
+func (c *V2) Pids() ([]int, error) { return readPids(c.Dir()) }
+
+// Freeze writes cgroup.freeze and waits until cgroup.events reports the new state: the
+// kernel freezes the processes asynchronously.
+func (c *V2) Freeze(freeze bool) error {
+	value := map[bool]string{true: "1", false: "0"}[freeze]
+	if err := writeFile(c.Dir(), "cgroup.freeze", value); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if frozen, err := c.Frozen(); err != nil || frozen == freeze {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: cgroup.events does not say frozen %s after 5s", c.Dir(), value)
+		}
+	}
+}
+
+func (c *V2) Frozen() (bool, error) {
+	events, err := readFile(c.Dir(), "cgroup.events")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(events, "\n") {
+		if line == "frozen 1" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Kill uses cgroup.kill (Linux 5.14), which kills every process in the cgroup at once, even
+// one forking at that moment; older kernels get the freeze-and-signal fallback.
+func (c *V2) Kill() error {
+	if _, err := os.Stat(filepath.Join(c.Dir(), "cgroup.kill")); err == nil {
+		return writeFile(c.Dir(), "cgroup.kill", "1")
+	}
+	return killFrozen(c)
+}
+
+func (c *V2) Destroy(owned []string) error { return removeDirs(c.mount, c.path, owned) }
+
+// killFrozen kills every process of a cgroup with no cgroup.kill: freeze it so nothing forks
+// between the listing and the signals, SIGKILL each, thaw it so the signals are delivered.
+func killFrozen(c Manager) error {
+	frozeErr := c.Freeze(true)
+	pids, err := c.Pids()
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	if frozeErr == nil {
+		c.Freeze(false)
+	}
+	return err
+}
