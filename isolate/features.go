@@ -11,7 +11,7 @@ import (
 // engines read to know which config fields they may use. It is built from the same tables
 // the runtime applies, so it cannot claim more than it does.
 func Features() features.Features {
-	no := false
+	no, yes := false, true
 	var namespaces []string
 	for t := range namespaceFlags {
 		if t != specs.UserNamespace { // validated away: not supported yet
@@ -36,7 +36,7 @@ func Features() features.Features {
 		Linux: &features.Linux{
 			Namespaces:   namespaces,
 			Capabilities: append([]string(nil), capabilityNames...),
-			Cgroup:       &features.Cgroup{V1: &no, V2: &no, Systemd: &no, SystemdUser: &no},
+			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no},
 			Seccomp:      &features.Seccomp{Enabled: &no},
 			Apparmor:     &features.Apparmor{Enabled: &no},
 			Selinux:      &features.Selinux{Enabled: &no},

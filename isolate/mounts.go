@@ -179,17 +179,85 @@ func (m *mounter) propagate(dest string, opts mountOptions) error {
 }
 
 // cgroupMount shows the container the cgroup hierarchy, read-only unless the spec says rw.
-// With its own cgroup namespace on a pure cgroup v2 host it gets a fresh cgroup2 mount rooted
-// at its own cgroup; otherwise the host's /sys/fs/cgroup is bound in (v1 needs one mount per
-// controller, and that tree already has them).
+// With its own cgroup namespace the container gets fresh cgroup mounts, made inside that
+// namespace and so rooted at its own cgroup: one cgroup2 mount on a pure v2 host, a tmpfs
+// with one mount per hierarchy on a v1 or hybrid one. Without, the host's /sys/fs/cgroup
+// is bound in, and /proc/self/cgroup gives the path to look under.
 func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
-	if hasNewNamespace(m.spec, specs.CgroupNamespace) && isCgroup2Only() {
-		mnt.Type, mnt.Source = "cgroup2", "cgroup2"
-		return m.fsMount(mnt, opts)
+	if hasNewNamespace(m.spec, specs.CgroupNamespace) {
+		if isCgroup2Only() {
+			mnt.Type, mnt.Source = "cgroup2", "cgroup2"
+			return m.fsMount(mnt, opts)
+		}
+		return m.cgroupV1Mounts(mnt, opts)
 	}
 	bind := specs.Mount{Destination: mnt.Destination, Type: "bind", Source: "/sys/fs/cgroup"}
 	opts.bind, opts.recursive = true, true
 	return m.bindMount(bind, opts)
+}
+
+// cgroupV1Mounts lays out dest like the host's /sys/fs/cgroup: a tmpfs holding one cgroup
+// mount per v1 hierarchy (named by its controllers, as cpu,cpuacct), the cgroup2 one of a
+// hybrid host, and the host's symlinks between them (cpu -> cpu,cpuacct).
+func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions) error {
+	tmpfs := specs.Mount{Destination: mnt.Destination, Type: "tmpfs", Source: "cgroup"}
+	base := mountOptions{flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, data: []string{"mode=755"}}
+	if err := m.fsMount(tmpfs, base); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		return err
+	}
+	flags := mountOptions{flags: opts.flags}
+	for _, e := range entries {
+		host, dest := filepath.Join("/sys/fs/cgroup", e.Name()), filepath.Join(mnt.Destination, e.Name())
+		if e.Type()&os.ModeSymlink != 0 {
+			if err := m.symlink(host, dest); err != nil {
+				return err
+			}
+			continue
+		}
+		var st unix.Statfs_t
+		if unix.Statfs(host, &st) != nil {
+			continue
+		}
+		switch st.Type {
+		case unix.CGROUP_SUPER_MAGIC:
+			hierarchy := flags
+			hierarchy.data = []string{e.Name()} // the controllers, as mount -o wants them
+			if e.Name() == "systemd" {
+				hierarchy.data = []string{"none", "name=systemd"}
+			}
+			err = m.fsMount(specs.Mount{Destination: dest, Type: "cgroup", Source: "cgroup"}, hierarchy)
+		case unix.CGROUP2_SUPER_MAGIC:
+			err = m.fsMount(specs.Mount{Destination: dest, Type: "cgroup2", Source: "cgroup2"}, flags)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if opts.flags&unix.MS_RDONLY != 0 { // the tmpfs too, now that its directories exist
+		return m.setAttr(mnt.Destination, base.flags|unix.MS_RDONLY, false)
+	}
+	return nil
+}
+
+// symlink copies the host symlink host to dest inside the rootfs.
+func (m *mounter) symlink(host, dest string) error {
+	target, err := os.Readlink(host)
+	if err != nil {
+		return err
+	}
+	dir, err := ensureInRoot(m.rootfd, filepath.Dir(dest), true)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	if err := unix.Symlinkat(target, dir, filepath.Base(dest)); err != nil && err != unix.EEXIST {
+		return &pathError{"symlink", dest, err}
+	}
+	return nil
 }
 
 // isCgroup2Only reports whether /sys/fs/cgroup is a cgroup2 filesystem (a pure v2 host).

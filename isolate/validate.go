@@ -187,8 +187,6 @@ func unsupported(spec *specs.Spec) []string {
 		}
 	}
 	l, p := spec.Linux, spec.Process
-	add(l.Resources != nil, "linux.resources", "cgroup limits")
-	add(l.CgroupsPath != "", "linux.cgroupsPath", "cgroups")
 	add(l.Seccomp != nil, "linux.seccomp", "seccomp filters")
 	add(l.IntelRdt != nil, "linux.intelRdt", "")
 	add(l.Personality != nil, "linux.personality", "")

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,17 +13,18 @@ import (
 	"time"
 )
 
-// snapshot is what a root test could leave behind: mounts, state directories, network links
-// and processes.
+// snapshot is what a root test could leave behind: mounts, state directories, cgroups,
+// network links and processes.
 type snapshot struct {
 	mounts    []string // "mountpoint fstype source" from /proc/self/mountinfo
+	cgroups   []string // every cgroup directory, in every hierarchy
 	state     []string // entries of the state roots
 	links     []string // interfaces in /proc/net/dev
 	processes []string // "pid comm" of our descendants
 }
 
 // CheckLeaks takes a snapshot now and, when the test ends, fails it if a mount, a state
-// directory under any of stateRoots, a network link or a descendant process appeared and did
+// directory under any of stateRoots, a cgroup, a network link or a descendant process appeared and did
 // not go away within a grace period (the kernel reaps asynchronously).
 func CheckLeaks(t testing.TB, stateRoots ...string) {
 	t.Helper()
@@ -51,6 +53,7 @@ func takeSnapshot(stateRoots []string) snapshot {
 			s.state = append(s.state, filepath.Join(root, e.Name()))
 		}
 	}
+	s.cgroups = cgroupDirs("/sys/fs/cgroup")
 	s.links = links()
 	s.processes = descendants(os.Getpid())
 	return s
@@ -67,6 +70,7 @@ func (before snapshot) leaks(after snapshot) []string {
 	}
 	diff("mount", before.mounts, after.mounts)
 	diff("state", before.state, after.state)
+	diff("cgroup", before.cgroups, after.cgroups)
 	diff("link", before.links, after.links)
 	diff("process", before.processes, after.processes)
 	return out
@@ -88,6 +92,19 @@ func mounts() []string {
 		}
 		out = append(out, fmt.Sprintf("%s %s %s", fields[4], fields[sep+1], fields[sep+2]))
 	}
+	return out
+}
+
+// cgroupDirs lists the directories under the cgroup mounts in root: each one is a cgroup
+// (the tmpfs of a v1 host holds only the hierarchies' mount points).
+func cgroupDirs(root string) []string {
+	var out []string
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			out = append(out, path)
+		}
+		return nil
+	})
 	return out
 }
 
