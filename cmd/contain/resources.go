@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/containkit/contain/isolate"
+	"github.com/containkit/contain/isolate/cgroups"
+)
+
+// limitFlags set cgroup limits, on `run` (quick form) and on `update`, with the names
+// docker and runc users know.
+var limitFlags = []cli.Flag{
+	&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit in `BYTES` (k, M, G suffixes)"},
+	&cli.StringFlag{Name: "memory-swap", Usage: "memory+swap limit in `BYTES`; -1 for unlimited swap (default: --memory, no swap)"},
+	&cli.StringFlag{Name: "memory-reservation", Usage: "soft memory limit in `BYTES` (memory.low on v2)"},
+	&cli.Int64Flag{Name: "pids-limit", Usage: "most processes at once (`N`); 0 or -1 for no limit"},
+	&cli.Float64Flag{Name: "cpus", Usage: "`N` CPUs' worth of time per period, such as 0.5"},
+	&cli.Uint64Flag{Name: "cpu-shares", Aliases: []string{"cpu-share"}, Usage: "relative CPU weight, v1 scale 2..262144 (`N`)"},
+	&cli.Uint64Flag{Name: "cpu-weight", Usage: "relative CPU weight, v2 scale 1..10000 (`N`)"},
+	&cli.Int64Flag{Name: "cpu-quota", Usage: "CPU time in `µs` per period; -1 for none"},
+	&cli.Uint64Flag{Name: "cpu-period", Usage: "CPU period in `µs` (default 100000)"},
+	&cli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs the container may use, such as `0-2,4`"},
+	&cli.StringFlag{Name: "cpuset-mems", Usage: "memory nodes the container may use (`LIST`)"},
+}
+
+var pauseCommand = &cli.Command{
+	Name:      "pause",
+	Usage:     "freeze every process of a running container (cgroup freezer)",
+	ArgsUsage: "ID",
+	Action: func(c *cli.Context) error {
+		id, err := oneID(c)
+		if err != nil {
+			return err
+		}
+		return isolate.Pause(c.String("root"), id)
+	},
+}
+
+var resumeCommand = &cli.Command{
+	Name:      "resume",
+	Usage:     "thaw a paused container",
+	ArgsUsage: "ID",
+	Action: func(c *cli.Context) error {
+		id, err := oneID(c)
+		if err != nil {
+			return err
+		}
+		return isolate.Resume(c.String("root"), id)
+	},
+}
+
+var updateCommand = &cli.Command{
+	Name:  "update",
+	Usage: "change the resource limits of a container",
+	UsageText: "contain update --resources FILE|- ID\n" +
+		"contain update [--memory BYTES] [--pids-limit N] [--cpus N] ... ID",
+	Description: "--resources reads an OCI linux.resources object (JSON) from FILE, or stdin for -.\n" +
+		"The other flags change single limits; both forms change only what they name.",
+	Flags: append([]cli.Flag{
+		&cli.StringFlag{Name: "resources", Aliases: []string{"r"}, Usage: "linux.resources JSON in `FILE` (- for stdin)"},
+	}, limitFlags...),
+	Action: func(c *cli.Context) error {
+		id, err := oneID(c)
+		if err != nil {
+			return err
+		}
+		r, err := resourcesFromFlags(c)
+		if err != nil {
+			return err
+		}
+		if c.IsSet("resources") {
+			if r, err = readResources(c.String("resources")); err != nil {
+				return err
+			}
+		}
+		return isolate.Update(c.String("root"), id, r, logger)
+	},
+}
+
+// readResources reads a linux.resources object from a file, or stdin for "-".
+func readResources(name string) (*specs.LinuxResources, error) {
+	var in io.Reader = os.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		in = f
+	}
+	var r specs.LinuxResources
+	if err := json.NewDecoder(in).Decode(&r); err != nil {
+		return nil, fmt.Errorf("--resources %s: %w", name, err)
+	}
+	return &r, nil
+}
+
+// resourcesFromFlags turns the limit flags that were given into linux.resources; nil when
+// none was.
+func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, error) {
+	r := &specs.LinuxResources{}
+	set := false
+	size := func(name string, dst **int64) error {
+		if !c.IsSet(name) {
+			return nil
+		}
+		n, err := parseBytes(c.String(name))
+		if err != nil {
+			return fmt.Errorf("--%s: %w", name, err)
+		}
+		*dst, set = &n, true
+		return nil
+	}
+	mem := &specs.LinuxMemory{}
+	for name, dst := range map[string]**int64{"memory": &mem.Limit, "memory-swap": &mem.Swap, "memory-reservation": &mem.Reservation} {
+		if err := size(name, dst); err != nil {
+			return nil, err
+		}
+	}
+	if mem.Limit != nil && mem.Swap == nil && c.Command.Name == "run" {
+		mem.Swap = mem.Limit // no swap unless asked: the limit is the limit
+	}
+	if *mem != (specs.LinuxMemory{}) {
+		r.Memory = mem
+	}
+	if c.IsSet("pids-limit") {
+		n := c.Int64("pids-limit")
+		r.Pids, set = &specs.LinuxPids{Limit: &n}, true
+	}
+	cpu, err := cpuFromFlags(c)
+	if err != nil {
+		return nil, err
+	}
+	if cpu != nil {
+		r.CPU, set = cpu, true
+	}
+	if !set {
+		return nil, nil
+	}
+	return r, nil
+}
+
+func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
+	cpu := &specs.LinuxCPU{Cpus: c.String("cpuset-cpus"), Mems: c.String("cpuset-mems")}
+	if c.IsSet("cpu-shares") && c.IsSet("cpu-weight") {
+		return nil, errors.New("--cpu-shares and --cpu-weight are two scales for one setting: give one")
+	}
+	if c.IsSet("cpu-shares") {
+		n := c.Uint64("cpu-shares")
+		cpu.Shares = &n
+	}
+	if c.IsSet("cpu-weight") {
+		// The spec has only shares; each driver maps them back (v2 writes cpu.weight).
+		n := cgroups.WeightToShares(c.Uint64("cpu-weight"))
+		cpu.Shares = &n
+	}
+	period := uint64(100000)
+	if c.IsSet("cpu-period") {
+		period = c.Uint64("cpu-period")
+		cpu.Period = &period
+	}
+	if c.IsSet("cpu-quota") {
+		q := c.Int64("cpu-quota")
+		cpu.Quota = &q
+	}
+	if c.IsSet("cpus") {
+		if c.IsSet("cpu-quota") {
+			return nil, errors.New("--cpus and --cpu-quota both set the quota: give one")
+		}
+		n := c.Float64("cpus")
+		if n <= 0 || math.IsInf(n, 0) || math.IsNaN(n) {
+			return nil, fmt.Errorf("--cpus %v: want a positive number such as 0.5", n)
+		}
+		q := int64(n * float64(period))
+		cpu.Quota, cpu.Period = &q, &period
+	}
+	if *cpu == (specs.LinuxCPU{}) {
+		return nil, nil
+	}
+	return cpu, nil
+}
+
+// parseBytes reads 64M, 512k, 1G, 1024 (bytes) or -1 (no limit).
+func parseBytes(s string) (int64, error) {
+	if s == "-1" {
+		return -1, nil
+	}
+	units := map[string]int64{"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
+	num := strings.TrimRightFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	unit, ok := units[strings.ToLower(s[len(num):])]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || n <= 0 || n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("%q: want a size such as 64M, 512k, 1G or bytes", s)
+	}
+	return n * unit, nil
+}
