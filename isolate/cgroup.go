@@ -59,16 +59,17 @@ func withRuntimeDevices(r *specs.LinuxResources, devices []specs.LinuxDevice) *s
 	}
 	out := *r
 	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
-	allow := func(kind string, major, minor int64) {
+	allow := func(kind string, major int64, minor *int64) {
 		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: kind,
-			Major: &major, Minor: &minor, Access: "rwm"})
+			Major: &major, Minor: minor, Access: "rwm"})
 	}
 	for _, d := range append(defaultDevices, devices...) {
-		allow(d.Type, d.Major, d.Minor)
+		allow(d.Type, d.Major, &d.Minor)
 	}
-	allow("c", 5, 1)    // /dev/console, for a terminal
-	allow("c", 5, 2)    // /dev/ptmx, the one in /dev/pts
-	allow("c", 136, -1) // /dev/pts/N: -1 is "any minor"
+	console, ptmx := int64(1), int64(2)
+	allow("c", 5, &console) // /dev/console, for a terminal
+	allow("c", 5, &ptmx)    // /dev/ptmx, the one in /dev/pts
+	allow("c", 136, nil)    // /dev/pts/N: no minor is any minor
 	return &out
 }
 

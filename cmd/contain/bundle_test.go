@@ -262,12 +262,12 @@ func TestBundleWarnings(t *testing.T) {
 	needContainer(t)
 	bundle := newBundle(t, func(spec obj) {
 		spec["futureField"] = true
-		linux(spec)["resources"] = obj{"pids": obj{"limit": 10}}
+		linux(spec)["intelRdt"] = obj{"closID": "x"}
 		process(spec)["args"] = list{"true"}
 	})
 	r := contain(t, "", "run", "--bundle", bundle, "warn")
-	if r.code != 0 || !strings.Contains(r.stderr, "futureField") || !strings.Contains(r.stderr, "linux.resources") {
-		t.Errorf("exit %d, stderr %q: want success with warnings naming futureField and linux.resources", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stderr, "futureField") || !strings.Contains(r.stderr, "linux.intelRdt") {
+		t.Errorf("exit %d, stderr %q: want success with warnings naming futureField and linux.intelRdt", r.code, r.stderr)
 	}
 }
 
