@@ -16,7 +16,7 @@ TESTFLAGS ?= -v -count=1 -p 1 -timeout 20m
 SUMMARY := bash .ci/summary
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-root lint bench conformance clean
+.PHONY: help build run test test-root test-engines lint bench conformance clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,9 @@ test: ## (root for the full suite) every test: pure, root and end to end
 
 test-root: ## (root) every test, failing instead of skipping what needs root
 	CONTAIN_TESTS=require $(GO) test $(TESTFLAGS) ./... 2>&1 | $(SUMMARY)
+
+test-engines: build ## (root) podman and containerd run bin/contain end to end (tests/engines.sh)
+	bash tests/engines.sh $(BIN)/contain
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'run: gofmt -w .'; exit 1; }
