@@ -189,6 +189,8 @@ func v1Fixture(t *testing.T) (*V1, string) {
 		"memory.soft_limit_in_bytes=", "memory.oom_control=", "memory.swappiness=")
 	fixture(t, filepath.Join(h["pids"], leaf), "pids.max=max")
 	fixture(t, filepath.Join(h["cpu"], leaf), "cpu.shares=", "cpu.cfs_quota_us=", "cpu.cfs_period_us=")
+	fixture(t, h["cpuset"], "cpuset.cpus=0-3", "cpuset.mems=0")
+	fixture(t, filepath.Join(h["cpuset"], "contain"), "cpuset.cpus=", "cpuset.mems=")
 	fixture(t, filepath.Join(h["cpuset"], leaf), "cpuset.cpus=", "cpuset.mems=")
 	fixture(t, filepath.Join(h["devices"], leaf), "devices.allow=", "devices.deny=")
 	fixture(t, filepath.Join(h["freezer"], leaf), "freezer.state=FROZEN")
@@ -219,6 +221,8 @@ func TestV1Create(t *testing.T) {
 	expectFiles(t, leaf("pids"), map[string]string{"pids.max": "max"})
 	expectFiles(t, leaf("cpu,cpuacct"), map[string]string{"cpu.shares": "512", "cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "100000"})
 	expectFiles(t, leaf("cpuset"), map[string]string{"cpuset.cpus": "1", "cpuset.mems": "0"})
+	// The parent had no CPUs yet (another container just made it): it got the root's.
+	expectFiles(t, filepath.Join(root, "cpuset", "contain"), map[string]string{"cpuset.cpus": "0-3", "cpuset.mems": "0"})
 	expectFiles(t, leaf("blkio"), map[string]string{"blkio.bfq.weight": "300"})
 	expectFiles(t, leaf("unified"), map[string]string{"hugetlb.2MB.max": "4194304"}) // hybrid: hugetlb is cgroup2's
 	if got := len(c.JoinFiles()); got != 8 {                                         // seven hierarchies (cpu,cpuacct is one) and cgroup2

@@ -93,14 +93,14 @@ func (c *V1) Exists() bool {
 
 // Create makes the cgroup's directory in every hierarchy. A new cpuset cgroup starts with no
 // CPUs and no memory nodes, and a process cannot join it until they are set, so each cpuset
-// directory made here starts with its parent's.
+// level starts with its parent's.
 func (c *V1) Create(r *specs.LinuxResources) ([]string, error) {
 	for _, mount := range c.mounts() {
-		made := func(string) error { return nil }
-		if mount == c.hierarchies["cpuset"] {
-			made = inheritCpuset
+		err := mkdirAll(mount, c.path, nil)
+		if err == nil && mount == c.hierarchies["cpuset"] {
+			err = inheritCpusets(mount, c.path)
 		}
-		if err := mkdirAll(mount, c.path, made); err != nil {
+		if err != nil {
 			c.Destroy(nil)
 			return nil, err
 		}
@@ -112,7 +112,24 @@ func (c *V1) Create(r *specs.LinuxResources) ([]string, error) {
 	return warnings, err
 }
 
-// inheritCpuset copies cpuset.cpus and cpuset.mems from the parent of a new cpuset cgroup.
+// inheritCpusets gives every level from the mount down to cgPath the CPUs and memory nodes of
+// its parent where it has none. Every level, not only those made here: another container may
+// have made a shared parent a moment ago and not yet filled it in.
+func inheritCpusets(mount, cgPath string) error {
+	var levels []string
+	for p := cgPath; p != "/" && p != "."; p = filepath.Dir(p) {
+		levels = append([]string{p}, levels...)
+	}
+	for _, p := range levels {
+		if err := inheritCpuset(filepath.Join(mount, p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inheritCpuset copies cpuset.cpus and cpuset.mems from the parent of a cpuset cgroup that
+// has none.
 func inheritCpuset(dir string) error {
 	parent := filepath.Dir(dir)
 	for _, file := range []string{"cpuset.cpus", "cpuset.mems"} {
