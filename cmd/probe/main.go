@@ -42,6 +42,7 @@ var commands = map[string]command{
 	"chroot-escape": {"PATH", "try the chroot breakout, then check whether PATH exists", 1, 1, chrootEscape},
 	"forkn":         {"N", "start N child processes and count how many start", 1, 1, forkn},
 	"memhog":        {"MIB", "allocate and touch MIB mebibytes", 1, 1, memhog},
+	"spin":          {"SECONDS", "keep a CPU busy SECONDS by the clock; say how much CPU time it got", 1, 1, spin},
 	"mknod":         {"MAJ MIN", "try to create the character device MAJ:MIN", 2, 2, mknod},
 	"fds":           {"", "list the open file descriptors", 0, 0, fds},
 	"userns-mount":  {"", "try to mount a tmpfs from a new user namespace", 0, 0, usernsMount},
@@ -53,7 +54,7 @@ var commands = map[string]command{
 
 // order is the order of commands in the usage text.
 var order = []string{"report", "exit", "ls", "cat", "write", "chroot-escape", "forkn", "memhog",
-	"mknod", "fds", "userns-mount", "bind", "sleep", "trap", "stdin-sum"}
+	"spin", "mknod", "fds", "userns-mount", "bind", "sleep", "trap", "stdin-sum"}
 
 // usageError is bad input on the command line: exit status 2.
 type usageError struct{ msg string }
@@ -193,6 +194,14 @@ func memhog(args []string, human bool) (int, error) {
 		return 0, err
 	}
 	return emit(probe.Memhog(mib, os.Stdout), human), nil
+}
+
+func spin(args []string, human bool) (int, error) {
+	d, err := secondsArg(args[0])
+	if err != nil {
+		return 0, err
+	}
+	return emit(probe.Spin(d), human), nil
 }
 
 func mknod(args []string, human bool) (int, error) {

@@ -126,6 +126,15 @@ func (r *Report) humanFilesystem(h *humanWriter) {
 	for _, line := range orNoneList(r.Cgroup) {
 		h.row(line)
 	}
+	h.section("CGROUP LIMITS")
+	if len(r.CgroupLimits) == 0 {
+		h.row("(none visible: no cgroup filesystem shows this process's cgroup)")
+	}
+	for _, file := range cgroupLimitOrder {
+		if value, ok := r.CgroupLimits[file]; ok {
+			h.row(file, cgroupLimitText(file, value))
+		}
+	}
 }
 
 func (r *Report) humanNetwork(h *humanWriter) {

@@ -142,6 +142,45 @@ func Memhog(mib int, progress io.Writer) MemhogResult {
 	return MemhogResult{Result: Result{OK: true}, AllocatedMiB: len(held)}
 }
 
+// SpinResult is the result of Spin.
+type SpinResult struct {
+	Result
+	WallMs int64 `json:"wall_ms"` // how long it spun, by the clock
+	CPUMs  int64 `json:"cpu_ms"`  // the CPU time it got meanwhile: user + system, getrusage(2)
+}
+
+// Human is the result for people.
+func (r SpinResult) Human() string {
+	share := 0.0
+	if r.WallMs > 0 {
+		share = 100 * float64(r.CPUMs) / float64(r.WallMs)
+	}
+	return fmt.Sprintf("spin: %d ms on a CPU in %d ms (%.0f%%): %s", r.CPUMs, r.WallMs, share, r.outcome())
+}
+
+// Spin keeps one CPU busy for d by the clock and reports how much CPU time the probe got
+// meanwhile. Alone on an idle CPU the two are equal; a CPU quota (cgroup v2 cpu.max, v1
+// cpu.cfs_quota_us) throttles the loop, and the CPU time falls to the quota's share.
+func Spin(d time.Duration) SpinResult {
+	var before, after unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &before); err != nil {
+		var res SpinResult
+		res.done(fmt.Errorf("getrusage: %w", err))
+		return res
+	}
+	start := time.Now()
+	for n := 0; time.Since(start) < d; n++ {
+		spinSink += n
+	}
+	wall := time.Since(start)
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	return SpinResult{Result: Result{OK: true}, WallMs: wall.Milliseconds(), CPUMs: cpu.Milliseconds()}
+}
+
+// spinSink keeps the compiler from dropping Spin's loop.
+var spinSink int
+
 // UsernsResult is the result of UsernsMount.
 type UsernsResult struct {
 	Result

@@ -20,34 +20,35 @@ import (
 
 // Report is what a process sees of itself and its container; see proc(5).
 type Report struct {
-	PID         int                 `json:"pid"`
-	PPID        int                 `json:"ppid"`
-	UID         []int               `json:"uid"` // real, effective, saved set, filesystem
-	GID         []int               `json:"gid"` // real, effective, saved set, filesystem
-	Groups      []int               `json:"groups"`
-	UIDMap      string              `json:"uid_map"` // raw /proc/self/uid_map
-	GIDMap      string              `json:"gid_map"` // raw /proc/self/gid_map
-	Hostname    string              `json:"hostname"`
-	Domainname  string              `json:"domainname"`
-	Namespaces  map[string]uint64   `json:"namespaces"` // name -> inode of /proc/self/ns/<name>
-	Pids        []int               `json:"pids"`       // the numeric entries of /proc, sorted
-	Mounts      []Mount             `json:"mounts"`
-	Root        []string            `json:"root"`   // names in "/", sorted
-	Cgroup      []string            `json:"cgroup"` // lines of /proc/self/cgroup
-	Links       []Link              `json:"links"`
-	IPC         IPC                 `json:"ipc"`
-	Caps        map[string][]string `json:"caps"`     // set -> sorted capability names
-	CapsHex     map[string]string   `json:"caps_hex"` // set -> raw hex mask
-	NoNewPrivs  int                 `json:"no_new_privs"`
-	Seccomp     int                 `json:"seccomp"` // 0 off, 1 strict, 2 filter
-	Rlimits     map[string]Rlimit   `json:"rlimits"`
-	FDs         []FD                `json:"fds"`
-	Cwd         string              `json:"cwd"`
-	Umask       string              `json:"umask"`
-	OOMScoreAdj int                 `json:"oom_score_adj"`
-	Env         []string            `json:"env"`
-	TTY         TTY                 `json:"tty"`
-	Errors      []string            `json:"errors,omitempty"` // what could not be read, and why
+	PID          int                 `json:"pid"`
+	PPID         int                 `json:"ppid"`
+	UID          []int               `json:"uid"` // real, effective, saved set, filesystem
+	GID          []int               `json:"gid"` // real, effective, saved set, filesystem
+	Groups       []int               `json:"groups"`
+	UIDMap       string              `json:"uid_map"` // raw /proc/self/uid_map
+	GIDMap       string              `json:"gid_map"` // raw /proc/self/gid_map
+	Hostname     string              `json:"hostname"`
+	Domainname   string              `json:"domainname"`
+	Namespaces   map[string]uint64   `json:"namespaces"` // name -> inode of /proc/self/ns/<name>
+	Pids         []int               `json:"pids"`       // the numeric entries of /proc, sorted
+	Mounts       []Mount             `json:"mounts"`
+	Root         []string            `json:"root"`          // names in "/", sorted
+	Cgroup       []string            `json:"cgroup"`        // lines of /proc/self/cgroup
+	CgroupLimits map[string]string   `json:"cgroup_limits"` // limit file of its cgroup -> value; see cgroupLimits
+	Links        []Link              `json:"links"`
+	IPC          IPC                 `json:"ipc"`
+	Caps         map[string][]string `json:"caps"`     // set -> sorted capability names
+	CapsHex      map[string]string   `json:"caps_hex"` // set -> raw hex mask
+	NoNewPrivs   int                 `json:"no_new_privs"`
+	Seccomp      int                 `json:"seccomp"` // 0 off, 1 strict, 2 filter
+	Rlimits      map[string]Rlimit   `json:"rlimits"`
+	FDs          []FD                `json:"fds"`
+	Cwd          string              `json:"cwd"`
+	Umask        string              `json:"umask"`
+	OOMScoreAdj  int                 `json:"oom_score_adj"`
+	Env          []string            `json:"env"`
+	TTY          TTY                 `json:"tty"`
+	Errors       []string            `json:"errors,omitempty"` // what could not be read, and why
 }
 
 // Mount is one line of /proc/self/mountinfo; see proc_pid_mountinfo(5).
@@ -126,6 +127,7 @@ func Collect() (*Report, error) {
 	r.Mounts = c.mounts()
 	r.Root = c.dir("/")
 	r.Cgroup = c.lines("/proc/self/cgroup")
+	r.CgroupLimits = cgroupLimits(r.Cgroup, r.Mounts)
 	r.Links = c.links()
 	r.IPC = c.ipc()
 	r.Rlimits = c.rlimits()

@@ -46,6 +46,9 @@ func TestCollect(t *testing.T) {
 	if len(r.Umask) != 4 || len(r.Cgroup) == 0 || r.Hostname == "" {
 		t.Errorf("umask %q cgroup %v hostname %q", r.Umask, r.Cgroup, r.Hostname)
 	}
+	if r.CgroupLimits == nil {
+		t.Error("cgroup_limits is nil, want a map (empty when no cgroup filesystem shows our cgroup)")
+	}
 	for _, fd := range r.FDs {
 		if strings.HasPrefix(fd.Target, "anon_inode:") {
 			t.Errorf("fds list the runtime's own %v", fd)
@@ -69,7 +72,7 @@ func TestReportJSONNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"pid", "ppid", "uid", "gid", "groups", "uid_map", "gid_map", "hostname", "domainname",
-		"namespaces", "pids", "mounts", "root", "cgroup", "links", "ipc", "caps", "caps_hex", "no_new_privs",
+		"namespaces", "pids", "mounts", "root", "cgroup", "cgroup_limits", "links", "ipc", "caps", "caps_hex", "no_new_privs",
 		"seccomp", "rlimits", "fds", "cwd", "umask", "oom_score_adj", "env", "tty", "errors"}
 	checkKeys(t, "report", top, want)
 
@@ -117,7 +120,7 @@ func TestWriteHuman(t *testing.T) {
 	var b bytes.Buffer
 	r.WriteHuman(&b)
 	out := b.String()
-	for _, want := range []string{"PROCESS", "NAMESPACES", "MOUNTS", "NETWORK LINKS", "PRIVILEGES",
+	for _, want := range []string{"PROCESS", "NAMESPACES", "MOUNTS", "CGROUP LIMITS", "NETWORK LINKS", "PRIVILEGES",
 		"RLIMIT_NOFILE", "COULD NOT READ", "open /proc/x"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("human report lacks %q", want)
