@@ -31,6 +31,7 @@ var Steps = []Step{
 	{7, "07-ipc", "SysV IPC and message queues of its own"},
 	{8, "08-net-ns", "a network of its own"},
 	{9, "09-veth", "a cable to the host"},
+	{10, "10-cgroups", "limits on processes, memory and CPU"},
 }
 
 // Find returns the step named by arg: "3", "03" or "03-mount-ns".
