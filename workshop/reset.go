@@ -31,7 +31,8 @@ import (
 //   - network links named like the workshop's veths: ct<digits>h and ct<digits>c;
 //   - state directories under isolate.DefaultStateRoot whose container's init is dead;
 //   - empty cgroups named contain or workshop (alone or followed by "-", "_" or "."), in v1
-//     and v2 hierarchies (rmdir only).
+//     and v2 hierarchies (rmdir only), such as step 10's contain-workshop/10-cgroups-<pid>,
+//     unless that pid still runs.
 //
 // It never kills a process. What belongs to a program still running is left, and said so:
 // a container whose init lives, a step's run directory or veth named after a live pid.
@@ -508,6 +509,10 @@ func (rs *resetter) removeCgroupTree(root string) {
 	})
 	slices.SortStableFunc(dirs, func(a, b string) int { return depth(b) - depth(a) })
 	for _, dir := range dirs {
+		if pid, ok := stepCgroupPid(dir); ok && rs.r.alive(pid) {
+			fmt.Fprintf(rs.w, "left cgroup %s: its step is still running (pid %d)\n", dir, pid)
+			continue
+		}
 		if rs.dryRun {
 			rs.do("remove cgroup", "removed cgroup", dir, nil)
 			continue
@@ -523,4 +528,17 @@ func (rs *resetter) removeCgroupTree(root string) {
 			rs.fail(fmt.Errorf("rmdir cgroup %s: %w", dir, err))
 		}
 	}
+}
+
+// stepCgroup matches the cgroups the steps make in contain-workshop: <step>-<pid of the program>.
+var stepCgroup = regexp.MustCompile(`^[0-9]{2}-[a-z0-9-]+-([0-9]+)$`)
+
+// stepCgroupPid reads the pid in the name of a step's cgroup, /.../contain-workshop/10-cgroups-4242.
+func stepCgroupPid(dir string) (int, bool) {
+	m := stepCgroup.FindStringSubmatch(filepath.Base(dir))
+	if m == nil || filepath.Base(filepath.Dir(dir)) != "contain-workshop" {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(m[1])
+	return pid, err == nil && pid > 0
 }

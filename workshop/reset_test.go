@@ -325,8 +325,11 @@ func TestResetCgroups(t *testing.T) {
 		filepath.Join(h.cg, "unified", "workshop-10-cgroups-77"),
 		filepath.Join(h.cg, "cpu,cpuacct", "contain.slice"),
 		filepath.Join(h.cg, "memory", "system.slice", "contain_x"),
+		filepath.Join(h.cg, "memory", "contain-workshop", "10-cgroups-999991"), // step 10, its program gone
 	}
 	busy := filepath.Join(h.cg, "pids", "workshop")
+	live := filepath.Join(h.cg, "pids", "contain-workshop", "10-cgroups-4242") // step 10, still running
+	h.alivePids = []int{4242}
 	notOurs := []string{
 		filepath.Join(h.cg, "system.slice", "containerd.service"),
 		filepath.Join(h.cg, "containers"),
@@ -334,7 +337,7 @@ func TestResetCgroups(t *testing.T) {
 		filepath.Join(h.cg, "user.slice", "my-contain"),
 		filepath.Join(h.cg, "Contain"),
 	}
-	for _, d := range append(append(ours, busy), notOurs...) {
+	for _, d := range append(append(ours, busy, live), notOurs...) {
 		h.mkdir(d)
 	}
 	h.write(filepath.Join(busy, "cgroup.procs"), "4242\n") // rmdir fails: ENOTEMPTY stands for EBUSY
@@ -344,8 +347,13 @@ func TestResetCgroups(t *testing.T) {
 	if err := reset(&plan, h.roots(), true); err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	if n := strings.Count(plan.String(), "would remove cgroup "); n != len(ours)+1 {
-		t.Errorf("plan lists %d cgroups, want %d (the symlinked alias counted once):\n%s", n, len(ours)+1, plan.String())
+	// Removed: ours, the busy one (the plan cannot know), and memory/contain-workshop; not the
+	// live step's cgroup (nor pids/contain-workshop above it, which the plan does list).
+	if n := strings.Count(plan.String(), "would remove cgroup "); n != len(ours)+3 {
+		t.Errorf("plan lists %d cgroups, want %d (the symlinked alias counted once):\n%s", n, len(ours)+3, plan.String())
+	}
+	if !strings.Contains(plan.String(), "left cgroup "+live+": its step is still running (pid 4242)") {
+		t.Errorf("plan does not leave the live step's cgroup:\n%s", plan.String())
 	}
 	for _, d := range ours {
 		if !h.exists(d) {
@@ -362,7 +370,7 @@ func TestResetCgroups(t *testing.T) {
 			t.Errorf("cgroup %s was left", d)
 		}
 	}
-	for _, d := range append(notOurs, busy) {
+	for _, d := range append(notOurs, busy, live) {
 		if !h.exists(d) {
 			t.Errorf("%s was removed", d)
 		}
