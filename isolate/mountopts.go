@@ -15,6 +15,7 @@ type mountOptions struct {
 	recursive   bool     // "rbind", or an "r"-prefixed propagation
 	propagation uintptr  // MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE (with MS_REC)
 	data        []string // everything else: passed to the filesystem (mode=755, size=...)
+	tmpcopyup   bool     // tmpfs only: copy what the mount covers into it (crun's extension)
 }
 
 type flagOption struct {
@@ -72,6 +73,10 @@ func parseMountOptions(options []string) (mountOptions, error) {
 			o.bind, o.recursive = true, true
 		case propagationOptions[opt] != 0:
 			o.propagation = propagationOptions[opt]
+		case opt == "tmpcopyup": // podman asks for it on --tmpfs and --read-only mounts
+			o.tmpcopyup = true
+		case opt == "notmpcopyup":
+			o.tmpcopyup = false
 		case strings.HasPrefix(opt, "x-"): // userspace-only (mount(8)); the kernel never sees them
 		case opt == "":
 			return o, fmt.Errorf("empty mount option")

@@ -110,9 +110,26 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
 	}
 	defer unix.Close(fd)
+	covered := -1
+	if opts.tmpcopyup && mnt.Type == "tmpfs" {
+		// Opened before the mount, this fd still reads the directory the tmpfs will cover.
+		if covered, err = unix.Open(fdPath(fd), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			return &pathError{"open", mnt.Destination, fmt.Errorf("tmpcopyup: %w", err)}
+		}
+		defer unix.Close(covered)
+	}
+	flags := opts.flags
+	if covered >= 0 {
+		flags &^= unix.MS_RDONLY // read-only once the copy is in
+	}
 	data := strings.Join(opts.data, ",")
-	if err := unix.Mount(mnt.Source, fdPath(fd), mnt.Type, opts.flags, data); err != nil {
+	if err := unix.Mount(mnt.Source, fdPath(fd), mnt.Type, flags, data); err != nil {
 		return &pathError{"mount", mnt.Destination, fmt.Errorf("type %s: %w", mnt.Type, err)}
+	}
+	if covered >= 0 {
+		if err := m.copyUp(covered, mnt.Destination, opts.flags); err != nil {
+			return err
+		}
 	}
 	return m.propagate(mnt.Destination, opts)
 }

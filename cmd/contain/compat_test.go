@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// What engines rely on beyond runtime-spec: podman's mount options and non-root users.
+
+// tmpcopyup (crun's extension, on podman's --tmpfs and --read-only mounts): the tmpfs starts
+// with a copy of what it covers, and the image itself is never written.
+func TestTmpcopyup(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any),
+			obj{"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": list{"tmpcopyup", "nosuid", "mode=755"}},
+			obj{"destination": "/rodata", "type": "tmpfs", "source": "tmpfs", "options": list{"tmpcopyup", "ro"}})
+		process(spec)["args"] = list{"sh", "-c", "cat /data/sub/file; readlink /data/link; stat -c %a /data/sub; " +
+			"echo new > /data/sub/file && cat /data/sub/file; cat /rodata/f; echo x > /rodata/f || echo rodata-ro"}
+	})
+	root := filepath.Join(bundle, "rootfs")
+	for _, dir := range []string{"data/sub", "rodata"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "data/sub/file"), []byte("from the image\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "rodata/f"), []byte("ro\n"), 0o644)
+	os.Symlink("/etc/hostname", filepath.Join(root, "data/link"))
+	os.Chmod(filepath.Join(root, "data/sub"), 0o750)
+	out := mustRun(t, "run", "--bundle", bundle, "tcu")
+	want := "from the image\n/etc/hostname\n750\nnew\nro\nrodata-ro\n"
+	if !strings.HasSuffix(out, want) {
+		t.Errorf("container printed %q, want %q", out, want)
+	}
+	if data, _ := os.ReadFile(filepath.Join(root, "data/sub/file")); string(data) != "from the image\n" {
+		t.Errorf("the image's file changed: %q", data)
+	}
+}
+
+// A non-root process with no capabilities still gets through create and start: init opens
+// the exec fifo after it became that user.
+func TestCreateStartAsUserWithoutCapabilities(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		p := process(spec)
+		p["user"] = obj{"uid": 1000, "gid": 1000}
+		p["capabilities"] = obj{"bounding": list{"CAP_KILL"}}
+		p["args"] = list{"/bin/probe", "sleep", "30"}
+	})
+	createContainer(t, bundle, "nonroot")
+	defer contain(t, "", "delete", "--force", "nonroot")
+	if st := state(t, "nonroot").Status; st != specs.StateCreated {
+		t.Fatalf("status after create = %q, want created", st)
+	}
+	mustRunCLI(t, "start", "nonroot")
+	time.Sleep(50 * time.Millisecond)
+	if st := state(t, "nonroot").Status; st != specs.StateRunning {
+		t.Errorf("status after start = %q, want running", st)
+	}
+}
