@@ -12,8 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The fds init inherits from the parent (exec.Cmd.ExtraFiles start at 3).
-const (
+// The fds init inherits from the parent, after stdio. They move up by the number of fds the
+// caller preserved (--preserve-fds N), which come first, at 3 to 3+N-1: see shiftInitFDs.
+var (
 	initConfigFD = 3 // pipe: the initConfig as JSON, then EOF
 	initSyncFD   = 4 // socket: messages both ways
 	execFifoFD   = 5 // create only: the exec fifo, opened O_PATH; start is its reader
@@ -99,7 +100,10 @@ func IsInit() bool { return len(os.Args) > 1 && os.Args[1] == InitArg }
 // credentials set here belong to this thread, and execve(2) keeps only the calling thread's.
 func Init() {
 	runtime.LockOSThread()
-	err := initContainer()
+	err := shiftInitFDs()
+	if err == nil {
+		err = initContainer()
+	}
 	if err == nil {
 		err = errors.New("init: returned without exec") // unreachable: exec does not return
 	}
@@ -158,16 +162,17 @@ func initContainer() error {
 			return err
 		}
 	}
-	// Only fds 0-2 reach the program: whatever else this process inherited (from contain's
-	// caller, or the sync socket) is closed by execve. See close_range(2).
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+	// Only fds 0-2 and the preserved ones reach the program: whatever else this process
+	// inherited (from contain's caller, or the sync socket) is closed by execve. See
+	// close_range(2).
+	if err := unix.CloseRange(uint(3+preservedFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("close_range: %w", err)
 	}
 	return &pathError{"exec", path, unix.Exec(path, spec.Process.Args, spec.Process.Env)}
 }
 
 func readInitConfig() (*initConfig, error) {
-	f := os.NewFile(initConfigFD, "config-pipe")
+	f := os.NewFile(uintptr(initConfigFD), "config-pipe")
 	defer f.Close()
 	var cfg initConfig
 	if err := json.NewDecoder(f).Decode(&cfg); err != nil {

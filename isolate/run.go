@@ -28,6 +28,12 @@ type RunOptions struct {
 	Stdout    *os.File
 	Stderr    *os.File
 	Log       *slog.Logger
+
+	// PreserveFDs: the caller's fds 3 to 3+N-1 reach the container's process (--preserve-fds).
+	PreserveFDs int
+	// ConsoleSocket: with process.terminal, the pty master goes to this unix socket instead of
+	// being relayed (create --console-socket).
+	ConsoleSocket string
 }
 
 // ForwardedSignals are relayed from contain to the container's first process.
@@ -211,6 +217,8 @@ type initProcess struct {
 	stdout  *os.File
 	exited  chan unix.WaitStatus // init's wait status, once it exits; nil once received
 	sent    chan error           // the config writer's result
+	// consoleSocket: where the pty master goes, instead of to console (see consolesocket.go)
+	consoleSocket string
 }
 
 // startInit re-executes this binary as "init" in the container's new namespaces, hands it
@@ -246,11 +254,10 @@ func startInit(o RunOptions, rootfs string, execFifo *os.File) (*initProcess, er
 		}
 	}
 	attr := &syscall.ProcAttr{
-		// Init is short-lived and mostly waits on system calls: one P and no GC spawn fewer
-		// threads, and execve(2) has to stop every thread before it can replace the process.
-		Env: []string{"GOMAXPROCS=1", "GOGC=off"},
-		// fds 0-2, then initConfigFD (3), initSyncFD (4) and, for create, execFifoFD (5).
-		Files: append(stdio, configR.Fd(), initSync.Fd()),
+		Env: initEnv(o.PreserveFDs),
+		// fds 0-2, the preserved fds (3 to 3+N-1), then initConfigFD (3+N), initSyncFD (4+N)
+		// and, for create, execFifoFD (5+N).
+		Files: append(append(stdio, preservedFiles(o.PreserveFDs)...), configR.Fd(), initSync.Fd()),
 		Sys:   &syscall.SysProcAttr{Cloneflags: cloneflags},
 	}
 	// The config is in the pipe before init starts, so init never waits for it. A spec larger
@@ -276,7 +283,8 @@ func startInit(o RunOptions, rootfs string, execFifo *os.File) (*initProcess, er
 			configW.Close()
 		}()
 	}
-	p := &initProcess{sync: pair[0], stdin: o.Stdin, stdout: o.Stdout, exited: make(chan unix.WaitStatus, 1), sent: sent}
+	p := &initProcess{sync: pair[0], stdin: o.Stdin, stdout: o.Stdout, exited: make(chan unix.WaitStatus, 1), sent: sent,
+		consoleSocket: o.ConsoleSocket}
 	if p.pid, p.pidfd, err = forkInit(attr, pidPath, p.exited); err != nil {
 		unix.Close(pair[0])
 		configR.Close() // unblocks the writer
@@ -392,14 +400,9 @@ func (p *initProcess) awaitReady(log *slog.Logger, hooks *specs.Hooks, state spe
 		case msgWarning:
 			log.Warn(m.Text)
 		case msgPty:
-			if len(fds) != 1 {
-				return errors.New("init sent a pty message without its fd")
-			}
-			c, err := newConsole(fds[0], p.stdin)
-			if err != nil {
+			if err := p.receivePty(fds, m.Text); err != nil {
 				return err
 			}
-			p.console = c
 		}
 	}
 }

@@ -12,32 +12,15 @@ import (
 // setupTerminal gives the program a pseudo-terminal from the container's own devpts (so that
 // the tty the program sees exists inside the container), makes it the controlling terminal
 // of init's new session, and sends the master side to the parent, which relays it to the
-// user's terminal. See pty(7), pts(4), and TIOCSCTTY in ioctl_tty(2).
+// user's terminal or passes it on to a console socket. See pty(7), pts(4), and TIOCSCTTY in
+// ioctl_tty(2).
 func setupTerminal(syncFD int, size *specs.Box) error {
-	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	master, slave, slavePath, err := openPty(size)
 	if err != nil {
-		return &pathError{"open", "/dev/ptmx", fmt.Errorf("%w (a terminal needs a devpts mount on /dev/pts)", err)}
+		return err
 	}
 	defer unix.Close(master)
-	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
-		return fmt.Errorf("ioctl TIOCSPTLCK: %w", err)
-	}
-	n, err := unix.IoctlGetUint32(master, unix.TIOCGPTN)
-	if err != nil {
-		return fmt.Errorf("ioctl TIOCGPTN: %w", err)
-	}
-	slavePath := "/dev/pts/" + strconv.Itoa(int(n))
-	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		return &pathError{"open", slavePath, err}
-	}
 	defer unix.Close(slave)
-	if size != nil {
-		ws := &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)}
-		if err := unix.IoctlSetWinsize(slave, unix.TIOCSWINSZ, ws); err != nil {
-			return fmt.Errorf("ioctl TIOCSWINSZ: %w", err)
-		}
-	}
 	if err := bindConsole(slavePath); err != nil {
 		return err
 	}
@@ -49,7 +32,40 @@ func setupTerminal(syncFD int, size *specs.Box) error {
 	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
 		return fmt.Errorf("ioctl TIOCSCTTY: %w", err)
 	}
-	return sendMessage(syncFD, message{Type: msgPty}, master)
+	return sendMessage(syncFD, message{Type: msgPty, Text: slavePath}, master)
+}
+
+// openPty opens a new pseudo-terminal in the devpts mounted on /dev/pts, of the given size,
+// and returns both sides (close-on-exec) and the slave's name.
+func openPty(size *specs.Box) (master, slave int, slavePath string, err error) {
+	master, err = unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, -1, "", &pathError{"open", "/dev/ptmx", fmt.Errorf("%w (a terminal needs a devpts mount on /dev/pts)", err)}
+	}
+	fail := func(err error) (int, int, string, error) {
+		unix.Close(master)
+		return -1, -1, "", err
+	}
+	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
+		return fail(fmt.Errorf("ioctl TIOCSPTLCK: %w", err))
+	}
+	n, err := unix.IoctlGetUint32(master, unix.TIOCGPTN)
+	if err != nil {
+		return fail(fmt.Errorf("ioctl TIOCGPTN: %w", err))
+	}
+	slavePath = "/dev/pts/" + strconv.Itoa(int(n))
+	slave, err = unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fail(&pathError{"open", slavePath, err})
+	}
+	if size != nil {
+		ws := &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)}
+		if err := unix.IoctlSetWinsize(slave, unix.TIOCSWINSZ, ws); err != nil {
+			unix.Close(slave)
+			return fail(fmt.Errorf("ioctl TIOCSWINSZ: %w", err))
+		}
+	}
+	return master, slave, slavePath, nil
 }
 
 // bindConsole makes /dev/console the container's terminal, as programs that write to the

@@ -26,21 +26,25 @@ var createCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "the bundle `DIR`"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the container's pid to `FILE`"},
-		&cli.StringFlag{Name: "console-socket", Usage: "(not supported yet) send the pty master to `SOCK`"},
+		&cli.StringFlag{Name: "console-socket", Usage: "with process.terminal, send the pty master to the unix socket `SOCK`"},
 		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted for runc compatibility; contain always uses pivot_root"},
 		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted for runc compatibility (no session keyring is made)"},
-		&cli.IntFlag{Name: "preserve-fds", Usage: "(not supported yet) pass N more fds after stdio"},
+		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the container's process"},
 	},
 	Action: func(c *cli.Context) error {
-		if c.String("console-socket") != "" || c.Int("preserve-fds") > 0 {
-			return errors.New("create: --console-socket and --preserve-fds are not supported yet")
-		}
 		opts, err := bundleOptions(c)
 		if err != nil {
 			return err
 		}
-		if opts.Spec.Process.Terminal {
-			return errors.New("create: process.terminal needs --console-socket, which is not supported yet (use run -t)")
+		if opts.ConsoleSocket, err = absOrEmpty(c.String("console-socket")); err != nil {
+			return err
+		}
+		// create never waits for its container: a terminal has to go to a console socket.
+		if err := isolate.CheckConsoleSocket(true, opts.Spec.Process.Terminal, opts.ConsoleSocket); err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		if opts.PreserveFDs, err = preserveFDs(c); err != nil {
+			return err
 		}
 		return isolate.Create(opts)
 	},
@@ -173,6 +177,20 @@ func bundleOptions(c *cli.Context) (isolate.RunOptions, error) {
 		ID: id, Bundle: bundle, Spec: spec, StateRoot: c.String("root"), PidFile: pidFile,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Log: logger,
 	}, nil
+}
+
+// preserveFDs reads --preserve-fds and checks that those fds were inherited.
+func preserveFDs(c *cli.Context) (int, error) {
+	n := c.Int("preserve-fds")
+	return n, isolate.CheckPreservedFDs(n)
+}
+
+// absOrEmpty makes a path given on the command line absolute; "" stays "".
+func absOrEmpty(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	return filepath.Abs(path)
 }
 
 // oneID reads the command's single argument, a valid container id.

@@ -36,6 +36,7 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "cwd", Value: "/", Usage: "working `DIR` inside the container"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `UID[:GID]`"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
+		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the container's process"},
 	},
 	Action: runAction,
 }
@@ -62,6 +63,9 @@ func runAction(c *cli.Context) error {
 		if opts.PidFile, err = filepath.Abs(opts.PidFile); err != nil {
 			return err
 		}
+	}
+	if opts.PreserveFDs, err = preserveFDs(c); err != nil {
+		return err
 	}
 	status, err := isolate.Run(opts)
 	if err != nil {

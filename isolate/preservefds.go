@@ -1,0 +1,79 @@
+package isolate
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Preserved fds (--preserve-fds N, as runc): the caller's fds 3 to 3+N-1 reach the container's
+// process under the same numbers, the way systemd's socket activation (LISTEN_FDS) hands
+// sockets over; every other fd is still closed. Init and the exec stage get them right after
+// stdio, so that nothing has to move them later, and their own fds (config pipe, sync socket,
+// exec fifo) after those; the parent says how many in preserveFDsEnv.
+
+// preserveFDsEnv is set in init's environment when fds are preserved. Init's environment is
+// not the program's (that comes from the spec), so it goes no further.
+const preserveFDsEnv = "CONTAIN_PRESERVE_FDS"
+
+// preservedFDs is how many fds after stdio belong to the program, in init and the exec stage.
+var preservedFDs int
+
+// shiftInitFDs reads how many fds the parent preserved and moves init's own fds above them.
+func shiftInitFDs() error {
+	v, ok := os.LookupEnv(preserveFDsEnv)
+	if !ok {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("init: %s=%q: want a number of fds", preserveFDsEnv, v)
+	}
+	preservedFDs = n
+	initConfigFD += n
+	initSyncFD += n
+	execFifoFD += n
+	return nil
+}
+
+// CheckPreservedFDs checks that fds 3 to 3+n-1 are ones this process inherited: open, and
+// not close-on-exec. Every fd the Go runtime and contain open themselves is close-on-exec, so
+// this never passes one of ours (a --log file, say) to a container in place of a missing one.
+func CheckPreservedFDs(n int) error {
+	if n < 0 {
+		return fmt.Errorf("--preserve-fds %d: want 0 or more", n)
+	}
+	for fd := 3; fd < 3+n; fd++ {
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil {
+			return fmt.Errorf("--preserve-fds %d: fd %d is not open: %w", n, fd, err)
+		}
+		if flags&unix.FD_CLOEXEC != 0 {
+			return fmt.Errorf("--preserve-fds %d: fd %d was not inherited (it is close-on-exec)", n, fd)
+		}
+	}
+	return nil
+}
+
+// preservedFiles lists fds 3 to 3+n-1 for syscall.ProcAttr.Files, which puts each at its own
+// number in the child.
+func preservedFiles(n int) []uintptr {
+	fds := make([]uintptr, n)
+	for i := range fds {
+		fds[i] = uintptr(3 + i)
+	}
+	return fds
+}
+
+// initEnv is the environment of init and of the exec stage.
+func initEnv(preserved int) []string {
+	// Init is short-lived and mostly waits on system calls: one P and no GC spawn fewer
+	// threads, and execve(2) has to stop every thread before it can replace the process.
+	env := []string{"GOMAXPROCS=1", "GOGC=off"}
+	if preserved > 0 {
+		env = append(env, preserveFDsEnv+"="+strconv.Itoa(preserved))
+	}
+	return env
+}
