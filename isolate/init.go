@@ -98,11 +98,14 @@ func IsInit() bool { return len(os.Args) > 1 && os.Args[1] == InitArg }
 // user's program. It never returns. The caller must have locked the main goroutine to the main
 // thread in an init function (runtime.LockOSThread): namespaces joined, capabilities and
 // credentials set here belong to this thread, and execve(2) keeps only the calling thread's.
+//
+// The same function is the exec stage ("init exec", see exec.go), which returns once the
+// program it started in a running container runs.
 func Init() {
 	runtime.LockOSThread()
-	err := shiftInitFDs()
-	if err == nil {
-		err = initContainer()
+	err := initMain()
+	if err == nil && isExecStage() {
+		os.Exit(0)
 	}
 	if err == nil {
 		err = errors.New("init: returned without exec") // unreachable: exec does not return
@@ -113,6 +116,21 @@ func Init() {
 		fmt.Fprintln(os.Stderr, "contain init:", err)
 	}
 	os.Exit(1)
+}
+
+// initMain does what every process of the runtime inside a container does first: find its
+// fds and become non-dumpable (see selfexe.go); then it is init or the exec stage.
+func initMain() error {
+	if err := shiftInitFDs(); err != nil {
+		return err
+	}
+	if err := setNonDumpable(); err != nil {
+		return err
+	}
+	if isExecStage() {
+		return execStage()
+	}
+	return initContainer()
 }
 
 func initContainer() error {

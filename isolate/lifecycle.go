@@ -152,6 +152,7 @@ func LoadState(root, id string) (State, error) {
 	}
 	st := s.state
 	st.Status = s.status()
+	st.Process = nil // exec's defaults, not part of the state (see State.Process)
 	if st.Status == specs.StateStopped {
 		st.Pid = 0
 	}

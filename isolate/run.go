@@ -120,6 +120,7 @@ func prepare(o RunOptions) (string, *stateDir, error) {
 		return "", nil, err
 	}
 	o.Log.Debug("state reserved", "id", o.ID, "dir", state.path, "rootfs", rootfs)
+	state.state.Process = o.Spec.Process // saved with the next update
 	return rootfs, state, nil
 }
 
@@ -344,9 +345,19 @@ func forkInit(attr *syscall.ProcAttr, pidPath string, exited chan<- unix.WaitSta
 	return pid, pidfd, err
 }
 
-// forkExecInit starts init and opens a pidfd on it before anything can reap it.
+// forkExecInit starts init and opens a pidfd on it before anything can reap it. Init runs
+// this binary from a read-only mount of itself (see selfexe.go).
 func forkExecInit(attr *syscall.ProcAttr) (int, int, error) {
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"contain", InitArg}, attr)
+	self, err := openReadonlySelf()
+	if err != nil {
+		return 0, -1, err
+	}
+	defer self.close()
+	path, err := self.pathFor(len(attr.Files))
+	if err != nil {
+		return 0, -1, err
+	}
+	pid, err := syscall.ForkExec(path, []string{"contain", InitArg}, attr)
 	if err != nil {
 		return 0, -1, err
 	}

@@ -26,6 +26,9 @@ type State struct {
 	// `create` that read the spec is gone.
 	Poststart []specs.Hook `json:"poststart,omitempty"`
 	Poststop  []specs.Hook `json:"poststop,omitempty"`
+	// Process is the spec's process: what `exec` starts from unless given a whole process,
+	// as runc does. LoadState leaves it out (its environment may hold secrets).
+	Process *specs.Process `json:"process,omitempty"`
 }
 
 // stateDir is one container's directory under the state root: /run/contain/<id>. It is

@@ -34,7 +34,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility (cgroups are not managed yet)"},
 		},
 		Before: setupLogging,
-		Commands: []*cli.Command{runCommand, createCommand, startCommand, stateCommand, killCommand,
+		Commands: []*cli.Command{runCommand, createCommand, startCommand, execCommand, stateCommand, killCommand,
 			deleteCommand, listCommand, psCommand, featuresCommand, specCommand, rootfsCommand, versionCommand},
 		DisableSliceFlagSeparator: true, // -e A=1,2 is one variable, not two
 		HideHelpCommand:           true,

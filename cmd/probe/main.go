@@ -50,11 +50,12 @@ var commands = map[string]command{
 	"sleep":         {"S", "sleep S seconds (fractions allowed)", 1, 1, sleep},
 	"trap":          {"SECONDS", "print each signal received; exit 0 after SIGTERM, 1 after SECONDS", 1, 1, trap},
 	"stdin-sum":     {"", "print the length and SHA-256 of stdin", 0, 0, stdinSum},
+	"exe-write":     {"SECONDS [FIFO]", "try to write to the runtime's binary through /proc/PID/exe (CVE-2019-5736)", 1, 2, exeWrite},
 }
 
 // order is the order of commands in the usage text.
 var order = []string{"report", "exit", "ls", "cat", "write", "chroot-escape", "forkn", "memhog",
-	"spin", "mknod", "fds", "userns-mount", "bind", "sleep", "trap", "stdin-sum"}
+	"spin", "mknod", "fds", "userns-mount", "bind", "sleep", "trap", "stdin-sum", "exe-write"}
 
 // usageError is bad input on the command line: exit status 2.
 type usageError struct{ msg string }
@@ -272,6 +273,18 @@ func stdinSum(_ []string, human bool) (int, error) {
 		return status, nil
 	}
 	return max(status, printJSON(res, "")), nil
+}
+
+func exeWrite(args []string, human bool) (int, error) {
+	d, err := secondsArg(args[0])
+	if err != nil {
+		return 0, err
+	}
+	release := ""
+	if len(args) == 2 {
+		release = args[1]
+	}
+	return emit(probe.ExeWrite(d, release), human), nil
 }
 
 // intArg parses a decimal argument in [lo, hi].

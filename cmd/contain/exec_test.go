@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containkit/contain/isolate"
+)
+
+// runningContainer creates and starts container id from a fresh bundle whose process is args
+// (edit, if not nil, changes the spec further); delete --force removes it when the test ends.
+func runningContainer(t *testing.T, id string, edit func(spec obj), args ...any) string {
+	t.Helper()
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list(args)
+		if edit != nil {
+			edit(spec)
+		}
+	})
+	createContainer(t, bundle, id)
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", id) })
+	mustRunCLI(t, "start", id)
+	return bundle
+}
+
+// nsInode reads the inode of a process's namespace from its /proc/PID/ns link, "net:[4026531840]".
+func nsInode(t *testing.T, pid int, name string) uint64 {
+	t.Helper()
+	link, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSuffix(link[strings.IndexByte(link, '[')+1:], "]"), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", link, err)
+	}
+	return n
+}
+
+// exec joins every namespace of the container, and starts from the container's own process:
+// its capabilities, no_new_privs, environment and rlimits.
+func TestExecJoinsTheContainer(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "ex", nil, "/bin/probe", "sleep", "60")
+	init := state(t, "ex").Pid
+	r := decodeReport(t, mustRun(t, "exec", "ex", "/bin/probe", "report"))
+	for _, ns := range []string{"pid", "mnt", "uts", "ipc", "net"} {
+		if want := nsInode(t, init, ns); r.Namespaces[ns] != want {
+			t.Errorf("%s namespace %d, want the container's %d", ns, r.Namespaces[ns], want)
+		}
+	}
+	if r.PID == 1 || !slices.Contains(r.Pids, 1) || !slices.Contains(r.Pids, r.PID) {
+		t.Errorf("pid %d, /proc shows %v: want a new pid beside the container's 1", r.PID, r.Pids)
+	}
+	if r.Hostname != "contain" || r.Cwd != "/" || r.UID[0] != 0 {
+		t.Errorf("hostname %q cwd %q uid %v: want the container's", r.Hostname, r.Cwd, r.UID)
+	}
+	want := slices.Clone(isolate.DefaultCapabilities)
+	slices.Sort(want)
+	for _, set := range []string{"effective", "permitted", "bounding"} {
+		if !slices.Equal(r.Caps[set], want) {
+			t.Errorf("%s = %v, want the container's %v", set, r.Caps[set], want)
+		}
+	}
+	if r.NoNewPrivs != 1 || r.Rlimits["RLIMIT_NOFILE"].Soft != 1024 {
+		t.Errorf("no_new_privs %d, RLIMIT_NOFILE %+v: want the container's process's", r.NoNewPrivs, r.Rlimits["RLIMIT_NOFILE"])
+	}
+	for _, fd := range r.FDs {
+		if fd.FD > 2 {
+			t.Errorf("fd %d (%s) reached the exec'd process", fd.FD, fd.Target)
+		}
+	}
+
+	r = decodeReport(t, mustRun(t, "exec", "--user", "1000:1001", "--cwd", "/tmp", "-e", "GREETING=hi there", "ex", "/bin/probe", "report"))
+	if r.UID[0] != 1000 || r.GID[0] != 1001 || r.Cwd != "/tmp" || !slices.Contains(r.Env, "GREETING=hi there") {
+		t.Errorf("uid %v gid %v cwd %q env %v: want 1000, 1001, /tmp, GREETING", r.UID, r.GID, r.Cwd, r.Env)
+	}
+	if len(r.Caps["effective"]) != 0 {
+		t.Errorf("a non-root user kept effective capabilities %v", r.Caps["effective"])
+	}
+}
+
+// Exit status, death by signal (128+N) and stdio, byte-exact, as with run.
+func TestExecStatusAndStdio(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "exs", nil, "/bin/probe", "sleep", "60")
+	for _, code := range []int{0, 42} {
+		if r := contain(t, "", "exec", "exs", "/bin/probe", "exit", strconv.Itoa(code)); r.code != code {
+			t.Errorf("probe exit %d: contain exited %d (stderr %q)", code, r.code, r.stderr)
+		}
+	}
+	if r := contain(t, "", "exec", "exs", "sh", "-c", "kill -KILL $$"); r.code != 137 {
+		t.Errorf("killed by SIGKILL: exit %d, want 137", r.code)
+	}
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	r := contain(t, string(data), "exec", "exs", "cat")
+	if r.code != 0 || !bytes.Equal([]byte(r.stdout), data) {
+		t.Errorf("cat: exit %d, %d bytes back of %d", r.code, len(r.stdout), len(data))
+	}
+	r = contain(t, string(data), "exec", "exs", "sh", "-c", "cat >&2")
+	if r.stderr != string(data) || r.stdout != "" {
+		t.Errorf("cat >&2: %d bytes on stderr, %d on stdout", len(r.stderr), len(r.stdout))
+	}
+	if r := contain(t, "", "exec", "exs", "no-such-program"); r.code == 0 || !strings.Contains(r.stderr, "no-such-program") {
+		t.Errorf("a missing program: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// Signals sent to a foreground `contain exec` reach the process.
+func TestExecForwardsSignals(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "exsig", nil, "/bin/probe", "sleep", "60")
+	c := startContainer(t, "exec", "exsig", "/bin/probe", "trap", "20")
+	c.signal(t, syscall.SIGUSR1, "SIGUSR1")
+	c.signal(t, syscall.SIGINT, "SIGINT")
+	c.signal(t, syscall.SIGTERM, "SIGTERM")
+	if code := c.wait(t); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0", code)
+	}
+}
+
+// --process FILE is the whole process, as engines send it: user, all five capability sets,
+// no_new_privs, rlimits, env and cwd come from it alone; AppArmor is named in a warning.
+func TestExecProcessFile(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "exp", nil, "/bin/probe", "sleep", "60")
+	caps := []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"}
+	p := specs.Process{
+		Args: []string{"/bin/probe", "report"}, Env: []string{"PATH=/bin", "FROM=file"}, Cwd: "/tmp",
+		User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{7}},
+		Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps,
+			Inheritable: caps, Ambient: caps},
+		Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 512, Hard: 512}},
+		ApparmorProfile: "unconfined-please",
+	}
+	file := filepath.Join(t.TempDir(), "process.json")
+	data, _ := json.Marshal(p)
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := contain(t, "", "exec", "--process", file, "exp")
+	if res.code != 0 {
+		t.Fatalf("exec --process: exit %d: %s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "apparmorProfile") {
+		t.Errorf("no warning names apparmorProfile: %q", res.stderr)
+	}
+	r := decodeReport(t, res.stdout)
+	for _, set := range []string{"effective", "permitted", "inheritable", "ambient", "bounding"} {
+		if !slices.Equal(r.Caps[set], caps) {
+			t.Errorf("%s = %v, want %v", set, r.Caps[set], caps)
+		}
+	}
+	if r.UID[0] != 1000 || !slices.Equal(r.Groups, []int{7}) || r.Cwd != "/tmp" || r.NoNewPrivs != 0 {
+		t.Errorf("uid %v groups %v cwd %q no_new_privs %d: want the file's", r.UID, r.Groups, r.Cwd, r.NoNewPrivs)
+	}
+	if !slices.Equal(r.Env, p.Env) || r.Rlimits["RLIMIT_NOFILE"].Soft != 512 {
+		t.Errorf("env %v RLIMIT_NOFILE %+v: want the file's", r.Env, r.Rlimits["RLIMIT_NOFILE"])
+	}
+}
+
+// --detach returns once the process runs; --pid-file names it (a host pid, in the container's
+// namespaces and cgroups).
+func TestExecDetach(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "exd", nil, "/bin/probe", "sleep", "60")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	execDetached(t, "--pid-file", pidFile, "exd", "/bin/probe", "sleep", "60")
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(data))
+	init := state(t, "exd").Pid
+	if gone(pid) || nsInode(t, pid, "pid") != nsInode(t, init, "pid") || nsInode(t, pid, "mnt") != nsInode(t, init, "mnt") {
+		t.Fatalf("pid file names %d, not a live process in the container", pid)
+	}
+	if ours, theirs := procFile(t, pid, "cgroup"), procFile(t, init, "cgroup"); ours != theirs {
+		t.Errorf("the exec'd process is in cgroups\n%s\nthe container's init in\n%s", ours, theirs)
+	}
+	mustRunCLI(t, "delete", "--force", "exd")
+	waitFor(t, func() bool { return gone(pid) })
+}
+
+// execDetached runs `contain exec --detach ARGS...` (see detached).
+func execDetached(t *testing.T, args ...string) string {
+	t.Helper()
+	return detached(t, nil, append([]string{"exec", "--detach"}, args...)...)
+}
+
+// detached runs a contain command that leaves a process behind (create, exec --detach) with
+// stdout and stderr on a file, whose path it returns, and extra as fds 3 and up. The process
+// keeps contain's stdio: a pipe there would keep its reader waiting until the process exits.
+func detached(t *testing.T, extra []*os.File, args ...string) string {
+	t.Helper()
+	out, err := os.Create(filepath.Join(t.TempDir(), "output"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := containCmd(args...)
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = out, out, extra
+	if err := runWithTimeout(t, cmd, 30*time.Second); err != nil {
+		msg, _ := os.ReadFile(out.Name())
+		t.Fatalf("contain %s: %v\n%s", strings.Join(args, " "), err, msg)
+	}
+	return out.Name()
+}
+
+// procFile reads /proc/PID/NAME.
+func procFile(t *testing.T, pid int, name string) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// Only a container whose init lives can be entered; the errors are runc's words.
+func TestExecRefusesStoppedAndUnknown(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "exstop", nil, "/bin/probe", "exit", "0")
+	waitFor(t, func() bool { return state(t, "exstop").Status == specs.StateStopped })
+	if r := contain(t, "", "exec", "exstop", "/bin/probe", "exit", "0"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+		t.Errorf("exec in a stopped container: exit %d, %q", r.code, r.stderr)
+	}
+	if r := contain(t, "", "exec", "no-such-box", "/bin/probe", "exit", "0"); r.code == 0 || !strings.Contains(r.stderr, "container does not exist") {
+		t.Errorf("exec in an unknown container: exit %d, %q", r.code, r.stderr)
+	}
+	if r := contain(t, "", "exec", "../x", "true"); r.code == 0 {
+		t.Error("exec accepted the id ../x")
+	}
+}
+
+// exec -t: an interactive shell on a pty of the container's own devpts, and its status.
+func TestExecTerminal(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "ext", nil, "/bin/probe", "sleep", "60")
+	master, slave := openPty(t)
+	cmd := containCmd("exec", "-t", "ext", "sh")
+	cmd.Env = append(cmd.Env, "TERM=dumb")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	var out screen
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	pos := out.waitText(t, 0, "# ")
+	master.Write([]byte("tty; echo $((6*7))\r"))
+	pos = out.waitText(t, pos, "/dev/pts/")
+	out.waitText(t, pos, "42")
+	master.Write([]byte("exit 3\r"))
+	if err := <-done; cmd.ProcessState.ExitCode() != 3 {
+		t.Errorf("exit %v, want the shell's 3", err)
+	}
+}
