@@ -271,14 +271,11 @@ func TestBundleWarnings(t *testing.T) {
 	}
 }
 
-// The cgroup mount of `runc spec` configs: the hierarchy is visible, and read-only.
+// The cgroup mount of `contain spec` (and `runc spec`) configs: the hierarchy is visible, and
+// read-only, made fresh in the container's cgroup namespace or, without one, bound from the host.
 func TestBundleCgroupMountIsReadOnly(t *testing.T) {
 	needContainer(t)
-	bundle := newBundle(t, func(spec obj) {
-		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/sys/fs/cgroup", "type": "cgroup",
-			"source": "cgroup", "options": list{"nosuid", "noexec", "nodev", "relatime", "ro"}})
-		process(spec)["args"] = list{"/bin/probe", "report"}
-	})
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "report"} })
 	r := decodeReport(t, mustRun(t, "run", "--bundle", bundle, "cgmount"))
 	var cg []probe.Mount
 	for _, m := range r.Mounts {
@@ -295,8 +292,13 @@ func TestBundleCgroupMountIsReadOnly(t *testing.T) {
 		}
 	}
 	bundle2 := newBundle(t, func(spec obj) {
-		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/sys/fs/cgroup", "type": "cgroup",
-			"source": "cgroup", "options": list{"ro"}})
+		var kept list
+		for _, ns := range linux(spec)["namespaces"].([]any) {
+			if ns.(obj)["type"] != "cgroup" {
+				kept = append(kept, ns)
+			}
+		}
+		linux(spec)["namespaces"] = kept // the host's tree, bound in
 		process(spec)["args"] = list{"/bin/probe", "write", "/sys/fs/cgroup/contain-test"}
 	})
 	var w probe.PathResult
