@@ -27,7 +27,7 @@ import (
 //     exited (when ETXTBSY no longer protects it).
 //
 // The usual alternative, runc's, is to copy the binary into a sealed memfd and execute the
-// copy. It costs a copy of the whole binary per process: 3-4 ms for contain's 5.3 MB on
+// copy. It costs a copy of the whole binary per process: 3-5 ms for contain's 5.3 MB on
 // the 2-CPU development VM (1.2-1.7 GB/s), against 0.01-0.02 ms for the read-only mount
 // (BenchmarkReadonlySelf and BenchmarkSealedMemfdCopy in selfexe_test.go), which makes the
 // mount cheap enough to use for every container's init as well.
