@@ -153,6 +153,21 @@ func Resolve(cgroupsPath, id string) (string, error) {
 	return p, nil
 }
 
+// create is both drivers' Create: make the directories, then apply r; on a failure, remove
+// the cgroup again (its new ancestors are the caller's, who recorded them: see Missing).
+func create(c Manager, makeDirs func() error, r *specs.LinuxResources) ([]string, error) {
+	err := makeDirs()
+	var warnings []string
+	if err == nil {
+		warnings, err = c.Update(r)
+	}
+	if err != nil {
+		c.Destroy(nil)
+		return nil, err
+	}
+	return warnings, nil
+}
+
 // missingDirs lists cgPath and its ancestors that do not exist under mount, parents first.
 func missingDirs(mount, cgPath string) []string {
 	var missing []string

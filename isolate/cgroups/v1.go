@@ -95,21 +95,20 @@ func (c *V1) Exists() bool {
 // CPUs and no memory nodes, and a process cannot join it until they are set, so each cpuset
 // level starts with its parent's.
 func (c *V1) Create(r *specs.LinuxResources) ([]string, error) {
+	return create(c, c.makeDirs, r)
+}
+
+func (c *V1) makeDirs() error {
 	for _, mount := range c.mounts() {
 		err := mkdirAll(mount, c.path, nil)
 		if err == nil && mount == c.hierarchies["cpuset"] {
 			err = inheritCpusets(mount, c.path)
 		}
 		if err != nil {
-			c.Destroy(nil)
-			return nil, err
+			return err
 		}
 	}
-	warnings, err := c.Update(r)
-	if err != nil {
-		c.Destroy(nil)
-	}
-	return warnings, err
+	return nil
 }
 
 // inheritCpusets gives every level from the mount down to cgPath the CPUs and memory nodes of

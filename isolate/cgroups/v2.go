@@ -36,19 +36,12 @@ func (c *V2) Exists() bool {
 // cgroup.subtree_control, so each ancestor made here, and the one it hangs from, enables the
 // controllers the container's limits need before the next level is made.
 func (c *V2) Create(r *specs.LinuxResources) ([]string, error) {
-	err := mkdirAll(c.mount, c.path, nil)
-	if err == nil {
-		err = c.enableControllers()
-	}
-	if err != nil {
-		c.Destroy(nil)
-		return nil, err
-	}
-	warnings, err := c.Update(r)
-	if err != nil {
-		c.Destroy(nil)
-	}
-	return warnings, err
+	return create(c, func() error {
+		if err := mkdirAll(c.mount, c.path, nil); err != nil {
+			return err
+		}
+		return c.enableControllers()
+	}, r)
 }
 
 // enableControllers enables, in every ancestor from the mount down to the cgroup's parent,
