@@ -65,6 +65,11 @@ func (r ExeWriteResult) Human() string {
 // It only ever writes to executables that are not files of its own container; in a test, a
 // runtime without the defences would see its own freshly built binary changed, nothing else.
 func ExeWrite(d time.Duration, release string) ExeWriteResult {
+	if err := insideContainer(); err != nil {
+		var res ExeWriteResult
+		res.done(err)
+		return res
+	}
 	a := &exeAttack{targets: map[int]*ExeTarget{}, held: map[int]int{}, self: os.Getpid()}
 	defer a.close()
 	released := release == ""
@@ -84,6 +89,23 @@ func ExeWrite(d time.Duration, release string) ExeWriteResult {
 	}
 	a.res.OK = true
 	return a.result()
+}
+
+// initialPidNamespace is the inode of the host's pid namespace (PROC_PID_INIT_INO in
+// linux/proc_ns.h): the same on every Linux system.
+const initialPidNamespace = 0xEFFFFFFC
+
+// insideContainer refuses to attack from the host's pid namespace: there, every process of the
+// machine would be in reach, a program that runs a deleted binary among them.
+func insideContainer() error {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return &os.PathError{Op: "stat", Path: "/proc/self/ns/pid", Err: err}
+	}
+	if st.Ino == initialPidNamespace {
+		return errors.New("exe-write runs only inside a container (a pid namespace of its own), not on the host")
+	}
+	return nil
 }
 
 // exeAttack is ExeWrite's state.
