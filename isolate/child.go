@@ -40,6 +40,12 @@ type Child struct {
 // so re-executing itself is how it runs its own code in a new process. See clone(2),
 // proc(5). Taught in steps/00-process (the flags, one per namespace, in steps 01 to 08).
 func StartChild(cloneflags uintptr, args ...string) (*Child, error) {
+	return startChild(syscall.SysProcAttr{Cloneflags: cloneflags}, args)
+}
+
+// startChild is StartChild with the clone's attributes as the caller wrote them: attr's
+// Cloneflags and what a step adds to them (RunChildWith). Pdeathsig is always SIGKILL.
+func startChild(attr syscall.SysProcAttr, args []string) (*Child, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("pipe: %w", err)
@@ -49,7 +55,8 @@ func StartChild(cloneflags uintptr, args ...string) (*Child, error) {
 	cmd.Args[0] = filepath.Base(os.Args[0])
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{r} // fd 3 in the child: goAheadFD
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneflags, Pdeathsig: unix.SIGKILL}
+	attr.Pdeathsig = unix.SIGKILL
+	cmd.SysProcAttr = &attr
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("clone /proc/self/exe: %w%s", err, cloneHint(err))
@@ -103,7 +110,16 @@ func (c *Child) Wait() (int, error) {
 
 // RunChild starts the child, lets it go at once, and waits for it: StartChild, Continue, Wait.
 func RunChild(cloneflags uintptr, args ...string) (int, error) {
-	c, err := StartChild(cloneflags, args...)
+	return RunChildWith(&syscall.SysProcAttr{Cloneflags: cloneflags}, args...)
+}
+
+// RunChildWith is RunChild with the clone's attributes written out by the caller: the
+// Cloneflags, and what a later step adds to the clone. Steps/10-cgroups adds UseCgroupFD and
+// CgroupFD, the fd of a cgroup2 directory: Go then clones with clone3(2) and
+// CLONE_INTO_CGROUP, and the child is born in that cgroup, never a moment outside it. attr is
+// copied, and the copy's Pdeathsig is SIGKILL, as StartChild's. Taught in steps/10-cgroups.
+func RunChildWith(attr *syscall.SysProcAttr, args ...string) (int, error) {
+	c, err := startChild(*attr, args)
 	if err != nil {
 		return 0, err
 	}
@@ -150,6 +166,34 @@ func Exec(args []string) error {
 func SetHostname(name string) error {
 	if err := unix.Sethostname([]byte(name)); err != nil {
 		return fmt.Errorf("sethostname %q: %w", name, err)
+	}
+	return nil
+}
+
+// SetupContainer sets the container up from inside, as steps 01 to 08 build it, in their
+// order: it names the uts namespace hostname (SetHostname, step 01), makes the mounts private
+// (MakeMountsPrivate, step 03), gives rootfs a /dev of its own (MakeDev, step 04), binds
+// rootfs onto itself and makes it the root (BindRootfs and PivotRoot, step 05), mounts the pid
+// namespace's /proc (MountProc, step 04) and the ipc namespace's /dev/mqueue (MountMqueue,
+// step 07), brings lo up (LoopbackUp, step 08) and mounts the network namespace's /sys
+// (MountSysfs, step 08). The child must be in the namespaces of those steps: CLONE_NEWUTS,
+// CLONE_NEWPID, CLONE_NEWNS, CLONE_NEWIPC and CLONE_NEWNET. Taught in steps/01-uts to
+// steps/08-net-ns, one call at a time.
+func SetupContainer(rootfs, hostname string) error {
+	for _, call := range []func() error{
+		func() error { return SetHostname(hostname) }, // step 01
+		MakeMountsPrivate,                          // step 03
+		func() error { return MakeDev(rootfs) },    // step 04
+		func() error { return BindRootfs(rootfs) }, // step 05
+		func() error { return PivotRoot(rootfs) },  // step 05
+		MountProc,   // step 04
+		MountMqueue, // step 07
+		LoopbackUp,  // step 08
+		MountSysfs,  // step 08
+	} {
+		if err := call(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -100,31 +100,7 @@ func parent(rootfs string, command []string) (int, error) {
 
 // child sets the container up from inside, then becomes the command.
 func child(rootfs string, command []string) error {
-	if err := isolate.SetHostname(hostname); err != nil { // step 01
-		return err
-	}
-	if err := isolate.MakeMountsPrivate(); err != nil { // step 03
-		return err
-	}
-	if err := isolate.MakeDev(rootfs); err != nil { // step 04
-		return err
-	}
-	if err := isolate.BindRootfs(rootfs); err != nil { // step 05
-		return err
-	}
-	if err := isolate.PivotRoot(rootfs); err != nil { // step 05
-		return err
-	}
-	if err := isolate.MountProc(); err != nil { // step 04
-		return err
-	}
-	if err := isolate.MountMqueue(); err != nil { // step 07
-		return err
-	}
-	if err := isolate.LoopbackUp(); err != nil { // step 08
-		return err
-	}
-	if err := isolate.MountSysfs(); err != nil { // step 08
+	if err := isolate.SetupContainer(rootfs, hostname); err != nil { // steps 01-08
 		return err
 	}
 	n, err := strconv.Atoi(os.Getenv(cableEnv))

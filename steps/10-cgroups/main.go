@@ -26,8 +26,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,11 +83,7 @@ func parent(rootfs string, command []string) (int, error) {
 	if err := o.Mount(); err != nil { // step 06
 		return 0, err
 	}
-	// The child, as isolate.StartChild makes it (step 00), written out: this step gives its
-	// clone one more argument.
-	child := exec.Command("/proc/self/exe", append([]string{isolate.ChildArg, o.Merged()}, command...)...)
-	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
-	child.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneflags, Pdeathsig: unix.SIGKILL}
+	args := append([]string{o.Merged()}, command...)
 
 	path := fmt.Sprintf("%s/10-cgroups-%d", workshopCgroup, os.Getpid())
 	if !cgroups.IsV2(cgroupRoot) {
@@ -103,8 +97,9 @@ func parent(rootfs string, command []string) (int, error) {
 				fmt.Fprintln(os.Stderr, "parent:", err)
 			}
 		}()
-		child.Env = append(os.Environ(), joinEnv+"="+strings.Join(cg.JoinFiles(), ":"))
-		return run(child)
+		// The child inherits our environment, and takes this out of it before exec.
+		os.Setenv(joinEnv, strings.Join(cg.JoinFiles(), ":"))
+		return isolate.RunChild(cloneflags, args...) // step 00
 	}
 
 	// cgroup v2: one tree, mounted on /sys/fs/cgroup, and a cgroup is a directory in it. A
@@ -149,14 +144,18 @@ func parent(rootfs string, command []string) (int, error) {
 		return 0, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(fd)
+	// The child as isolate.RunChild starts it (step 00), with one more thing in its clone:
+	// RunChildWith takes the clone's attributes written out.
+	attr := &syscall.SysProcAttr{Cloneflags: cloneflags}
 	// SOLUTION BEGIN: start the child inside the cgroup: clone3(2) with CLONE_INTO_CGROUP and the directory's fd.
 	// HINT: clone(2), CLONE_INTO_CGROUP. Go's os/exec calls clone3 with it when
-	// HINT: child.SysProcAttr.UseCgroupFD is true; CgroupFD is the directory's fd (fd).
-	// EXERCISE: _ = fd
-	child.SysProcAttr.UseCgroupFD = true
-	child.SysProcAttr.CgroupFD = fd
+	// HINT: attr.UseCgroupFD is true; attr.CgroupFD is the directory's fd (fd).
+	attr.UseCgroupFD = true
+	attr.CgroupFD = fd
 	// SOLUTION END
-	return run(child)
+	// Its status: the code it exited with, or 128+N when signal N killed it (137: SIGKILL, the
+	// OOM killer's). Meanwhile signals for us go to the child, so that we live to clean up.
+	return isolate.RunChildWith(attr, args...) // step 00, with this step's clone
 }
 
 // child sets the container up from inside, then becomes the command.
@@ -177,61 +176,10 @@ func child(rootfs string, command []string) error {
 		}
 		// SOLUTION END
 	}
-	if err := isolate.SetHostname(hostname); err != nil { // step 01
-		return err
-	}
-	if err := isolate.MakeMountsPrivate(); err != nil { // step 03
-		return err
-	}
-	if err := isolate.MakeDev(rootfs); err != nil { // step 04
-		return err
-	}
-	if err := isolate.BindRootfs(rootfs); err != nil { // step 05
-		return err
-	}
-	if err := isolate.PivotRoot(rootfs); err != nil { // step 05
-		return err
-	}
-	if err := isolate.MountProc(); err != nil { // step 04
-		return err
-	}
-	if err := isolate.MountMqueue(); err != nil { // step 07
-		return err
-	}
-	if err := isolate.LoopbackUp(); err != nil { // step 08
-		return err
-	}
-	if err := isolate.MountSysfs(); err != nil { // step 08
+	if err := isolate.SetupContainer(rootfs, hostname); err != nil { // steps 01-08
 		return err
 	}
 	return isolate.Exec(command) // step 00
-}
-
-// run starts the child, waits for it and returns its exit status, as isolate.RunChild does
-// (step 00): the code it exited with, or 128+N when signal N killed it (137: SIGKILL, the
-// OOM killer's signal). Signals for us go to the child, so that we live to clean up.
-func run(child *exec.Cmd) (int, error) {
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-	defer signal.Stop(signals)
-	if err := child.Start(); err != nil {
-		return 0, fmt.Errorf("clone /proc/self/exe: %w", err)
-	}
-	go func() {
-		for sig := range signals {
-			child.Process.Signal(sig)
-		}
-	}()
-	err := child.Wait()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		return 0, err
-	}
-	ws := child.ProcessState.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
 }
 
 // writeFile writes value to the control file dir/name in one write(2): the kernel parses
