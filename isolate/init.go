@@ -49,6 +49,9 @@ type initConfig struct {
 	// Hooks: init runs createContainer and startContainer, and pauses before pivot_root for
 	// the parent's prestart and createRuntime (see hooks.go).
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
+	// CgroupProcs: the cgroup.procs files init writes itself into first (cgroup v1, and the
+	// cgroup2 part of a hybrid host; on pure v2 it was cloned into its cgroup).
+	CgroupProcs []string `json:"cgroup_procs,omitempty"`
 }
 
 // initLinuxConfig is the part of specs.Linux that init applies.
@@ -146,6 +149,9 @@ func initContainer() error {
 			return fmt.Errorf("prctl PR_SET_PDEATHSIG: %w", err)
 		}
 	}
+	if err := enterCgroup(cfg.CgroupProcs, spec); err != nil {
+		return err
+	}
 	var hookState specs.State
 	if initHooks(cfg.Hooks) {
 		if hookState, err = receiveState(); err != nil {
@@ -187,6 +193,21 @@ func initContainer() error {
 		return fmt.Errorf("close_range: %w", err)
 	}
 	return &pathError{"exec", path, unix.Exec(path, spec.Process.Args, spec.Process.Env)}
+}
+
+// enterCgroup joins the container's cgroup, then makes the container's cgroup namespace,
+// which is rooted at the cgroup its maker is in when it makes it: so inside,
+// /proc/self/cgroup reads "/" and a cgroup mount shows the container's own subtree.
+func enterCgroup(procs []string, spec *specs.Spec) error {
+	if err := joinCgroups(procs); err != nil {
+		return err
+	}
+	if hasNewNamespace(spec, specs.CgroupNamespace) {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare CLONE_NEWCGROUP: %w", err)
+		}
+	}
+	return nil
 }
 
 func readInitConfig() (*initConfig, error) {

@@ -33,7 +33,7 @@ const execFifoName = "exec.fifo"
 // Create makes the container and returns when its init waits for Start. On failure nothing is
 // left: no state, no process.
 func Create(o RunOptions) error {
-	rootfs, state, err := prepare(o)
+	rootfs, state, cg, err := prepare(o)
 	if err != nil {
 		return err
 	}
@@ -50,15 +50,20 @@ func Create(o RunOptions) error {
 		}
 	}()
 	fifoPath := filepath.Join(state.path, execFifoName)
-	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+	// 0622: init opens it for writing after it became the spec's user, who may be anyone
+	// (the state directory above is root's alone, 0700).
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return &pathError{"mkfifo", fifoPath, err}
+	}
+	if err := unix.Chmod(fifoPath, 0o622); err != nil { // past the umask
+		return &pathError{"chmod", fifoPath, err}
 	}
 	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	defer fifo.Close()
-	c, err := startInit(o, rootfs, fifo)
+	c, err := startInit(o, rootfs, cg, fifo)
 	if err != nil {
 		return err
 	}
@@ -114,17 +119,19 @@ func Start(root, id string, log *slog.Logger) error {
 // reads the byte init then writes. It polls init's pidfd too: an init that died will never
 // write, and Start must not wait forever for it.
 func readExecFifo(s *stateDir) error {
+	// The pidfd first: once the fifo is open, init may exec, and a short program may exit and
+	// be reaped before a pidfd could still be had.
+	pidfd, err := unix.PidfdOpen(s.state.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("container init %d: %w", s.state.Pid, err)
+	}
+	defer unix.Close(pidfd)
 	path := filepath.Join(s.path, execFifoName)
 	fifo, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &pathError{"open", path, err}
 	}
 	defer unix.Close(fifo)
-	pidfd, err := unix.PidfdOpen(s.state.Pid, 0)
-	if err != nil {
-		return fmt.Errorf("container init %d: %w", s.state.Pid, err)
-	}
-	defer unix.Close(pidfd)
 	fds := []unix.PollFd{{Fd: int32(fifo), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
 	for {
 		if _, err := unix.Poll(fds, 10_000); err != nil && err != unix.EINTR {
@@ -192,9 +199,31 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 		return fmt.Errorf("container %q: %w", id, ErrNotRunning)
 	}
 	if all {
-		return killAll(s.state.Pid, sig)
+		return s.killAll(sig)
 	}
 	return signalInit(s, sig)
+}
+
+// killAll signals every process of the container: those in its cgroup, which holds them
+// all even when the pid namespace is shared, or else those in its pid namespace. SIGKILL
+// goes through the cgroup's own kill, which no fork can outrun and which reaches a paused
+// container's frozen processes too.
+func (s *stateDir) killAll(sig unix.Signal) error {
+	cg, err := s.openCgroup()
+	if cg == nil || err != nil || !cg.Exists() {
+		return killAll(s.state.Pid, sig)
+	}
+	if sig == unix.SIGKILL {
+		return cg.Kill()
+	}
+	pids, err := cg.Pids()
+	if err != nil {
+		return err
+	}
+	for _, p := range pids {
+		unix.Kill(p, sig)
+	}
+	return nil
 }
 
 // Delete removes a stopped container; with force, it kills one that still runs first. With
@@ -246,6 +275,10 @@ func killAndWait(s *stateDir) error {
 	if s.state.Pid == 0 {
 		return nil // killed before init existed: nothing runs
 	}
+	// The cgroup's kill first: a paused container's processes are frozen, and on v1 a frozen
+	// process cannot die of SIGKILL until it is thawed, which the cgroup kill does.
+	// Best effort: init's own SIGKILL below still ends a container whose cgroup is gone.
+	s.killAll(unix.SIGKILL)
 	if err := signalInit(s, unix.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
 		return err
 	}
@@ -326,10 +359,23 @@ func (s *stateDir) status() specs.ContainerState {
 	}
 	if st == specs.StateCreated {
 		if _, err := os.Stat(filepath.Join(s.path, execFifoName)); errors.Is(err, fs.ErrNotExist) {
-			return specs.StateRunning
+			st = specs.StateRunning
 		}
 	}
+	if st == specs.StateRunning && s.frozen() {
+		return StatePaused
+	}
 	return st
+}
+
+// frozen reports whether the container's cgroup is frozen (see Pause).
+func (s *stateDir) frozen() bool {
+	cg, err := s.openCgroup()
+	if cg == nil || err != nil {
+		return false
+	}
+	frozen, _ := cg.Frozen()
+	return frozen
 }
 
 // processStart reads a live process's start time from /proc/PID/stat (field 22); a zombie

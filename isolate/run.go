@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -44,7 +45,7 @@ var ForwardedSignals = []os.Signal{
 // Run runs a container in the foreground and returns its exit status: the program's own, or
 // 128+N when a signal N killed it. Everything it creates is gone when it returns.
 func Run(o RunOptions) (int, error) {
-	rootfs, state, err := prepare(o)
+	rootfs, state, cg, err := prepare(o)
 	if err != nil {
 		return 0, err
 	}
@@ -55,7 +56,7 @@ func Run(o RunOptions) (int, error) {
 	signal.Notify(signals, ForwardedSignals...)
 	defer signal.Stop(signals)
 
-	c, err := startInit(o, rootfs, nil)
+	c, err := startInit(o, rootfs, cg, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -96,32 +97,37 @@ func Run(o RunOptions) (int, error) {
 }
 
 // prepare checks everything that can be checked before anything is made, then reserves the
-// container's state directory.
-func prepare(o RunOptions) (string, *stateDir, error) {
+// container's state directory and makes its cgroup.
+func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
 	if err := ValidateID(o.ID); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	warnings, err := Validate(o.Spec)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	for _, w := range warnings {
 		o.Log.Warn(w)
 	}
 	rootfs, err := checkRootfs(o.Bundle, o.Spec.Root.Path)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if err := checkNamespacePaths(o.Spec); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	state, err := reserveState(o.StateRoot, o.ID, o.Bundle, o.Spec.Annotations)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	o.Log.Debug("state reserved", "id", o.ID, "dir", state.path, "rootfs", rootfs)
 	state.state.Process = o.Spec.Process // saved with the next update
-	return rootfs, state, nil
+	cg, err := makeCgroup(o.Spec, state, o.Log)
+	if err != nil {
+		state.remove()
+		return "", nil, nil, err
+	}
+	return rootfs, state, cg, nil
 }
 
 // warnOnHookError logs the failure of a poststart or poststop hook: those do not stop the
@@ -224,7 +230,7 @@ type initProcess struct {
 
 // startInit re-executes this binary as "init" in the container's new namespaces, hands it
 // the config, and returns without waiting for it.
-func startInit(o RunOptions, rootfs string, execFifo *os.File) (*initProcess, error) {
+func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.File) (*initProcess, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -244,10 +250,22 @@ func startInit(o RunOptions, rootfs string, execFifo *os.File) (*initProcess, er
 		return nil, err
 	}
 
+	cgroupFD, err := cgroupStart(cg)
+	if err != nil {
+		unix.Close(pair[0])
+		configW.Close()
+		return nil, err
+	}
+	if cgroupFD >= 0 {
+		defer unix.Close(cgroupFD)
+	}
 	var cloneflags uintptr
 	pidPath := ""
 	for _, ns := range o.Spec.Linux.Namespaces {
 		switch {
+		case ns.Type == specs.CgroupNamespace && ns.Path == "":
+			// Not at clone: a new cgroup namespace is rooted at the cgroup its creator is in,
+			// and that must be the container's. Init unshares it after joining (see init.go).
 		case ns.Path == "":
 			cloneflags |= namespaceFlags[ns.Type]
 		case ns.Type == specs.PIDNamespace:
@@ -259,14 +277,18 @@ func startInit(o RunOptions, rootfs string, execFifo *os.File) (*initProcess, er
 		// fds 0-2, the preserved fds (3 to 3+N-1), then initConfigFD (3+N), initSyncFD (4+N)
 		// and, for create, execFifoFD (5+N).
 		Files: append(append(stdio, preservedFiles(o.PreserveFDs)...), configR.Fd(), initSync.Fd()),
-		Sys:   &syscall.SysProcAttr{Cloneflags: cloneflags},
+		Sys:   &syscall.SysProcAttr{Cloneflags: cloneflags, UseCgroupFD: cgroupFD >= 0, CgroupFD: cgroupFD},
 	}
 	// The config is in the pipe before init starts, so init never waits for it. A spec larger
 	// than the pipe's buffer would block the write until init reads: a goroutine writes those.
 	if execFifo != nil {
 		attr.Files = append(attr.Files, execFifo.Fd())
 	}
-	cfg, err := json.Marshal(newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil))
+	initCfg := newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil)
+	if cg != nil {
+		initCfg.CgroupProcs = cg.JoinFiles()
+	}
+	cfg, err := json.Marshal(initCfg)
 	if err != nil {
 		unix.Close(pair[0])
 		configW.Close()

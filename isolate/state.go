@@ -26,6 +26,10 @@ type State struct {
 	// `create` that read the spec is gone.
 	Poststart []specs.Hook `json:"poststart,omitempty"`
 	Poststop  []specs.Hook `json:"poststop,omitempty"`
+	// Cgroup is the container's cgroup, recorded before it is made.
+	Cgroup *CgroupRecord `json:"cgroup,omitempty"`
+	// CgroupProcs are the cgroup.procs files a process entering the container writes to.
+	CgroupProcs []string `json:"cgroup_procs,omitempty"`
 	// Process is the spec's process: what `exec` starts from unless given a whole process,
 	// as runc does. LoadState leaves it out (its environment may hold secrets).
 	Process *specs.Process `json:"process,omitempty"`
@@ -84,8 +88,13 @@ func (s *stateDir) save() error {
 	return writeFileAtomic(filepath.Join(s.path, "state.json"), data, 0o600)
 }
 
-// remove deletes the state directory; it is the last thing a container's cleanup does.
+// remove deletes the container's cgroup, then the state directory: the last thing a
+// container's cleanup does. A cgroup that cannot be removed keeps the state, so that a later
+// `delete --force` can try again.
 func (s *stateDir) remove() error {
+	if err := s.removeCgroup(); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(s.path); err != nil {
 		return fmt.Errorf("remove state dir: %w", err)
 	}

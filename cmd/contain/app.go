@@ -35,7 +35,8 @@ func newApp() *cli.App {
 		},
 		Before: setupLogging,
 		Commands: []*cli.Command{runCommand, createCommand, startCommand, execCommand, stateCommand, killCommand,
-			deleteCommand, listCommand, psCommand, featuresCommand, specCommand, rootfsCommand, versionCommand},
+			deleteCommand, listCommand, psCommand, pauseCommand, resumeCommand, updateCommand, featuresCommand,
+			specCommand, rootfsCommand, versionCommand},
 		DisableSliceFlagSeparator: true, // -e A=1,2 is one variable, not two
 		HideHelpCommand:           true,
 		ExitErrHandler:            func(*cli.Context, error) {}, // run() prints errors, once

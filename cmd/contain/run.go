@@ -21,13 +21,14 @@ import (
 var runCommand = &cli.Command{
 	Name:  "run",
 	Usage: "run a container in the foreground",
-	UsageText: "contain run [--rootfs DIR] [--hostname NAME] [-e KEY=VAL]... [--cwd DIR] [--user UID[:GID]] [-t] [--] COMMAND [ARG...]\n" +
+	UsageText: "contain run [--rootfs DIR] [--hostname NAME] [-e KEY=VAL]... [--cwd DIR] [--user UID[:GID]] [-t]\n" +
+		"            [--memory BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [--cpu-weight N] ... [--] COMMAND [ARG...]\n" +
 		"contain run --bundle DIR [--pid-file FILE] ID",
 	Description: "The first form runs COMMAND in a new container on a root filesystem (the default one,\n" +
 		"built on first use, unless --rootfs). The second runs the OCI bundle DIR (DIR/config.json)\n" +
 		"as container ID, like runc run. Both wait for the container and exit with its status\n" +
 		"(128+N when signal N killed it), forwarding signals to it.",
-	Flags: []cli.Flag{
+	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "run the OCI bundle in `DIR`"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the container's pid to `FILE`"},
 		&cli.StringFlag{Name: "rootfs", Usage: "root filesystem `DIR` (default: the default rootfs)"},
@@ -37,7 +38,7 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `UID[:GID]`"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the container's process"},
-	},
+	}, limitFlags...),
 	Action: runAction,
 }
 
@@ -76,7 +77,11 @@ func runAction(c *cli.Context) error {
 
 // bundleRun prepares the OCI form: run --bundle DIR ID.
 func bundleRun(c *cli.Context, o *isolate.RunOptions) error {
-	for _, quick := range []string{"rootfs", "hostname", "env", "cwd", "user", "tty"} {
+	quickFlags := []string{"rootfs", "hostname", "env", "cwd", "user", "tty"}
+	for _, f := range limitFlags {
+		quickFlags = append(quickFlags, f.Names()[0])
+	}
+	for _, quick := range quickFlags {
 		if c.IsSet(quick) {
 			return fmt.Errorf("--%s belongs to the quick form; with --bundle, edit config.json", quick)
 		}
@@ -111,6 +116,14 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	}
 	if c.Bool("tty") {
 		setTerminal(spec)
+	}
+	limits, err := resourcesFromFlags(c)
+	if err != nil {
+		return err
+	}
+	if limits != nil {
+		limits.Devices = spec.Linux.Resources.Devices
+		spec.Linux.Resources = limits
 	}
 	o.ID, o.Bundle, o.Spec = newID(), filepath.Dir(dir), spec
 	return nil
