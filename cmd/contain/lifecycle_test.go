@@ -182,11 +182,15 @@ func TestList(t *testing.T) {
 	}
 }
 
-// 200 containers created and started at once, then deleted: all succeed and nothing is left
-// (needContainer's leak check: state, mounts, links, processes; and every init is gone).
+// 200 containers with limits created and started at once, then deleted: all succeed and
+// nothing is left (needContainer's leak check: state, mounts, cgroups, links, processes; and
+// every init is gone).
 func TestManyAtOnce(t *testing.T) {
 	needContainer(t)
-	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"/bin/probe", "sleep", "60"}
+		limitsSpec(spec)
+	})
 	const n = 200
 	logs := t.TempDir()
 	errs := make(chan error, n)

@@ -56,11 +56,17 @@ func setup(dir string) error {
 		}
 		return nil
 	}
-	if err := build(containBin, "."); err != nil {
-		return err
-	}
-	if err := build(probeBin, "../probe"); err != nil {
-		return err
+	if prebuilt := os.Getenv("CONTAIN_TEST_BINDIR"); prebuilt != "" {
+		// A machine without Go (the pure cgroup v2 host of the cgroups proof) runs this test
+		// binary, built with `go test -c`, with binaries built elsewhere.
+		containBin, probeBin = filepath.Join(prebuilt, "contain"), filepath.Join(prebuilt, "probe")
+	} else {
+		if err := build(containBin, "."); err != nil {
+			return err
+		}
+		if err := build(probeBin, "../probe"); err != nil {
+			return err
+		}
 	}
 	testRootfs = filepath.Join(dir, "rootfs")
 	return rootfs.Build(testRootfs, rootfs.Options{From: "busybox", Probe: probeBin})
