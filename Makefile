@@ -42,8 +42,9 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'run: gofmt -w .'; exit 1; }
 	$(GO) vet ./...
 
-bench: build ## (root) lifecycle speed and memory against runc and crun (../shared/tools)
+bench: build ## (root) run and create+start+delete speed, memory, against runc and crun
 	bash $(or $(PEER_BENCH),../shared/tools/peer-bench.sh) $(CURDIR)/$(BIN)/contain contain
+	bash tests/lifecycle-bench.sh $(CURDIR)/$(BIN)/contain
 
 conformance: build ## (root) the OCI runtime-tools validation suite (../shared/tools); see docs/conformance.md
 	bash $(or $(OCI_VALIDATE),../shared/tools/oci-validate.sh) $(CURDIR)/$(BIN)/contain $(or $(OUTDIR),/tmp/contain-conformance)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# lifecycle-bench.sh CONTAIN [BUNDLE]
+#
+# The engines' path through an OCI runtime, timed: `create`, `start`, `delete --force` of one
+# container whose process is /bin/true, through each runtime's command line, for runc, crun
+# (those installed) and contain. BUNDLE defaults to the one ../shared/tools/peer-bench.sh
+# builds (a busybox rootfs and `runc spec`'s config: namespaces, the cgroup mount, the device
+# list), so the figures compare with its `run` figures. Root only. Knobs: RUNS=50 WARMUP=5.
+# Prints hyperfine's table and a last line: "lifecycle: NAME median ms, ..." .
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "lifecycle-bench: must run as root" >&2; exit 2; }
+contain=$(readlink -f "${1:?usage: lifecycle-bench.sh CONTAIN [BUNDLE]}")
+bundle=${2:-${TMPDIR:-/tmp}/peer-bench/bundle}
+[ -f "$bundle/config.json" ] || { echo "lifecycle-bench: no $bundle/config.json: run ../shared/tools/peer-bench.sh once, or give BUNDLE" >&2; exit 2; }
+command -v hyperfine >/dev/null || { echo "lifecycle-bench: needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+args=()
+for rt in runc crun "$contain"; do
+  bin=$(command -v "$rt") || continue
+  name=$(basename "$bin")
+  id=lb-$name-$$
+  # Each runtime keeps its state in its default place; the id is unique to this run.
+  args+=(-n "$name" "sh -c '$bin create --bundle $bundle $id </dev/null >/dev/null && $bin start $id && $bin delete --force $id'")
+done
+hyperfine -N --style basic --warmup "${WARMUP:-5}" --runs "${RUNS:-50}" --export-json "$out/h.json" "${args[@]}"
+summary=$(python3 - "$out/h.json" <<'PY'
+import json, statistics, sys
+r = json.load(open(sys.argv[1]))["results"]
+print(", ".join(f'{x["command"]} {statistics.median(x["times"]) * 1000:.2f}' for x in r))
+PY
+)
+echo "lifecycle (create+start+delete, median ms): $summary"
