@@ -71,7 +71,7 @@ func execAction(c *cli.Context) error {
 // with COMMAND and the flags' changes.
 func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 	if path := c.String("process"); path != "" {
-		for _, flag := range []string{"tty", "cwd", "env", "user"} {
+		for _, flag := range []string{"cwd", "env", "user"} {
 			if c.IsSet(flag) {
 				return nil, fmt.Errorf("--%s: with --process, the process file says it all", flag)
 			}
@@ -79,7 +79,13 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 		if c.NArg() != 1 {
 			return nil, errors.New("usage: contain exec --process FILE ID (the file holds the command)")
 		}
-		return readProcessFile(path)
+		p, err := readProcessFile(path)
+		if err == nil && c.Bool("tty") {
+			// podman's `exec -t` passes --tty along with a file that says terminal: true;
+			// runc takes it, so contain does too (it can only ask for a terminal).
+			p.Terminal = true
+		}
+		return p, err
 	}
 	if c.NArg() < 2 {
 		return nil, errors.New("usage: contain exec [flags] ID COMMAND [ARG...]")
