@@ -419,7 +419,7 @@ podman_cases() {
 	# Beyond the list: what podman users do every day.
 	begin podman/user
 	run "$pm" run --rm "${rf[@]}" --user 1000:1000 "$IMG" id
-	if [ "$last_rc" -eq 0 ] && printf '%s\n' "$last_out" | grep -q '^uid=1000 gid=1000'; then
+	if [ "$last_rc" -eq 0 ] && printf '%s\n' "$last_out" | grep -Eq '^uid=1000(\([^)]*\))? gid=1000'; then # podman may add a passwd entry: uid=1000(1000)
 		ok
 	else
 		bad "want uid=1000 gid=1000 and exit 0"
