@@ -64,7 +64,12 @@ func withRuntimeDevices(r *specs.LinuxResources, devices []specs.LinuxDevice) *s
 			Major: &major, Minor: minor, Access: "rwm"})
 	}
 	for _, d := range append(defaultDevices, devices...) {
-		allow(d.Type, d.Major, &d.Minor)
+		switch d.Type {
+		case "c", "u": // u: unbuffered character device, a "c" to the device cgroup
+			allow("c", d.Major, &d.Minor)
+		case "b":
+			allow("b", d.Major, &d.Minor)
+		} // p: a fifo, which no device cgroup governs
 	}
 	console, ptmx := int64(1), int64(2)
 	allow("c", 5, &console) // /dev/console, for a terminal

@@ -119,13 +119,15 @@ func TestBundleDevices(t *testing.T) {
 	needContainer(t)
 	bundle := newBundle(t, func(spec obj) {
 		linux(spec)["devices"] = list{obj{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
-			"fileMode": 0o600, "uid": 1, "gid": 2}}
-		process(spec)["args"] = list{"stat", "-c", "%n %F %a %u %g %t %T", "/dev/fuse", "/dev/null", "/dev/tty"}
+			"fileMode": 0o600, "uid": 1, "gid": 2},
+			obj{"path": "/dev/myfifo", "type": "p", "fileMode": 0o600}} // a fifo: no device cgroup rule
+		process(spec)["args"] = list{"stat", "-c", "%n %F %a %u %g %t %T", "/dev/fuse", "/dev/null", "/dev/tty", "/dev/myfifo"}
 	})
 	out := mustRun(t, "run", "--bundle", bundle, "devices")
 	want := "/dev/fuse character special file 600 1 2 a e5\n" +
 		"/dev/null character special file 666 0 0 1 3\n" +
-		"/dev/tty character special file 666 0 0 5 0\n"
+		"/dev/tty character special file 666 0 0 5 0\n" +
+		"/dev/myfifo fifo 600 0 0 0 0\n"
 	if out != want {
 		t.Errorf("devices:\n%s\nwant:\n%s", out, want)
 	}
