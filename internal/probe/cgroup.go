@@ -104,8 +104,17 @@ func cgroupDir(m Mount, path string) (string, bool) {
 	return filepath.Join(m.MountPoint, strings.TrimPrefix(path, root)), true
 }
 
-// cgroupLimitOrder is the order of the limits in the human report.
-var cgroupLimitOrder = append(append([]string{}, cgroupV2Files...), cgroupV1Files...)
+// cgroupLimitOrder is the order of the limits in the human report: v2's, then v1's, each file
+// once (pids.max is both).
+var cgroupLimitOrder = func() []string {
+	order := append([]string{}, cgroupV2Files...)
+	for _, f := range cgroupV1Files {
+		if !slices.Contains(order, f) {
+			order = append(order, f)
+		}
+	}
+	return order
+}()
 
 // cgroupLimitText says a limit's value in words: "unlimited" for "max" (v2), -1 (v1 quota)
 // or v1's page-rounded maximum; sizes in MiB; cpu.max as a number of CPUs.

@@ -136,3 +136,14 @@ func TestSpin(t *testing.T) {
 		t.Errorf("Spin(50ms) = %+v", res)
 	}
 }
+
+// Each limit shows once in the human report, pids.max too (a v1 and a v2 name).
+func TestCgroupLimitOrderHasEachFileOnce(t *testing.T) {
+	seen := map[string]bool{}
+	for _, f := range cgroupLimitOrder {
+		if seen[f] {
+			t.Errorf("%s twice in cgroupLimitOrder", f)
+		}
+		seen[f] = true
+	}
+}
