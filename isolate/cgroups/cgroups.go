@@ -22,6 +22,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -220,7 +221,7 @@ func removeDirs(mount, cgPath string, owned []string) error {
 		return err
 	}
 	var ancestors []string
-	if path.Dir(cgPath) == DefaultParent {
+	if path.Dir(cgPath) == DefaultParent && !slices.Contains(owned, DefaultParent) {
 		ancestors = append(ancestors, DefaultParent) // ours, whoever made it
 	}
 	ancestors = append(ancestors, owned...)
