@@ -1,9 +1,11 @@
 package isolate
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 
 	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -124,19 +126,105 @@ func cgroupStart(cg cgroups.Manager) (fd int, err error) {
 	return fd, nil
 }
 
+// cgroupEntry is init's side of getting into its cgroup and then its cgroup namespace.
+//
+// On v1 the parent writes init's pid into the cgroup (clone3 cannot place a process in a v1
+// cgroup) while init sets itself up: the kernel makes the first such move wait for an RCU
+// grace period (the cgroup_threadgroup_rwsem, see kernel/cgroup/cgroup.c), 5 to 15 ms on the
+// development machine, which init's own work now hides instead of waiting it out first. Init
+// needs to be in the cgroup only before two things: making its cgroup namespace (which is
+// rooted where its maker stands) and saying "ready" (nothing of the container's runs before).
+type cgroupEntry struct {
+	parentJoins bool // v1: wait for the parent's "joined"
+	newNS       bool // the spec asks for a new cgroup namespace
+	done        bool
+}
+
+// enter waits until init is in its cgroup, then makes the cgroup namespace; once.
+func (e *cgroupEntry) enter() error {
+	if e == nil || e.done {
+		return nil
+	}
+	if e.parentJoins && !parentJoined {
+		if _, err := receive(msgJoined); err != nil {
+			return fmt.Errorf("init: wait for the cgroup: %w", err)
+		}
+	}
+	if e.newNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare CLONE_NEWCGROUP: %w", err)
+		}
+	}
+	e.done = true
+	return nil
+}
+
+// parentJoined records that the parent's "joined" came, whenever init read it.
+var parentJoined bool
+
+// receive reads the parent's next message, which must be of type want. The parent's "joined"
+// may come before it at any point: it is noted and skipped.
+func receive(want string) (message, error) {
+	for {
+		m, _, err := receiveMessage(initSyncFD)
+		switch {
+		case err != nil:
+			return m, err
+		case m.Type == msgJoined:
+			parentJoined = true
+			if want == msgJoined {
+				return m, nil
+			}
+		case m.Type != want:
+			return m, fmt.Errorf("expected %q, got %q", want, m.Type)
+		default:
+			return m, nil
+		}
+	}
+}
+
+// joinCgroup puts init in its v1 cgroup: its pid into every hierarchy's cgroup.procs, then
+// "joined" to init (see cgroupEntry). On v2 there is nothing to do: init was cloned into it.
+func (p *initProcess) joinCgroup(cg cgroups.Manager) error {
+	if cg == nil || cg.Dir() != "" {
+		return nil
+	}
+	pid := []byte(strconv.Itoa(p.pid))
+	for _, f := range cg.JoinFiles() {
+		err := writeCgroupProcs(f, pid)
+		if errors.Is(err, unix.ESRCH) {
+			return nil // init died: awaitReady says why
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// A send fails only when init is gone (its end closed): awaitReady says why, too.
+	sendMessage(p.sync, message{Type: msgJoined})
+	return nil
+}
+
 // joinCgroups moves this process into the cgroups whose cgroup.procs files are given:
 // writing "0" to one means "the writing process" (cgroups(7)).
 func joinCgroups(files []string) error {
 	for _, f := range files {
-		fd, err := unix.Open(f, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return &pathError{"open", f, err}
+		if err := writeCgroupProcs(f, []byte("0")); err != nil {
+			return err
 		}
-		_, err = unix.Write(fd, []byte("0"))
-		unix.Close(fd)
-		if err != nil {
-			return &pathError{"join cgroup: write", f, err}
-		}
+	}
+	return nil
+}
+
+// writeCgroupProcs moves the process pid (or "0", the writer) into the cgroup of file.
+func writeCgroupProcs(file string, pid []byte) error {
+	fd, err := unix.Open(file, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"open", file, err}
+	}
+	_, err = unix.Write(fd, pid)
+	unix.Close(fd)
+	if err != nil {
+		return &pathError{"join cgroup: write", file, err}
 	}
 	return nil
 }

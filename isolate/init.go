@@ -49,9 +49,9 @@ type initConfig struct {
 	// Hooks: init runs createContainer and startContainer, and pauses before pivot_root for
 	// the parent's prestart and createRuntime (see hooks.go).
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
-	// CgroupProcs: the cgroup.procs files init writes itself into first (cgroup v1, and the
-	// cgroup2 part of a hybrid host; on pure v2 it was cloned into its cgroup).
-	CgroupProcs []string `json:"cgroup_procs,omitempty"`
+	// ParentJoins: the parent puts init in its cgroup (v1) while init sets up, and says so
+	// with a "joined" message; on v2 init was cloned into it (see cgroupEntry).
+	ParentJoins bool `json:"parent_joins,omitempty"`
 }
 
 // initLinuxConfig is the part of specs.Linux that init applies.
@@ -149,8 +149,11 @@ func initContainer() error {
 			return fmt.Errorf("prctl PR_SET_PDEATHSIG: %w", err)
 		}
 	}
-	if err := enterCgroup(cfg.CgroupProcs, spec); err != nil {
-		return err
+	cgroup := &cgroupEntry{parentJoins: cfg.ParentJoins, newNS: hasNewNamespace(spec, specs.CgroupNamespace)}
+	if !cgroup.parentJoins { // in its cgroup already: the namespace can come now
+		if err := cgroup.enter(); err != nil {
+			return err
+		}
 	}
 	var hookState specs.State
 	if initHooks(cfg.Hooks) {
@@ -161,7 +164,10 @@ func initContainer() error {
 	if err := joinNamespaces(spec); err != nil {
 		return err
 	}
-	if err := setupRootfs(cfg, spec, hookState); err != nil {
+	if err := setupRootfs(cfg, spec, hookState, cgroup); err != nil {
+		return err
+	}
+	if err := cgroup.enter(); err != nil { // if no cgroup mount needed it earlier
 		return err
 	}
 	if err := setupNamespaces(spec); err != nil {
@@ -193,21 +199,6 @@ func initContainer() error {
 		return fmt.Errorf("close_range: %w", err)
 	}
 	return &pathError{"exec", path, unix.Exec(path, spec.Process.Args, spec.Process.Env)}
-}
-
-// enterCgroup joins the container's cgroup, then makes the container's cgroup namespace,
-// which is rooted at the cgroup its maker is in when it makes it: so inside,
-// /proc/self/cgroup reads "/" and a cgroup mount shows the container's own subtree.
-func enterCgroup(procs []string, spec *specs.Spec) error {
-	if err := joinCgroups(procs); err != nil {
-		return err
-	}
-	if hasNewNamespace(spec, specs.CgroupNamespace) {
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("unshare CLONE_NEWCGROUP: %w", err)
-		}
-	}
-	return nil
 }
 
 func readInitConfig() (*initConfig, error) {
@@ -254,7 +245,7 @@ func setns(path string, flag int) error {
 }
 
 // setupRootfs builds the container's filesystem view and pivots into it.
-func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error {
+func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State, cgroup *cgroupEntry) error {
 	if err := MakeMountsPrivate(); err != nil {
 		return err
 	}
@@ -266,7 +257,7 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 		return &pathError{"open", cfg.Rootfs, err}
 	}
 	defer unix.Close(rootfd)
-	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec}
+	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec, cgroup: cgroup}
 	if err := m.mountAll(); err != nil {
 		return err
 	}
@@ -399,12 +390,8 @@ func waitForStart(execFifo bool) error {
 	if execFifo {
 		return waitExecFifo()
 	}
-	m, _, err := receiveMessage(initSyncFD)
-	if err != nil {
+	if _, err := receive(msgStart); err != nil {
 		return fmt.Errorf("init: wait for start: %w", err)
-	}
-	if m.Type != msgStart {
-		return fmt.Errorf("init: expected %q, got %q", msgStart, m.Type)
 	}
 	return nil
 }
@@ -430,12 +417,9 @@ func waitExecFifo() error {
 // to run (init cannot know its own id, bundle or pid as the host sees it).
 func receiveState() (specs.State, error) {
 	var st specs.State
-	m, _, err := receiveMessage(initSyncFD)
+	m, err := receive(msgState)
 	if err != nil {
 		return st, fmt.Errorf("init: receive state: %w", err)
-	}
-	if m.Type != msgState {
-		return st, fmt.Errorf("init: expected %q, got %q", msgState, m.Type)
 	}
 	return st, json.Unmarshal([]byte(m.Text), &st)
 }
@@ -446,12 +430,8 @@ func pauseForHooks(h *specs.Hooks, state specs.State) error {
 	if err := sendMessage(initSyncFD, message{Type: msgHooks}); err != nil {
 		return err
 	}
-	m, _, err := receiveMessage(initSyncFD)
-	if err != nil {
+	if _, err := receive(msgResume); err != nil {
 		return fmt.Errorf("init: wait for the runtime's hooks: %w", err)
-	}
-	if m.Type != msgResume {
-		return fmt.Errorf("init: expected %q, got %q", msgResume, m.Type)
 	}
 	return runHooks("createContainer", h.CreateContainer, state)
 }

@@ -82,6 +82,9 @@ func Create(o RunOptions) error {
 	if err := c.sendState(o.Spec.Hooks, state.state.State); err != nil {
 		return err
 	}
+	if err := c.joinCgroup(cg); err != nil {
+		return err
+	}
 	if err := c.awaitReady(o.Log, o.Spec.Hooks, state.state.State); err != nil {
 		return err
 	}

@@ -69,6 +69,9 @@ func Run(o RunOptions) (int, error) {
 	if err := c.sendState(hooks, state.state.State); err != nil {
 		return 0, err
 	}
+	if err := c.joinCgroup(cg); err != nil {
+		return 0, err
+	}
 	if err := c.awaitReady(o.Log, hooks, state.state.State); err != nil {
 		return 0, err
 	}
@@ -285,9 +288,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		attr.Files = append(attr.Files, execFifo.Fd())
 	}
 	initCfg := newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil)
-	if cg != nil {
-		initCfg.CgroupProcs = cg.JoinFiles()
-	}
+	initCfg.ParentJoins = cg != nil && cg.Dir() == ""
 	cfg, err := json.Marshal(initCfg)
 	if err != nil {
 		unix.Close(pair[0])
