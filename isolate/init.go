@@ -406,8 +406,9 @@ func waitExecFifo() error {
 	if err != nil {
 		return &pathError{"open", "exec fifo " + path, fmt.Errorf("%w (create needs /proc mounted in the container)", err)}
 	}
-	defer unix.Close(fd)
+	// fd stays open, close-on-exec: its closing at execve tells start the program runs.
 	if _, err := unix.Write(fd, []byte{0}); err != nil {
+		unix.Close(fd)
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	return nil

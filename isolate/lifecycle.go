@@ -151,7 +151,23 @@ func readExecFifo(s *stateDir) error {
 	if n, err := unix.Read(fifo, buf); n != 1 {
 		return fmt.Errorf("read exec fifo: %v", err)
 	}
-	return nil
+	return awaitExec(fifo, pidfd)
+}
+
+// awaitExec waits until init has exec'd the program (after its startContainer hooks): init
+// keeps its end of the fifo open, close-on-exec, so the fifo hangs up exactly when execve(2)
+// succeeds, or when init dies. Poststart hooks run after the program is executed
+// (runtime.md), and start returns only then.
+func awaitExec(fifo, pidfd int) error {
+	fds := []unix.PollFd{{Fd: int32(fifo), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+			return fmt.Errorf("poll exec fifo: %w", err)
+		}
+		if fds[0].Revents&unix.POLLHUP != 0 || fds[1].Revents&unix.POLLIN != 0 {
+			return nil
+		}
+	}
 }
 
 // LoadState reads a container's state, with its status as it is now.

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,28 @@ func TestCreateStartAsUserWithoutCapabilities(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if st := state(t, "nonroot").Status; st != specs.StateRunning {
 		t.Errorf("status after start = %q, want running", st)
+	}
+}
+
+// start returns once the program runs (runtime.md: poststart hooks run after the process is
+// executed, then start returns): right after it, the init's /proc/PID/exe is the program. A
+// slow startContainer hook (run by init between the exec fifo and execve) makes a start that
+// returned at the fifo fail every time.
+func TestStartReturnsAfterExec(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"/bin/probe", "sleep", "30"}
+		spec["hooks"] = obj{"startContainer": list{obj{"path": "/bin/sleep", "args": list{"sleep", "0.2"}}}}
+	})
+	for i := 0; i < 5; i++ {
+		id := "execd-" + strconv.Itoa(i)
+		createContainer(t, bundle, id)
+		pid := state(t, id).Pid
+		mustRunCLI(t, "start", id)
+		exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+		mustRunCLI(t, "delete", "--force", id)
+		if err != nil || !strings.HasSuffix(exe, "/bin/probe") {
+			t.Fatalf("right after start, init %d runs %q (%v), want the program /bin/probe", pid, exe, err)
+		}
 	}
 }
