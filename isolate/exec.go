@@ -355,42 +355,13 @@ func (p *program) wait(signals <-chan os.Signal) int {
 	defer p.close()
 	exited := make(chan unix.WaitStatus, 1)
 	go func() { exited <- waitPid(p.pid) }()
-	relayed := p.relayConsole()
-	for {
-		select {
-		case sig := <-signals:
-			if sig == unix.SIGWINCH && p.console != nil {
-				p.console.resize()
-				continue
-			}
-			unix.PidfdSendSignal(p.pidfd, sig.(syscall.Signal), nil, 0)
-		case ws := <-exited:
-			select {
-			case <-relayed:
-			case <-time.After(ptyDrain):
-			}
-			return statusOf(ws)
-		}
+	relayed := relayConsole(p.console, p.stdin, p.stdout)
+	ws := relaySignals(signals, p.console, p.pidfd, exited)
+	select {
+	case <-relayed:
+	case <-time.After(ptyDrain):
 	}
-}
-
-// relayConsole copies the user's input to the pty and the pty's output to the user; the
-// returned channel closes when the output ends (or at once without a pty).
-func (p *program) relayConsole() <-chan struct{} {
-	relayed := make(chan struct{})
-	if p.console == nil {
-		close(relayed)
-		return relayed
-	}
-	if p.stdin != nil {
-		go func() { io.Copy(p.console.master, p.stdin) }()
-	}
-	out := io.Writer(io.Discard)
-	if p.stdout != nil {
-		out = p.stdout
-	}
-	go func() { io.Copy(out, p.console.master); close(relayed) }()
-	return relayed
+	return statusOf(ws)
 }
 
 // close releases the pidfd and the terminal, and puts the user's terminal back.

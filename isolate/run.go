@@ -460,32 +460,48 @@ func (p *initProcess) start() error {
 
 // wait relays signals (and the terminal) until the program exits, and returns its status.
 func (p *initProcess) wait(signals <-chan os.Signal) (int, error) {
-	relayed := make(chan struct{})
 	if p.console != nil {
 		defer p.console.restore()
-		if p.stdin != nil {
-			go func() { io.Copy(p.console.master, p.stdin) }()
-		}
-		out := io.Writer(io.Discard)
-		if p.stdout != nil {
-			out = p.stdout
-		}
-		go func() { io.Copy(out, p.console.master); close(relayed) }()
-	} else {
-		close(relayed)
 	}
+	relayed := relayConsole(p.console, p.stdin, p.stdout)
+	ws := relaySignals(signals, p.console, p.pidfd, p.exited)
+	p.exited = nil
+	<-relayed // the last output before exit still gets to the user
+	return statusOf(ws), nil
+}
+
+// relayConsole copies the user's input to the pty and the pty's output to the user; the
+// returned channel closes when the output ends (or at once without a pty).
+func relayConsole(c *console, stdin, stdout *os.File) <-chan struct{} {
+	relayed := make(chan struct{})
+	if c == nil {
+		close(relayed)
+		return relayed
+	}
+	if stdin != nil {
+		go func() { io.Copy(c.master, stdin) }()
+	}
+	out := io.Writer(io.Discard)
+	if stdout != nil {
+		out = stdout
+	}
+	go func() { io.Copy(out, c.master); close(relayed) }()
+	return relayed
+}
+
+// relaySignals forwards signals to the process behind pidfd (a window change resizes the
+// pty instead) until its wait status comes on exited, and returns it.
+func relaySignals(signals <-chan os.Signal, c *console, pidfd int, exited <-chan unix.WaitStatus) unix.WaitStatus {
 	for {
 		select {
 		case sig := <-signals:
-			if sig == unix.SIGWINCH && p.console != nil {
-				p.console.resize()
+			if sig == unix.SIGWINCH && c != nil {
+				c.resize()
 				continue
 			}
-			unix.PidfdSendSignal(p.pidfd, sig.(syscall.Signal), nil, 0)
-		case ws := <-p.exited:
-			p.exited = nil
-			<-relayed // the last output before exit still gets to the user
-			return statusOf(ws), nil
+			unix.PidfdSendSignal(pidfd, sig.(syscall.Signal), nil, 0)
+		case ws := <-exited:
+			return ws
 		}
 	}
 }

@@ -252,30 +252,7 @@ func TestExecTerminal(t *testing.T) {
 	master, slave := openPty(t)
 	cmd := containCmd("exec", "-t", "ext", "sh")
 	cmd.Env = append(cmd.Env, "TERM=dumb")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
-	var out screen
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
+	out, done := onPty(t, cmd, master, slave)
 	pos := out.waitText(t, 0, "# ")
 	master.Write([]byte("tty; echo $((6*7))\r"))
 	pos = out.waitText(t, pos, "/dev/pts/")

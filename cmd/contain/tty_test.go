@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,14 +68,11 @@ func (s *screen) waitText(t *testing.T, from int, want string) int {
 	return 0
 }
 
-// An interactive shell under -t: a prompt, line editing, Ctrl-C reaching the shell and not
-// contain, the window size following the user's terminal, and the shell's exit status.
-func TestTerminal(t *testing.T) {
-	needContainer(t)
-	master, slave := openPty(t)
-	unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101})
-	cmd := containCmd("run", "-t", "--rootfs", testRootfs, "--", "sh")
-	cmd.Env = append(cmd.Env, "TERM=dumb", "PS1=box$ ")
+// onPty starts cmd as a session leader whose controlling terminal and stdio are the pty's
+// slave, and collects what it writes, read from the master. done gets its Wait result; a
+// command still running when the test ends is killed.
+func onPty(t *testing.T, cmd *exec.Cmd, master, slave *os.File) (*screen, <-chan error) {
+	t.Helper()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
@@ -82,13 +80,13 @@ func TestTerminal(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	defer func() {
+	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
 			<-done
 		}
-	}()
-	var out screen
+	})
+	out := &screen{}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -99,6 +97,18 @@ func TestTerminal(t *testing.T) {
 			}
 		}
 	}()
+	return out, done
+}
+
+// An interactive shell under -t: a prompt, line editing, Ctrl-C reaching the shell and not
+// contain, the window size following the user's terminal, and the shell's exit status.
+func TestTerminal(t *testing.T) {
+	needContainer(t)
+	master, slave := openPty(t)
+	unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101})
+	cmd := containCmd("run", "-t", "--rootfs", testRootfs, "--", "sh")
+	cmd.Env = append(cmd.Env, "TERM=dumb", "PS1=box$ ")
+	out, done := onPty(t, cmd, master, slave)
 	type_ := func(s string) { master.Write([]byte(s)) }
 
 	pos := out.waitText(t, 0, "# ")
