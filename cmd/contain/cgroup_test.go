@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -226,10 +225,7 @@ func TestCgroupDevices(t *testing.T) {
 			caps["permitted"] = append(caps["permitted"].([]any), "CAP_MKNOD")
 		})
 		var res probe.PathResult
-		out := mustRun(t, "run", "--bundle", bundle, "dev")
-		if err := json.Unmarshal([]byte(out), &res); err != nil {
-			t.Fatalf("probe mknod: %v\n%s", err, out)
-		}
+		decodeProbe(t, mustRun(t, "run", "--bundle", bundle, "dev"), &res)
 		return res
 	}
 	if res := mknod(false); res.OK || res.Errno != "EPERM" {

@@ -145,19 +145,23 @@ func report(t *testing.T, flags ...string) probe.Report {
 func decodeReport(t *testing.T, out string) probe.Report {
 	t.Helper()
 	var r probe.Report
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("decode probe report: %v\n%s", err, out)
-	}
+	decodeProbe(t, out, &r)
 	return r
+}
+
+// decodeProbe decodes what a probe command printed (JSON) into v.
+func decodeProbe(t *testing.T, out string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("decode probe output: %v\n%s", err, out)
+	}
 }
 
 // probeAction runs `probe ACTION ARGS...` in a quick-form container and decodes its JSON.
 func probeAction(t *testing.T, v any, action ...string) {
 	t.Helper()
 	out := mustRun(t, append([]string{"run", "--rootfs", testRootfs, "--", "/bin/probe"}, action...)...)
-	if err := json.Unmarshal([]byte(out), v); err != nil {
-		t.Fatalf("decode probe %s: %v\n%s", action[0], err, out)
-	}
+	decodeProbe(t, out, v)
 }
 
 // hostReport is probe's view of the test process itself, to compare with a container's.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,9 +54,7 @@ func preservable(t *testing.T, marker string) []*os.File {
 func catFD3(t *testing.T, out string) probe.CatResult {
 	t.Helper()
 	var r probe.CatResult
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("decode probe cat: %v\n%s", err, out)
-	}
+	decodeProbe(t, out, &r)
 	return r
 }
 
