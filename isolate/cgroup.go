@@ -36,6 +36,7 @@ func makeCgroup(spec *specs.Spec, state *stateDir, log *slog.Logger) (cgroups.Ma
 	}
 	state.state.Cgroup = &CgroupRecord{Path: path, Owned: cg.Missing()}
 	state.state.CgroupProcs = cgroupProcsFiles(cg)
+	state.state.Devices = spec.Linux.Devices
 	if err := state.save(); err != nil {
 		return nil, err
 	}

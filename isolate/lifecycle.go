@@ -178,7 +178,7 @@ func LoadState(root, id string) (State, error) {
 	}
 	st := s.state
 	st.Status = s.status()
-	st.Process = nil // exec's defaults, not part of the state (see State.Process)
+	st.Process, st.Devices = nil, nil // the runtime's own notes, not part of the state
 	if st.Status == specs.StateStopped {
 		st.Pid = 0
 	}

@@ -14,23 +14,23 @@ const StatePaused specs.ContainerState = "paused"
 // Pause freezes every process of a running container (the cgroup freezer: cgroup.freeze on
 // v2, freezer.state on v1); its status reads "paused" until Resume.
 func Pause(root, id string) error {
-	return withCgroup(root, id, specs.StateRunning, func(cg cgroups.Manager) error {
+	return withCgroup(root, id, specs.StateRunning, func(_ *stateDir, cg cgroups.Manager) error {
 		return cg.Freeze(true)
 	})
 }
 
 // Resume thaws a paused container.
 func Resume(root, id string) error {
-	return withCgroup(root, id, StatePaused, func(cg cgroups.Manager) error {
+	return withCgroup(root, id, StatePaused, func(_ *stateDir, cg cgroups.Manager) error {
 		return cg.Freeze(false)
 	})
 }
 
 // Update changes the resource limits of a created, running or paused container. Device
-// rules get the runtime's own devices appended, as at create.
+// rules get the runtime's own devices and the spec's linux.devices appended, as at create.
 func Update(root, id string, r *specs.LinuxResources, log logger) error {
-	return withCgroup(root, id, "", func(cg cgroups.Manager) error {
-		warnings, err := cg.Update(withRuntimeDevices(r, nil))
+	return withCgroup(root, id, "", func(s *stateDir, cg cgroups.Manager) error {
+		warnings, err := cg.Update(withRuntimeDevices(r, s.state.Devices))
 		for _, w := range warnings {
 			log.Warn(w)
 		}
@@ -43,7 +43,7 @@ type logger interface{ Warn(msg string, args ...any) }
 
 // withCgroup runs fn on the container's cgroup, under the state lock, if the container's
 // status is want (or, with want "", any status but stopped).
-func withCgroup(root, id string, want specs.ContainerState, fn func(cgroups.Manager) error) error {
+func withCgroup(root, id string, want specs.ContainerState, fn func(*stateDir, cgroups.Manager) error) error {
 	s, unlock, err := openState(root, id)
 	if err != nil {
 		return err
@@ -63,5 +63,5 @@ func withCgroup(root, id string, want specs.ContainerState, fn func(cgroups.Mana
 	if cg == nil {
 		return fmt.Errorf("container %q has no cgroup", id)
 	}
-	return fn(cg)
+	return fn(s, cg)
 }

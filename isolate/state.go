@@ -33,6 +33,8 @@ type State struct {
 	// Process is the spec's process: what `exec` starts from unless given a whole process,
 	// as runc does. LoadState leaves it out (its environment may hold secrets).
 	Process *specs.Process `json:"process,omitempty"`
+	// Devices are the spec's linux.devices, which `update` keeps allowed, as create did.
+	Devices []specs.LinuxDevice `json:"devices,omitempty"`
 }
 
 // stateDir is one container's directory under the state root: /run/contain/<id>. It is

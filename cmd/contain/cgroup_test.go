@@ -208,6 +208,14 @@ func TestCgroupsPath(t *testing.T) {
 	}
 }
 
+// withMknod gives the container's process CAP_MKNOD.
+func withMknod(spec obj) {
+	caps := process(spec)["capabilities"].(obj)
+	for _, set := range []string{"bounding", "effective", "permitted"} {
+		caps[set] = append(caps[set].([]any), "CAP_MKNOD")
+	}
+}
+
 // The device list: everything denied but the runtime's own devices and the allowed ones.
 func TestCgroupDevices(t *testing.T) {
 	needContainer(t)
@@ -219,10 +227,7 @@ func TestCgroupDevices(t *testing.T) {
 				devices = append(devices, obj{"allow": true, "type": "c", "major": 10, "minor": 229, "access": "m"})
 			}
 			linux(spec)["resources"] = obj{"devices": devices}
-			caps := process(spec)["capabilities"].(obj)
-			caps["bounding"] = append(caps["bounding"].([]any), "CAP_MKNOD")
-			caps["effective"] = append(caps["effective"].([]any), "CAP_MKNOD")
-			caps["permitted"] = append(caps["permitted"].([]any), "CAP_MKNOD")
+			withMknod(spec)
 		})
 		var res probe.PathResult
 		decodeProbe(t, mustRun(t, "run", "--bundle", bundle, "dev"), &res)
@@ -237,5 +242,33 @@ func TestCgroupDevices(t *testing.T) {
 	// The runtime's own devices stay usable under "deny all": /dev/null is written to by sh.
 	if out := mustRun(t, "run", "--rootfs", testRootfs, "--", "sh", "-c", "echo x >/dev/null && head -c 4 /dev/zero | wc -c"); strings.TrimSpace(out) != "4" {
 		t.Errorf("default devices: %q", out)
+	}
+}
+
+// update with a device list keeps what create allowed besides it: the runtime's own devices
+// and the spec's linux.devices.
+func TestCgroupUpdateKeepsSpecDevices(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "upd", func(spec obj) {
+		linux(spec)["devices"] = list{obj{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}}
+		linux(spec)["resources"] = obj{"devices": list{obj{"allow": false, "access": "rwm"}}}
+		withMknod(spec)
+	}, "/bin/probe", "sleep", "60")
+	cmd := containCmd("update", "--resources", "-", "upd")
+	cmd.Stdin = strings.NewReader(`{"devices": [{"allow": false, "access": "rwm"}]}`)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	var listed, other probe.PathResult
+	decodeProbe(t, mustRunCLI(t, "exec", "upd", "/bin/probe", "mknod", "10", "229"), &listed)
+	decodeProbe(t, mustRunCLI(t, "exec", "upd", "/bin/probe", "mknod", "10", "200"), &other)
+	if !listed.OK {
+		t.Errorf("mknod of linux.devices' c 10:229 after update: %+v, want allowed", listed)
+	}
+	if other.OK || other.Errno != "EPERM" {
+		t.Errorf("mknod c 10:200 after update: %+v, want EPERM", other)
+	}
+	if out := mustRunCLI(t, "exec", "upd", "sh", "-c", "echo x > /dev/null && echo null-ok"); out != "null-ok\n" {
+		t.Errorf("/dev/null after update: %q", out)
 	}
 }
