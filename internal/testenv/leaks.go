@@ -96,11 +96,13 @@ func mounts() []string {
 }
 
 // cgroupDirs lists the directories under the cgroup mounts in root: each one is a cgroup
-// (the tmpfs of a v1 host holds only the hierarchies' mount points).
+// (the tmpfs of a v1 host holds only the hierarchies' mount points). The runtime's parent
+// cgroup, "contain" (cgroups.DefaultParent), is kept by design and left out; what is in it
+// is listed.
 func cgroupDirs(root string) []string {
 	var out []string
 	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
+		if err == nil && d.IsDir() && d.Name() != "contain" {
 			out = append(out, path)
 		}
 		return nil

@@ -34,7 +34,11 @@ const DefaultRoot = "/sys/fs/cgroup"
 
 // DefaultParent holds the cgroups of containers whose spec names no cgroupsPath, and is the
 // base of relative ones (runtime-spec config-linux.md: "the runtime MAY interpret the path
-// relative to a runtime-determined location").
+// relative to a runtime-determined location"). It is the runtime's own cgroup, like the state
+// root /run/contain: made by the first container and then kept, empty, so that each
+// container costs one mkdir and one rmdir per hierarchy, not two of each (a cgroup mkdir
+// builds a state for every controller; on a v1 host that is 11 hierarchies). `workshop
+// reset` removes it.
 const DefaultParent = "/contain"
 
 // Manager is one container's cgroup.
@@ -44,7 +48,8 @@ type Manager interface {
 	// Path is the cgroup's path inside each hierarchy, such as /contain/ID.
 	Path() string
 	// Missing lists the cgroup and its ancestors that do not exist yet, parents first: what
-	// Create will make. Recording it first lets a later Destroy remove exactly that.
+	// Create will make and the container owns (DefaultParent, kept, is left out). Recording
+	// it first lets a later Destroy remove exactly that.
 	Missing() []string
 	// Create makes the cgroup and applies r. On failure it removes what it made. The
 	// warnings name settings this host cannot apply and that the runtime skipped.
@@ -169,6 +174,12 @@ func create(c Manager, makeDirs func() error, r *specs.LinuxResources) ([]string
 	return warnings, nil
 }
 
+// owned drops DefaultParent from the directories a container will make: the container
+// makes it when it is missing but does not own it (see DefaultParent).
+func owned(missing []string) []string {
+	return slices.DeleteFunc(missing, func(p string) bool { return p == DefaultParent })
+}
+
 // missingDirs lists cgPath and its ancestors that do not exist under mount, parents first.
 func missingDirs(mount, cgPath string) []string {
 	var missing []string
@@ -216,21 +227,16 @@ func mkdirPath(mount, cgPath string, made func(dir string) error) error {
 // removeDirs removes the cgroup directories of one container in one hierarchy: the cgroup
 // itself (waiting for exiting processes), then each owned ancestor that is empty, deepest
 // first.
-func removeDirs(mount, cgPath string, owned []string) error {
+func removeDirs(mount, cgPath string, made []string) error {
 	if err := rmdirWait(filepath.Join(mount, cgPath)); err != nil {
 		return err
 	}
-	var ancestors []string
-	if path.Dir(cgPath) == DefaultParent && !slices.Contains(owned, DefaultParent) {
-		ancestors = append(ancestors, DefaultParent) // ours, whoever made it
-	}
-	ancestors = append(ancestors, owned...)
-	for i := len(ancestors) - 1; i >= 0; i-- {
-		if ancestors[i] == cgPath || !strings.HasPrefix(cgPath, ancestors[i]+"/") {
+	for i := len(made) - 1; i >= 0; i-- {
+		if made[i] == cgPath || made[i] == DefaultParent || !strings.HasPrefix(cgPath, made[i]+"/") {
 			continue
 		}
 		// Busy or not empty means another container still uses it: leave it.
-		unix.Rmdir(filepath.Join(mount, ancestors[i]))
+		unix.Rmdir(filepath.Join(mount, made[i]))
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func (c *V1) Missing() []string {
 		}
 	}
 	sort.Strings(all) // parents sort before their children
-	return all
+	return owned(all)
 }
 
 func (c *V1) Exists() bool {
