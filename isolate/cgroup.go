@@ -19,10 +19,12 @@ type CgroupRecord struct {
 	Owned []string `json:"owned,omitempty"` // the directories the container made (see Manager.Missing)
 }
 
-// makeCgroup records the container's cgroup in its state, then makes it with the spec's
-// limits. Every container gets one, limits or not: pause, kill and exec act on it.
-func makeCgroup(spec *specs.Spec, state *stateDir, log *slog.Logger) (cgroups.Manager, error) {
-	path, err := cgroups.Resolve(spec.Linux.CgroupsPath, state.state.ID)
+// planCgroup opens the container's cgroup without making anything, and writes into st what
+// the state must hold before it is made: its path and the directories it will own, the
+// cgroup.procs files an exec joins, and the spec's devices (see update). Every container
+// gets a cgroup, limits or not: pause, kill and exec act on it.
+func planCgroup(spec *specs.Spec, st *State) (cgroups.Manager, error) {
+	path, err := cgroups.Resolve(spec.Linux.CgroupsPath, st.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -34,21 +36,23 @@ func makeCgroup(spec *specs.Spec, state *stateDir, log *slog.Logger) (cgroups.Ma
 		// Two containers in one cgroup could not be limited, frozen or killed apart.
 		return nil, fmt.Errorf("cgroup %s already exists: is another container using linux.cgroupsPath %q?", path, spec.Linux.CgroupsPath)
 	}
-	state.state.Cgroup = &CgroupRecord{Path: path, Owned: cg.Missing()}
-	state.state.CgroupProcs = cgroupProcsFiles(cg)
-	state.state.Devices = spec.Linux.Devices
-	if err := state.save(); err != nil {
-		return nil, err
-	}
+	st.Cgroup = &CgroupRecord{Path: path, Owned: cg.Missing()}
+	st.CgroupProcs = cgroupProcsFiles(cg)
+	st.Devices = spec.Linux.Devices
+	return cg, nil
+}
+
+// makeCgroup makes the planned cgroup (recorded in the state already) with the spec's limits.
+func makeCgroup(cg cgroups.Manager, spec *specs.Spec, log *slog.Logger) error {
 	warnings, err := cg.Create(withRuntimeDevices(spec.Linux.Resources, spec.Linux.Devices))
 	if err != nil {
-		return nil, fmt.Errorf("cgroup %s: %w", path, err)
+		return fmt.Errorf("cgroup %s: %w", cg.Path(), err)
 	}
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	log.Debug("cgroup made", "path", path, "version", cg.Version())
-	return cg, nil
+	log.Debug("cgroup made", "path", cg.Path(), "version", cg.Version())
+	return nil
 }
 
 // withRuntimeDevices returns r with, when it has a device list, an allow rule after it for
@@ -203,6 +207,16 @@ func (p *initProcess) joinCgroup(cg cgroups.Manager) error {
 	// A send fails only when init is gone (its end closed): awaitReady says why, too.
 	sendMessage(p.sync, message{Type: msgJoined})
 	return nil
+}
+
+// startJoinCgroup runs joinCgroup beside the caller and returns the wait for its result. On
+// v1 the first cgroup.procs write waits out an RCU grace period (the cgroup core's
+// threadgroup lock; several ms on a small machine): the state write that must follow the
+// fork happens in that time instead of after it.
+func (p *initProcess) startJoinCgroup(cg cgroups.Manager) (wait func() error) {
+	done := make(chan error, 1)
+	go func() { done <- p.joinCgroup(cg) }()
+	return func() error { return <-done }
 }
 
 // joinCgroups moves this process into the cgroups whose cgroup.procs files are given:

@@ -1,25 +1,32 @@
 package isolate
 
-import (
-	"fmt"
-	"regexp"
-)
+import "fmt"
 
 // MaxIDLength bounds container ids: they name directories and appear in paths.
 const MaxIDLength = 1024
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]*$`)
-
 // ValidateID refuses ids that could name something other than one state directory:
-// empty, too long, or containing '/', '..' as a whole, spaces or other characters.
+// empty, too long, or containing '/', '..' as a whole, spaces or other characters. An id is
+// a letter or digit, then letters, digits and _ + . - (a loop, not a regexp: a regexp is
+// compiled when the package loads, in every process, each container's init included).
 func ValidateID(id string) error {
 	switch {
 	case id == "":
 		return fmt.Errorf("invalid container id: empty")
 	case len(id) > MaxIDLength:
 		return fmt.Errorf("invalid container id: longer than %d characters", MaxIDLength)
-	case !idPattern.MatchString(id):
+	case !validID(id):
 		return fmt.Errorf("invalid container id %q: use letters, digits and _ + . - (not first)", id)
 	}
 	return nil
+}
+
+func validID(id string) bool {
+	for i, r := range id {
+		alnum := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+		if !alnum && (i == 0 || r != '_' && r != '+' && r != '.' && r != '-') {
+			return false
+		}
+	}
+	return true
 }

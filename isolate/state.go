@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultStateRoot is where containers' state lives unless --root says otherwise.
@@ -45,24 +47,38 @@ type stateDir struct {
 	state State
 }
 
-// reserveState creates the container's state directory; it fails if the id is taken.
-func reserveState(root, id, bundle string, annotations map[string]string) (*stateDir, error) {
-	if err := os.MkdirAll(root, 0o711); err != nil {
-		return nil, fmt.Errorf("create state root: %w", err)
-	}
-	path := filepath.Join(root, id)
-	if err := os.Mkdir(path, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("container %q already exists (state in %s)", id, path)
-		}
-		return nil, fmt.Errorf("create state dir: %w", err)
-	}
-	s := &stateDir{path: path, state: State{
+// newState is the state of a container being created.
+func newState(id, bundle string, annotations map[string]string) State {
+	return State{
 		State: specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating,
 			Bundle: bundle, Annotations: annotations},
 		Created: time.Now().UTC(),
-	}}
-	return s, s.save()
+	}
+}
+
+// reserveState creates the container's state directory and writes st, which holds what the
+// container will make (see planCgroup), into it; it fails if the id is taken.
+func reserveState(root string, st State) (*stateDir, error) {
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("create state root: %w", err)
+	}
+	path := filepath.Join(root, st.ID)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, errContainerExists(st.ID, path)
+		}
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	s := &stateDir{path: path, state: st}
+	if err := s.save(); err != nil {
+		os.RemoveAll(path)
+		return nil, err
+	}
+	return s, nil
+}
+
+func errContainerExists(id, path string) error {
+	return fmt.Errorf("container %q already exists (state in %s)", id, path)
 }
 
 // recordInit records init's pid and start time as soon as it exists, so that a runtime killed
@@ -104,26 +120,46 @@ func (s *stateDir) remove() error {
 }
 
 // writeFileAtomic replaces path with data so that readers see the old or the new content,
-// never a part.
+// never a part: write a temporary file beside it, then rename(2) it over path. The temporary
+// name carries this process's pid, so two writers never share one; a file left by a killed
+// process that had the same pid is truncated and reused. Plain syscalls, not os.File: a
+// container's start writes its state three times, and os.File's poller registration would
+// add four syscalls to each.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid()))
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, uint32(perm))
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return &pathError{"open", tmp, err}
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	err = writeAll(fd, data)
+	if err == nil {
+		err = unix.Fchmod(fd, uint32(perm)) // the umask may have taken bits from open's mode
 	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("chmod %s: %w", path, err)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err != nil {
+		unix.Unlink(tmp)
+		return &pathError{"write", tmp, err}
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
+	if err := unix.Rename(tmp, path); err != nil {
+		unix.Unlink(tmp)
+		return &pathError{"rename", path, err}
+	}
+	return nil
+}
+
+// writeAll writes data to fd, continuing after short writes.
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data = data[n:]
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -81,8 +82,10 @@ func bundleRun(c *cli.Context, o *isolate.RunOptions) error {
 	for _, f := range limitFlags {
 		quickFlags = append(quickFlags, f.Names()[0])
 	}
+	// One pass over the flags given: IsSet on a flag not given scans every flag's names.
+	given := c.LocalFlagNames()
 	for _, quick := range quickFlags {
-		if c.IsSet(quick) {
+		if slices.Contains(given, quick) {
 			return fmt.Errorf("--%s belongs to the quick form; with --bundle, edit config.json", quick)
 		}
 	}
