@@ -1,11 +1,9 @@
 package isolate
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strconv"
 
 	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -116,107 +114,45 @@ func (s *stateDir) removeCgroup() error {
 	return cg.Destroy(s.state.Cgroup.Owned)
 }
 
-// cgroupStart tells how init enters the cgroup: on v2 it is cloned straight into it
-// (clone3 with CLONE_INTO_CGROUP, see clone(2)), so it never runs outside; the returned fd
-// is for SysProcAttr.CgroupFD and the caller closes it. On v1 the fd is -1 and init joins by
-// writing to the files the config carries, first thing, before it execs anything.
+// cgroupStart opens the cgroup2 directory init is cloned into (clone3 with CLONE_INTO_CGROUP,
+// see clone(2)): the cgroup on v2, its cgroup2 part on a hybrid host. The fd is for
+// SysProcAttr.CgroupFD and the caller closes it; -1 when there is none (pure v1). In the v1
+// hierarchies init moves itself, first thing (see cgroups.JoinSelf).
 func cgroupStart(cg cgroups.Manager) (fd int, err error) {
-	if cg == nil || cg.Dir() == "" {
+	if cg == nil || cg.CloneDir() == "" {
 		return -1, nil
 	}
-	fd, err = unix.Open(cg.Dir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err = unix.Open(cg.CloneDir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, &pathError{"open", cg.Dir(), err}
+		return -1, &pathError{"open", cg.CloneDir(), err}
 	}
 	return fd, nil
 }
 
-// cgroupEntry is init's side of getting into its cgroup and then its cgroup namespace.
-//
-// On v1 the parent writes init's pid into the cgroup (clone3 cannot place a process in a v1
-// cgroup) while init sets itself up: the kernel makes the first such move wait for an RCU
-// grace period (the cgroup_threadgroup_rwsem, see kernel/cgroup/cgroup.c), 5 to 15 ms on the
-// development machine, which init's own work now hides instead of waiting it out first. Init
-// needs to be in the cgroup only before two things: making its cgroup namespace (which is
-// rooted where its maker stands) and saying "ready" (nothing of the container's runs before).
-type cgroupEntry struct {
-	parentJoins bool // v1: wait for the parent's "joined"
-	newNS       bool // the spec asks for a new cgroup namespace
-	done        bool
-}
-
-// enter waits until init is in its cgroup, then makes the cgroup namespace; once.
-func (e *cgroupEntry) enter() error {
-	if e == nil || e.done {
-		return nil
+// enterCgroup puts init in its cgroup, then in its own cgroup namespace when the spec asks
+// for one (a new cgroup namespace is rooted at the cgroup its maker is in). On v2, and in the
+// cgroup2 part of a hybrid host, init was cloned into its cgroup; in the v1 hierarchies this
+// thread, the one that execs the program (Init locks it), moves itself. First thing, so that
+// all of init's work counts in the cgroup.
+func enterCgroup(cfg *initConfig, spec *specs.Spec) error {
+	if err := cgroups.JoinSelf(cfg.CgroupTasks); err != nil {
+		return err
 	}
-	if e.parentJoins && !parentJoined {
-		if _, err := receive(msgJoined); err != nil {
-			return fmt.Errorf("init: wait for the cgroup: %w", err)
-		}
-	}
-	if e.newNS {
+	if hasNewNamespace(spec, specs.CgroupNamespace) {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("unshare CLONE_NEWCGROUP: %w", err)
 		}
 	}
-	e.done = true
 	return nil
 }
 
-// parentJoined records that the parent's "joined" came, whenever init read it.
-var parentJoined bool
-
-// receive reads the parent's next message, which must be of type want. The parent's "joined"
-// may come before it at any point: it is noted and skipped.
+// receive reads the parent's next message, which must be of type want.
 func receive(want string) (message, error) {
-	for {
-		m, _, err := receiveMessage(initSyncFD)
-		switch {
-		case err != nil:
-			return m, err
-		case m.Type == msgJoined:
-			parentJoined = true
-			if want == msgJoined {
-				return m, nil
-			}
-		case m.Type != want:
-			return m, fmt.Errorf("expected %q, got %q", want, m.Type)
-		default:
-			return m, nil
-		}
+	m, _, err := receiveMessage(initSyncFD)
+	if err == nil && m.Type != want {
+		err = fmt.Errorf("expected %q, got %q", want, m.Type)
 	}
-}
-
-// joinCgroup puts init in its v1 cgroup: its pid into every hierarchy's cgroup.procs, then
-// "joined" to init (see cgroupEntry). On v2 there is nothing to do: init was cloned into it.
-func (p *initProcess) joinCgroup(cg cgroups.Manager) error {
-	if cg == nil || cg.Dir() != "" {
-		return nil
-	}
-	pid := []byte(strconv.Itoa(p.pid))
-	for _, f := range cg.JoinFiles() {
-		err := writeCgroupProcs(f, pid)
-		if errors.Is(err, unix.ESRCH) {
-			return nil // init died: awaitReady says why
-		}
-		if err != nil {
-			return err
-		}
-	}
-	// A send fails only when init is gone (its end closed): awaitReady says why, too.
-	sendMessage(p.sync, message{Type: msgJoined})
-	return nil
-}
-
-// startJoinCgroup runs joinCgroup beside the caller and returns the wait for its result. On
-// v1 the first cgroup.procs write waits out an RCU grace period (the cgroup core's
-// threadgroup lock; several ms on a small machine): the state write that must follow the
-// fork happens in that time instead of after it.
-func (p *initProcess) startJoinCgroup(cg cgroups.Manager) (wait func() error) {
-	done := make(chan error, 1)
-	go func() { done <- p.joinCgroup(cg) }()
-	return func() error { return <-done }
+	return m, err
 }
 
 // joinCgroups moves this process into the cgroups whose cgroup.procs files are given:

@@ -49,9 +49,10 @@ type initConfig struct {
 	// Hooks: init runs createContainer and startContainer, and pauses before pivot_root for
 	// the parent's prestart and createRuntime (see hooks.go).
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
-	// ParentJoins: the parent puts init in its cgroup (v1) while init sets up, and says so
-	// with a "joined" message; on v2 init was cloned into it (see cgroupEntry).
-	ParentJoins bool `json:"parent_joins,omitempty"`
+	// CgroupTasks: the v1 cgroup's "tasks" files, which init's thread joins first thing
+	// (cgroups.JoinSelf); on v2, and in a hybrid host's cgroup2 part, init was cloned into
+	// its cgroup.
+	CgroupTasks []string `json:"cgroup_tasks,omitempty"`
 }
 
 // initLinuxConfig is the part of specs.Linux that init applies.
@@ -149,11 +150,8 @@ func initContainer() error {
 			return fmt.Errorf("prctl PR_SET_PDEATHSIG: %w", err)
 		}
 	}
-	cgroup := &cgroupEntry{parentJoins: cfg.ParentJoins, newNS: hasNewNamespace(spec, specs.CgroupNamespace)}
-	if !cgroup.parentJoins { // in its cgroup already: the namespace can come now
-		if err := cgroup.enter(); err != nil {
-			return err
-		}
+	if err := enterCgroup(cfg, spec); err != nil {
+		return err
 	}
 	var hookState specs.State
 	if initHooks(cfg.Hooks) {
@@ -164,10 +162,7 @@ func initContainer() error {
 	if err := joinNamespaces(spec); err != nil {
 		return err
 	}
-	if err := setupRootfs(cfg, spec, hookState, cgroup); err != nil {
-		return err
-	}
-	if err := cgroup.enter(); err != nil { // if no cgroup mount needed it earlier
+	if err := setupRootfs(cfg, spec, hookState); err != nil {
 		return err
 	}
 	if err := setupNamespaces(spec); err != nil {
@@ -245,7 +240,7 @@ func setns(path string, flag int) error {
 }
 
 // setupRootfs builds the container's filesystem view and pivots into it.
-func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State, cgroup *cgroupEntry) error {
+func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error {
 	if err := MakeMountsPrivate(); err != nil {
 		return err
 	}
@@ -257,7 +252,7 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State, cgrou
 		return &pathError{"open", cfg.Rootfs, err}
 	}
 	defer unix.Close(rootfd)
-	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec, cgroup: cgroup}
+	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec}
 	if err := m.mountAll(); err != nil {
 		return err
 	}

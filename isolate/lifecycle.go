@@ -76,16 +76,10 @@ func Create(o RunOptions) error {
 		// start runs poststart and delete runs poststop, long after this process is gone.
 		state.state.Poststart, state.state.Poststop = h.Poststart, h.Poststop
 	}
-	joined := c.startJoinCgroup(cg)
 	if err := state.recordInit(specs.StateCreating, c.pid); err != nil {
-		joined()
 		return err
 	}
 	if err := c.sendState(o.Spec.Hooks, state.state.State); err != nil {
-		joined()
-		return err
-	}
-	if err := joined(); err != nil {
 		return err
 	}
 	if err := c.awaitReady(o.Log, o.Spec.Hooks, state.state.State); err != nil {

@@ -49,7 +49,6 @@ type mounter struct {
 	rootfd int    // the rootfs, after BindRootfs
 	bundle string // relative bind sources are relative to the bundle
 	spec   *specs.Spec
-	cgroup *cgroupEntry // entered before a cgroup mount that needs the cgroup namespace
 }
 
 // mountAll mounts the spec's mounts in order, with a fresh tmpfs on /dev first when the spec
@@ -202,10 +201,7 @@ func (m *mounter) propagate(dest string, opts mountOptions) error {
 // with one mount per hierarchy on a v1 or hybrid one. Without, the host's /sys/fs/cgroup
 // is bound in, and /proc/self/cgroup gives the path to look under.
 func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
-	if hasNewNamespace(m.spec, specs.CgroupNamespace) {
-		if err := m.cgroup.enter(); err != nil { // the namespace first: the mount is rooted by it
-			return err
-		}
+	if hasNewNamespace(m.spec, specs.CgroupNamespace) { // init made it first: see enterCgroup
 		if isCgroup2Only() {
 			mnt.Type, mnt.Source = "cgroup2", "cgroup2"
 			return m.fsMount(mnt, opts)

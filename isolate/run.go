@@ -62,17 +62,11 @@ func Run(o RunOptions) (int, error) {
 	}
 	defer c.kill()
 	o.Log.Debug("init started", "pid", c.pid)
-	joined := c.startJoinCgroup(cg)
 	if err := state.recordInit(specs.StateCreating, c.pid); err != nil {
-		joined()
 		return 0, err
 	}
 	hooks := o.Spec.Hooks
 	if err := c.sendState(hooks, state.state.State); err != nil {
-		joined()
-		return 0, err
-	}
-	if err := joined(); err != nil {
 		return 0, err
 	}
 	if err := c.awaitReady(o.Log, hooks, state.state.State); err != nil {
@@ -307,7 +301,9 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		attr.Files = append(attr.Files, execFifo.Fd())
 	}
 	initCfg := newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil)
-	initCfg.ParentJoins = cg != nil && cg.Dir() == ""
+	if cg != nil {
+		initCfg.CgroupTasks = cg.TaskFiles()
+	}
 	cfg, err := json.Marshal(initCfg)
 	if err != nil {
 		unix.Close(pair[0])

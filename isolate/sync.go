@@ -26,7 +26,6 @@ const (
 	msgState   = "state"   // parent → init: the container's state (Text), for init's hooks
 	msgHooks   = "hooks"   // init → parent: before pivot_root, run prestart/createRuntime now
 	msgResume  = "resume"  // parent → init: those hooks ran, go on
-	msgJoined  = "joined"  // parent → init: init is in its (v1) cgroup now
 )
 
 func sendMessage(fd int, m message, fds ...int) error {

@@ -56,11 +56,17 @@ type Manager interface {
 	Create(r *specs.LinuxResources) (warnings []string, err error)
 	// Update applies r to an existing cgroup; only the fields r sets change.
 	Update(r *specs.LinuxResources) (warnings []string, err error)
-	// Dir is the cgroup2 directory a process can be cloned into (CLONE_INTO_CGROUP), or ""
-	// where a process must join by writing to JoinFiles (v1).
+	// Dir is the cgroup's directory on v2, where a process joins by being cloned into it
+	// (CLONE_INTO_CGROUP), or "" on v1, where it joins by writing to JoinFiles.
 	Dir() string
 	// JoinFiles are the cgroup.procs files a process writes "0" into to join, beyond Dir.
 	JoinFiles() []string
+	// CloneDir is the cgroup2 directory a new process can be cloned into: Dir on v2, the
+	// cgroup's part in the cgroup2 hierarchy of a hybrid host, "" on a pure v1 host.
+	CloneDir() string
+	// TaskFiles are the v1 "tasks" files a thread writes "0" into to move itself, alone, into
+	// the cgroup of each v1 hierarchy (see JoinSelf); none on v2.
+	TaskFiles() []string
 	// Pids lists the processes in the cgroup.
 	Pids() ([]int, error)
 	// Freeze stops every process in the cgroup (freeze true) or lets them run again.

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,6 +121,10 @@ func TestV2Create(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "disableOOMKiller") {
 		t.Errorf("warnings = %q, want one about disableOOMKiller", warnings)
 	}
+	// On v2 a process joins by being cloned into the cgroup: nothing to write.
+	if c.CloneDir() != c.Dir() || c.TaskFiles() != nil || c.JoinFiles() != nil {
+		t.Errorf("CloneDir %q, TaskFiles %q, JoinFiles %q: want Dir and none", c.CloneDir(), c.TaskFiles(), c.JoinFiles())
+	}
 }
 
 func TestV2Update(t *testing.T) {
@@ -227,6 +232,14 @@ func TestV1Create(t *testing.T) {
 	expectFiles(t, leaf("unified"), map[string]string{"hugetlb.2MB.max": "4194304"}) // hybrid: hugetlb is cgroup2's
 	if got := len(c.JoinFiles()); got != 8 {                                         // seven hierarchies (cpu,cpuacct is one) and cgroup2
 		t.Errorf("JoinFiles: %d files, want 8: %q", got, c.JoinFiles())
+	}
+	// Init is cloned into the cgroup2 part and moves its thread into the seven others.
+	if got, want := c.CloneDir(), leaf("unified"); got != want {
+		t.Errorf("CloneDir = %q, want %q", got, want)
+	}
+	tasks := c.TaskFiles()
+	if len(tasks) != 7 || !slices.Contains(tasks, filepath.Join(leaf("cpu,cpuacct"), "tasks")) || slices.Contains(tasks, filepath.Join(leaf("unified"), "tasks")) {
+		t.Errorf("TaskFiles = %q, want the tasks files of the seven v1 hierarchies", tasks)
 	}
 }
 

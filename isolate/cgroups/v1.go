@@ -67,6 +67,27 @@ func (c *V1) JoinFiles() []string {
 	return files
 }
 
+// CloneDir is the cgroup in the cgroup2 hierarchy of a hybrid host, which clone3 can put a
+// new process in; "" without one.
+func (c *V1) CloneDir() string {
+	if c.unified == "" {
+		return ""
+	}
+	return filepath.Join(c.unified, c.path)
+}
+
+// TaskFiles are the "tasks" files of the v1 hierarchies (the cgroup2 one, on a hybrid host,
+// is CloneDir's).
+func (c *V1) TaskFiles() []string {
+	var files []string
+	for _, mount := range c.mounts() {
+		if mount != c.unified {
+			files = append(files, filepath.Join(mount, c.path, "tasks"))
+		}
+	}
+	return files
+}
+
 func (c *V1) Missing() []string {
 	var all []string
 	seen := map[string]bool{}

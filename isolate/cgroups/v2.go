@@ -25,6 +25,8 @@ func (c *V2) Version() int        { return 2 }
 func (c *V2) Path() string        { return c.path }
 func (c *V2) Dir() string         { return filepath.Join(c.mount, c.path) }
 func (c *V2) JoinFiles() []string { return nil }
+func (c *V2) CloneDir() string    { return c.Dir() }
+func (c *V2) TaskFiles() []string { return nil }
 func (c *V2) Missing() []string   { return owned(missingDirs(c.mount, c.path)) }
 
 func (c *V2) Exists() bool {
