@@ -354,7 +354,7 @@ const ptyDrain = 2 * time.Second
 func (p *program) wait(signals <-chan os.Signal) int {
 	defer p.close()
 	exited := make(chan unix.WaitStatus, 1)
-	go func() { exited <- waitPid(p.pid) }()
+	go func() { exited <- waitExit(p.pid, p.pidfd) }()
 	relayed := relayConsole(p.console, p.stdin, p.stdout)
 	ws := relaySignals(signals, p.console, p.pidfd, exited)
 	select {

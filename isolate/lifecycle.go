@@ -76,7 +76,7 @@ func Create(o RunOptions) error {
 		// start runs poststart and delete runs poststop, long after this process is gone.
 		state.state.Poststart, state.state.Poststop = h.Poststart, h.Poststop
 	}
-	if err := state.recordInit(specs.StateCreating, c.pid); err != nil {
+	if err := state.noteInit(c.pid); err != nil {
 		return err
 	}
 	if err := c.sendState(o.Spec.Hooks, state.state.State); err != nil {
@@ -89,7 +89,8 @@ func Create(o RunOptions) error {
 		return err
 	}
 	o.Log.Debug("container created", "id", o.ID, "pid", c.pid)
-	unix.Close(c.sync) // init no longer listens; it waits on the fifo
+	c.sync.close() // init no longer listens; it waits on the fifo
+	c.sync = nil
 	ok = true
 	return nil
 }

@@ -62,7 +62,7 @@ func Run(o RunOptions) (int, error) {
 	}
 	defer c.kill()
 	o.Log.Debug("init started", "pid", c.pid)
-	if err := state.recordInit(specs.StateCreating, c.pid); err != nil {
+	if err := state.noteInit(c.pid); err != nil {
 		return 0, err
 	}
 	hooks := o.Spec.Hooks
@@ -169,7 +169,7 @@ func (p *initProcess) sendState(hooks *specs.Hooks, state specs.State) error {
 	if err != nil {
 		return err
 	}
-	return sendMessage(p.sync, message{Type: msgState, Text: string(data)})
+	return p.sync.send(message{Type: msgState, Text: string(data)})
 }
 
 // created records that init is ready and waiting: state "created" with its pid, and the pid
@@ -234,7 +234,7 @@ func checkNamespacePaths(spec *specs.Spec) error {
 type initProcess struct {
 	pid     int
 	pidfd   int      // signals go through it: a pid number can be reused once reaped
-	sync    int      // our end of the sync socket
+	sync    *syncConn // our end of the sync socket
 	console *console // set when the container has a terminal
 	stdin   *os.File
 	stdout  *os.File
@@ -253,22 +253,26 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 	}
 	initSync := os.NewFile(uintptr(pair[1]), "init-sync")
 	defer initSync.Close()
+	parentSync, err := newSyncConn(pair[0])
+	if err != nil {
+		return nil, err
+	}
 	configR, configW, err := os.Pipe()
 	if err != nil {
-		unix.Close(pair[0])
+		parentSync.close()
 		return nil, fmt.Errorf("pipe: %w", err)
 	}
 	defer configR.Close()
 	stdio, err := stdioFDs(o)
 	if err != nil {
-		unix.Close(pair[0])
+		parentSync.close()
 		configW.Close()
 		return nil, err
 	}
 
 	cgroupFD, err := cgroupStart(cg)
 	if err != nil {
-		unix.Close(pair[0])
+		parentSync.close()
 		configW.Close()
 		return nil, err
 	}
@@ -306,7 +310,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 	}
 	cfg, err := json.Marshal(initCfg)
 	if err != nil {
-		unix.Close(pair[0])
+		parentSync.close()
 		configW.Close()
 		return nil, fmt.Errorf("encode init config: %w", err)
 	}
@@ -322,10 +326,10 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 			configW.Close()
 		}()
 	}
-	p := &initProcess{sync: pair[0], stdin: o.Stdin, stdout: o.Stdout, exited: make(chan unix.WaitStatus, 1), sent: sent,
+	p := &initProcess{sync: parentSync, stdin: o.Stdin, stdout: o.Stdout, exited: make(chan unix.WaitStatus, 1), sent: sent,
 		consoleSocket: o.ConsoleSocket}
 	if p.pid, p.pidfd, err = forkInit(attr, pidPath, p.exited); err != nil {
-		unix.Close(pair[0])
+		parentSync.close()
 		configR.Close() // unblocks the writer
 		<-sent
 		return nil, fmt.Errorf("start init: %w", err)
@@ -363,7 +367,7 @@ func stdioFDs(o RunOptions) ([]uintptr, error) {
 func forkInit(attr *syscall.ProcAttr, pidPath string, exited chan<- unix.WaitStatus) (pid, pidfd int, err error) {
 	if pidPath == "" {
 		if pid, pidfd, err = forkExecInit(attr); err == nil {
-			go func() { exited <- waitPid(pid) }()
+			go func() { exited <- waitExit(pid, pidfd) }()
 		}
 		return pid, pidfd, err
 	}
@@ -408,6 +412,35 @@ func forkExecInit(attr *syscall.ProcAttr) (int, int, error) {
 	return pid, pidfd, nil
 }
 
+// waitExit waits for our child pid to exit and reaps it, like waitPid, but parked in Go's
+// poller on a pidfd of it (readable once the process exits, see pidfd_open(2)) rather than
+// blocked in wait4(2), for the reason syncConn gives. It falls back to waitPid.
+func waitExit(pid, pidfd int) unix.WaitStatus {
+	// A duplicate for the poller: the caller keeps pidfd, to signal the process through it.
+	fd, err := unix.FcntlInt(uintptr(pidfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return waitPid(pid)
+	}
+	unix.SetNonblock(fd, true)
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return waitPid(pid)
+	}
+	var ws unix.WaitStatus
+	reaped := false
+	conn.Read(func(uintptr) bool {
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		reaped = got == pid
+		return reaped || (err != nil && err != unix.EINTR)
+	})
+	if !reaped {
+		return waitPid(pid)
+	}
+	return ws
+}
+
 // waitPid waits for pid to exit and returns its status.
 func waitPid(pid int) unix.WaitStatus {
 	var ws unix.WaitStatus
@@ -425,7 +458,7 @@ func (p *initProcess) awaitReady(log *slog.Logger, hooks *specs.Hooks, state spe
 		return fmt.Errorf("send config to init: %w", err)
 	}
 	for {
-		m, fds, err := receiveMessage(p.sync)
+		m, fds, err := p.sync.receive()
 		if errors.Is(err, io.EOF) {
 			ws := <-p.exited
 			p.exited = nil
@@ -441,7 +474,7 @@ func (p *initProcess) awaitReady(log *slog.Logger, hooks *specs.Hooks, state spe
 			if err := runRuntimeHooks(hooks, state); err != nil {
 				return err
 			}
-			if err := sendMessage(p.sync, message{Type: msgResume}); err != nil {
+			if err := p.sync.send(message{Type: msgResume}); err != nil {
 				return err
 			}
 		case msgError:
@@ -458,10 +491,10 @@ func (p *initProcess) awaitReady(log *slog.Logger, hooks *specs.Hooks, state spe
 
 // start lets init exec the program and waits until it has (the sync socket closes on exec).
 func (p *initProcess) start() error {
-	if err := sendMessage(p.sync, message{Type: msgStart}); err != nil {
+	if err := p.sync.send(message{Type: msgStart}); err != nil {
 		return err
 	}
-	m, _, err := receiveMessage(p.sync)
+	m, _, err := p.sync.receive()
 	switch {
 	case errors.Is(err, io.EOF):
 		return nil
@@ -531,9 +564,9 @@ func statusOf(ws unix.WaitStatus) int {
 
 // kill ends init if it is still running and reaps it; safe to call more than once.
 func (p *initProcess) kill() {
-	if p.sync >= 0 {
-		unix.Close(p.sync)
-		p.sync = -1
+	if p.sync != nil {
+		p.sync.close()
+		p.sync = nil
 	}
 	if p.exited != nil {
 		unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0)

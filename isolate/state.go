@@ -81,15 +81,18 @@ func errContainerExists(id, path string) error {
 	return fmt.Errorf("container %q already exists (state in %s)", id, path)
 }
 
-// recordInit records init's pid and start time as soon as it exists, so that a runtime killed
-// mid-create leaves enough behind for `delete --force` to find the process.
-func (s *stateDir) recordInit(status specs.ContainerState, pid int) error {
+// noteInit notes init's pid and start time, which the next update writes ("created" or, for
+// run, "running"). No write of its own: a runtime killed before that one leaves a state that
+// names the cgroup, recorded before the fork, and `delete --force` kills what is in it, init
+// included (in its cgroup from its first step); an init whose runtime died also fails at its
+// next message on the sync socket, or gets its parent-death signal.
+func (s *stateDir) noteInit(pid int) error {
 	start, err := processStart(pid)
 	if err != nil {
 		return fmt.Errorf("init %d: %w", pid, err)
 	}
-	s.state.InitStart = start
-	return s.update(status, pid)
+	s.state.Pid, s.state.InitStart = pid, start
+	return nil
 }
 
 // update records a new status (and pid) atomically: write a temporary file, then rename(2).
