@@ -32,6 +32,9 @@ hybrid_fix() {
 hybrid_undo() {
   local c tmp
   for c in "${moved[@]}"; do
+    # contain's parent cgroup stays after its containers (cgroups.DefaultParent): it would
+    # keep the hierarchy alive.
+    rmdir "/sys/fs/cgroup/$c/contain" 2>/dev/null
     umount "/sys/fs/cgroup/$c" && rmdir "/sys/fs/cgroup/$c"
     # Once only the hierarchy's root is left (field 3 of /proc/cgroups), mount and unmount it:
     # that unmount frees it, asynchronously; then wait for the controller to be cgroup2's again.
