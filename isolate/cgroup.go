@@ -3,7 +3,6 @@ package isolate
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -18,9 +17,9 @@ type CgroupRecord struct {
 }
 
 // planCgroup opens the container's cgroup without making anything, and writes into st what
-// the state must hold before it is made: its path and the directories it will own, the
-// cgroup.procs files an exec joins, and the spec's devices (see update). Every container
-// gets a cgroup, limits or not: pause, kill and exec act on it.
+// the state must hold before it is made: its path and the directories it will own, and the
+// spec's devices (see update). Every container gets a cgroup, limits or not: pause, kill and
+// exec act on it.
 func planCgroup(spec *specs.Spec, st *State) (cgroups.Manager, error) {
 	path, err := cgroups.Resolve(spec.Linux.CgroupsPath, st.ID)
 	if err != nil {
@@ -35,7 +34,6 @@ func planCgroup(spec *specs.Spec, st *State) (cgroups.Manager, error) {
 		return nil, fmt.Errorf("cgroup %s already exists: is another container using linux.cgroupsPath %q?", path, spec.Linux.CgroupsPath)
 	}
 	st.Cgroup = &CgroupRecord{Path: path, Owned: cg.Missing()}
-	st.CgroupProcs = cgroupProcsFiles(cg)
 	st.Devices = spec.Linux.Devices
 	return cg, nil
 }
@@ -81,15 +79,6 @@ func withRuntimeDevices(r *specs.LinuxResources, devices []specs.LinuxDevice) *s
 	allow("c", 5, &ptmx)    // /dev/ptmx, the one in /dev/pts
 	allow("c", 136, nil)    // /dev/pts/N: no minor is any minor
 	return &out
-}
-
-// cgroupProcsFiles lists every cgroup.procs file a process writes "0" into to join the
-// container's cgroup: exec uses it, as init does on v1.
-func cgroupProcsFiles(cg cgroups.Manager) []string {
-	if dir := cg.Dir(); dir != "" {
-		return append([]string{filepath.Join(dir, "cgroup.procs")}, cg.JoinFiles()...)
-	}
-	return cg.JoinFiles()
 }
 
 // openCgroup is the manager of a container whose state recorded a cgroup, or nil.
@@ -153,29 +142,4 @@ func receive(want string) (message, error) {
 		err = fmt.Errorf("expected %q, got %q", want, m.Type)
 	}
 	return m, err
-}
-
-// joinCgroups moves this process into the cgroups whose cgroup.procs files are given:
-// writing "0" to one means "the writing process" (cgroups(7)).
-func joinCgroups(files []string) error {
-	for _, f := range files {
-		if err := writeCgroupProcs(f, []byte("0")); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// writeCgroupProcs moves the process pid (or "0", the writer) into the cgroup of file.
-func writeCgroupProcs(file string, pid []byte) error {
-	fd, err := unix.Open(file, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &pathError{"open", file, err}
-	}
-	_, err = unix.Write(fd, pid)
-	unix.Close(fd)
-	if err != nil {
-		return &pathError{"join cgroup: write", file, err}
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -62,9 +63,9 @@ const msgStarted = "started"
 type execConfig struct {
 	Process     *specs.Process `json:"process"`
 	InitPid     int            `json:"init_pid"`
-	InitStart   uint64         `json:"init_start"` // against pid reuse, as in the state
-	Namespaces  uintptr        `json:"namespaces"` // CLONE_NEW* flags of those to join
-	CgroupProcs []string       `json:"cgroup_procs,omitempty"`
+	InitStart   uint64         `json:"init_start"`             // against pid reuse, as in the state
+	Namespaces  uintptr        `json:"namespaces"`             // CLONE_NEW* flags of those to join
+	CgroupTasks []string       `json:"cgroup_tasks,omitempty"` // v1: the stage's thread joins (cgroups.JoinSelf)
 }
 
 // ContainerProcess returns the container's own process (State.Process, or the default
@@ -110,9 +111,16 @@ func ExecInContainer(o ExecOptions) (int, error) {
 			return 0, fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
 		}
 	}
+	cg, err := s.openCgroup()
+	if err != nil {
+		return 0, err
+	}
 	cfg := execConfig{Process: o.Process, InitPid: s.state.Pid, InitStart: s.state.InitStart,
-		Namespaces: joined, CgroupProcs: s.state.CgroupProcs}
-	prog, err := startExecStage(o, cfg)
+		Namespaces: joined}
+	if cg != nil {
+		cfg.CgroupTasks = cg.TaskFiles()
+	}
+	prog, err := startExecStage(o, cfg, cg)
 	if err != nil {
 		return 0, err
 	}
@@ -227,7 +235,7 @@ func namespaceNames(flags uintptr) string {
 
 // startExecStage starts the stage, reads its messages until the program runs, and waits for
 // the stage to exit.
-func startExecStage(o ExecOptions, cfg execConfig) (*program, error) {
+func startExecStage(o ExecOptions, cfg execConfig, cg cgroups.Manager) (*program, error) {
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -250,10 +258,21 @@ func startExecStage(o ExecOptions, cfg execConfig) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The stage is born in the container's cgroup where clone3 can put it (v2, and the cgroup2
+	// part of a hybrid host), and its thread moves itself into the v1 ones: the program it
+	// forks inherits both. Neither waits for the RCU grace period a process move does.
+	cgroupFD, err := cgroupStart(cg)
+	if err != nil {
+		return nil, err
+	}
+	if cgroupFD >= 0 {
+		defer unix.Close(cgroupFD)
+	}
 	attr := &syscall.ProcAttr{
 		Env: initEnv(o.PreserveFDs),
 		// fds 0-2, the preserved fds, then the config pipe and the sync socket (see init.go).
 		Files: append(append(stdio, preservedFiles(o.PreserveFDs)...), configR.Fd(), stageSync.Fd()),
+		Sys:   &syscall.SysProcAttr{UseCgroupFD: cgroupFD >= 0, CgroupFD: cgroupFD},
 	}
 	pid, err := forkExecStage(attr)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -33,9 +34,9 @@ func execStage() error {
 	if err := unix.CloseRange(uint(3+preservedFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("close_range: %w", err)
 	}
-	// The cgroup first, while the host's /sys/fs/cgroup is still in view: the program is
-	// born in it.
-	if err := joinCgroups(cfg.CgroupProcs); err != nil {
+	// The v1 cgroup first, while the host's /sys/fs/cgroup is still in view: this thread (the
+	// one that forks the program: Init locks it) moves itself, and the program is born in it.
+	if err := cgroups.JoinSelf(cfg.CgroupTasks); err != nil {
 		return err
 	}
 	p := cfg.Process

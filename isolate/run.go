@@ -233,9 +233,9 @@ func checkNamespacePaths(spec *specs.Spec) error {
 // initProcess is the parent's handle on a container's init.
 type initProcess struct {
 	pid     int
-	pidfd   int      // signals go through it: a pid number can be reused once reaped
+	pidfd   int       // signals go through it: a pid number can be reused once reaped
 	sync    *syncConn // our end of the sync socket
-	console *console // set when the container has a terminal
+	console *console  // set when the container has a terminal
 	stdin   *os.File
 	stdout  *os.File
 	exited  chan unix.WaitStatus // init's wait status, once it exits; nil once received

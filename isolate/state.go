@@ -30,8 +30,6 @@ type State struct {
 	Poststop  []specs.Hook `json:"poststop,omitempty"`
 	// Cgroup is the container's cgroup, recorded before it is made.
 	Cgroup *CgroupRecord `json:"cgroup,omitempty"`
-	// CgroupProcs are the cgroup.procs files a process entering the container writes to.
-	CgroupProcs []string `json:"cgroup_procs,omitempty"`
 	// Process is the spec's process: what `exec` starts from unless given a whole process,
 	// as runc does. LoadState leaves it out (its environment may hold secrets).
 	Process *specs.Process `json:"process,omitempty"`
