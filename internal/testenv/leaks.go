@@ -102,12 +102,23 @@ func mounts() []string {
 func cgroupDirs(root string) []string {
 	var out []string
 	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() && d.Name() != "contain" {
+		if err == nil && d.IsDir() && !isDefaultParent(root, path) {
 			out = append(out, path)
 		}
 		return nil
 	})
 	return out
+}
+
+// isDefaultParent reports whether path is the runtime's parent cgroup: "contain" at the top
+// of the cgroup2 mount (root/contain) or of a v1 hierarchy (root/HIERARCHY/contain). A
+// container that happens to be called "contain" is still listed.
+func isDefaultParent(root, path string) bool {
+	if filepath.Base(path) != "contain" {
+		return false
+	}
+	parent := filepath.Dir(path)
+	return parent == root || filepath.Dir(parent) == root
 }
 
 func links() []string {
