@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
@@ -51,6 +50,7 @@ type ExecOptions struct {
 	Stdout        *os.File
 	Stderr        *os.File
 	Log           *slog.Logger
+	Signals       <-chan os.Signal // as RunOptions.Signals; unused with Detach
 }
 
 // execStageArg follows InitArg in the stage's arguments: "contain init exec".
@@ -100,13 +100,13 @@ func ExecInContainer(o ExecOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var signals chan os.Signal
+	var signals <-chan os.Signal
 	if !o.Detach {
 		// Catch signals from now on, so none is lost before the program runs; and be the
 		// program's reaper once the stage exits: prctl(2) PR_SET_CHILD_SUBREAPER.
-		signals = make(chan os.Signal, 16)
-		signal.Notify(signals, ForwardedSignals...)
-		defer signal.Stop(signals)
+		var stopSignals func()
+		signals, stopSignals = catchSignals(o.Signals)
+		defer stopSignals()
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			return 0, fmt.Errorf("prctl PR_SET_CHILD_SUBREAPER: %w", err)
 		}

@@ -60,6 +60,9 @@ func execAction(c *cli.Context) error {
 	if opts.ConsoleSocket, err = absOrEmpty(opts.ConsoleSocket); err != nil {
 		return err
 	}
+	if !opts.Detach {
+		opts.Signals = isolate.CatchSignals() // this process ends with the program
+	}
 	status, err := isolate.ExecInContainer(opts)
 	if err != nil {
 		return err

@@ -69,6 +69,7 @@ func runAction(c *cli.Context) error {
 	if opts.PreserveFDs, err = preserveFDs(c); err != nil {
 		return err
 	}
+	opts.Signals = isolate.CatchSignals() // this process ends with its container
 	status, err := isolate.Run(opts)
 	if err != nil {
 		return err
