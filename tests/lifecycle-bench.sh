@@ -24,7 +24,7 @@ moved=()
 hybrid_fix() {
   [ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ] && [ -r /sys/fs/cgroup/unified/cgroup.controllers ] || return 0
   local c
-  read -r -a controllers < /sys/fs/cgroup/unified/cgroup.controllers
+  read -r -a controllers < /sys/fs/cgroup/unified/cgroup.controllers || true # empty: nothing to move
   for c in "${controllers[@]}"; do
     mkdir -p "/sys/fs/cgroup/$c" && mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" && moved+=("$c")
   done
