@@ -123,9 +123,9 @@ func (s *stateDir) remove() error {
 // writeFileAtomic replaces path with data so that readers see the old or the new content,
 // never a part: write a temporary file beside it, then rename(2) it over path. The temporary
 // name carries this process's pid, so two writers never share one; a file left by a killed
-// process that had the same pid is truncated and reused. Plain syscalls, not os.File: a
-// container's start writes its state three times, and os.File's poller registration would
-// add four syscalls to each.
+// process that had the same pid is truncated and reused (one process writes one file at a
+// time). Plain syscalls, not os.File: every container start writes its state two or three
+// times, and os.File's poller registration would add four syscalls to each.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid()))
 	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, uint32(perm))
