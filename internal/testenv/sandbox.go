@@ -33,7 +33,7 @@ func RunSandboxed(run func() int) {
 				os.Exit(2)
 			}
 		}
-		os.Exit(run())
+		os.Exit(keepDefaultParentsAsFound(run))
 	}
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 	cmd.Env = append(os.Environ(), sandboxEnv+"=1")
