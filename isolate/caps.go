@@ -60,6 +60,18 @@ type capSets struct {
 	bounding, effective, permitted, inheritable, ambient capSet
 }
 
+// capabilityWarnings names the spec's capabilities that the container will not get: those
+// this kernel does not know, those outside the runtime's own bounding set, and ambient ones
+// not also permitted and inheritable (see resolveCapabilities). The runtime works them out
+// before it starts the process, from its own bounding set, which init's and the exec stage's
+// are copies of: init itself then says nothing, and no warning costs a message per start
+// (runc's default spec has three such ambient capabilities).
+func capabilityWarnings(c *specs.LinuxCapabilities) []string {
+	var warnings []string
+	resolveCapabilities(c, ownBoundingSet(), func(w string) { warnings = append(warnings, w) })
+	return warnings
+}
+
 // resolveCapabilities turns spec names into bitmasks. Capabilities this kernel or this
 // process does not have are dropped with a warning: asking for them would fail capset(2)
 // with EPERM (this host's bounding set lacks CAP_SYS_RESOURCE, for example).

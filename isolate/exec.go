@@ -153,6 +153,9 @@ func checkExecProcess(o ExecOptions) error {
 	if err := validateProcess(&specs.Spec{Process: p}); err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
+	for _, w := range capabilityWarnings(p.Capabilities) {
+		o.Log.Warn("exec: " + w)
+	}
 	if err := CheckPreservedFDs(o.PreserveFDs); err != nil {
 		return err
 	}
@@ -325,8 +328,6 @@ func awaitProgram(sync int, o ExecOptions) (*program, error) {
 		switch m.Type {
 		case msgError:
 			return fail(errors.New(m.Text))
-		case msgWarning:
-			o.Log.Warn(m.Text)
 		case msgPty:
 			if err := prog.receivePty(fds, m.Text); err != nil {
 				return fail(err)

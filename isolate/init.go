@@ -342,9 +342,8 @@ func setupProcess(cfg *initConfig) error {
 
 // becomeUser drops to the spec's user and capabilities and returns the program's path.
 func becomeUser(p *specs.Process) (string, error) {
-	sets := resolveCapabilities(p.Capabilities, ownBoundingSet(), func(w string) {
-		sendMessage(initSyncFD, message{Type: msgWarning, Text: w})
-	})
+	// The runtime warned about what resolving skips already (capabilityWarnings).
+	sets := resolveCapabilities(p.Capabilities, ownBoundingSet(), func(string) {})
 	if err := dropBoundingSet(sets.bounding); err != nil {
 		return "", err
 	}

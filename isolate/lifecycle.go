@@ -82,7 +82,7 @@ func Create(o RunOptions) error {
 	if err := c.sendState(o.Spec.Hooks, state.state.State); err != nil {
 		return err
 	}
-	if err := c.awaitReady(o.Log, o.Spec.Hooks, state.state.State); err != nil {
+	if err := c.awaitReady(o.Spec.Hooks, state.state.State); err != nil {
 		return err
 	}
 	if err := c.created(o, state); err != nil {

@@ -91,7 +91,7 @@ func Run(o RunOptions) (int, error) {
 	if err := c.sendState(hooks, state.state.State); err != nil {
 		return 0, err
 	}
-	if err := c.awaitReady(o.Log, hooks, state.state.State); err != nil {
+	if err := c.awaitReady(hooks, state.state.State); err != nil {
 		return 0, err
 	}
 	o.Log.Debug("init ready: namespaces, mounts, pivot_root, user and capabilities done")
@@ -475,7 +475,7 @@ func waitPid(pid int) unix.WaitStatus {
 }
 
 // awaitReady reads init's messages until it is ready to exec, or fails.
-func (p *initProcess) awaitReady(log *slog.Logger, hooks *specs.Hooks, state specs.State) error {
+func (p *initProcess) awaitReady(hooks *specs.Hooks, state specs.State) error {
 	if err := <-p.sent; err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}
@@ -501,8 +501,6 @@ func (p *initProcess) awaitReady(log *slog.Logger, hooks *specs.Hooks, state spe
 			}
 		case msgError:
 			return errors.New(m.Text)
-		case msgWarning:
-			log.Warn(m.Text)
 		case msgPty:
 			if err := p.receivePty(fds, m.Text); err != nil {
 				return err

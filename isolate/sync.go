@@ -15,20 +15,19 @@ import (
 // descriptors (the pty master) travel with a message as SCM_RIGHTS, see unix(7). Init's end is
 // close-on-exec, so the parent reads end-of-file at the very moment execve(2) succeeds.
 type message struct {
-	Type  string `json:"type"` // msgReady, msgStart, msgError, msgWarning, msgPty
+	Type  string `json:"type"` // msgReady, msgStart, msgError, msgPty, ...
 	Text  string `json:"text,omitempty"`
 	Errno int    `json:"errno,omitempty"`
 }
 
 const (
-	msgReady   = "ready"   // init → parent: the container is built, waiting to exec
-	msgStart   = "start"   // parent → init: exec the process now
-	msgError   = "error"   // init → parent: setup failed; Text says why
-	msgWarning = "warning" // init → parent: something to tell the user
-	msgPty     = "pty"     // init → parent: the pty master fd rides along
-	msgState   = "state"   // parent → init: the container's state (Text), for init's hooks
-	msgHooks   = "hooks"   // init → parent: before pivot_root, run prestart/createRuntime now
-	msgResume  = "resume"  // parent → init: those hooks ran, go on
+	msgReady  = "ready"  // init → parent: the container is built, waiting to exec
+	msgStart  = "start"  // parent → init: exec the process now
+	msgError  = "error"  // init → parent: setup failed; Text says why
+	msgPty    = "pty"    // init → parent: the pty master fd rides along
+	msgState  = "state"  // parent → init: the container's state (Text), for init's hooks
+	msgHooks  = "hooks"  // init → parent: before pivot_root, run prestart/createRuntime now
+	msgResume = "resume" // parent → init: those hooks ran, go on
 )
 
 func sendMessage(fd int, m message, fds ...int) error {

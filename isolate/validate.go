@@ -35,7 +35,7 @@ func Validate(spec *specs.Spec) (warnings []string, err error) {
 			return nil, err
 		}
 	}
-	return unsupported(spec), nil
+	return append(unsupported(spec), capabilityWarnings(spec.Process.Capabilities)...), nil
 }
 
 func validateProcess(spec *specs.Spec) error {

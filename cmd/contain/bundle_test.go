@@ -259,17 +259,23 @@ func TestBundleJoinNamespaces(t *testing.T) {
 	}
 }
 
-// Unknown and unsupported fields are said out loud, and the container still runs.
+// Unknown and unsupported fields are said out loud, and the container still runs. So is an
+// ambient capability that is not also inheritable (as in `runc spec` configs), once.
 func TestBundleWarnings(t *testing.T) {
 	needContainer(t)
 	bundle := newBundle(t, func(spec obj) {
 		spec["futureField"] = true
 		linux(spec)["intelRdt"] = obj{"closID": "x"}
 		process(spec)["args"] = list{"true"}
+		process(spec)["capabilities"] = obj{"bounding": list{"CAP_KILL"}, "permitted": list{"CAP_KILL"},
+			"effective": list{"CAP_KILL"}, "ambient": list{"CAP_KILL"}}
 	})
 	r := contain(t, "", "run", "--bundle", bundle, "warn")
 	if r.code != 0 || !strings.Contains(r.stderr, "futureField") || !strings.Contains(r.stderr, "linux.intelRdt") {
 		t.Errorf("exit %d, stderr %q: want success with warnings naming futureField and linux.intelRdt", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stderr, "ambient capability CAP_KILL is not also permitted and inheritable"); n != 1 {
+		t.Errorf("stderr %q: want the ambient CAP_KILL warning once, got it %d times", r.stderr, n)
 	}
 }
 
