@@ -86,6 +86,9 @@ func (s *stateDir) openCgroup() (cgroups.Manager, error) {
 	if s.state.Cgroup == nil {
 		return nil, nil
 	}
+	if s.cg != nil {
+		return s.cg, nil
+	}
 	return cgroups.Open(cgroups.DefaultRoot, s.state.Cgroup.Path)
 }
 

@@ -155,6 +155,7 @@ func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
 	if err != nil {
 		return "", nil, nil, err
 	}
+	state.cg = cg
 	o.Log.Debug("state reserved", "id", o.ID, "dir", state.path, "rootfs", rootfs)
 	if err := makeCgroup(cg, o.Spec, o.Log); err != nil {
 		state.remove()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -43,6 +44,9 @@ type State struct {
 type stateDir struct {
 	path  string
 	state State
+	// cg is the cgroup's manager when this process opened it already (create, run): no
+	// second look at the host's hierarchies to remove it.
+	cg cgroups.Manager
 }
 
 // newState is the state of a container being created.

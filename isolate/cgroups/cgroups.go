@@ -187,9 +187,14 @@ func owned(missing []string) []string {
 }
 
 // missingDirs lists cgPath and its ancestors that do not exist under mount, parents first.
+// DefaultParent, never owned, is not looked at: every look-up in a cgroup hierarchy waits
+// while another container's mkdir or rmdir there holds the hierarchy's lock (kernfs).
 func missingDirs(mount, cgPath string) []string {
 	var missing []string
 	for p := cgPath; p != "/" && p != "."; p = path.Dir(p) {
+		if p == DefaultParent && p != cgPath {
+			break
+		}
 		if _, err := os.Stat(filepath.Join(mount, p)); err == nil {
 			break
 		}
@@ -198,34 +203,35 @@ func missingDirs(mount, cgPath string) []string {
 	return missing
 }
 
-// mkdirAll makes cgPath and its missing ancestors under mount, calling made for each
-// directory it created, parents first. A concurrent Destroy of another container may remove
-// a shared empty parent between two mkdirs; a retry makes it again.
-func mkdirAll(mount, cgPath string, made func(dir string) error) error {
+// mkdirAll makes cgPath and its missing ancestors under mount. A concurrent Destroy of
+// another container may remove a shared empty parent between two mkdirs; a retry makes it
+// again.
+func mkdirAll(mount, cgPath string) error {
 	var err error
 	for try := 0; try < 5; try++ {
-		if err = mkdirPath(mount, cgPath, made); !errors.Is(err, os.ErrNotExist) {
+		if err = mkdirPath(mount, cgPath); !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
 	return err
 }
 
-func mkdirPath(mount, cgPath string, made func(dir string) error) error {
-	for _, p := range missingDirs(mount, cgPath) {
-		dir := filepath.Join(mount, p)
-		err := os.Mkdir(dir, 0o755)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return &os.PathError{Op: "mkdir", Path: dir, Err: hint(err)}
-		}
-		if made != nil {
-			if err := made(dir); err != nil {
+// mkdirPath tries the mkdir first and makes the parent only when it is missing (ENOENT):
+// the parent is there almost always, and no stat before each mkdir means fewer look-ups in
+// the hierarchy (see missingDirs).
+func mkdirPath(mount, cgPath string) error {
+	dir := filepath.Join(mount, cgPath)
+	err := unix.Mkdir(dir, 0o755)
+	if err == unix.ENOENT {
+		if parent := path.Dir(cgPath); parent != "/" && parent != "." {
+			if err := mkdirPath(mount, parent); err != nil {
 				return err
 			}
+			err = unix.Mkdir(dir, 0o755)
 		}
+	}
+	if err != nil && err != unix.EEXIST {
+		return &os.PathError{Op: "mkdir", Path: dir, Err: hint(err)}
 	}
 	return nil
 }

@@ -253,9 +253,10 @@ func TestV1Devices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A temporary file keeps only the last write; the lines themselves are the contract.
+	// One write(2) per rule, the two allow rules through one open: a temporary file holds
+	// them back to back, where the kernel parses each write as a rule.
 	expectFiles(t, filepath.Join(root, "devices", "contain", "c1"), map[string]string{
-		"devices.deny": "a *:* rwm", "devices.allow": "c 136:* rwm",
+		"devices.deny": "a *:* rwm", "devices.allow": "c 1:3 rwc 136:* rwm",
 	})
 	if got := deviceRule(specs.LinuxDeviceCgroup{Type: "c", Major: i64(1), Minor: i64(3), Access: "rw"}); got != "c 1:3 rw" {
 		t.Errorf("deviceRule = %q", got)
@@ -287,7 +288,7 @@ func TestMissingAndRemove(t *testing.T) {
 	if got := missingDirs(mount, "/a/b/c"); strings.Join(got, ",") != "/a/b,/a/b/c" {
 		t.Fatalf("missingDirs = %q", got)
 	}
-	if err := mkdirAll(mount, "/a/b/c", nil); err != nil {
+	if err := mkdirAll(mount, "/a/b/c"); err != nil {
 		t.Fatal(err)
 	}
 	// /a existed before: it is not ours and stays; /a/b was made for the container and goes.

@@ -15,22 +15,44 @@ import (
 // writeFile writes one value to a cgroup control file, such as memory.max. Control files
 // take one write(2) each: the kernel parses exactly what that write carries.
 func writeFile(dir, name, value string) error {
+	var files controlFiles
+	defer files.close()
+	return files.write(dir, name, value)
+}
+
+// controlFiles writes control files and keeps the last one open: a run of writes to one
+// file, such as a device list's rules in devices.allow, opens it once. Each write(2) is still
+// one value, which is what the kernel parses. Plain fds: an os.File would try to register
+// each with the network poller first.
+type controlFiles struct {
+	path string
+	fd   int
+}
+
+func (c *controlFiles) write(dir, name, value string) error {
 	file := filepath.Join(dir, name)
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0)
-	if err == nil {
-		_, err = f.WriteString(value)
-		if cerr := f.Close(); err == nil {
-			err = cerr
+	var err error
+	if file != c.path {
+		c.close()
+		var fd int
+		if fd, err = unix.Open(file, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0); err == nil {
+			c.path, c.fd = file, fd
 		}
 	}
+	if err == nil {
+		_, err = unix.Write(c.fd, []byte(value))
+	}
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
 		return fmt.Errorf("write %q to %s: %w", value, file, hint(err))
 	}
 	return nil
+}
+
+func (c *controlFiles) close() {
+	if c.path != "" {
+		unix.Close(c.fd)
+		c.path = ""
+	}
 }
 
 // readFile reads a control file, without its trailing newline.

@@ -121,7 +121,7 @@ func (c *V1) Create(r *specs.LinuxResources) ([]string, error) {
 
 func (c *V1) makeDirs() error {
 	for _, mount := range c.mounts() {
-		err := mkdirAll(mount, c.path, nil)
+		err := mkdirAll(mount, c.path)
 		if err == nil && mount == c.hierarchies["cpuset"] {
 			err = inheritCpusets(mount, c.path)
 		}
@@ -191,13 +191,15 @@ func (c *V1) Update(r *specs.LinuxResources) ([]string, error) {
 		return nil, err
 	}
 	var missing []string
+	files := &controlFiles{}
+	defer files.close()
 	for _, w := range l.writes {
 		dir, ok := c.dir(w.ctrl)
 		if !ok {
 			missing = append(missing, w.file)
 			continue
 		}
-		if err := c.write(dir, w); err != nil {
+		if err := c.write(files, dir, w); err != nil {
 			return nil, err
 		}
 	}
@@ -209,11 +211,11 @@ func (c *V1) Update(r *specs.LinuxResources) ([]string, error) {
 
 // write writes one limit. The memory limit must stay at or below memory+swap: when a new
 // limit is above the current memory+swap, memsw goes first, so write it and retry.
-func (c *V1) write(dir string, w write) error {
-	err := writeFile(dir, w.file, w.value)
+func (c *V1) write(files *controlFiles, dir string, w write) error {
+	err := files.write(dir, w.file, w.value)
 	if w.file == "memory.limit_in_bytes" && errors.Is(err, unix.EINVAL) {
-		if writeFile(dir, "memory.memsw.limit_in_bytes", w.value) == nil {
-			err = writeFile(dir, w.file, w.value)
+		if files.write(dir, "memory.memsw.limit_in_bytes", w.value) == nil {
+			err = files.write(dir, w.file, w.value)
 		}
 	}
 	return err

@@ -39,7 +39,7 @@ func (c *V2) Exists() bool {
 // controllers the container's limits need before the next level is made.
 func (c *V2) Create(r *specs.LinuxResources) ([]string, error) {
 	return create(c, func() error {
-		if err := mkdirAll(c.mount, c.path, nil); err != nil {
+		if err := mkdirAll(c.mount, c.path); err != nil {
 			return err
 		}
 		return c.enableControllers()
