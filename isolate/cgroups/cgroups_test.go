@@ -291,6 +291,20 @@ func TestMissingAndRemove(t *testing.T) {
 	if err := mkdirAll(mount, "/a/b/c"); err != nil {
 		t.Fatal(err)
 	}
+	// DefaultParent is never the container's: not listed, even while missing, yet made.
+	if got := missingDirs(mount, DefaultParent+"/x/y"); strings.Join(got, ",") != DefaultParent+"/x,"+DefaultParent+"/x/y" {
+		t.Errorf("missingDirs under a missing DefaultParent = %q", got)
+	}
+	if err := mkdirAll(mount, DefaultParent+"/x/y"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(mount, DefaultParent, "x", "y")); err != nil {
+		t.Errorf("mkdirAll did not make the missing parents: %v", err)
+	}
+	// A cgroup that is DefaultParent itself is looked at like any other.
+	if got := missingDirs(mount, DefaultParent); len(got) != 0 {
+		t.Errorf("missingDirs(%s), which exists = %q", DefaultParent, got)
+	}
 	// /a existed before: it is not ours and stays; /a/b was made for the container and goes.
 	if err := removeDirs(mount, "/a/b/c", []string{"/a/b", "/a/b/c"}); err != nil {
 		t.Fatal(err)
