@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -67,10 +66,8 @@ func execStage() error {
 }
 
 func readExecConfig() (*execConfig, error) {
-	f := os.NewFile(uintptr(initConfigFD), "config-pipe")
-	defer f.Close()
 	var cfg execConfig
-	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+	if err := readConfig(os.NewFile(uintptr(initConfigFD), "config-pipe"), &cfg); err != nil {
 		return nil, fmt.Errorf("exec: read config: %w", err)
 	}
 	if cfg.Process == nil {

@@ -197,10 +197,8 @@ func initContainer() error {
 }
 
 func readInitConfig() (*initConfig, error) {
-	f := os.NewFile(uintptr(initConfigFD), "config-pipe")
-	defer f.Close()
 	var cfg initConfig
-	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+	if err := readConfig(os.NewFile(uintptr(initConfigFD), "config-pipe"), &cfg); err != nil {
 		return nil, fmt.Errorf("init: read config: %w", err)
 	}
 	return &cfg, nil

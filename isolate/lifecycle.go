@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -431,7 +430,8 @@ func loadState(root, id string) (*stateDir, error) {
 		return nil, err
 	}
 	s := &stateDir{path: path}
-	if err := json.Unmarshal(data, &s.state); err != nil {
+	// Fields this version does not know (a newer contain wrote the state) are left alone.
+	if _, err := decodeJSON(data, &s.state); err != nil {
 		return nil, fmt.Errorf("container %q: read state: %w", id, err)
 	}
 	return s, nil

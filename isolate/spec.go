@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -87,18 +86,13 @@ func LoadSpec(bundle string) (*specs.Spec, []string, error) {
 		return nil, nil, fmt.Errorf("parse %s: file is empty", path)
 	}
 	var spec specs.Spec
+	unknown, err := decodeJSON(data, &spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse %s: %w", path, err)
+	}
 	var warnings []string
-	strict := json.NewDecoder(bytes.NewReader(data))
-	strict.DisallowUnknownFields()
-	if err := strict.Decode(&spec); err != nil {
-		if !strings.HasPrefix(err.Error(), "json: unknown field") {
-			return nil, nil, fmt.Errorf("parse %s: %w", path, err)
-		}
-		warnings = append(warnings, fmt.Sprintf("%s: %s: ignored", path, strings.TrimPrefix(err.Error(), "json: ")))
-		spec = specs.Spec{}
-		if err := json.Unmarshal(data, &spec); err != nil {
-			return nil, nil, fmt.Errorf("parse %s: %w", path, err)
-		}
+	for _, field := range unknown {
+		warnings = append(warnings, fmt.Sprintf("%s: unknown field %q: ignored", path, field))
 	}
 	return &spec, warnings, nil
 }

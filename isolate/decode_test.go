@@ -1,0 +1,138 @@
+package isolate
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// richSpec sets most of the spec, including types with embedded structs (block I/O devices),
+// the largest integers, pointers to scalars, maps and other platforms' sections.
+func richSpec() *specs.Spec {
+	s := DefaultSpec()
+	limit, swap, shares, quota := int64(math.MaxInt64), int64(-1), uint64(math.MaxUint64), int64(-1)
+	weight, mode := uint16(500), os.FileMode(0o620)
+	uid, gid := uint32(0), uint32(5)
+	s.Annotations = map[string]string{"org.example/a": "b"}
+	s.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{5, 6}, Umask: &gid}
+	s.Process.ConsoleSize = &specs.Box{Height: 24, Width: 80}
+	s.Process.OOMScoreAdj = new(int)
+	s.Process.Capabilities.Ambient = []string{"CAP_KILL"}
+	s.Hooks = &specs.Hooks{
+		Prestart:       []specs.Hook{{Path: "/bin/true", Args: []string{"true"}, Timeout: new(int)}},
+		Poststop:       []specs.Hook{{Path: "/bin/echo", Env: []string{"A=1"}}},
+		StartContainer: []specs.Hook{{Path: "/bin/sh"}},
+	}
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+	s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: &mode, UID: &uid, GID: &gid}}
+	s.Linux.Resources = &specs.LinuxResources{
+		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: new(int64), Access: "r"}},
+		Memory:  &specs.LinuxMemory{Limit: &limit, Swap: &swap},
+		CPU:     &specs.LinuxCPU{Shares: &shares, Quota: &quota, Cpus: "0-1"},
+		Pids:    &specs.LinuxPids{Limit: &limit},
+		BlockIO: &specs.LinuxBlockIO{
+			Weight:                &weight,
+			WeightDevice:          []specs.LinuxWeightDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Weight: &weight}},
+			ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 16}, Rate: 1 << 20}},
+		},
+		Unified: map[string]string{"memory.high": "max"},
+	}
+	s.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActErrno,
+		Architectures: []specs.Arch{specs.ArchX86_64},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mount"}, Action: specs.ActErrno,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.OpEqualTo}}}},
+	}
+	s.Windows = &specs.Windows{LayerFolders: []string{`C:\layer`}}
+	s.VM = &specs.VM{Kernel: specs.VMKernel{Path: "/vmlinuz"}}
+	return s
+}
+
+// decodeJSON gives what json.Unmarshal gives.
+func TestDecodeJSONAsEncodingJSON(t *testing.T) {
+	docs := map[string][]byte{"null fields": []byte(`{"linux":null,"process":{"args":null,"env":[]},"hooks":{}}`)}
+	for name, s := range map[string]*specs.Spec{"default": DefaultSpec(), "rich": richSpec()} {
+		data, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[name] = data
+	}
+	for name, data := range docs {
+		var want, got specs.Spec
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		unknown, err := decodeJSON(data, &got)
+		if err != nil || len(unknown) > 0 {
+			t.Fatalf("%s: decodeJSON: unknown %v, %v", name, unknown, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: decodeJSON differs from json.Unmarshal\n got %+v\nwant %+v", name, got, want)
+		}
+	}
+
+	// The state: an embedded struct and a type that decodes itself (time.Time).
+	st := newState("c1", "/b", map[string]string{"a": "b"})
+	st.Pid, st.InitStart, st.Process = 42, 7, richSpec().Process
+	data, _ := json.Marshal(st)
+	var want, got State
+	json.Unmarshal(data, &want)
+	if _, err := decodeJSON(data, &got); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("state: %v\n got %+v\nwant %+v", err, got, want)
+	}
+	if got.Created.IsZero() || got.Created.Location() != time.UTC && got.Created.Location().String() != "UTC" {
+		t.Errorf("state: created %v", got.Created)
+	}
+}
+
+func TestDecodeJSONUnknownFields(t *testing.T) {
+	doc := `{"ociVersion":"1.2.0","futureField":1,"Hostname":"box",
+		"process":{"args":["sh"],"capabilities":{"bounding":[],"what":[]}},
+		"mounts":[{"destination":"/a"},{"destination":"/b","bogus":true}],
+		"linux":{"resources":{"memory":{"limit":1,"newKnob":2}},"x":{}}}`
+	var s specs.Spec
+	unknown, err := decodeJSON([]byte(doc), &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"futureField", "linux.resources.memory.newKnob", "linux.x", "mounts[1].bogus", "process.capabilities.what"}
+	slices.Sort(unknown)
+	if !slices.Equal(unknown, want) {
+		t.Errorf("unknown = %q, want %q", unknown, want)
+	}
+	// The known fields around them are decoded, names matched case-insensitively as
+	// encoding/json does.
+	if s.Hostname != "box" || len(s.Mounts) != 2 || s.Mounts[1].Destination != "/b" ||
+		*s.Linux.Resources.Memory.Limit != 1 || s.Process.Args[0] != "sh" {
+		t.Errorf("decoded %+v", s)
+	}
+}
+
+func TestDecodeJSONErrors(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{`:                                     "unexpected end",
+		`[]`:                                    "cannot unmarshal array",
+		`{"process":{"user":{"uid":"zero"}}}`:   "process.user.uid: json: cannot unmarshal string",
+		`{"mounts":[{"options":"ro"}]}`:         "mounts[0].options",
+		`{"linux":{"resources":{"pids":7}}}`:    "linux.resources.pids",
+		`{"linux":{"sysctl":{"a":1}}}`:          "linux.sysctl",
+		`{"process":{"rlimits":[{"hard":-1}]}}`: "process.rlimits[0].hard",
+	} {
+		var s specs.Spec
+		if _, err := decodeJSON([]byte(doc), &s); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one containing %q", doc, err, want)
+		}
+	}
+	if _, err := decodeJSON([]byte(`{}`), specs.Spec{}); err == nil {
+		t.Error("decodeJSON into a non-pointer: no error")
+	}
+}
