@@ -127,3 +127,22 @@ func TestRootfsBuild(t *testing.T) {
 		t.Errorf("building into a non-empty directory succeeded: %s", out)
 	}
 }
+
+// Flags answer to their aliases and to IsSet, with their names cached (cacheFlagNames), and
+// the help shows every name.
+func TestFlagNames(t *testing.T) {
+	needBinaries(t)
+	bundle := t.TempDir()
+	if r := contain(t, "", "run", "-b", bundle, "names"); r.code == 0 || !strings.Contains(r.stderr, bundle+"/config.json") {
+		t.Errorf("run -b DIR: exit %d, stderr %q: want DIR/config.json not found", r.code, r.stderr)
+	}
+	if r := contain(t, "", "run", "-b", bundle, "-m", "1g", "names"); r.code == 0 || !strings.Contains(r.stderr, "--memory belongs to the quick form") {
+		t.Errorf("run -b DIR -m 1g: exit %d, stderr %q: want --memory refused", r.code, r.stderr)
+	}
+	help := mustRunCLI(t, "run", "--help")
+	for _, want := range []string{"--bundle DIR, -b DIR", "--memory BYTES, -m BYTES", "--env KEY=VAL, -e KEY=VAL", "--tty, -t"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("run --help lacks %q", want)
+		}
+	}
+}
