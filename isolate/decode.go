@@ -41,11 +41,12 @@ func decodeJSON(data []byte, v any) (unknown []string, err error) {
 // that matches no field is an error.
 func readConfig(r io.ReadCloser, v any) error {
 	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
+	var buf bytes.Buffer
+	buf.Grow(16 << 10) // the whole config in one read(2) as a rule; io.ReadAll starts at 512 bytes
+	if _, err := buf.ReadFrom(r); err != nil {
 		return err
 	}
-	unknown, err := decodeJSON(data, v)
+	unknown, err := decodeJSON(buf.Bytes(), v)
 	if err == nil && len(unknown) > 0 {
 		err = fmt.Errorf("unknown fields %s", strings.Join(unknown, ", "))
 	}
