@@ -31,7 +31,8 @@ type ExeTarget struct {
 	// Refused: the errno of readlink /proc/PID/exe when the kernel would not even show it
 	// (EACCES: the process is not dumpable, see ptrace(2) "access mode checking").
 	Refused string `json:"refused,omitempty"`
-	// OpenErrors are the distinct errnos of open(/proc/PID/exe, O_WRONLY) while it ran.
+	// OpenErrors are the distinct errnos of open(/proc/PID/exe, O_WRONLY) while it ran (ENOENT,
+	// the process exited between readlink and open, is not an answer and is left out).
 	OpenErrors []string `json:"open_errors,omitempty"`
 	Held       bool     `json:"held"` // an O_PATH handle on its executable was kept
 	// Exited: the process was gone while its executable was still held; ReopenErrors are then
@@ -165,9 +166,12 @@ func (a *exeAttack) try(pid int) {
 	t := a.target(pid)
 	t.Exe = exe
 	fd, err := unix.Open(link, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0)
-	if err != nil {
+	switch {
+	case err == unix.ENOENT:
+		// The process exited between readlink and open: gone, as above, not refused.
+	case err != nil:
 		t.OpenErrors = addErrno(t.OpenErrors, err)
-	} else {
+	default:
 		a.write(fd)
 		unix.Close(fd)
 	}
