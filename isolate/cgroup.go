@@ -29,11 +29,12 @@ func planCgroup(spec *specs.Spec, st *State) (cgroups.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cg.Exists() {
+	owned, exists := cg.Missing()
+	if exists {
 		// Two containers in one cgroup could not be limited, frozen or killed apart.
 		return nil, fmt.Errorf("cgroup %s already exists: is another container using linux.cgroupsPath %q?", path, spec.Linux.CgroupsPath)
 	}
-	st.Cgroup = &CgroupRecord{Path: path, Owned: cg.Missing()}
+	st.Cgroup = &CgroupRecord{Path: path, Owned: owned}
 	st.Devices = spec.Linux.Devices
 	return cg, nil
 }

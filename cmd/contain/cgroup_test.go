@@ -199,6 +199,13 @@ func TestCgroupsPath(t *testing.T) {
 		if !cg.Exists() {
 			t.Errorf("cgroupsPath %q: no cgroup at %s", tc.path, tc.want)
 		}
+		// A second container in the same cgroup is refused, and the first one's stays.
+		if r := contain(t, "", "run", "--bundle", bundle, "cp2"); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+			t.Errorf("cgroupsPath %q taken: exit %d, %q", tc.path, r.code, r.stderr)
+		}
+		if !cg.Exists() {
+			t.Errorf("cgroupsPath %q: the refused container removed the first one's cgroup", tc.path)
+		}
 		mustRunCLI(t, "delete", "--force", "cp")
 		cg.expectGone(t)
 		openHostCgroup(t, "/contain-test-abs").expectGone(t)

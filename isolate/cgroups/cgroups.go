@@ -49,8 +49,9 @@ type Manager interface {
 	Path() string
 	// Missing lists the cgroup and its ancestors that do not exist yet, parents first: what
 	// Create will make and the container owns (DefaultParent, kept, is left out). Recording
-	// it first lets a later Destroy remove exactly that.
-	Missing() []string
+	// it first lets a later Destroy remove exactly that. exists reports that the cgroup
+	// itself is there already, in any hierarchy: one pass of look-ups answers both.
+	Missing() (missing []string, exists bool)
 	// Create makes the cgroup and applies r. On failure it removes what it made. The
 	// warnings name settings this host cannot apply and that the runtime skipped.
 	Create(r *specs.LinuxResources) (warnings []string, err error)

@@ -282,6 +282,30 @@ func TestInheritCpuset(t *testing.T) {
 	expectFiles(t, child, map[string]string{"cpuset.cpus": "0-3", "cpuset.mems": "0"})
 }
 
+// Missing answers both "what will Create make" and "is the cgroup there already" with one
+// look-up per level; on v1 a cgroup that exists in any one hierarchy exists.
+func TestMissingReportsExisting(t *testing.T) {
+	mount := t.TempDir()
+	fixture(t, filepath.Join(mount, "contain"))
+	if missing, exists := NewV2(mount, "/contain/c1/sub").Missing(); exists || strings.Join(missing, ",") != "/contain/c1,/contain/c1/sub" {
+		t.Errorf("v2, new cgroup: missing %q, exists %v", missing, exists)
+	}
+	fixture(t, filepath.Join(mount, "contain", "c1"))
+	if missing, exists := NewV2(mount, "/contain/c1").Missing(); !exists || len(missing) != 0 {
+		t.Errorf("v2, existing cgroup: missing %q, exists %v", missing, exists)
+	}
+	root := t.TempDir()
+	h := map[string]string{"memory": filepath.Join(root, "memory"), "pids": filepath.Join(root, "pids")}
+	fixture(t, h["memory"])
+	fixture(t, filepath.Join(h["pids"], "contain", "c2")) // left behind in one hierarchy only
+	if missing, exists := NewV1(h, "", "/contain/c2").Missing(); !exists || strings.Join(missing, ",") != "/contain/c2" {
+		t.Errorf("v1, cgroup in one hierarchy of two: missing %q, exists %v", missing, exists)
+	}
+	if missing, exists := NewV1(h, "", "/contain/c3").Missing(); exists || strings.Join(missing, ",") != "/contain/c3" {
+		t.Errorf("v1, new cgroup: missing %q, exists %v", missing, exists)
+	}
+}
+
 func TestMissingAndRemove(t *testing.T) {
 	mount := t.TempDir()
 	fixture(t, filepath.Join(mount, "a"))

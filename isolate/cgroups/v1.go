@@ -88,11 +88,13 @@ func (c *V1) TaskFiles() []string {
 	return files
 }
 
-func (c *V1) Missing() []string {
+func (c *V1) Missing() (missing []string, exists bool) {
 	var all []string
 	seen := map[string]bool{}
 	for _, mount := range c.mounts() {
-		for _, p := range missingDirs(mount, c.path) {
+		dirs := missingDirs(mount, c.path)
+		exists = exists || len(dirs) == 0 // the walk starts at the cgroup itself
+		for _, p := range dirs {
 			if !seen[p] {
 				seen[p] = true
 				all = append(all, p)
@@ -100,7 +102,7 @@ func (c *V1) Missing() []string {
 		}
 	}
 	sort.Strings(all) // parents sort before their children
-	return owned(all)
+	return owned(all), exists
 }
 
 func (c *V1) Exists() bool {

@@ -27,7 +27,10 @@ func (c *V2) Dir() string         { return filepath.Join(c.mount, c.path) }
 func (c *V2) JoinFiles() []string { return nil }
 func (c *V2) CloneDir() string    { return c.Dir() }
 func (c *V2) TaskFiles() []string { return nil }
-func (c *V2) Missing() []string   { return owned(missingDirs(c.mount, c.path)) }
+func (c *V2) Missing() (missing []string, exists bool) {
+	dirs := missingDirs(c.mount, c.path)
+	return owned(dirs), len(dirs) == 0 // the walk starts at the cgroup itself
+}
 
 func (c *V2) Exists() bool {
 	_, err := os.Stat(c.Dir())

@@ -231,7 +231,10 @@ func makeCgroupV1(path string, memMax, quota int64) (cgroups.Manager, []string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	owned := cg.Missing()
+	owned, exists := cg.Missing()
+	if exists { // a run that crashed with this pid: its limits and processes are not ours
+		return nil, nil, fmt.Errorf("cgroup %s exists already (sudo workshop reset removes it)", path)
+	}
 	var p uint64 = period
 	warnings, err := cg.Create(&specs.LinuxResources{
 		Pids:   &specs.LinuxPids{Limit: pidsMax},
