@@ -144,13 +144,18 @@ func walkable(t reflect.Type) bool {
 
 // jsonField is a struct field as encoding/json names it.
 type jsonField struct {
-	name  string
-	index []int
+	name      string
+	index     []int
+	omitEmpty bool   // the tag's ",omitempty"
+	key       []byte // name as a JSON string and a colon, for encodeJSON
 }
 
 type jsonFields struct {
-	list []jsonField
-	ok   bool // false: an embedded field that is not a plain struct; encoding/json decodes t
+	list []jsonField // in encoding/json's order: by index, embedded fields where they sit
+	ok   bool        // false: an embedded field that is not a plain struct; encoding/json decodes t
+	// encodable: no field asks for an option that encodeJSON leaves to encoding/json
+	// (",string", ",omitzero")
+	encodable bool
 }
 
 func (fs jsonFields) lookup(name string) (jsonField, bool) {
@@ -175,7 +180,7 @@ func structFields(t reflect.Type) jsonFields {
 	if fs, ok := fieldCache.Load(t); ok {
 		return fs.(jsonFields)
 	}
-	fs := jsonFields{ok: true}
+	fs := jsonFields{ok: true, encodable: true}
 	var embedded []jsonField
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -183,7 +188,7 @@ func structFields(t reflect.Type) jsonFields {
 		if tag == "-" {
 			continue
 		}
-		name, _, _ := strings.Cut(tag, ",")
+		name, opts, _ := strings.Cut(tag, ",")
 		if f.Anonymous && name == "" {
 			if f.Type.Kind() != reflect.Struct {
 				fs.ok = false
@@ -191,8 +196,10 @@ func structFields(t reflect.Type) jsonFields {
 			}
 			inner := structFields(f.Type)
 			fs.ok = fs.ok && inner.ok
+			fs.encodable = fs.encodable && inner.encodable
 			for _, g := range inner.list {
-				embedded = append(embedded, jsonField{g.name, append([]int{i}, g.index...)})
+				g.index = append([]int{i}, g.index...)
+				embedded = append(embedded, g)
 			}
 			continue
 		}
@@ -202,13 +209,19 @@ func structFields(t reflect.Type) jsonFields {
 		if name == "" {
 			name = f.Name
 		}
-		fs.list = append(fs.list, jsonField{name, []int{i}})
+		options := strings.Split(opts, ",")
+		if slices.Contains(options, "string") || slices.Contains(options, "omitzero") {
+			fs.encodable = false
+		}
+		fs.list = append(fs.list, jsonField{name: name, index: []int{i},
+			omitEmpty: slices.Contains(options, "omitempty"), key: jsonKey(name)})
 	}
 	for _, g := range embedded {
 		if !slices.ContainsFunc(fs.list, func(f jsonField) bool { return f.name == g.name }) {
 			fs.list = append(fs.list, g)
 		}
 	}
+	slices.SortFunc(fs.list, func(a, b jsonField) int { return slices.Compare(a.index, b.index) })
 	fieldCache.Store(t, fs)
 	return fs
 }

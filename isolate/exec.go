@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -252,7 +251,10 @@ func startExecStage(o ExecOptions, cfg execConfig, cg cgroups.Manager) (*program
 	}
 	defer configR.Close()
 	// The config is small (a process), far below a pipe's buffer: written before the fork.
-	err = json.NewEncoder(configW).Encode(cfg)
+	data, err := encodeJSON(cfg)
+	if err == nil {
+		_, err = configW.Write(data)
+	}
 	configW.Close()
 	if err != nil {
 		return nil, fmt.Errorf("send exec config: %w", err)

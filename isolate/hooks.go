@@ -3,7 +3,6 @@ package isolate
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -29,7 +28,7 @@ func runHooks(kind string, hooks []specs.Hook, state specs.State) error {
 	if len(hooks) == 0 {
 		return nil
 	}
-	stdin, err := json.Marshal(state)
+	stdin, err := encodeJSON(state)
 	if err != nil {
 		return err
 	}

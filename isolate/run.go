@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -188,7 +187,7 @@ func (p *initProcess) sendState(hooks *specs.Hooks, state specs.State) error {
 	if !initHooks(hooks) {
 		return nil
 	}
-	data, err := json.Marshal(state)
+	data, err := encodeJSON(state)
 	if err != nil {
 		return err
 	}
@@ -331,7 +330,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 	if cg != nil {
 		initCfg.CgroupTasks = cg.TaskFiles()
 	}
-	cfg, err := json.Marshal(initCfg)
+	cfg, err := encodeJSON(initCfg)
 	if err != nil {
 		parentSync.close()
 		configW.Close()

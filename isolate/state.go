@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -104,7 +103,7 @@ func (s *stateDir) update(status specs.ContainerState, pid int) error {
 }
 
 func (s *stateDir) save() error {
-	data, err := json.Marshal(s.state)
+	data, err := encodeJSON(s.state)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}

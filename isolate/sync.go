@@ -31,7 +31,7 @@ const (
 )
 
 func sendMessage(fd int, m message, fds ...int) error {
-	data, err := json.Marshal(m)
+	data, err := encodeJSON(m)
 	if err != nil {
 		return err
 	}
