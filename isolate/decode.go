@@ -21,15 +21,19 @@ import (
 // specs.Spec that is the whole runtime-spec tree (every cgroup, seccomp, Windows, Solaris, VM
 // and z/OS type): 1.4 ms in a fresh process on the development VM, a tenth of the runtime's
 // CPU per container, paid by `contain run` and again by every container's init. Here the
-// document is walked instead: the members of an object are matched to the struct's fields
-// (by json name, exactly or else case-insensitively, as encoding/json does), lists and maps
-// of structs are walked item by item, and only the leaves (strings, numbers, lists and maps of
-// them, types that decode themselves) go through encoding/json. A type costs something only
-// when the document uses it.
+// document is checked whole once (json.Valid) and then walked: the members of an object are
+// matched to the struct's fields (by json name, exactly or else case-insensitively, as
+// encoding/json does), lists and maps of structs are walked item by item, and only the leaves
+// (strings, numbers, lists and maps of them, types that decode themselves) go through
+// encoding/json, except the plainest ones, which decodeFastLeaf sets itself. A type costs
+// something only when the document uses it.
 func decodeJSON(data []byte, v any) (unknown []string, err error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return nil, fmt.Errorf("decodeJSON: want a non-nil pointer, got %T", v)
+	}
+	if !json.Valid(data) {
+		return nil, json.Unmarshal(data, v) // encoding/json says what is wrong, and where
 	}
 	d := &jsonWalker{}
 	err = d.value(data, rv.Elem(), "")
@@ -68,10 +72,7 @@ func (d *jsonWalker) value(data []byte, v reflect.Value, path string) error {
 		}
 		return d.object(data, v, path)
 	case t.Kind() == reflect.Slice && walkable(t.Elem()) && startsWith(data, '['):
-		var items []json.RawMessage
-		if err := json.Unmarshal(data, &items); err != nil {
-			return atPath(path, err)
-		}
+		items := splitArray(data)
 		s := reflect.MakeSlice(t, len(items), len(items))
 		for i, item := range items {
 			if err := d.value(item, s.Index(i), path+"["+strconv.Itoa(i)+"]"); err != nil {
@@ -81,20 +82,20 @@ func (d *jsonWalker) value(data []byte, v reflect.Value, path string) error {
 		v.Set(s)
 		return nil
 	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && walkable(t.Elem()) && startsWith(data, '{'):
-		var members map[string]json.RawMessage
-		if err := json.Unmarshal(data, &members); err != nil {
-			return atPath(path, err)
-		}
+		members := splitObject(data)
 		if v.IsNil() {
 			v.Set(reflect.MakeMapWithSize(t, len(members)))
 		}
-		for _, key := range sortedKeys(members) {
+		for _, m := range members {
 			item := reflect.New(t.Elem()).Elem()
-			if err := d.value(members[key], item, joinPath(path, key)); err != nil {
+			if err := d.value(m.value, item, joinPath(path, m.key)); err != nil {
 				return err
 			}
-			v.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), item)
+			v.SetMapIndex(reflect.ValueOf(m.key).Convert(t.Key()), item)
 		}
+		return nil
+	}
+	if decodeFastLeaf(data, v) {
 		return nil
 	}
 	// A leaf, null, or a value of the wrong kind: encoding/json decodes it or says what is wrong.
@@ -104,24 +105,180 @@ func (d *jsonWalker) value(data []byte, v reflect.Value, path string) error {
 	return nil
 }
 
+// decodeFastLeaf decodes the plainest leaves itself, and reports whether it did: a string of
+// printable ASCII with nothing escaped, an integer, true or false, into a value of that kind
+// (or a pointer to one) that does not decode itself; and lists of those. Anything else, and
+// anything that encoding/json would refuse or round, is left to encoding/json.
+func decodeFastLeaf(data []byte, v reflect.Value) bool {
+	data = bytes.Trim(data, jsonSpace)
+	t := v.Type()
+	switch {
+	case t.Kind() == reflect.Pointer && isFastLeaf(t.Elem()): // null is left to encoding/json
+		p := reflect.New(t.Elem())
+		if !decodeFastLeaf(data, p.Elem()) {
+			return false
+		}
+		v.Set(p)
+		return true
+	case t.Kind() == reflect.Slice && isFastLeaf(t.Elem()) && t.Elem().Kind() != reflect.Uint8:
+		if len(data) == 0 || data[0] != '[' {
+			return false
+		}
+		items := splitArray(data)
+		s := reflect.MakeSlice(t, len(items), len(items))
+		for i, item := range items {
+			if !decodeFastLeaf(item, s.Index(i)) {
+				return false
+			}
+		}
+		v.Set(s)
+		return true
+	case !isFastLeaf(t):
+		return false
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' || needsEscape(string(data[1:len(data)-1])) {
+			return false
+		}
+		v.SetString(string(data[1 : len(data)-1]))
+	case reflect.Bool:
+		switch string(data) {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			return false
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(string(data), 10, t.Bits())
+		if err != nil {
+			return false
+		}
+		v.SetInt(n)
+	default:
+		n, err := strconv.ParseUint(string(data), 10, t.Bits())
+		if err != nil {
+			return false
+		}
+		v.SetUint(n)
+	}
+	return true
+}
+
 // object decodes the members of a JSON object into the struct v.
 func (d *jsonWalker) object(data []byte, v reflect.Value, path string) error {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(data, &members); err != nil {
-		return atPath(path, err)
-	}
 	fields := structFields(v.Type())
-	for _, name := range sortedKeys(members) {
-		f, ok := fields.lookup(name)
+	for _, m := range splitObject(data) {
+		f, ok := fields.lookup(m.key)
 		if !ok {
-			d.unknown = append(d.unknown, joinPath(path, name))
+			d.unknown = append(d.unknown, joinPath(path, m.key))
 			continue
 		}
-		if err := d.value(members[name], v.FieldByIndex(f.index), joinPath(path, f.name)); err != nil {
+		if err := d.value(m.value, v.FieldByIndex(f.index), joinPath(path, f.name)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// The document was checked whole (json.Valid) before it is taken apart: the functions below
+// only find where its objects' members and its lists' items begin and end.
+
+// jsonMember is one member of a JSON object: its key, and its value still encoded.
+type jsonMember struct {
+	key   string
+	value []byte
+}
+
+// splitObject returns the members of the valid JSON object data, in the document's order.
+func splitObject(data []byte) []jsonMember {
+	var members []jsonMember
+	i := skipSpace(data, 0) + 1 // past '{'
+	for {
+		i = skipSpace(data, i)
+		if data[i] == '}' {
+			return members
+		}
+		end := skipString(data, i)
+		key := string(data[i+1 : end-1])
+		if bytes.IndexByte(data[i:end], '\\') >= 0 {
+			json.Unmarshal(data[i:end], &key) // an escaped key: encoding/json unescapes it
+		}
+		i = skipSpace(data, end) + 1 // past ':'
+		i = skipSpace(data, i)
+		end = skipValue(data, i)
+		members = append(members, jsonMember{key, data[i:end]})
+		i = skipSpace(data, end)
+		if data[i] == ',' {
+			i++
+		}
+	}
+}
+
+// splitArray returns the items of the valid JSON array data, each still encoded.
+func splitArray(data []byte) [][]byte {
+	items := [][]byte{}
+	i := skipSpace(data, 0) + 1 // past '['
+	for {
+		i = skipSpace(data, i)
+		if data[i] == ']' {
+			return items
+		}
+		end := skipValue(data, i)
+		items = append(items, data[i:end])
+		i = skipSpace(data, end)
+		if data[i] == ',' {
+			i++
+		}
+	}
+}
+
+// skipValue returns where the value that starts at data[i] ends.
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+	}
+	for i < len(data) && !strings.ContainsRune(",}] \t\r\n", rune(data[i])) {
+		i++ // a number, true, false or null
+	}
+	return i
+}
+
+// skipString returns where the string that starts at data[i] (its opening quote) ends.
+func skipString(data []byte, i int) int {
+	for i++; data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++ // the escaped character, which may be a quote
+		}
+	}
+	return i + 1
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && strings.IndexByte(jsonSpace, data[i]) >= 0 {
+		i++
+	}
+	return i
 }
 
 var (
@@ -226,18 +383,12 @@ func structFields(t reflect.Type) jsonFields {
 	return fs
 }
 
-func startsWith(data []byte, c byte) bool {
-	data = bytes.TrimLeft(data, " \t\r\n")
-	return len(data) > 0 && data[0] == c
-}
+// jsonSpace is the white space JSON allows between tokens.
+const jsonSpace = " \t\r\n"
 
-func sortedKeys(m map[string]json.RawMessage) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+func startsWith(data []byte, c byte) bool {
+	data = bytes.TrimLeft(data, jsonSpace)
+	return len(data) > 0 && data[0] == c
 }
 
 func joinPath(path, name string) string {

@@ -58,7 +58,13 @@ func richSpec() *specs.Spec {
 
 // decodeJSON gives what json.Unmarshal gives.
 func TestDecodeJSONAsEncodingJSON(t *testing.T) {
-	docs := map[string][]byte{"null fields": []byte(`{"linux":null,"process":{"args":null,"env":[]},"hooks":{}}`)}
+	docs := map[string][]byte{
+		"null fields": []byte(`{"linux":null,"process":{"args":null,"env":[]},"hooks":{}}`),
+		// escaped keys and strings, white space everywhere JSON allows it
+		"escapes": []byte(` { "host\u006eame" : "box" , "annotations" : { "k\"ey" : "v\\" } ,
+			"process" : { "args" : [ "a\"b" , "c,d" , "[e]" ] , "env" : [ ] } ,
+			"mounts" : [ { "destination" : "/x" , "options" : [ "ro" ] } , { } ] } `),
+	}
 	for name, s := range map[string]*specs.Spec{"default": DefaultSpec(), "rich": richSpec()} {
 		data, err := json.Marshal(s)
 		if err != nil {
@@ -134,5 +140,64 @@ func TestDecodeJSONErrors(t *testing.T) {
 	}
 	if _, err := decodeJSON([]byte(`{}`), specs.Spec{}); err == nil {
 		t.Error("decodeJSON into a non-pointer: no error")
+	}
+}
+
+// leafKinds has a field of every kind decodeJSON decodes itself when the value is plain.
+type leafKinds struct {
+	S    string      `json:"s"`
+	PS   *string     `json:"ps"`
+	I8   int8        `json:"i8"`
+	I    int         `json:"i"`
+	PI   *int64      `json:"pi"`
+	U    uint64      `json:"u"`
+	PU   *uint32     `json:"pu"`
+	B    bool        `json:"b"`
+	L    []string    `json:"l"`
+	N    []int64     `json:"n"`
+	U16  []uint16    `json:"u16"`
+	By   []byte      `json:"by"` // base64: left to encoding/json
+	Arch specs.Arch  `json:"arch"`
+	Mode os.FileMode `json:"mode"`
+}
+
+// Leaves that decodeJSON decodes itself come out as encoding/json decodes them, and what
+// encoding/json refuses (or would decode differently) is still refused.
+func TestDecodeJSONLeaves(t *testing.T) {
+	literals := []string{`"plain"`, `"a\"b"`, `"tab\t"`, `"é"`, `"\u00e9"`, `"a,b"`, `"[x]"`, `""`,
+		`"AQID"`, `"1"`, `0`, `-0`, `01`, `+1`, `1e3`, `1.0`, `-1`, `127`, `128`, `-129`, `255`,
+		`65536`, `18446744073709551615`, `18446744073709551616`, `-9223372036854775809`, `true`,
+		`false`, `null`, `nul`, `[]`, `[ ]`, `["a","b"]`, `["a,b","c"]`, `["a" "b"]`, `["a",]`,
+		`[,"a"]`, `["a"`, `[1,2,3]`, `[ 1 , -2 ]`, `[1,"2"]`, `[[1]]`, `[01]`, `[null]`, `{}`, ` 7 `, "\u00a07", "[\u00a07]", `"a" "b"`, `1 2`, ``}
+	for _, field := range structFields(reflect.TypeFor[leafKinds]()).list {
+		for _, lit := range literals {
+			doc := []byte(`{"` + field.name + `":` + lit + `}`)
+			var want, got leafKinds
+			wantErr := json.Unmarshal(doc, &want)
+			_, gotErr := decodeJSON(doc, &got)
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Errorf("%s: decodeJSON error %v, json.Unmarshal error %v", doc, gotErr, wantErr)
+				continue
+			}
+			if wantErr == nil && !reflect.DeepEqual(got, want) {
+				t.Errorf("%s:\n got %+v\nwant %+v", doc, got, want)
+			}
+		}
+	}
+	// As whole documents, where no enclosing object was parsed by encoding/json first.
+	for _, lit := range literals {
+		for _, newValue := range []func() any{
+			func() any { return new(int) }, func() any { return new(string) },
+			func() any { return new([]string) }, func() any { return new(*uint32) },
+			func() any { return new([]int64) },
+		} {
+			want, got := newValue(), newValue()
+			wantErr := json.Unmarshal([]byte(lit), want)
+			_, gotErr := decodeJSON([]byte(lit), got)
+			if (gotErr == nil) != (wantErr == nil) || wantErr == nil && !reflect.DeepEqual(got, want) {
+				t.Errorf("%s into %T: decodeJSON %v (%v), json.Unmarshal %v (%v)", lit, got,
+					reflect.ValueOf(got).Elem(), gotErr, reflect.ValueOf(want).Elem(), wantErr)
+			}
+		}
 	}
 }
