@@ -14,11 +14,12 @@ import (
 //
 // Why not json.Marshal: as with decoding (see decodeJSON), the first time a process encodes a
 // struct type, encoding/json works out the fields of every type reachable from it and builds
-// an encoder for each. For init's config, which holds the spec's process, mounts and hooks,
-// that is 0.3-0.4 ms in a fresh process on the development VM, paid by every `contain run`
-// before the fork. Here structs, lists and maps of structs are written member by member from
-// the field lists decodeJSON keeps, and only the leaves (strings, numbers, lists and maps of
-// them, types that encode themselves) go through encoding/json.
+// an encoder for each. For init's config (the spec's process, mounts and hooks), the state and
+// a sync message, that is 0.46-0.54 ms in a fresh process on the development VM, paid by every
+// `contain run` before the fork. Here structs, lists and maps of structs are written member by
+// member from the field lists decodeJSON keeps, plain strings, booleans and integers are
+// written directly (encodeFastLeaf), and only the other leaves (floats, strings that need
+// escaping, types that encode themselves) go through encoding/json.
 func encodeJSON(v any) ([]byte, error) {
 	var b bytes.Buffer
 	if err := encodeValue(&b, reflect.ValueOf(v)); err != nil {
@@ -46,6 +47,13 @@ func encodeValue(b *bytes.Buffer, v reflect.Value) error {
 		return encodeStruct(b, v)
 	case isFastLeaf(t):
 		encodeFastLeaf(b, v)
+		return nil
+	case t.Kind() == reflect.Pointer && isFastLeaf(t.Elem()):
+		if v.IsNil() {
+			b.WriteString("null")
+		} else {
+			encodeFastLeaf(b, v.Elem())
+		}
 		return nil
 	case t.Kind() == reflect.Slice && (encodable(t.Elem()) || isFastLeaf(t.Elem()) && t.Elem().Kind() != reflect.Uint8):
 		if v.IsNil() {

@@ -51,6 +51,8 @@ type encodeCorners struct {
 	Small                    []uint8               `json:"small"` // base64, as []byte
 	Ints                     []int16               `json:"ints"`
 	Uintptr                  uintptr               `json:"uintptr"`
+	PtrUint                  *uint32               `json:"ptr_uint"`
+	NilPtrString             *string               `json:"nil_ptr_string"`
 	Untagged                 bool
 	Skipped                  string `json:"-"`
 	unexported               string
@@ -79,6 +81,7 @@ func cornerValue() encodeCorners {
 		Small:              []uint8{1, 2, 3},
 		Ints:               []int16{-32768, 0, 7},
 		Uintptr:            ^uintptr(0),
+		PtrUint:            new(uint32),
 		Untagged:           true,
 		Skipped:            "never",
 		unexported:         "never",
