@@ -195,40 +195,41 @@ type jsonMember struct {
 // splitObject returns the members of the valid JSON object data, in the document's order.
 func splitObject(data []byte) []jsonMember {
 	var members []jsonMember
-	i := skipSpace(data, 0) + 1 // past '{'
-	for {
-		i = skipSpace(data, i)
-		if data[i] == '}' {
-			return members
-		}
+	eachItem(data, func(i int) int {
 		end := skipString(data, i)
 		key := string(data[i+1 : end-1])
 		if bytes.IndexByte(data[i:end], '\\') >= 0 {
 			json.Unmarshal(data[i:end], &key) // an escaped key: encoding/json unescapes it
 		}
-		i = skipSpace(data, end) + 1 // past ':'
-		i = skipSpace(data, i)
+		i = skipSpace(data, skipSpace(data, end)+1) // past ':'
 		end = skipValue(data, i)
 		members = append(members, jsonMember{key, data[i:end]})
-		i = skipSpace(data, end)
-		if data[i] == ',' {
-			i++
-		}
-	}
+		return end
+	})
+	return members
 }
 
 // splitArray returns the items of the valid JSON array data, each still encoded.
 func splitArray(data []byte) [][]byte {
 	items := [][]byte{}
-	i := skipSpace(data, 0) + 1 // past '['
-	for {
-		i = skipSpace(data, i)
-		if data[i] == ']' {
-			return items
-		}
+	eachItem(data, func(i int) int {
 		end := skipValue(data, i)
 		items = append(items, data[i:end])
-		i = skipSpace(data, end)
+		return end
+	})
+	return items
+}
+
+// eachItem calls item with where each member of the valid object, or item of the valid list,
+// data starts; item returns where it ends.
+func eachItem(data []byte, item func(start int) (end int)) {
+	i := skipSpace(data, 0) + 1 // past '{' or '['
+	for {
+		i = skipSpace(data, i)
+		if data[i] == '}' || data[i] == ']' {
+			return
+		}
+		i = skipSpace(data, item(i))
 		if data[i] == ',' {
 			i++
 		}
@@ -281,22 +282,35 @@ func skipSpace(data []byte, i int) int {
 	return i
 }
 
+// The methods with which a type encodes or decodes itself.
 var (
 	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+	jsonMarshaler   = reflect.TypeFor[json.Marshaler]()
+	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
-// walkable reports whether values of type t are walked member by member: a struct, or a
+// walkable reports whether values of type t are decoded member by member: a struct, or a
 // pointer to one, that does not decode itself and whose embedded fields are plain structs.
 func walkable(t reflect.Type) bool {
+	fs, ok := memberwise(t, jsonUnmarshaler, textUnmarshaler)
+	return ok && fs.ok
+}
+
+// memberwise returns the fields of t, a struct or a pointer to one, unless it is neither or
+// its pointer type has one of the methods in self (with which it encodes or decodes itself).
+func memberwise(t reflect.Type, self ...reflect.Type) (jsonFields, bool) {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct {
-		return false
+		return jsonFields{}, false
 	}
 	p := reflect.PointerTo(t)
-	return !p.Implements(jsonUnmarshaler) && !p.Implements(textUnmarshaler) && structFields(t).ok
+	if slices.ContainsFunc(self, p.Implements) {
+		return jsonFields{}, false
+	}
+	return structFields(t), true
 }
 
 // jsonField is a struct field as encoding/json names it.

@@ -2,7 +2,6 @@ package isolate
 
 import (
 	"bytes"
-	"encoding"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -187,27 +186,12 @@ func encodeStruct(b *bytes.Buffer, v reflect.Value) error {
 	return nil
 }
 
-var (
-	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
-	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
-)
-
 // encodable reports whether values of type t are written member by member: a struct, or a
 // pointer to one, that does not encode itself, whose embedded fields are plain structs and
 // whose fields ask for no option left to encoding/json.
 func encodable(t reflect.Type) bool {
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return false
-	}
-	p := reflect.PointerTo(t)
-	if p.Implements(jsonMarshaler) || p.Implements(textMarshaler) {
-		return false
-	}
-	fs := structFields(t)
-	return fs.ok && fs.encodable
+	fs, ok := memberwise(t, jsonMarshaler, textMarshaler)
+	return ok && fs.ok && fs.encodable
 }
 
 // isEmptyValue is encoding/json's test for ",omitempty".
