@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"os"
@@ -200,4 +201,72 @@ func TestDecodeJSONLeaves(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzDecodeJSON: on any input decodeJSON must not panic, must fail where json.Unmarshal
+// fails and succeed where it succeeds, with the same result unless an object repeats a key
+// (encoding/json decodes a repeated list into the first one's elements; decodeJSON takes the
+// last). `go test` runs the seeds; `go test -fuzz FuzzDecodeJSON ./isolate` explores.
+func FuzzDecodeJSON(f *testing.F) {
+	for _, s := range []*specs.Spec{DefaultSpec(), richSpec()} {
+		data, err := json.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(` { "host\u006eame" : "b\"ox" , "process" : { "args" : [ "a,b" , "[c]" ] } } `))
+	f.Add([]byte(`{"process":{"user":{"uid":1e3,"gid":-1}},"mounts":[{"options":[null]}]}`))
+	f.Add([]byte(`{"linux":{"resources":{"memory":{"limit":9223372036854775808}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want, got specs.Spec
+		wantErr := json.Unmarshal(data, &want)
+		_, gotErr := decodeJSON(data, &got)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%q: decodeJSON error %v, json.Unmarshal error %v", data, gotErr, wantErr)
+		}
+		if wantErr == nil && !repeatsKey(data) && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got %+v\nwant %+v", data, got, want)
+		}
+	})
+}
+
+// repeatsKey reports whether an object in the valid JSON document data has a key twice
+// (compared as encoding/json matches them to fields: case-insensitively).
+func repeatsKey(data []byte) bool {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber() // every number is a token, even one no float64 holds
+	var value func() (repeats bool, err error)
+	value = func() (bool, error) {
+		tok, err := d.Token()
+		if err != nil {
+			return false, err
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for d.More() {
+				key, err := d.Token()
+				if err != nil {
+					return false, err
+				}
+				k := strings.ToLower(key.(string))
+				if repeats, err := value(); seen[k] || repeats || err != nil {
+					return seen[k] || repeats, err
+				}
+				seen[k] = true
+			}
+			_, err = d.Token() // '}'
+		case json.Delim('['):
+			for d.More() {
+				if repeats, err := value(); repeats || err != nil {
+					return repeats, err
+				}
+			}
+			_, err = d.Token() // ']'
+		}
+		return false, err
+	}
+	repeats, _ := value()
+	return repeats
 }
