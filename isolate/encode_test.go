@@ -147,3 +147,34 @@ func TestEncodeJSONErrors(t *testing.T) {
 		t.Error("encodeJSON of a struct with a channel: no error")
 	}
 }
+
+// FuzzEncodeJSON: for any spec that a document decodes to, encodeJSON writes json.Marshal's
+// bytes, for the spec and for init's config made from it.
+func FuzzEncodeJSON(f *testing.F) {
+	for _, s := range []*specs.Spec{DefaultSpec(), richSpec()} {
+		data, err := json.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"hostname":"<","domainname":">","annotations":{"&":"a"}}`))
+	f.Add([]byte(`{"hostname":"<b>&\u2028\ud800","process":{"args":["\u0000","é"],"env":[]},"annotations":{"\u007f":""}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s specs.Spec
+		if json.Unmarshal(data, &s) != nil {
+			return
+		}
+		values := []any{&s}
+		if s.Linux != nil && s.Root != nil && s.Process != nil { // newInitConfig takes a validated spec
+			values = append(values, newInitConfig(&s, "/rootfs", "/bundle", false))
+		}
+		for _, v := range values {
+			want, wantErr := json.Marshal(v)
+			got, gotErr := encodeJSON(v)
+			if (gotErr == nil) != (wantErr == nil) || string(got) != string(want) {
+				t.Fatalf("%q:\n got  %s (%v)\n want %s (%v)", data, got, gotErr, want, wantErr)
+			}
+		}
+	})
+}
