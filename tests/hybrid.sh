@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# hybrid.sh: sourced by the benchmarks that run crun beside contain (lifecycle-bench.sh,
+# cpu-split.sh). hybrid_fix and hybrid_undo; messages name $bench_name.
+
+# crun refuses a hybrid host whose cgroup2 hierarchy holds controllers (here: hugetlb). As
+# ../shared/tools/peer-bench.sh does, mount those as v1 hierarchies for the run; undo it after.
+# An unmounted v1 hierarchy lingers while cgroups of the run are still dying, and keeps its
+# controller from cgroup2: so the undo mounts and unmounts it again once they are gone, which
+# lets the kernel free it.
+moved=()
+hybrid_fix() {
+  [ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ] && [ -r /sys/fs/cgroup/unified/cgroup.controllers ] || return 0
+  local c
+  read -r -a controllers < /sys/fs/cgroup/unified/cgroup.controllers || true # empty: nothing to move
+  for c in "${controllers[@]}"; do
+    mkdir -p "/sys/fs/cgroup/$c" && mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" && moved+=("$c")
+  done
+}
+hybrid_undo() {
+  local c tmp
+  for c in "${moved[@]}"; do
+    # contain's parent cgroup stays after its containers (cgroups.DefaultParent): it would
+    # keep the hierarchy alive.
+    rmdir "/sys/fs/cgroup/$c/contain" 2>/dev/null
+    umount "/sys/fs/cgroup/$c" && rmdir "/sys/fs/cgroup/$c"
+    # Once only the hierarchy's root is left (field 3 of /proc/cgroups), mount and unmount it:
+    # that unmount frees it, asynchronously; then wait for the controller to be cgroup2's again.
+    # A cgroup still dying at the first try keeps it alive: up to three tries.
+    for _ in 1 2 3; do
+      for _ in $(seq 50); do
+        [ "$(awk -v c="$c" '$1 == c {print $3}' /proc/cgroups)" = 1 ] && break
+        sleep 0.1
+      done
+      tmp=$(mktemp -d) && mount -t cgroup -o "$c" cgroup "$tmp" && { rmdir "$tmp/contain" 2>/dev/null || true; umount "$tmp"; }
+      rmdir "$tmp"
+      for _ in $(seq 50); do
+        grep -qw "$c" /sys/fs/cgroup/unified/cgroup.controllers && break 2
+        sleep 0.1
+      done
+    done
+    grep -qw "$c" /sys/fs/cgroup/unified/cgroup.controllers || echo "${bench_name:-bench}: $c did not return to cgroup2" >&2
+  done
+}
