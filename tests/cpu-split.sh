@@ -20,19 +20,10 @@
 # left out). The README's "Where the remaining time goes" quotes it. Root only; needs perf
 # (apt-get install linux-perf) and python3. Knobs: N=50, FREQ=4000 (samples per second).
 set -euo pipefail
-bench_name=cpu-split
-[ "$(id -u)" = 0 ] || { echo "cpu-split: must run as root" >&2; exit 2; }
-contain=$(readlink -f "${1:?usage: cpu-split.sh CONTAIN [BUNDLE]}")
-bundle=${2:-${TMPDIR:-/tmp}/peer-bench/bundle}
+# shellcheck source=tests/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
+bench_start cpu-split perf linux-perf "$@"
 n=${N:-50} freq=${FREQ:-4000}
-[ -f "$bundle/config.json" ] || { echo "cpu-split: no $bundle/config.json: run ../shared/tools/peer-bench.sh once, or give BUNDLE" >&2; exit 2; }
-command -v perf >/dev/null || { echo "cpu-split: needs perf (apt-get install linux-perf)" >&2; exit 2; }
-out=$(mktemp -d)
-
-# shellcheck source=tests/hybrid.sh
-. "$(dirname "$0")/hybrid.sh"
-trap 'hybrid_undo; rm -rf "$out"' EXIT
-hybrid_fix
 
 for rt in crun "$contain"; do
   bin=$(command -v "$rt") || continue
@@ -40,9 +31,15 @@ for rt in crun "$contain"; do
   # One batch: N containers started at once, each with its own id, then waited for. The
   # inner script takes its values as arguments ($1-$3), hence the single quotes.
   # shellcheck disable=SC2016
-  perf record -q -a -g -F "$freq" -o "$out/$name.data" -- bash -c '
+  if ! perf record -q -a -g -F "$freq" -o "$out/$name.data" -- bash -c '
     for i in $(seq "$1"); do "$2" run --bundle "$3" "cs-$$-$i" </dev/null >/dev/null 2>&1 & done
-    wait' cpu-split "$n" "$bin" "$bundle" 2>/dev/null
+    failed=0
+    for pid in $(jobs -p); do wait "$pid" || failed=$((failed + 1)); done
+    [ "$failed" = 0 ] || { echo "cpu-split: $failed of $1 runs of $2 failed" >&2; exit 1; }' \
+    cpu-split "$n" "$bin" "$bundle" 2>"$out/perf.err"; then
+    cat "$out/perf.err" >&2
+    exit 1
+  fi
   perf script -i "$out/$name.data" -F comm,ip,sym 2>/dev/null >"$out/$name.txt"
   python3 - "$out/$name.txt" "$name" "$n" "$freq" <<'PY'
 import collections, re, sys

@@ -8,18 +8,9 @@
 # list), so the figures compare with its `run` figures. Root only. Knobs: RUNS=50 WARMUP=5.
 # Prints hyperfine's table and a last line: "lifecycle: NAME median ms, ..." .
 set -euo pipefail
-bench_name=lifecycle-bench
-[ "$(id -u)" = 0 ] || { echo "lifecycle-bench: must run as root" >&2; exit 2; }
-contain=$(readlink -f "${1:?usage: lifecycle-bench.sh CONTAIN [BUNDLE]}")
-bundle=${2:-${TMPDIR:-/tmp}/peer-bench/bundle}
-[ -f "$bundle/config.json" ] || { echo "lifecycle-bench: no $bundle/config.json: run ../shared/tools/peer-bench.sh once, or give BUNDLE" >&2; exit 2; }
-command -v hyperfine >/dev/null || { echo "lifecycle-bench: needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
-out=$(mktemp -d)
-
-# shellcheck source=tests/hybrid.sh
-. "$(dirname "$0")/hybrid.sh"
-trap 'hybrid_undo; rm -rf "$out"' EXIT
-hybrid_fix
+# shellcheck source=tests/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
+bench_start lifecycle-bench hyperfine hyperfine "$@"
 
 args=()
 for rt in runc crun "$contain"; do

@@ -1,6 +1,29 @@
 # shellcheck shell=bash
-# hybrid.sh: sourced by the benchmarks that run crun beside contain (lifecycle-bench.sh,
-# cpu-split.sh). hybrid_fix and hybrid_undo; messages name $bench_name.
+# bench-lib.sh: sourced by the benchmarks that run crun beside contain (lifecycle-bench.sh,
+# cpu-split.sh).
+
+# bench_start NAME TOOL PACKAGE CONTAIN [BUNDLE] checks what a benchmark needs (root, the
+# bundle, TOOL from Debian's PACKAGE) and sets contain (the binary's absolute path), bundle
+# (default: the one ../shared/tools/peer-bench.sh builds) and out (a scratch directory). Until
+# the script exits, the host's cgroups are arranged for crun (hybrid_fix).
+bench_start() {
+  bench_name=$1
+  local tool=$2 package=$3
+  shift 3
+  [ "$(id -u)" = 0 ] || { echo "$bench_name: must run as root" >&2; exit 2; }
+  # shellcheck disable=SC2034 # contain, bundle and out are for the script that sourced this
+  contain=$(readlink -f "${1:?usage: $bench_name.sh CONTAIN [BUNDLE]}" || true)
+  if [ ! -f "$contain" ] || [ ! -x "$contain" ]; then
+    echo "$bench_name: $1: no such executable" >&2
+    exit 2
+  fi
+  bundle=${2:-${TMPDIR:-/tmp}/peer-bench/bundle}
+  [ -f "$bundle/config.json" ] || { echo "$bench_name: no $bundle/config.json: run ../shared/tools/peer-bench.sh once, or give BUNDLE" >&2; exit 2; }
+  command -v "$tool" >/dev/null || { echo "$bench_name: needs $tool (apt-get install $package)" >&2; exit 2; }
+  out=$(mktemp -d)
+  trap 'hybrid_undo; rm -rf "$out"' EXIT
+  hybrid_fix
+}
 
 # crun refuses a hybrid host whose cgroup2 hierarchy holds controllers (here: hugetlb). As
 # ../shared/tools/peer-bench.sh does, mount those as v1 hierarchies for the run; undo it after.
@@ -21,7 +44,7 @@ hybrid_undo() {
   for c in "${moved[@]}"; do
     # contain's parent cgroup stays after its containers (cgroups.DefaultParent): it would
     # keep the hierarchy alive.
-    rmdir "/sys/fs/cgroup/$c/contain" 2>/dev/null
+    rmdir "/sys/fs/cgroup/$c/contain" 2>/dev/null || true
     umount "/sys/fs/cgroup/$c" && rmdir "/sys/fs/cgroup/$c"
     # Once only the hierarchy's root is left (field 3 of /proc/cgroups), mount and unmount it:
     # that unmount frees it, asynchronously; then wait for the controller to be cgroup2's again.
@@ -38,6 +61,6 @@ hybrid_undo() {
         sleep 0.1
       done
     done
-    grep -qw "$c" /sys/fs/cgroup/unified/cgroup.controllers || echo "${bench_name:-bench}: $c did not return to cgroup2" >&2
+    grep -qw "$c" /sys/fs/cgroup/unified/cgroup.controllers || echo "$bench_name: $c did not return to cgroup2" >&2
   done
 }
