@@ -69,9 +69,12 @@ func preservedFiles(n int) []uintptr {
 
 // initEnv is the environment of init and of the exec stage.
 func initEnv(preserved int) []string {
-	// Init is short-lived and mostly waits on system calls: one P and no GC spawn fewer
-	// threads, and execve(2) has to stop every thread before it can replace the process.
-	env := []string{"GOMAXPROCS=1", "GOGC=off"}
+	// Init is one goroutine, locked to its thread, that makes system calls. Two Ps, the second
+	// always idle: Go's monitor thread takes the P of a thread that has been in a system call
+	// for 20 µs only when no P is idle, and hands it to another thread to spin, a wake-up and
+	// a park for every slow mount(2) under load; with one P each of them paid that. One
+	// goroutine wakes no spinning thread. No GC: init is short-lived.
+	env := []string{"GOMAXPROCS=2", "GOGC=off"}
 	if preserved > 0 {
 		env = append(env, preserveFDsEnv+"="+strconv.Itoa(preserved))
 	}
