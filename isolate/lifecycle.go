@@ -397,19 +397,27 @@ func (s *stateDir) frozen() bool {
 // processStart reads a live process's start time from /proc/PID/stat (field 22); a zombie
 // counts as gone.
 func processStart(pid int) (uint64, error) {
+	start, exited, err := readStart(pid)
+	if err == nil && exited {
+		return 0, errors.New("process exited")
+	}
+	return start, err
+}
+
+// readStart reads a process's start time from /proc/PID/stat (field 22), and whether it has
+// exited (a zombie, not reaped yet).
+func readStart(pid int) (start uint64, exited bool, err error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
 	rest := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
 	if len(rest) < 20 {
-		return 0, errors.New("short /proc/PID/stat")
+		return 0, false, errors.New("short /proc/PID/stat")
 	}
-	if rest[0] == "Z" || rest[0] == "X" {
-		return 0, errors.New("process exited")
-	}
-	return strconv.ParseUint(rest[19], 10, 64) // field 22 overall, 20th after "(comm)"
+	start, err = strconv.ParseUint(rest[19], 10, 64) // field 22 overall, 20th after "(comm)"
+	return start, rest[0] == "Z" || rest[0] == "X", err
 }
 
 // loadState reads root/id/state.json.
@@ -418,7 +426,7 @@ func loadState(root, id string) (*stateDir, error) {
 		return nil, err
 	}
 	path := filepath.Join(root, id)
-	data, err := os.ReadFile(filepath.Join(path, "state.json"))
+	data, err := os.ReadFile(filepath.Join(path, stateFileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, derr := os.Stat(path); derr == nil {
 			// A state dir without state: a create killed before its first write.

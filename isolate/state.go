@@ -87,9 +87,13 @@ func errContainerExists(id, path string) error {
 // names the cgroup, recorded before the fork, and `delete --force` kills what is in it, init
 // included (in its cgroup from its first step); an init whose runtime died also fails at its
 // next message on the sync socket, or gets its parent-death signal.
+//
+// An init that failed at once may have exited, and even been reaped, by now: that is no error
+// here. Its own error comes next on the sync socket, and no state is written without init
+// saying it is ready.
 func (s *stateDir) noteInit(pid int) error {
-	start, err := processStart(pid)
-	if err != nil {
+	start, _, err := readStart(pid)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("init %d: %w", pid, err)
 	}
 	s.state.Pid, s.state.InitStart = pid, start
@@ -107,8 +111,11 @@ func (s *stateDir) save() error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(s.path, "state.json"), data, 0o600)
+	return writeFileAtomic(filepath.Join(s.path, stateFileName), data, 0o600)
 }
+
+// stateFileName is the state's file in the container's state directory.
+const stateFileName = "state.json"
 
 // remove deletes the container's cgroup, then the state directory: the last thing a
 // container's cleanup does. A cgroup that cannot be removed keeps the state, so that a later
