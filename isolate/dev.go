@@ -51,16 +51,37 @@ func deviceMode(d specs.LinuxDevice) (uint32, error) {
 // or a symlink to a host path.
 func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
 	devices := append(append([]specs.LinuxDevice(nil), defaultDevices...), extra...)
+	// Each directory is made or opened once, however many nodes go in it (all of the
+	// default ones go in /dev).
+	dirs := map[string]int{}
+	defer func() {
+		for _, fd := range dirs {
+			unix.Close(fd)
+		}
+	}()
+	openDir := func(dir string) (int, error) {
+		if fd, ok := dirs[dir]; ok {
+			return fd, nil
+		}
+		fd, err := mkdirAllInRoot(rootfd, dir)
+		if err == nil {
+			dirs[dir] = fd
+		}
+		return fd, err
+	}
 	for _, d := range devices {
-		if err := mknodInRoot(rootfd, d); err != nil {
+		parent, err := openDir(filepath.Dir(filepath.Clean(d.Path)))
+		if err != nil {
+			return fmt.Errorf("device %s: %w", d.Path, err)
+		}
+		if err := mknodAt(parent, d); err != nil {
 			return err
 		}
 	}
-	devfd, err := openDirInRoot(rootfd, "/dev")
+	devfd, err := openDir("/dev")
 	if err != nil {
 		return err
 	}
-	defer unix.Close(devfd)
 	for _, link := range devSymlinks {
 		err := unix.Symlinkat(link[0], devfd, filepath.Base(link[1]))
 		if err != nil && !errors.Is(err, unix.EEXIST) {
@@ -70,17 +91,12 @@ func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
 	return nil
 }
 
-// mknodInRoot creates one device node, replacing whatever the path held.
-func mknodInRoot(rootfd int, d specs.LinuxDevice) error {
+// mknodAt creates one device node in the directory parent, replacing whatever the name held.
+func mknodAt(parent int, d specs.LinuxDevice) error {
 	mode, err := deviceMode(d)
 	if err != nil {
 		return err
 	}
-	parent, err := mkdirAllInRoot(rootfd, filepath.Dir(filepath.Clean(d.Path)))
-	if err != nil {
-		return fmt.Errorf("device %s: %w", d.Path, err)
-	}
-	defer unix.Close(parent)
 	name := filepath.Base(d.Path)
 	if err := unix.Unlinkat(parent, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return &pathError{"unlink", d.Path, err}
