@@ -195,7 +195,7 @@ func v1Fixture(t *testing.T) (*V1, string) {
 	fixture(t, filepath.Join(h["pids"], leaf), "pids.max=max")
 	fixture(t, filepath.Join(h["cpu"], leaf), "cpu.shares=", "cpu.cfs_quota_us=", "cpu.cfs_period_us=")
 	fixture(t, h["cpuset"], "cpuset.cpus=0-3", "cpuset.mems=0")
-	fixture(t, filepath.Join(h["cpuset"], "contain"), "cpuset.cpus=", "cpuset.mems=")
+	fixture(t, filepath.Join(h["cpuset"], "contain"), "cpuset.cpus=", "cpuset.mems=", "cgroup.clone_children=0")
 	fixture(t, filepath.Join(h["cpuset"], leaf), "cpuset.cpus=", "cpuset.mems=")
 	fixture(t, filepath.Join(h["devices"], leaf), "devices.allow=", "devices.deny=")
 	fixture(t, filepath.Join(h["freezer"], leaf), "freezer.state=FROZEN")
@@ -226,8 +226,10 @@ func TestV1Create(t *testing.T) {
 	expectFiles(t, leaf("pids"), map[string]string{"pids.max": "max"})
 	expectFiles(t, leaf("cpu,cpuacct"), map[string]string{"cpu.shares": "512", "cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "100000"})
 	expectFiles(t, leaf("cpuset"), map[string]string{"cpuset.cpus": "1", "cpuset.mems": "0"})
-	// The parent had no CPUs yet (another container just made it): it got the root's.
-	expectFiles(t, filepath.Join(root, "cpuset", "contain"), map[string]string{"cpuset.cpus": "0-3", "cpuset.mems": "0"})
+	// The parent had no CPUs yet (another container just made it): it got the root's, and
+	// from now on the kernel fills its new children in (clone_children).
+	expectFiles(t, filepath.Join(root, "cpuset", "contain"), map[string]string{"cpuset.cpus": "0-3", "cpuset.mems": "0",
+		"cgroup.clone_children": "1"})
 	expectFiles(t, leaf("blkio"), map[string]string{"blkio.bfq.weight": "300"})
 	expectFiles(t, leaf("unified"), map[string]string{"hugetlb.2MB.max": "4194304"}) // hybrid: hugetlb is cgroup2's
 	if got := len(c.JoinFiles()); got != 8 {                                         // seven hierarchies (cpu,cpuacct is one) and cgroup2
@@ -280,6 +282,28 @@ func TestInheritCpuset(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectFiles(t, child, map[string]string{"cpuset.cpus": "0-3", "cpuset.mems": "0"})
+}
+
+// A cgroup the kernel filled in (its parent has clone_children) needs nothing more: no level
+// above it is read or written.
+func TestInheritCpusetsFilledByKernel(t *testing.T) {
+	mount := t.TempDir()
+	fixture(t, mount, "cpuset.cpus=0-3", "cpuset.mems=0")
+	fixture(t, filepath.Join(mount, "contain"), "cpuset.cpus=", "cpuset.mems=", "cgroup.clone_children=0")
+	fixture(t, filepath.Join(mount, "contain", "c1"), "cpuset.cpus=0-1", "cpuset.mems=0")
+	if err := inheritCpusets(mount, "/contain/c1"); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, filepath.Join(mount, "contain"), map[string]string{"cpuset.cpus": "", "cgroup.clone_children": "0"})
+	expectFiles(t, filepath.Join(mount, "contain", "c1"), map[string]string{"cpuset.cpus": "0-1", "cpuset.mems": "0"})
+
+	// Half filled in (mems missing): every level is seen to, and DefaultParent gets the flag.
+	fixture(t, filepath.Join(mount, "contain", "c2"), "cpuset.cpus=0-1", "cpuset.mems=")
+	if err := inheritCpusets(mount, "/contain/c2"); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, filepath.Join(mount, "contain"), map[string]string{"cpuset.cpus": "0-3", "cpuset.mems": "0", "cgroup.clone_children": "1"})
+	expectFiles(t, filepath.Join(mount, "contain", "c2"), map[string]string{"cpuset.cpus": "0-1", "cpuset.mems": "0"})
 }
 
 // Missing answers both "what will Create make" and "is the cgroup there already" with one
