@@ -139,9 +139,12 @@ func enterCgroup(cfg *initConfig, spec *specs.Spec) error {
 	return nil
 }
 
+// fromParent reads init's messages from the parent.
+var fromParent messageReader
+
 // receive reads the parent's next message, which must be of type want.
 func receive(want string) (message, error) {
-	m, _, err := receiveMessage(initSyncFD)
+	m, _, err := fromParent.receive(initSyncFD)
 	if err == nil && m.Type != want {
 		err = fmt.Errorf("expected %q, got %q", want, m.Type)
 	}

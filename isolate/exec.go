@@ -319,8 +319,9 @@ func awaitProgram(sync int, o ExecOptions) (*program, error) {
 		prog.close()
 		return nil, err
 	}
+	var in messageReader
 	for {
-		m, fds, err := receiveMessage(sync)
+		m, fds, err := in.receive(sync)
 		if errors.Is(err, io.EOF) {
 			return fail(errors.New("exec stage exited before the process started"))
 		}

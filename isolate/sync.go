@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,10 +44,28 @@ func sendMessage(fd int, m message, fds ...int) error {
 	return nil
 }
 
-// receiveMessage reads one message and any fds sent with it; io.EOF when the peer closed
-// (for init's peer: it exec'd or died).
-func receiveMessage(fd int) (message, []int, error) {
-	buf := make([]byte, 64<<10)
+// maxMessage is the largest message: one packet holds one message, and a packet longer than
+// the buffer it is read into loses its tail. The state (msgState) is the longest.
+const maxMessage = 64 << 10
+
+// messageReader reads messages from one end of a sync socket into a buffer it keeps: a
+// process reads a few messages, and a fresh 64 KiB for each (and for each read that found
+// none yet, on a non-blocking socket) was most of the runtime's heap.
+type messageReader struct {
+	buf []byte
+}
+
+// receive reads one message and any fds sent with it; io.EOF when the peer closed (for init's
+// peer: it exec'd or died).
+func (r *messageReader) receive(fd int) (message, []int, error) {
+	if r.buf == nil {
+		r.buf = make([]byte, maxMessage)
+	}
+	return receiveMessage(fd, r.buf)
+}
+
+// receiveMessage reads one message into buf (maxMessage long), see messageReader.
+func receiveMessage(fd int, buf []byte) (message, []int, error) {
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
@@ -75,7 +92,7 @@ func receiveMessage(fd int) (message, []int, error) {
 			}
 		}
 		var m message
-		if err := json.Unmarshal(buf[:n], &m); err != nil {
+		if _, err := decodeJSON(buf[:n], &m); err != nil {
 			return message{}, fds, fmt.Errorf("decode message: %w", err)
 		}
 		return m, fds, nil
@@ -90,6 +107,7 @@ func receiveMessage(fd int) (message, []int, error) {
 type syncConn struct {
 	f    *os.File
 	conn syscall.RawConn
+	in   messageReader
 }
 
 // newSyncConn takes over fd, the parent's end of the socket pair.
@@ -125,7 +143,7 @@ func (c *syncConn) receive() (message, []int, error) {
 		err error
 	)
 	if rerr := c.conn.Read(func(fd uintptr) bool {
-		m, fds, err = receiveMessage(int(fd))
+		m, fds, err = c.in.receive(int(fd))
 		return !errors.Is(err, unix.EAGAIN)
 	}); rerr != nil {
 		return message{}, nil, rerr
