@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
 
 	"github.com/containkit/contain/internal/testenv"
 )
@@ -144,5 +146,45 @@ func TestFlagNames(t *testing.T) {
 		if !strings.Contains(help, want) {
 			t.Errorf("run --help lacks %q", want)
 		}
+	}
+}
+
+// The names cacheFlagNames gives each flag are the ones urfave/cli works out itself.
+func TestFlagNamesAsUrfave(t *testing.T) {
+	var check func(flags []cli.Flag, commands []*cli.Command)
+	checked := 0
+	check = func(flags []cli.Flag, commands []*cli.Command) {
+		for _, f := range flags {
+			var got []string
+			var orig cli.Flag
+			switch f := f.(type) {
+			case stringFlag:
+				got, orig = f.names, f.StringFlag
+			case stringSliceFlag:
+				got, orig = f.names, f.StringSliceFlag
+			case intFlag:
+				got, orig = f.names, f.IntFlag
+			case int64Flag:
+				got, orig = f.names, f.Int64Flag
+			case uint64Flag:
+				got, orig = f.names, f.Uint64Flag
+			case float64Flag:
+				got, orig = f.names, f.Float64Flag
+			default:
+				continue
+			}
+			checked++
+			if want := orig.Names(); !slices.Equal(got, want) {
+				t.Errorf("flag %q: cached names %q, urfave/cli's %q", want[0], got, want)
+			}
+		}
+		for _, c := range commands {
+			check(c.Flags, c.Subcommands)
+		}
+	}
+	app := newApp()
+	check(app.Flags, app.Commands)
+	if checked < 20 {
+		t.Errorf("checked %d flags, want the run command's and the others' (20 or more)", checked)
 	}
 }
