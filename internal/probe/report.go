@@ -46,6 +46,7 @@ type Report struct {
 	Cwd          string              `json:"cwd"`
 	Umask        string              `json:"umask"`
 	OOMScoreAdj  int                 `json:"oom_score_adj"`
+	TimerSlackNS int                 `json:"timer_slack_ns"` // prctl(2) PR_GET_TIMERSLACK, inherited like rlimits
 	Env          []string            `json:"env"`
 	TTY          TTY                 `json:"tty"`
 	Errors       []string            `json:"errors,omitempty"` // what could not be read, and why
@@ -133,6 +134,7 @@ func Collect() (*Report, error) {
 	r.Rlimits = c.rlimits()
 	r.Cwd = c.cwd()
 	r.OOMScoreAdj = c.oomScoreAdj()
+	r.TimerSlackNS = c.timerSlack()
 	r.Env = append([]string{}, os.Environ()...)
 	r.TTY = readTTY()
 	if len(r.Errors) == 0 {
@@ -341,6 +343,16 @@ func (c *collector) oomScoreAdj() int {
 		c.fail(fmt.Errorf("/proc/self/oom_score_adj: %w", err))
 	}
 	return n
+}
+
+// timerSlack is the calling thread's timer slack in ns, which every thread of the probe has:
+// a thread inherits its creator's, and the first one the slack of the thread that exec'd it.
+func (c *collector) timerSlack() int {
+	slack, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		c.fail(os.NewSyscallError("prctl PR_GET_TIMERSLACK", err))
+	}
+	return slack
 }
 
 // readFDs lists the open file descriptors from /proc/self/fd with their readlink targets.
