@@ -309,7 +309,12 @@ func forkExecStage(attr *syscall.ProcAttr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return syscall.ForkExec(path, []string{"contain", InitArg, execStageArg}, attr)
+	var pid int
+	err = withCallerSlack(func() (err error) {
+		pid, err = syscall.ForkExec(path, []string{"contain", InitArg, execStageArg}, attr)
+		return err
+	})
+	return pid, err
 }
 
 // awaitProgram reads the stage's messages until it says the program runs.

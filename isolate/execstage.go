@@ -130,7 +130,11 @@ func startProgram(path string, args, env []string, stdio []uintptr, terminal boo
 		Files: append(stdio, preservedFiles(preservedFDs)...),
 		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: terminal, Ctty: 0},
 	}
-	pid, err := syscall.ForkExec(path, args, attr)
+	var pid int
+	err := withCallerSlack(func() (err error) {
+		pid, err = syscall.ForkExec(path, args, attr)
+		return err
+	})
 	if err != nil {
 		return &pathError{"exec", path, err}
 	}

@@ -107,6 +107,7 @@ func IsInit() bool { return len(os.Args) > 1 && os.Args[1] == InitArg }
 // program it started in a running container runs.
 func Init() {
 	runtime.LockOSThread()
+	RelaxMonitor()
 	err := initMain()
 	if err == nil && isExecStage() {
 		os.Exit(0)

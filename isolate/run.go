@@ -421,7 +421,11 @@ func forkExecInit(attr *syscall.ProcAttr) (int, int, error) {
 	if err != nil {
 		return 0, -1, err
 	}
-	pid, err := syscall.ForkExec(path, []string{"contain", InitArg}, attr)
+	var pid int
+	err = withCallerSlack(func() (err error) {
+		pid, err = syscall.ForkExec(path, []string{"contain", InitArg}, attr)
+		return err
+	})
 	if err != nil {
 		return 0, -1, err
 	}
@@ -546,6 +550,7 @@ func relayConsole(c *console, stdin, stdout *os.File) <-chan struct{} {
 		close(relayed)
 		return relayed
 	}
+	undoRelaxMonitor()
 	if stdin != nil {
 		go func() { io.Copy(c.master, stdin) }()
 	}

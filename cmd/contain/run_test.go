@@ -7,10 +7,13 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/containkit/contain/internal/probe"
 	"github.com/containkit/contain/internal/testenv"
@@ -217,5 +220,38 @@ func TestChrootBreakoutFails(t *testing.T) {
 	want, _ := os.ReadDir(testRootfs)
 	if len(r.Root) != len(want) {
 		t.Errorf("after the attempt / lists %v: want the container's own root", r.Root)
+	}
+}
+
+// contain gives the Go runtime's threads a large timer slack (isolate.RelaxMonitor); the
+// container's processes, started by run, create and exec, still get the slack of the thread
+// that ran contain, as they get its rlimits.
+func TestContainerGetsTheCallersTimerSlack(t *testing.T) {
+	needContainer(t)
+	const slack = 123_457 // ns; the default is 50 000
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, slack, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
+
+	if r := report(t); r.TimerSlackNS != slack {
+		t.Errorf("run: the container's timer slack is %d ns, want %d", r.TimerSlackNS, slack)
+	}
+	runningContainer(t, "slack", nil, "/bin/probe", "sleep", "60")
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(state(t, "slack").Pid) + "/timerslack_ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(data)); got != strconv.Itoa(slack) {
+		t.Errorf("create: the container's timer slack is %s ns, want %d", got, slack)
+	}
+	if r := decodeReport(t, mustRun(t, "exec", "slack", "/bin/probe", "report")); r.TimerSlackNS != slack {
+		t.Errorf("exec: the process's timer slack is %d ns, want %d", r.TimerSlackNS, slack)
 	}
 }

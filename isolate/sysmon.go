@@ -1,0 +1,114 @@
+package isolate
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// monitorSlack is the timer slack (PR_SET_TIMERSLACK in prctl(2)) RelaxMonitor gives the Go
+// runtime's own threads: the kernel may end their naps up to this much late.
+const monitorSlack = 10_000_000 // ns; the longest nap Go's monitor thread takes is 10 ms
+
+// callerSlack is the timer slack this process started with, once RelaxMonitor has run.
+var callerSlack int
+
+// RelaxMonitor lets the kernel stretch the naps of Go's monitor thread (sysmon). The runtime
+// calls it first thing, and init does.
+//
+// Sysmon sleeps 20 µs at a time until it has found nothing to do fifty times in a row, and
+// starts over whenever it has done something (taken a P from a thread in a system call, woken
+// from its deep sleep). Each nap is a nanosleep(2): a context switch out, and one back in when
+// the timer fires. A runtime command or an init lives a few milliseconds and mostly makes
+// system calls, so its sysmon naps on the 20 µs all its life: with 50 containers started at
+// once on two CPUs, its naps were half of all context switches. With a timer slack, the kernel
+// ends each nap at the next timer interrupt due within the slack rather than on its own one.
+// Nothing sysmon does here is urgent (init has no GC and a second P always idle; the runtime's
+// goroutines wait in Go's poller, which needs no sysmon).
+//
+// Timer slack belongs to a thread; a new thread or process inherits its creator thread's. So
+// this changes every thread the Go runtime has started by now (sysmon is its first, started
+// before any package's init), the calling thread excepted, and whoever starts a process
+// (withCallerSlack) first sets its own thread back: the container's program, a hook, the
+// exec stage all get the slack of the caller of contain, as /proc/PID/timerslack_ns shows.
+// Writing another thread's slack needs CAP_SYS_NICE; without it nothing changes.
+func RelaxMonitor() {
+	slack, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil || slack >= monitorSlack {
+		return
+	}
+	callerSlack = slack
+	setThreadsSlack(monitorSlack, true)
+}
+
+// undoRelaxMonitor gives every thread the caller's timer slack back. A runtime that relays a
+// terminal lives on, and waits for the user's keys in a blocking read(2) that holds its one P
+// until sysmon takes it: each key's echo waits for sysmon, which must be prompt again.
+func undoRelaxMonitor() {
+	if callerSlack != 0 {
+		setThreadsSlack(callerSlack, false)
+	}
+}
+
+// setThreadsSlack sets the timer slack of every thread of this process, or of every other
+// thread than the calling one, where it may.
+func setThreadsSlack(ns int, exceptCaller bool) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// /proc/thread-self is this thread as /proc counts, which in a new pid namespace is not
+	// what gettid(2) returns.
+	self, err := os.Readlink("/proc/thread-self") // PID/task/TID
+	if err != nil {
+		return
+	}
+	self = self[strings.LastIndexByte(self, '/')+1:]
+	if !exceptCaller {
+		self = ""
+	}
+	dir, err := unix.Open("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(dir)
+	value := []byte(strconv.Itoa(ns))
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Getdents(dir, buf)
+		if err != nil || n <= 0 {
+			return
+		}
+		_, _, tids := unix.ParseDirent(buf[:n], -1, nil)
+		for _, tid := range tids {
+			if tid != self {
+				writeIgnoringErrors("/proc/"+tid+"/timerslack_ns", value) // not in /proc/PID/task/TID
+			}
+		}
+	}
+}
+
+// withCallerSlack runs start, which starts a process, on a thread that has the timer slack
+// this process started with, for the new process to inherit (see RelaxMonitor).
+func withCallerSlack(start func() error) error {
+	if callerSlack == 0 {
+		return start()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(callerSlack), 0, 0, 0); err != nil {
+		return os.NewSyscallError("prctl PR_SET_TIMERSLACK", err)
+	}
+	return start()
+}
+
+// writeIgnoringErrors writes data to the file at path, if it can.
+func writeIgnoringErrors(path string, data []byte) {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	unix.Write(fd, data)
+	unix.Close(fd)
+}
