@@ -16,8 +16,8 @@ const monitorSlack = 10_000_000 // ns; the longest nap Go's monitor thread takes
 // callerSlack is the timer slack this process started with, once RelaxMonitor has run.
 var callerSlack int
 
-// RelaxMonitor lets the kernel stretch the naps of Go's monitor thread (sysmon). The runtime
-// calls it first thing, and init does.
+// RelaxMonitor lets the kernel stretch the naps of Go's monitor thread (sysmon). The commands
+// that start a process (run, create, exec) call it first thing, and init does.
 //
 // Sysmon sleeps 20 µs at a time until it has found nothing to do fifty times in a row, and
 // starts over whenever it has done something (taken a P from a thread in a system call, woken
@@ -26,8 +26,10 @@ var callerSlack int
 // system calls, so its sysmon naps on the 20 µs all its life: with 50 containers started at
 // once on two CPUs, its naps were half of all context switches. With a timer slack, the kernel
 // ends each nap at the next timer interrupt due within the slack rather than on its own one.
-// Nothing sysmon does here is urgent (init has no GC and a second P always idle; the runtime's
-// goroutines wait in Go's poller, which needs no sysmon).
+// Nothing sysmon does here is urgent: init has no GC and a second P always idle; the runtime's
+// goroutines wait in Go's poller, which needs no sysmon, except a terminal's (undoRelaxMonitor).
+// The other commands leave it: a Go timer that a relaxed thread waits for fires up to
+// monitorSlack late, and `delete --force` polls for the container's end every 5 ms.
 //
 // Timer slack belongs to a thread; a new thread or process inherits its creator thread's. So
 // this changes every thread the Go runtime has started by now (sysmon is its first, started

@@ -38,6 +38,7 @@ var execCommand = &cli.Command{
 }
 
 func execAction(c *cli.Context) error {
+	isolate.RelaxMonitor()
 	if c.NArg() < 1 {
 		return errors.New("usage: contain exec [flags] ID COMMAND [ARG...] (or --process FILE ID)")
 	}

@@ -26,7 +26,6 @@ func main() {
 	if isolate.IsInit() {
 		isolate.Init() // never returns
 	}
-	isolate.RelaxMonitor()
 	if os.Getenv("GOMAXPROCS") == "" {
 		// One P: a runtime command is short and mostly waits in system calls; with a second P
 		// idle, every goroutine wake-up starts a thread that spins looking for work, which is
