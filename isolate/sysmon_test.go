@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,7 @@ func TestRelaxMonitorLeavesProcessesTheCallersSlack(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	caller := timerSlack(t)
 	if caller >= monitorSlack {
-		t.Skipf("this thread's timer slack is %d ns already", caller)
+		testenv.Skip(t, fmt.Sprintf("this thread's timer slack is %d ns already", caller))
 	}
 	// A thread that exists when RelaxMonitor runs, which the test can run code on.
 	other := make(chan func())
