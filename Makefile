@@ -47,6 +47,7 @@ lint: ## gofmt and go vet
 bench: build ## (root) run and create+start+delete speed, memory, against runc and crun
 	bash $(or $(PEER_BENCH),../shared/tools/peer-bench.sh) $(CURDIR)/$(BIN)/contain contain
 	bash tests/lifecycle-bench.sh $(CURDIR)/$(BIN)/contain
+	bash tests/turns-bench.sh $(CURDIR)/$(BIN)/contain
 
 conformance: build ## (root) the OCI runtime-tools validation suite (../shared/tools); see docs/conformance.md
 	bash $(or $(OCI_VALIDATE),../shared/tools/oci-validate.sh) $(CURDIR)/$(BIN)/contain $(or $(OUTDIR),/tmp/contain-conformance)

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# turns-bench.sh CONTAIN [OTHER...]
+#
+# `run --bundle` timed in turns. peer-bench times each runtime's runs in a row (runc, then
+# crun, then contain), so on a shared, noisy machine each one meets a different hour. Here
+# the subjects take turns: crun (when installed), CONTAIN, and any OTHER runtime binary (an
+# older build of contain, say).
+#
+#   - ROUNDS batches of N containers started at once (50 by default, as peer-bench's): each
+#     round runs every subject's batch, in reverse order every other round (ABBA). Per batch:
+#     the wall time, the CPU the whole machine was busy for (user, system and interrupts from
+#     /proc/stat: on a CPU-bound batch, what it costs) and the context switches (/proc/stat's
+#     ctxt), all machine-wide;
+#   - SINGLE single runs of each, alternating, timed from start to exit.
+#
+# It prints the median of each, and each one's ratio to crun's. The bundle is the one
+# ../shared/tools/peer-bench.sh builds (a busybox rootfs, `runc spec`'s config, /bin/true).
+# Root only; needs python3. Knobs: ROUNDS=10 N=50 SINGLE=200.
+set -euo pipefail
+# shellcheck source=tests/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
+bench_start turns-bench python3 python3 "$1"
+shift
+
+subjects=()
+if crun=$(command -v crun); then subjects+=("$crun"); fi
+subjects+=("$contain")
+for other in "$@"; do
+  [ -x "$other" ] || { echo "turns-bench: $other: not an executable" >&2; exit 2; }
+  subjects+=("$(readlink -f "$other")")
+done
+
+python3 - "$bundle" "${ROUNDS:-10}" "${N:-50}" "${SINGLE:-200}" "${subjects[@]}" <<'PY'
+import os, statistics, subprocess, sys, time
+
+bundle, rounds, n, single = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+subjects = sys.argv[5:]
+hz = os.sysconf("SC_CLK_TCK")
+
+# A label per subject: its file name, and its position when two share one.
+names = [os.path.basename(s) for s in subjects]
+labels = [f"{m} ({i + 1})" if names.count(m) > 1 else m for i, m in enumerate(names)]
+
+def machine():
+    """Busy CPU ticks (user, nice, system, irq, softirq) and context switches so far."""
+    busy = ctxt = 0
+    for line in open("/proc/stat"):
+        f = line.split()
+        if f[0] == "cpu":
+            busy = sum(int(x) for x in f[1:4] + f[6:8])
+        elif f[0] == "ctxt":
+            ctxt = int(f[1])
+    return busy, ctxt
+
+# One batch: n containers started at once by a shell, as peer-bench starts them, then waited
+# for; it fails if any run failed.
+BATCH = r'''
+for i in $(seq "$1"); do "$2" run --bundle "$3" "tb-$$-$i" </dev/null >/dev/null 2>&1 & done
+failed=0
+for pid in $(jobs -p); do wait "$pid" || failed=$((failed + 1)); done
+[ "$failed" = 0 ] || { echo "turns-bench: $failed of $1 runs of $2 failed" >&2; exit 1; }
+'''
+
+batches = {s: [] for s in subjects}
+for r in range(rounds):
+    for s in subjects if r % 2 == 0 else subjects[::-1]:
+        time.sleep(0.5)  # let the last batch's cgroups and namespaces go first
+        busy0, ctxt0 = machine()
+        t0 = time.perf_counter()
+        subprocess.run(["bash", "-c", BATCH, "turns-bench", str(n), s, bundle], check=True)
+        wall = time.perf_counter() - t0
+        busy1, ctxt1 = machine()
+        batches[s].append((wall * 1000, (busy1 - busy0) * 1000 / hz, ctxt1 - ctxt0))
+
+singles = {s: [] for s in subjects}
+for i in range(single):
+    for s in subjects if i % 2 == 0 else subjects[::-1]:
+        t0 = time.perf_counter()
+        subprocess.run([s, "run", "--bundle", bundle, f"tb-{os.getpid()}"], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        singles[s].append((time.perf_counter() - t0) * 1000)
+
+def med(values, k=None):
+    return statistics.median(v if k is None else v[k] for v in values)
+
+base = subjects[0] if names[0] == "crun" else None
+print(f"turns-bench: {rounds} rounds of {n} at once, {single} single runs each, in turns; medians")
+print(f"{'subject':<16} {'50 at once: wall ms':>20} {'busy CPU ms':>12} {'ctx switches':>13} {'single run ms':>14}")
+for s, label in zip(subjects, labels):
+    row = [med(batches[s], 0), med(batches[s], 1), med(batches[s], 2), med(singles[s])]
+    line = f"{label:<16} {row[0]:>20.1f} {row[1]:>12.0f} {row[2]:>13.0f} {row[3]:>14.2f}"
+    if base and s != base:
+        b = [med(batches[base], 0), med(batches[base], 1), med(batches[base], 2), med(singles[base])]
+        line += "   x crun: " + " ".join(f"{x / y:.2f}" for x, y in zip(row, b))
+    print(line)
+PY
