@@ -42,6 +42,11 @@ func RelaxMonitor() {
 	if err != nil || slack >= monitorSlack {
 		return
 	}
+	// withCallerSlack will need PR_SET_TIMERSLACK (a seccomp filter could refuse it): set
+	// this thread's to what it is.
+	if unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0) != nil {
+		return
+	}
 	callerSlack = slack
 	setThreadsSlack(monitorSlack, true)
 }
