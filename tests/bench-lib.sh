@@ -25,6 +25,17 @@ bench_start() {
   hybrid_fix
 }
 
+# bench_batch N RUNTIME BUNDLE starts N containers of BUNDLE at once, each with its own id, the
+# way peer-bench does, waits for them all, and fails if any run failed. The benchmarks run it
+# in a shell of its own, under the tool that measures it:
+#   bash -c "$(declare -f bench_batch)"'; bench_batch "$@"' NAME N RUNTIME BUNDLE
+bench_batch() {
+  local n=$1 rt=$2 b=$3 i pid failed=0
+  for i in $(seq "$n"); do "$rt" run --bundle "$b" "batch-$$-$i" </dev/null >/dev/null 2>&1 & done
+  for pid in $(jobs -p); do wait "$pid" || failed=$((failed + 1)); done
+  [ "$failed" = 0 ] || { echo "$failed of $n runs of $rt failed" >&2; return 1; }
+}
+
 # crun refuses a hybrid host whose cgroup2 hierarchy holds controllers (here: hugetlb). As
 # ../shared/tools/peer-bench.sh does, mount those as v1 hierarchies for the run; undo it after.
 # An unmounted v1 hierarchy lingers while cgroups of the run are still dying, and keeps its

@@ -28,15 +28,9 @@ n=${N:-50} freq=${FREQ:-4000}
 for rt in crun "$contain"; do
   bin=$(command -v "$rt") || continue
   name=$(basename "$bin")
-  # One batch: N containers started at once, each with its own id, then waited for. The
-  # inner script takes its values as arguments ($1-$3), hence the single quotes.
-  # shellcheck disable=SC2016
-  if ! perf record -q -a -g -F "$freq" -o "$out/$name.data" -- bash -c '
-    for i in $(seq "$1"); do "$2" run --bundle "$3" "cs-$$-$i" </dev/null >/dev/null 2>&1 & done
-    failed=0
-    for pid in $(jobs -p); do wait "$pid" || failed=$((failed + 1)); done
-    [ "$failed" = 0 ] || { echo "cpu-split: $failed of $1 runs of $2 failed" >&2; exit 1; }' \
-    cpu-split "$n" "$bin" "$bundle" 2>"$out/perf.err"; then
+  # One batch (bench_batch) in a shell of its own, which perf follows.
+  if ! perf record -q -a -g -F "$freq" -o "$out/$name.data" -- \
+    bash -c "$(declare -f bench_batch)"'; bench_batch "$@"' cpu-split "$n" "$bin" "$bundle" 2>"$out/perf.err"; then
     cat "$out/perf.err" >&2
     exit 1
   fi

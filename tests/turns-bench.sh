@@ -30,11 +30,12 @@ for other in "$@"; do
   subjects+=("$(readlink -f "$other")")
 done
 
-python3 - "$bundle" "${ROUNDS:-10}" "${N:-50}" "${SINGLE:-200}" "${subjects[@]}" <<'PY'
+python3 - "$(declare -f bench_batch)" "$bundle" "${ROUNDS:-10}" "${N:-50}" "${SINGLE:-200}" "${subjects[@]}" <<'PY'
 import os, statistics, subprocess, sys, time
 
-bundle, rounds, n, single = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-subjects = sys.argv[5:]
+batch, bundle = sys.argv[1], sys.argv[2]
+rounds, n, single = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+subjects = sys.argv[6:]
 hz = os.sysconf("SC_CLK_TCK")
 
 # A label per subject: its file name, and its position when two share one.
@@ -52,14 +53,8 @@ def machine():
             ctxt = int(f[1])
     return busy, ctxt
 
-# One batch: n containers started at once by a shell, as peer-bench starts them, then waited
-# for; it fails if any run failed.
-BATCH = r'''
-for i in $(seq "$1"); do "$2" run --bundle "$3" "tb-$$-$i" </dev/null >/dev/null 2>&1 & done
-failed=0
-for pid in $(jobs -p); do wait "$pid" || failed=$((failed + 1)); done
-[ "$failed" = 0 ] || { echo "turns-bench: $failed of $1 runs of $2 failed" >&2; exit 1; }
-'''
+# One batch: bench_batch (bench-lib.sh) in a shell of its own.
+BATCH = batch + '\nbench_batch "$@"'
 
 batches = {s: [] for s in subjects}
 for r in range(rounds):
@@ -85,7 +80,7 @@ def med(values, k=None):
 
 base = subjects[0] if names[0] == "crun" else None
 print(f"turns-bench: {rounds} rounds of {n} at once, {single} single runs each, in turns; medians")
-print(f"{'subject':<16} {'50 at once: wall ms':>20} {'busy CPU ms':>12} {'ctx switches':>13} {'single run ms':>14}")
+print(f"{'subject':<16} {f'{n} at once: wall ms':>20} {'busy CPU ms':>12} {'ctx switches':>13} {'single run ms':>14}")
 for s, label in zip(subjects, labels):
     row = [med(batches[s], 0), med(batches[s], 1), med(batches[s], 2), med(singles[s])]
     line = f"{label:<16} {row[0]:>20.1f} {row[1]:>12.0f} {row[2]:>13.0f} {row[3]:>14.2f}"
