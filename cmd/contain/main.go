@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime"
 
+	// First of contain's packages to initialise: it sets GOMAXPROCS for the runtime.
+	_ "github.com/containkit/contain/internal/oneproc"
 	"github.com/containkit/contain/isolate"
 )
 
@@ -25,12 +27,6 @@ func init() {
 func main() {
 	if isolate.IsInit() {
 		isolate.Init() // never returns
-	}
-	if os.Getenv("GOMAXPROCS") == "" {
-		// One P: a runtime command is short and mostly waits in system calls; with a second P
-		// idle, every goroutine wake-up starts a thread that spins looking for work, which is
-		// CPU that 50 containers started at once on two CPUs pay for (1082 -> 901 ms there).
-		runtime.GOMAXPROCS(1)
 	}
 	os.Exit(run(os.Args))
 }
