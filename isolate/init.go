@@ -94,19 +94,33 @@ func (c *initConfig) spec() *specs.Spec {
 	}
 }
 
-// IsInit reports whether this process was started as a container's init. The binary's main
-// must check this first and call [Init], before any other work.
+// IsInit reports whether this process was started as a container's init: then it must call
+// [Init] from a package initialiser, before any other work (package initproc does).
 func IsInit() bool { return len(os.Args) > 1 && os.Args[1] == InitArg }
 
 // Init is the container's first process: it builds the container from inside and execs the
-// user's program. It never returns. The caller must have locked the main goroutine to the main
-// thread in an init function (runtime.LockOSThread): namespaces joined, capabilities and
-// credentials set here belong to this thread, and execve(2) keeps only the calling thread's.
+// user's program. It never returns. It must run in a package initialiser (see package
+// initproc): Go runs those on the main thread, with the main goroutine locked to it, and
+// namespaces joined, capabilities and credentials set here belong to the calling thread,
+// which is the one execve(2) keeps.
 //
-// The same function is the exec stage ("init exec", see exec.go), which returns once the
+// The same function is the exec stage ("init exec", see exec.go), which exits once the
 // program it started in a running container runs.
 func Init() {
-	runtime.LockOSThread()
+	if unix.Gettid() != unix.Getpid() {
+		// Not the main thread, so not a package initialiser: nothing keeps this goroutine
+		// on one thread, and a credential set on one thread would be lost on another.
+		fmt.Fprintln(os.Stderr, "contain init: isolate.Init must run in a package initialiser (import isolate/initproc)")
+		os.Exit(1)
+	}
+	onOneThread = true
+	if isExecStage() {
+		// The stage joins the container's pid namespace on this thread, after which this
+		// thread can start no thread of this process (clone(2): EINVAL), and the stage needs
+		// more. Locking the thread starts the runtime's template thread now, while this one
+		// is still like every other: Go starts each later thread from it.
+		runtime.LockOSThread()
+	}
 	RelaxMonitor()
 	err := initMain()
 	if err == nil && isExecStage() {

@@ -16,6 +16,10 @@ const monitorSlack = 10_000_000 // ns; the longest nap Go's monitor thread takes
 // callerSlack is the timer slack this process started with, once RelaxMonitor has run.
 var callerSlack int
 
+// onOneThread is set in init, which runs on the main thread for good (see Init): there
+// locking the goroutine to its thread would only start the runtime's template thread.
+var onOneThread bool
+
 // RelaxMonitor lets the kernel stretch the naps of Go's monitor thread (sysmon). The commands
 // that start a process (run, create, exec) call it first thing, and init does.
 //
@@ -63,8 +67,10 @@ func undoRelaxMonitor() {
 // setThreadsSlack sets the timer slack of every thread of this process, or of every other
 // thread than the calling one, where it may.
 func setThreadsSlack(ns int, exceptCaller bool) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if !onOneThread {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	// /proc/thread-self is this thread as /proc counts, which in a new pid namespace is not
 	// what gettid(2) returns.
 	self, err := os.Readlink("/proc/thread-self") // PID/task/TID

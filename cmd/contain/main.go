@@ -8,26 +8,15 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
 
-	// First of contain's packages to initialise: it sets GOMAXPROCS for the runtime.
+	// These two initialise before the packages the commands need (Go initialises packages
+	// in the order of their import paths, each after its imports). oneproc gives the runtime
+	// one P; initproc runs the container's init ("contain init") and never returns.
 	_ "github.com/containkit/contain/internal/oneproc"
-	"github.com/containkit/contain/isolate"
+	_ "github.com/containkit/contain/isolate/initproc"
 )
 
-// init locks the main goroutine to the main thread before anything else runs: when this
-// process is a container's init, every namespace, credential and capability change it makes
-// belongs to one thread, and execve(2) keeps that thread's.
-func init() {
-	if isolate.IsInit() {
-		runtime.LockOSThread()
-	}
-}
-
 func main() {
-	if isolate.IsInit() {
-		isolate.Init() // never returns
-	}
 	os.Exit(run(os.Args))
 }
 
