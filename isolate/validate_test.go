@@ -159,3 +159,13 @@ func TestCapabilityNames(t *testing.T) {
 		t.Errorf("ambient = %#x, warnings %q: want none raised (not inheritable) and one warning", sets.ambient, warned)
 	}
 }
+
+// lastCap probes with prctl(PR_CAPBSET_READ): it must agree with the kernel's own count.
+func TestLastCapIsTheKernels(t *testing.T) {
+	if got, want := lastCap(), lastCapFromProc(); got != want {
+		t.Errorf("lastCap() = %d; /proc/sys/kernel/cap_last_cap says %d", got, want)
+	}
+	if known, err := capabilityKnown(lastCap() + 1); known || err != nil {
+		t.Errorf("capability %d, past the last: known %v, err %v; want false, nil", lastCap()+1, known, err)
+	}
+}
