@@ -156,8 +156,8 @@ func TestFlagNamesAsUrfave(t *testing.T) {
 	checked := 0
 	check = func(flags []cli.Flag, commands []*cli.Command) {
 		for _, f := range flags {
-			// A cached flag is a struct that embeds urfave/cli's own first; the others (boolean
-			// flags) are urfave/cli's pointers.
+			// A cached flag is a struct that embeds urfave/cli's own first; any other is one of
+			// urfave/cli's pointers.
 			v := reflect.ValueOf(f)
 			if v.Kind() != reflect.Struct {
 				continue
