@@ -158,7 +158,8 @@ func needsEscape(s string) bool {
 // jsonKey is name as encoding/json writes an object's key: a JSON string, then a colon.
 func jsonKey(name string) []byte {
 	if !needsEscape(name) {
-		return []byte(`"` + name + `":`)
+		key := make([]byte, 0, len(name)+3)
+		return append(append(append(key, '"'), name...), '"', ':')
 	}
 	key, _ := json.Marshal(name) // a string always encodes
 	return append(key, ':')
