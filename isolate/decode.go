@@ -87,11 +87,12 @@ func (d *jsonWalker) value(data []byte, v reflect.Value, path string) error {
 			v.Set(reflect.MakeMapWithSize(t, len(members)))
 		}
 		for _, m := range members {
+			key := string(m.key)
 			item := reflect.New(t.Elem()).Elem()
-			if err := d.value(m.value, item, joinPath(path, m.key)); err != nil {
+			if err := d.value(m.value, item, joinPath(path, key)); err != nil {
 				return err
 			}
-			v.SetMapIndex(reflect.ValueOf(m.key).Convert(t.Key()), item)
+			v.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), item)
 		}
 		return nil
 	}
@@ -167,16 +168,21 @@ func decodeFastLeaf(data []byte, v reflect.Value) bool {
 	return true
 }
 
-// object decodes the members of a JSON object into the struct v.
+// object decodes the members of a JSON object into the struct v. Most members are plain
+// leaves: those are decoded first, without the path to them, which only a message needs.
 func (d *jsonWalker) object(data []byte, v reflect.Value, path string) error {
 	fields := structFields(v.Type())
 	for _, m := range splitObject(data) {
-		f, ok := fields.lookup(m.key)
+		f, ok := fields.lookup(string(m.key))
 		if !ok {
-			d.unknown = append(d.unknown, joinPath(path, m.key))
+			d.unknown = append(d.unknown, joinPath(path, string(m.key)))
 			continue
 		}
-		if err := d.value(m.value, v.FieldByIndex(f.index), joinPath(path, f.name)); err != nil {
+		field := v.FieldByIndex(f.index)
+		if decodeFastLeaf(m.value, field) {
+			continue
+		}
+		if err := d.value(m.value, field, joinPath(path, f.name)); err != nil {
 			return err
 		}
 	}
@@ -188,7 +194,7 @@ func (d *jsonWalker) object(data []byte, v reflect.Value, path string) error {
 
 // jsonMember is one member of a JSON object: its key, and its value still encoded.
 type jsonMember struct {
-	key   string
+	key   []byte // unescaped; a part of the document itself unless it had escapes
 	value []byte
 }
 
@@ -197,9 +203,11 @@ func splitObject(data []byte) []jsonMember {
 	var members []jsonMember
 	eachItem(data, func(i int) int {
 		end := skipString(data, i)
-		key := string(data[i+1 : end-1])
-		if bytes.IndexByte(data[i:end], '\\') >= 0 {
-			json.Unmarshal(data[i:end], &key) // an escaped key: encoding/json unescapes it
+		key := data[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var unescaped string
+			json.Unmarshal(data[i:end], &unescaped) // an escaped key: encoding/json unescapes it
+			key = []byte(unescaped)
 		}
 		i = skipSpace(data, skipSpace(data, end)+1) // past ':'
 		end = skipValue(data, i)
