@@ -325,8 +325,7 @@ func memberwise(t reflect.Type, self ...reflect.Type) (jsonFields, bool) {
 type jsonField struct {
 	name      string
 	index     []int
-	omitEmpty bool   // the tag's ",omitempty"
-	key       []byte // name as a JSON string and a colon, for encodeJSON
+	omitEmpty bool // the tag's ",omitempty"
 }
 
 type jsonFields struct {
@@ -405,7 +404,7 @@ func structFields(t reflect.Type) jsonFields {
 		}
 		indexes[i] = i
 		fs.list = append(fs.list, jsonField{name: name, index: indexes[i : i+1 : i+1],
-			omitEmpty: omitEmpty, key: jsonKey(name)})
+			omitEmpty: omitEmpty})
 	}
 	for _, g := range embedded {
 		if !slices.ContainsFunc(fs.list, func(f jsonField) bool { return f.name == g.name }) {

@@ -82,7 +82,7 @@ func encodeValue(b *bytes.Buffer, v reflect.Value) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.Write(jsonKey(k.String()))
+			writeKey(b, k.String())
 			if err := encodeValue(b, v.MapIndex(k)); err != nil {
 				return err
 			}
@@ -155,14 +155,18 @@ func needsEscape(s string) bool {
 	return false
 }
 
-// jsonKey is name as encoding/json writes an object's key: a JSON string, then a colon.
-func jsonKey(name string) []byte {
-	if !needsEscape(name) {
-		key := make([]byte, 0, len(name)+3)
-		return append(append(append(key, '"'), name...), '"', ':')
+// writeKey appends name as encoding/json writes an object's key: a JSON string, then a
+// colon.
+func writeKey(b *bytes.Buffer, name string) {
+	if needsEscape(name) {
+		key, _ := json.Marshal(name) // a string always encodes
+		b.Write(key)
+	} else {
+		b.WriteByte('"')
+		b.WriteString(name)
+		b.WriteByte('"')
 	}
-	key, _ := json.Marshal(name) // a string always encodes
-	return append(key, ':')
+	b.WriteByte(':')
 }
 
 // encodeStruct appends the members of the struct v, in encoding/json's order.
@@ -178,7 +182,7 @@ func encodeStruct(b *bytes.Buffer, v reflect.Value) error {
 			b.WriteByte(',')
 		}
 		first = false
-		b.Write(f.key)
+		writeKey(b, f.name)
 		if err := encodeValue(b, fv); err != nil {
 			return err
 		}
