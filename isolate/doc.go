@@ -2,7 +2,8 @@
 //
 // The parent side ([Run]) validates the spec, reserves the state directory, and starts the
 // container's first process by re-executing the running binary as "init" (see [Init]) inside
-// new namespaces. Init builds the container's world on its own locked OS thread: mounts, /dev,
+// new namespaces; a binary that imports package isolate/initproc runs Init when started so.
+// Init builds the container's world on the main OS thread, to which Go keeps it: mounts, /dev,
 // pivot_root, hostname, sysctls, rlimits, user, capabilities and no_new_privs; then it waits for
 // the parent's go-ahead and execs the user's program from that same thread.
 //
