@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	if _, set := syscall.Getenv("GOMAXPROCS"); !set {
+	if v, _ := syscall.Getenv("GOMAXPROCS"); v == "" {
 		runtime.GOMAXPROCS(1)
 	}
 }
