@@ -177,3 +177,28 @@ func TestFlagNamesAsUrfave(t *testing.T) {
 		t.Errorf("checked %d flags, want the run command's and the others' (20 or more)", checked)
 	}
 }
+
+// A container's init starts in isolate/initproc's package initialiser (see that package), before
+// the command line library and rootfs initialise: their initialisers never run in an init. Run
+// by hand, with no config to read, init fails at once; Go's trace of package initialisers
+// (GODEBUG=inittrace=1) shows which ran.
+func TestInitSkipsTheCommandLinePackages(t *testing.T) {
+	needBinaries(t)
+	cmd := exec.Command(containBin, "init")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1", "GOMAXPROCS=2")
+	out, err := cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+		t.Fatalf("contain init with no config: %v, want exit status 1; output %q", err, out)
+	}
+	trace := string(out)
+	for _, want := range []string{"init github.com/containkit/contain/isolate @", "contain init: init: read config"} {
+		if !strings.Contains(trace, want) {
+			t.Errorf("output lacks %q:\n%s", want, trace)
+		}
+	}
+	for _, unwanted := range []string{"github.com/urfave/cli/v2", "github.com/containkit/contain/rootfs", "init main @"} {
+		if strings.Contains(trace, unwanted) {
+			t.Errorf("%s initialised in init:\n%s", unwanted, trace)
+		}
+	}
+}
