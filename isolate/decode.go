@@ -361,7 +361,7 @@ func structFields(t reflect.Type) jsonFields {
 	fs := jsonFields{ok: true, encodable: true, list: make([]jsonField, 0, t.NumField())}
 	var embedded []jsonField
 	// Every process works out the field lists of the spec's types once, several hundred
-	// fields: one index array for them all, and the tag's options read in place, save a few
+	// fields: one index array per struct, and the tag's options read in place, save a few
 	// hundred allocations per process.
 	indexes := make([]int, t.NumField())
 	for i := range t.NumField() {
