@@ -158,6 +158,12 @@ func initContainer() error {
 		return err
 	}
 	spec := cfg.spec()
+	if cfg.Hooks != nil && len(cfg.Hooks.StartContainer) > 0 {
+		// startContainer hooks start processes, and Go threads, after becomeUser. Locking the
+		// thread starts Go's template thread now, as root, and Go starts each later thread
+		// from it: the user's RLIMIT_NPROC (clone(2): EAGAIN) then counts only the hooks.
+		runtime.LockOSThread()
+	}
 	if cfg.DieWithParent {
 		// If the parent died before this point, the sync socket is closed and init fails at
 		// waitForStart: no container outlives a foreground run.

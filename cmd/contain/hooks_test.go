@@ -61,3 +61,19 @@ func TestHooks(t *testing.T) {
 		t.Errorf("failing createRuntime hook: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// A startContainer hook runs after init became the container's user, and RLIMIT_NPROC counts
+// each thread and process of that uid. Init starts Go's template thread before, as root, and
+// Go starts its later threads from it: the limit counts only init's own thread and the hook,
+// so 2 is enough. (Started from init's thread after the user switch, that thread would take
+// the second place and the hook's fork would fail with EAGAIN.)
+func TestStartContainerHookUnderTheUsersProcessLimit(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["hooks"] = obj{"startContainer": list{obj{"path": "/bin/true"}}}
+		process(spec)["user"] = obj{"uid": 54321, "gid": 54321}
+		process(spec)["rlimits"] = list{obj{"type": "RLIMIT_NPROC", "soft": 2, "hard": 2}}
+		process(spec)["args"] = list{"true"}
+	})
+	mustRun(t, "run", "--bundle", bundle, "hook-nproc")
+}
