@@ -158,10 +158,12 @@ func initContainer() error {
 		return err
 	}
 	spec := cfg.spec()
-	if cfg.Hooks != nil && len(cfg.Hooks.StartContainer) > 0 {
-		// startContainer hooks start processes, and Go threads, after becomeUser. Locking the
-		// thread starts Go's template thread now, as root, and Go starts each later thread
-		// from it: the user's RLIMIT_NPROC (clone(2): EAGAIN) then counts only the hooks.
+	if initHooks(cfg.Hooks) {
+		// The hooks init runs start processes, and Go threads, once this thread has joined
+		// the container's cgroups (pids.max counts each thread) and, for startContainer, become
+		// the container's user (so does RLIMIT_NPROC). Locking the thread starts Go's template
+		// thread now, as root, outside them, and Go starts each later thread from it: the
+		// limits count the hooks alone (clone(2): EAGAIN), as they did when main locked it.
 		runtime.LockOSThread()
 	}
 	if cfg.DieWithParent {

@@ -9,7 +9,7 @@
 //     change init makes belongs to the thread that makes it, and execve(2) keeps only that
 //     thread's: so init stays on one thread without locking it itself. Locking would start
 //     one more thread (the runtime's template thread), which execve(2) must then end. (The
-//     exec stage, and an init with startContainer hooks, still lock: see isolate.Init and
+//     exec stage, and an init that runs hooks, still lock: see isolate.Init and
 //     initContainer.)
 //   - Go initialises packages in the order of their import paths, each after the packages it
 //     imports. This one imports only isolate, and its path sorts before contain's rootfs and
