@@ -26,15 +26,34 @@ build() {
   echo "offline-proof: built into $dir"
 }
 
+# use_our_busybox puts DIR's busybox where the rootfs builder looks for one (/bin/busybox, then
+# /usr/bin/busybox) for the run: the proof then builds the same test rootfs on every host,
+# whether the host has no busybox, a dynamic one (Ubuntu's) or another version. A host's own
+# file is covered by a bind mount, never replaced; undo_busybox puts everything back.
+undo=()
+use_our_busybox() {
+  local host
+  for host in /bin/busybox /usr/bin/busybox; do
+    [ -e "$host" ] || continue
+    if cmp -s "$host" "$dir/busybox"; then echo "busybox: $host is DIR's"; return; fi
+    mount --bind "$dir/busybox" "$host"
+    undo=(umount "$host")
+    echo "busybox: DIR's, bind-mounted on $host for the run"
+    return
+  done
+  install -m 755 "$dir/busybox" /usr/bin/busybox
+  undo=(rm -f /usr/bin/busybox)
+  echo "busybox: DIR's, installed as /usr/bin/busybox for the run"
+}
+undo_busybox() { if [ ${#undo[@]} -gt 0 ]; then "${undo[@]}"; fi; }
+
 run() {
   [ "$(id -u)" = 0 ] || { echo "offline-proof: run needs root" >&2; exit 2; }
   dir=$(cd "$dir" && pwd)
   mkdir -p "$dir/logs"
   echo "host: $(uname -r), /sys/fs/cgroup is $(stat -f -c %T /sys/fs/cgroup)"
-  # The test rootfs is built from a static busybox at /bin/busybox or /usr/bin/busybox.
-  if ! busybox 2>/dev/null | grep -q BusyBox || file -L "$(command -v busybox)" 2>/dev/null | grep -q dynamic; then
-    if [ -e /bin/busybox ]; then mount --bind "$dir/busybox" /bin/busybox; else install -m 755 "$dir/busybox" /usr/bin/busybox; fi
-  fi
+  use_our_busybox
+  trap undo_busybox EXIT
   local pass=0 fail=0 skip=0 p log
   for p in "${packages[@]}"; do
     log="$dir/logs/${p//\//_}.log"
