@@ -115,7 +115,7 @@ func cgroupStart(cg cgroups.Manager) (fd int, err error) {
 	if cg == nil || cg.CloneDir() == "" {
 		return -1, nil
 	}
-	fd, err = unix.Open(cg.CloneDir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err = cgroups.OpenDir(cg.CloneDir())
 	if err != nil {
 		return -1, &pathError{"open", cg.CloneDir(), err}
 	}

@@ -86,11 +86,11 @@ type Manager interface {
 // Open returns the manager for the cgroup at path (see [Resolve]) under the host's
 // hierarchies mounted at root, with the driver the host calls for.
 func Open(root, cgPath string) (Manager, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(root, &st); err != nil {
-		return nil, &os.PathError{Op: "statfs", Path: root, Err: err}
+	fs, err := fsType(root)
+	if err != nil {
+		return nil, err
 	}
-	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+	if fs == unix.CGROUP2_SUPER_MAGIC {
 		return NewV2(root, cgPath), nil
 	}
 	hierarchies, unified, err := findHierarchies(root)
@@ -118,11 +118,11 @@ func findHierarchies(root string) (map[string]string, string, error) {
 			continue
 		}
 		dir := filepath.Join(root, e.Name())
-		var st unix.Statfs_t
-		if unix.Statfs(dir, &st) != nil {
+		fs, err := fsType(dir)
+		if err != nil {
 			continue
 		}
-		switch st.Type {
+		switch fs {
 		case unix.CGROUP_SUPER_MAGIC:
 			for _, c := range strings.Split(e.Name(), ",") {
 				hierarchies[c] = dir
@@ -136,8 +136,8 @@ func findHierarchies(root string) (map[string]string, string, error) {
 
 // IsV2 reports whether root is a pure cgroup v2 mount.
 func IsV2(root string) bool {
-	var st unix.Statfs_t
-	return unix.Statfs(root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+	fs, err := fsType(root)
+	return err == nil && fs == unix.CGROUP2_SUPER_MAGIC
 }
 
 // Resolve turns a spec's cgroupsPath into the cgroup path the container gets: the path
@@ -196,7 +196,7 @@ func missingDirs(mount, cgPath string) []string {
 		if p == DefaultParent && p != cgPath {
 			break
 		}
-		if _, err := os.Stat(filepath.Join(mount, p)); err == nil {
+		if exists(filepath.Join(mount, p)) {
 			break
 		}
 		missing = append([]string{p}, missing...)
@@ -222,13 +222,13 @@ func mkdirAll(mount, cgPath string) error {
 // the hierarchy (see missingDirs).
 func mkdirPath(mount, cgPath string) error {
 	dir := filepath.Join(mount, cgPath)
-	err := unix.Mkdir(dir, 0o755)
+	err := mkdir(dir)
 	if err == unix.ENOENT {
 		if parent := path.Dir(cgPath); parent != "/" && parent != "." {
 			if err := mkdirPath(mount, parent); err != nil {
 				return err
 			}
-			err = unix.Mkdir(dir, 0o755)
+			err = mkdir(dir)
 		}
 	}
 	if err != nil && err != unix.EEXIST {
@@ -249,7 +249,7 @@ func removeDirs(mount, cgPath string, made []string) error {
 			continue
 		}
 		// Busy or not empty means another container still uses it: leave it.
-		unix.Rmdir(filepath.Join(mount, made[i]))
+		rmdir(filepath.Join(mount, made[i]))
 	}
 	return nil
 }

@@ -1,13 +1,17 @@
 package cgroups
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // The drivers write plain files, so these tests point them at a temporary directory laid out
@@ -362,5 +366,51 @@ func TestMissingAndRemove(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(mount, "a")); err != nil {
 		t.Errorf("/a removed: %v", err)
+	}
+}
+
+// TestPathsUnderTheRootGoThroughItsFD: a path under DefaultRoot is reached relative to one
+// fd of DefaultRoot (see hostRoot), any other path as it is. A prefix match that took
+// /sys/fs/cgroupX for a path under /sys/fs/cgroup would open the wrong file.
+func TestPathsUnderTheRootGoThroughItsFD(t *testing.T) {
+	if _, err := os.Stat(DefaultRoot); err != nil {
+		t.Skipf("no %s on this host: %v", DefaultRoot, err)
+	}
+	for _, tc := range []struct{ path, rel string }{
+		{DefaultRoot, "."},
+		{DefaultRoot + "/pids/contain/x", "pids/contain/x"},
+		{DefaultRoot + "/cgroup.procs", "cgroup.procs"},
+	} {
+		fd, rel := at(tc.path)
+		if rel != tc.rel {
+			t.Errorf("at(%q) = %q, want %q", tc.path, rel, tc.rel)
+		}
+		if target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); err != nil || target != DefaultRoot {
+			t.Errorf("at(%q): fd %d is %q (%v), want %s", tc.path, fd, target, err, DefaultRoot)
+		}
+	}
+	tmp := t.TempDir()
+	for _, p := range []string{DefaultRoot + "x/pids", "/sys/fs", tmp, filepath.Join(tmp, "cgroup.procs")} {
+		if fd, rel := at(p); fd != unix.AT_FDCWD || rel != p {
+			t.Errorf("at(%q) = %d, %q; want AT_FDCWD and the path itself", p, fd, rel)
+		}
+	}
+}
+
+// TestReadFileReadsItAll: control files can be longer than one read, as cgroup.procs with
+// many processes is.
+func TestReadFileReadsItAll(t *testing.T) {
+	dir := t.TempDir()
+	var procs []string
+	for pid := 1000; pid < 3000; pid++ {
+		procs = append(procs, strconv.Itoa(pid))
+	}
+	fixture(t, dir, "cgroup.procs="+strings.Join(procs, "\n")+"\n")
+	pids, err := readPids(dir)
+	if err != nil || len(pids) != 2000 || pids[0] != 1000 || pids[1999] != 2999 {
+		t.Fatalf("readPids = %d pids (first %v), %v; want 1000..2999", len(pids), pids[:min(len(pids), 1)], err)
+	}
+	if _, err := readFile(dir, "missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("readFile of a missing file: %v, want ErrNotExist", err)
 	}
 }

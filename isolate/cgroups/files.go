@@ -5,12 +5,100 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// hostRoot is DefaultRoot, opened once per process (O_PATH): every path under it is reached
+// relative to this fd, with the *at(2) system calls (see at).
+//
+// Why: a path walk through /sys/fs/cgroup looks "fs" and "cgroup" up in sysfs, and sysfs
+// (kernfs) revalidates each of its dentries under its lock (kernfs_dop_revalidate). Each
+// network namespace made or removed takes that lock for writing (its loopback's entries), so
+// with many containers starting at once, every cgroup path call of the runtime and of init
+// could wait behind another container's namespaces. With 50 at once that was about 30 of a
+// container's context switches (perf, sched:sched_switch: statfs, stat, mkdir and open
+// blocked in kernfs_dop_revalidate). A walk from hostRoot starts below sysfs: only the
+// hierarchy's own dentries are revalidated, under the hierarchy's lock.
+var hostRoot struct {
+	once sync.Once
+	fd   int // -1 when DefaultRoot cannot be opened: paths are then used as they are
+}
+
+// at returns the directory fd and the path to give an *at(2) system call for p: relative to
+// hostRoot when p is DefaultRoot or under it, p itself from the working directory otherwise
+// (the tests' temporary hierarchies).
+func at(p string) (int, string) {
+	rel, under := strings.CutPrefix(p, DefaultRoot+"/")
+	if p == DefaultRoot {
+		rel, under = ".", true
+	}
+	if !under {
+		return unix.AT_FDCWD, p
+	}
+	hostRoot.once.Do(func() {
+		fd, err := unix.Open(DefaultRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fd = -1
+		}
+		hostRoot.fd = fd
+	})
+	if hostRoot.fd < 0 {
+		return unix.AT_FDCWD, p
+	}
+	return hostRoot.fd, rel
+}
+
+// openFile is open(2) of a cgroup path, through at.
+func openFile(p string, flags int) (int, error) {
+	dirfd, rel := at(p)
+	return unix.Openat(dirfd, rel, flags|unix.O_CLOEXEC, 0)
+}
+
+// OpenDir opens a cgroup directory as clone3(2)'s CLONE_INTO_CGROUP wants it (O_PATH,
+// close-on-exec), through at. The error is open(2)'s errno.
+func OpenDir(dir string) (int, error) {
+	return openFile(dir, unix.O_PATH|unix.O_DIRECTORY)
+}
+
+// exists reports whether a cgroup path exists (stat(2), through at).
+func exists(p string) bool {
+	dirfd, rel := at(p)
+	var st unix.Stat_t
+	return unix.Fstatat(dirfd, rel, &st, 0) == nil
+}
+
+// fsType is the filesystem type statfs(2) gives for p (through at: an O_PATH open and
+// fstatfs).
+func fsType(p string) (int64, error) {
+	fd, err := openFile(p, unix.O_PATH)
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return 0, &os.PathError{Op: "fstatfs", Path: p, Err: err}
+	}
+	return st.Type, nil
+}
+
+// mkdir is mkdir(2) of a cgroup directory, through at.
+func mkdir(dir string) error {
+	dirfd, rel := at(dir)
+	return unix.Mkdirat(dirfd, rel, 0o755)
+}
+
+// rmdir is rmdir(2) of a cgroup directory, through at.
+func rmdir(dir string) error {
+	dirfd, rel := at(dir)
+	return unix.Unlinkat(dirfd, rel, unix.AT_REMOVEDIR)
+}
 
 // writeFile writes one value to a cgroup control file, such as memory.max. Control files
 // take one write(2) each: the kernel parses exactly what that write carries.
@@ -35,7 +123,7 @@ func (c *controlFiles) write(dir, name, value string) error {
 	if file != c.path {
 		c.close()
 		var fd int
-		if fd, err = unix.Open(file, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0); err == nil {
+		if fd, err = openFile(file, unix.O_WRONLY|unix.O_TRUNC); err == nil {
 			c.path, c.fd = file, fd
 		}
 	}
@@ -57,8 +145,25 @@ func (c *controlFiles) close() {
 
 // readFile reads a control file, without its trailing newline.
 func readFile(dir, name string) (string, error) {
-	data, err := os.ReadFile(filepath.Join(dir, name))
-	return strings.TrimSpace(string(data)), err
+	file := filepath.Join(dir, name)
+	fd, err := openFile(file, unix.O_RDONLY)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: file, Err: err}
+	}
+	defer unix.Close(fd)
+	data := make([]byte, 0, 512)
+	for {
+		n, err := unix.Read(fd, data[len(data):cap(data)])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return "", &os.PathError{Op: "read", Path: file, Err: err}
+		case n == 0:
+			return strings.TrimSpace(string(data)), nil
+		}
+		data = slices.Grow(data[:len(data)+n], 512)
+	}
 }
 
 // readPids parses a cgroup.procs file.
@@ -82,7 +187,7 @@ func readPids(dir string) ([]int, error) {
 func rmdirWait(dir string) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		err := unix.Rmdir(dir)
+		err := rmdir(dir)
 		switch {
 		case err == nil, err == unix.ENOENT:
 			return nil
@@ -137,7 +242,7 @@ func hint(err error) error {
 // "tasks" and "cgroup.procs".
 func JoinSelf(taskFiles []string) error {
 	for _, file := range taskFiles {
-		fd, err := unix.Open(file, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		fd, err := openFile(file, unix.O_WRONLY)
 		if err != nil {
 			return &os.PathError{Op: "open", Path: file, Err: hint(err)}
 		}

@@ -3,7 +3,6 @@ package cgroups
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -107,7 +106,7 @@ func (c *V1) Missing() (missing []string, exists bool) {
 
 func (c *V1) Exists() bool {
 	for _, mount := range c.mounts() {
-		if _, err := os.Stat(filepath.Join(mount, c.path)); err == nil {
+		if exists(filepath.Join(mount, c.path)) {
 			return true
 		}
 	}
@@ -196,11 +195,9 @@ func (c *V1) has(what string) bool {
 	case "unified":
 		return c.unified != ""
 	case "memsw":
-		_, err := os.Stat(filepath.Join(c.hierarchies["memory"], "memory.memsw.limit_in_bytes"))
-		return err == nil
+		return exists(filepath.Join(c.hierarchies["memory"], "memory.memsw.limit_in_bytes"))
 	case "blkio.weight":
-		_, err := os.Stat(filepath.Join(c.hierarchies["blkio"], "blkio.weight"))
-		return err == nil
+		return exists(filepath.Join(c.hierarchies["blkio"], "blkio.weight"))
 	}
 	_, ok := c.hierarchies[what]
 	return ok
@@ -294,7 +291,7 @@ func (c *V1) Frozen() (bool, error) {
 func (c *V1) Kill() error {
 	if c.unified != "" {
 		dir := filepath.Join(c.unified, c.path)
-		if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err == nil {
+		if exists(filepath.Join(dir, "cgroup.kill")) {
 			if err := writeFile(dir, "cgroup.kill", "1"); err != nil {
 				return err
 			}

@@ -33,8 +33,7 @@ func (c *V2) Missing() (missing []string, exists bool) {
 }
 
 func (c *V2) Exists() bool {
-	_, err := os.Stat(c.Dir())
-	return err == nil
+	return exists(c.Dir())
 }
 
 // Create makes the cgroup. In v2 a cgroup only has the controllers its parent enabled in
@@ -106,7 +105,7 @@ func (c *V2) Update(r *specs.LinuxResources) ([]string, error) {
 }
 
 func (c *V2) setDevices(rules []specs.LinuxDeviceCgroup) error {
-	fd, err := unix.Open(c.Dir(), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := openFile(c.Dir(), unix.O_DIRECTORY|unix.O_RDONLY)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: c.Dir(), Err: err}
 	}
@@ -149,7 +148,7 @@ func (c *V2) Frozen() (bool, error) {
 // Kill uses cgroup.kill (Linux 5.14), which kills every process in the cgroup at once, even
 // one forking at that moment; older kernels get the freeze-and-signal fallback.
 func (c *V2) Kill() error {
-	if _, err := os.Stat(filepath.Join(c.Dir(), "cgroup.kill")); err == nil {
+	if exists(filepath.Join(c.Dir(), "cgroup.kill")) {
 		return writeFile(c.Dir(), "cgroup.kill", "1")
 	}
 	return killFrozen(c)
