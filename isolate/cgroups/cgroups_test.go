@@ -414,3 +414,36 @@ func TestReadFileReadsItAll(t *testing.T) {
 		t.Errorf("readFile of a missing file: %v, want ErrNotExist", err)
 	}
 }
+
+// TestJoinSelfLeavesNoFD: init and the exec stage call JoinSelf just before they enter the
+// container, where no fd of the host's may be open. A "tasks" file outside DefaultRoot is a
+// plain file here: JoinSelf writes "0" into it, as it would to move the thread.
+func TestJoinSelfLeavesNoFD(t *testing.T) {
+	dir := t.TempDir()
+	fixture(t, dir, "tasks=")
+	before := openFDs(t)
+	if err := JoinSelf([]string{filepath.Join(dir, "tasks")}); err != nil {
+		t.Fatal(err)
+	}
+	if after := openFDs(t); !slices.Equal(before, after) {
+		t.Errorf("fds before JoinSelf %v, after %v", before, after)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "tasks")); string(data) != "0" {
+		t.Errorf("tasks = %q, want 0", data)
+	}
+}
+
+// openFDs lists this process's open fds, with what each one is.
+func openFDs(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []string
+	for _, e := range entries {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		fds = append(fds, e.Name()+" "+target)
+	}
+	return fds
+}

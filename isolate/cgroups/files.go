@@ -24,7 +24,8 @@ import (
 // could wait behind another container's namespaces. With 50 at once that was about 30 of a
 // container's context switches (perf, sched:sched_switch: statfs, stat, mkdir and open
 // blocked in kernfs_dop_revalidate). A walk from hostRoot starts below sysfs: only the
-// hierarchy's own dentries are revalidated, under the hierarchy's lock.
+// hierarchy's own dentries are revalidated, under the hierarchy's lock. Init and the exec
+// stage, which enter the container, open one of their own and close it (JoinSelf).
 var hostRoot struct {
 	once sync.Once
 	fd   int // -1 when DefaultRoot cannot be opened: paths are then used as they are
@@ -34,24 +35,36 @@ var hostRoot struct {
 // hostRoot when p is DefaultRoot or under it, p itself from the working directory otherwise
 // (the tests' temporary hierarchies).
 func at(p string) (int, string) {
-	rel, under := strings.CutPrefix(p, DefaultRoot+"/")
-	if p == DefaultRoot {
-		rel, under = ".", true
-	}
-	if !under {
+	if p != DefaultRoot && !strings.HasPrefix(p, DefaultRoot+"/") {
 		return unix.AT_FDCWD, p
 	}
 	hostRoot.once.Do(func() {
-		fd, err := unix.Open(DefaultRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err := openRoot()
 		if err != nil {
 			fd = -1
 		}
 		hostRoot.fd = fd
 	})
-	if hostRoot.fd < 0 {
+	return relativeTo(hostRoot.fd, p)
+}
+
+// openRoot opens DefaultRoot for the *at(2) calls.
+func openRoot() (int, error) {
+	return unix.Open(DefaultRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+}
+
+// relativeTo is the directory fd and path for p, given root, an fd of DefaultRoot (-1: none).
+func relativeTo(root int, p string) (int, string) {
+	if root < 0 {
 		return unix.AT_FDCWD, p
 	}
-	return hostRoot.fd, rel
+	if p == DefaultRoot {
+		return root, "."
+	}
+	if rel, under := strings.CutPrefix(p, DefaultRoot+"/"); under {
+		return root, rel
+	}
+	return unix.AT_FDCWD, p
 }
 
 // openFile is open(2) of a cgroup path, through at.
@@ -241,8 +254,21 @@ func hint(err error) error {
 // without it the write just takes the lock and waits, as a process move does. See cgroups(7),
 // "tasks" and "cgroup.procs".
 func JoinSelf(taskFiles []string) error {
+	if len(taskFiles) == 0 {
+		return nil
+	}
+	// One walk through sysfs for all the files (see hostRoot), from an fd of its own, closed
+	// before init goes on: no fd of the host's stays open in a process that enters the
+	// container (runc's CVE-2024-21626 was a cwd through a leaked /sys/fs/cgroup fd).
+	root, err := openRoot()
+	if err != nil {
+		root = -1
+	} else {
+		defer unix.Close(root)
+	}
 	for _, file := range taskFiles {
-		fd, err := openFile(file, unix.O_WRONLY)
+		dirfd, rel := relativeTo(root, file)
+		fd, err := unix.Openat(dirfd, rel, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return &os.PathError{Op: "open", Path: file, Err: hint(err)}
 		}
