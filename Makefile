@@ -45,7 +45,8 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 bench: build ## (root) run and create+start+delete speed, memory, against runc and crun
-	bash $(or $(PEER_BENCH),../shared/tools/peer-bench.sh) $(CURDIR)/$(BIN)/contain contain
+	bash $(or $(PEER_BENCH),../shared/tools/peer-bench.sh) $(CURDIR)/$(BIN)/contain contain; \
+		status=$$?; bash tests/release-hierarchies.sh; exit $$status
 	bash tests/lifecycle-bench.sh $(CURDIR)/$(BIN)/contain
 	bash tests/turns-bench.sh $(CURDIR)/$(BIN)/contain
 

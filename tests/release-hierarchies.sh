@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# release-hierarchies.sh: after ../shared/tools/peer-bench.sh on a hybrid cgroup host, give
+# back to cgroup2 each controller left in a v1 hierarchy that nothing mounts any more (see
+# release_hidden_hierarchies in bench-lib.sh). `make bench` runs it. Root only.
+set -euo pipefail
+# shellcheck source=tests/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
+bench_name=release-hierarchies
+[ "$(id -u)" = 0 ] || { echo "$bench_name: must run as root" >&2; exit 2; }
+release_hidden_hierarchies
