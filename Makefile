@@ -49,6 +49,7 @@ bench: build ## (root) run and create+start+delete speed, memory, against runc a
 		status=$$?; bash tests/release-hierarchies.sh; exit $$status
 	bash tests/lifecycle-bench.sh $(CURDIR)/$(BIN)/contain
 	bash tests/turns-bench.sh $(CURDIR)/$(BIN)/contain
+	bash tests/spacing-bench.sh $(CURDIR)/$(BIN)/contain
 
 conformance: build ## (root) the OCI runtime-tools validation suite (../shared/tools); see docs/conformance.md
 	bash $(or $(OCI_VALIDATE),../shared/tools/oci-validate.sh) $(CURDIR)/$(BIN)/contain $(or $(OUTDIR),/tmp/contain-conformance)
