@@ -25,6 +25,19 @@ bench_start() {
   hybrid_fix
 }
 
+# bench_subjects [OTHER...] sets subjects, the runtimes a benchmark takes in turns: crun (when
+# installed), contain (bench_start's), then each OTHER (an older build of contain, say).
+bench_subjects() {
+  subjects=()
+  local crun other
+  if crun=$(command -v crun); then subjects+=("$crun"); fi
+  subjects+=("$contain")
+  for other in "$@"; do
+    [ -x "$other" ] || { echo "$bench_name: $other: not an executable" >&2; exit 2; }
+    subjects+=("$(readlink -f "$other")")
+  done
+}
+
 # bench_batch N RUNTIME BUNDLE starts N containers of BUNDLE at once, each with its own id, the
 # way peer-bench does, waits for them all, and fails if any run failed. The benchmarks run it
 # in a shell of its own, under the tool that measures it:

@@ -20,14 +20,7 @@ set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
 bench_start spacing-bench python3 python3 "$1"
 shift
-
-subjects=()
-if crun=$(command -v crun); then subjects+=("$crun"); fi
-subjects+=("$contain")
-for other in "$@"; do
-  [ -x "$other" ] || { echo "spacing-bench: $other: not an executable" >&2; exit 2; }
-  subjects+=("$(readlink -f "$other")")
-done
+bench_subjects "$@"
 
 python3 - "$bundle" "${SPACINGS:-0 5 20 50 100}" "${RUNS:-25}" "${ROUNDS:-2}" "${subjects[@]}" <<'PY'
 import os, statistics, subprocess, sys, time

@@ -21,14 +21,7 @@ set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
 bench_start turns-bench python3 python3 "$1"
 shift
-
-subjects=()
-if crun=$(command -v crun); then subjects+=("$crun"); fi
-subjects+=("$contain")
-for other in "$@"; do
-  [ -x "$other" ] || { echo "turns-bench: $other: not an executable" >&2; exit 2; }
-  subjects+=("$(readlink -f "$other")")
-done
+bench_subjects "$@"
 
 python3 - "$(declare -f bench_batch)" "$bundle" "${ROUNDS:-10}" "${N:-50}" "${SINGLE:-200}" "${subjects[@]}" <<'PY'
 import os, statistics, subprocess, sys, time
