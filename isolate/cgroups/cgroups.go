@@ -196,7 +196,7 @@ func missingDirs(mount, cgPath string) []string {
 		if p == DefaultParent && p != cgPath {
 			break
 		}
-		if exists(filepath.Join(mount, p)) {
+		if pathExists(filepath.Join(mount, p)) {
 			break
 		}
 		missing = append([]string{p}, missing...)

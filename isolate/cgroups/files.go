@@ -33,9 +33,10 @@ var hostRoot struct {
 
 // at returns the directory fd and the path to give an *at(2) system call for p: relative to
 // hostRoot when p is DefaultRoot or under it, p itself from the working directory otherwise
-// (the tests' temporary hierarchies).
+// (the tests' temporary hierarchies, which never open hostRoot).
 func at(p string) (int, string) {
-	if p != DefaultRoot && !strings.HasPrefix(p, DefaultRoot+"/") {
+	rel, ok := underRoot(p)
+	if !ok {
 		return unix.AT_FDCWD, p
 	}
 	hostRoot.once.Do(func() {
@@ -45,26 +46,23 @@ func at(p string) (int, string) {
 		}
 		hostRoot.fd = fd
 	})
-	return relativeTo(hostRoot.fd, p)
+	if hostRoot.fd < 0 {
+		return unix.AT_FDCWD, p
+	}
+	return hostRoot.fd, rel
+}
+
+// underRoot is p relative to DefaultRoot, when p is DefaultRoot or under it.
+func underRoot(p string) (rel string, ok bool) {
+	if p == DefaultRoot {
+		return ".", true
+	}
+	return strings.CutPrefix(p, DefaultRoot+"/")
 }
 
 // openRoot opens DefaultRoot for the *at(2) calls.
 func openRoot() (int, error) {
 	return unix.Open(DefaultRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-}
-
-// relativeTo is the directory fd and path for p, given root, an fd of DefaultRoot (-1: none).
-func relativeTo(root int, p string) (int, string) {
-	if root < 0 {
-		return unix.AT_FDCWD, p
-	}
-	if p == DefaultRoot {
-		return root, "."
-	}
-	if rel, under := strings.CutPrefix(p, DefaultRoot+"/"); under {
-		return root, rel
-	}
-	return unix.AT_FDCWD, p
 }
 
 // openFile is open(2) of a cgroup path, through at.
@@ -79,8 +77,8 @@ func OpenDir(dir string) (int, error) {
 	return openFile(dir, unix.O_PATH|unix.O_DIRECTORY)
 }
 
-// exists reports whether a cgroup path exists (stat(2), through at).
-func exists(p string) bool {
+// pathExists reports whether a cgroup path exists (stat(2), through at).
+func pathExists(p string) bool {
 	dirfd, rel := at(p)
 	var st unix.Stat_t
 	return unix.Fstatat(dirfd, rel, &st, 0) == nil
@@ -260,14 +258,15 @@ func JoinSelf(taskFiles []string) error {
 	// One walk through sysfs for all the files (see hostRoot), from an fd of its own, closed
 	// before init goes on: no fd of the host's stays open in a process that enters the
 	// container (runc's CVE-2024-21626 was a cwd through a leaked /sys/fs/cgroup fd).
-	root, err := openRoot()
-	if err != nil {
-		root = -1
-	} else {
+	root, rootErr := openRoot() // without it, each path is opened as it is
+	if rootErr == nil {
 		defer unix.Close(root)
 	}
 	for _, file := range taskFiles {
-		dirfd, rel := relativeTo(root, file)
+		dirfd, rel := unix.AT_FDCWD, file
+		if r, under := underRoot(file); under && rootErr == nil {
+			dirfd, rel = root, r
+		}
 		fd, err := unix.Openat(dirfd, rel, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return &os.PathError{Op: "open", Path: file, Err: hint(err)}

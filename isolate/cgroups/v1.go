@@ -106,7 +106,7 @@ func (c *V1) Missing() (missing []string, exists bool) {
 
 func (c *V1) Exists() bool {
 	for _, mount := range c.mounts() {
-		if exists(filepath.Join(mount, c.path)) {
+		if pathExists(filepath.Join(mount, c.path)) {
 			return true
 		}
 	}
@@ -195,9 +195,9 @@ func (c *V1) has(what string) bool {
 	case "unified":
 		return c.unified != ""
 	case "memsw":
-		return exists(filepath.Join(c.hierarchies["memory"], "memory.memsw.limit_in_bytes"))
+		return pathExists(filepath.Join(c.hierarchies["memory"], "memory.memsw.limit_in_bytes"))
 	case "blkio.weight":
-		return exists(filepath.Join(c.hierarchies["blkio"], "blkio.weight"))
+		return pathExists(filepath.Join(c.hierarchies["blkio"], "blkio.weight"))
 	}
 	_, ok := c.hierarchies[what]
 	return ok
@@ -291,7 +291,7 @@ func (c *V1) Frozen() (bool, error) {
 func (c *V1) Kill() error {
 	if c.unified != "" {
 		dir := filepath.Join(c.unified, c.path)
-		if exists(filepath.Join(dir, "cgroup.kill")) {
+		if pathExists(filepath.Join(dir, "cgroup.kill")) {
 			if err := writeFile(dir, "cgroup.kill", "1"); err != nil {
 				return err
 			}

@@ -33,7 +33,7 @@ func (c *V2) Missing() (missing []string, exists bool) {
 }
 
 func (c *V2) Exists() bool {
-	return exists(c.Dir())
+	return pathExists(c.Dir())
 }
 
 // Create makes the cgroup. In v2 a cgroup only has the controllers its parent enabled in
@@ -148,7 +148,7 @@ func (c *V2) Frozen() (bool, error) {
 // Kill uses cgroup.kill (Linux 5.14), which kills every process in the cgroup at once, even
 // one forking at that moment; older kernels get the freeze-and-signal fallback.
 func (c *V2) Kill() error {
-	if exists(filepath.Join(c.Dir(), "cgroup.kill")) {
+	if pathExists(filepath.Join(c.Dir(), "cgroup.kill")) {
 		return writeFile(c.Dir(), "cgroup.kill", "1")
 	}
 	return killFrozen(c)
