@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"os"
 
-	// These two initialise before the packages the commands need (Go initialises packages
-	// in the order of their import paths, each after its imports). oneproc gives the runtime
+	// These three initialise before the packages the commands need (Go initialises packages
+	// in the order of their import paths, each after its imports). bigstack grows the main
+	// goroutine's stack once, to all that the runtime and init need; oneproc gives the runtime
 	// one P; initproc runs the container's init ("contain init") and never returns.
+	_ "github.com/containkit/contain/internal/bigstack"
 	_ "github.com/containkit/contain/internal/oneproc"
 	_ "github.com/containkit/contain/isolate/initproc"
 )
