@@ -2,7 +2,6 @@ package rootfs
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -166,32 +165,48 @@ func refreshProbe(dir, probe string) error {
 	return nil
 }
 
-// probeIsCurrent reports whether the tree's /bin/probe has probe's size and sha256.
+// probeIsCurrent reports whether the tree's /bin/probe has probe's content, byte for byte.
+// (A plain comparison, not a digest: crypto's packages would be initialised in every process
+// of contain, each container's init included, for this one check.)
 func probeIsCurrent(t *tree, probe string) (bool, error) {
-	want, err := fileDigest(func() (*os.File, error) { return os.Open(probe) })
+	want, err := os.Open(probe)
 	if err != nil {
 		return false, err
 	}
-	have, err := fileDigest(func() (*os.File, error) { return t.openFile("bin/probe") })
+	defer want.Close()
+	have, err := t.openFile("bin/probe")
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	return bytes.Equal(want, have), err
+	if err != nil {
+		return false, err
+	}
+	defer have.Close()
+	return sameContent(want, have)
 }
 
-// fileDigest is the size and sha256 of the file open returns.
-func fileDigest(open func() (*os.File, error)) ([]byte, error) {
-	f, err := open()
-	if err != nil {
-		return nil, err
+// sameContent reports whether a and b, read from where they are to their ends, hold the
+// same bytes.
+func sameContent(a, b io.Reader) (bool, error) {
+	bufA, bufB := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		n, errA := io.ReadFull(a, bufA)
+		m, errB := io.ReadFull(b, bufB)
+		if !bytes.Equal(bufA[:n], bufB[:m]) {
+			return false, nil
+		}
+		endA := errA == io.EOF || errA == io.ErrUnexpectedEOF
+		endB := errB == io.EOF || errB == io.ErrUnexpectedEOF
+		if errA != nil && !endA {
+			return false, errA
+		}
+		if errB != nil && !endB {
+			return false, errB
+		}
+		if endA || endB {
+			return endA && endB, nil
+		}
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return nil, err
-	}
-	return fmt.Appendf(h.Sum(nil), " %d", n), nil
 }
 
 // openFile opens rel for reading, resolved as the container sees it.

@@ -223,3 +223,28 @@ func writable(dir string) bool {
 	os.Remove(f.Name())
 	return true
 }
+
+// sameContent decides whether the rootfs's /bin/probe is refreshed: a difference anywhere,
+// one past a 64 KB read, or in length alone, must count.
+func TestSameContent(t *testing.T) {
+	big := bytes.Repeat([]byte("probe"), 30000) // 150000 bytes: three reads
+	lastByte := bytes.Clone(big)
+	lastByte[len(lastByte)-1] = 'X'
+	for _, tc := range []struct {
+		name string
+		a, b []byte
+		want bool
+	}{
+		{"both empty", nil, nil, true},
+		{"same", big, bytes.Clone(big), true},
+		{"last byte differs", big, lastByte, false},
+		{"b is a prefix of a", big, big[:len(big)-1], false},
+		{"a is a prefix of b", big[:64<<10], big, false},
+		{"empty against some", nil, []byte("x"), false},
+	} {
+		got, err := sameContent(bytes.NewReader(tc.a), bytes.NewReader(tc.b))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: sameContent = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+}

@@ -1,10 +1,9 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,9 +174,10 @@ func parseUser(s string) (specs.User, error) {
 	return specs.User{UID: uint32(uid), GID: uint32(gid)}, nil
 }
 
-// newID names a quick-form container: run-<12 hex digits>.
+// newID names a quick-form container: run-<12 hex digits>. The digits need to be unique,
+// not secret (reserving the state directory refuses an id in use): math/rand/v2's generator,
+// seeded by the kernel at start, gives them without crypto/rand, whose packages and their
+// initialisers would otherwise be in every process, each container's init included.
 func newID() string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return "run-" + hex.EncodeToString(b)
+	return fmt.Sprintf("run-%012x", rand.Uint64()>>16)
 }
