@@ -310,7 +310,7 @@ func forkExecStage(attr *syscall.ProcAttr) (int, error) {
 		return 0, err
 	}
 	var pid int
-	err = withCallerSlack(func() (err error) {
+	err = withMonitorSlack(func() (err error) {
 		pid, err = syscall.ForkExec(path, []string{"contain", InitArg, execStageArg}, attr)
 		return err
 	})

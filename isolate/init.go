@@ -121,7 +121,7 @@ func Init() {
 		// is still like every other: Go starts each later thread from it.
 		runtime.LockOSThread()
 	}
-	RelaxMonitor()
+	relaxedFromStart()
 	err := initMain()
 	if err == nil && isExecStage() {
 		os.Exit(0)

@@ -78,5 +78,8 @@ func initEnv(preserved int) []string {
 	if preserved > 0 {
 		env = append(env, preserveFDsEnv+"="+strconv.Itoa(preserved))
 	}
+	if callerSlack != 0 {
+		env = append(env, callerSlackEnv+"="+strconv.Itoa(callerSlack))
+	}
 	return env
 }

@@ -422,7 +422,7 @@ func forkExecInit(attr *syscall.ProcAttr) (int, int, error) {
 		return 0, -1, err
 	}
 	var pid int
-	err = withCallerSlack(func() (err error) {
+	err = withMonitorSlack(func() (err error) {
 		pid, err = syscall.ForkExec(path, []string{"contain", InitArg}, attr)
 		return err
 	})

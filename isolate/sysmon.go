@@ -21,7 +21,9 @@ var callerSlack int
 var onOneThread bool
 
 // RelaxMonitor lets the kernel stretch the naps of Go's monitor thread (sysmon). The commands
-// that start a process (run, create, exec) call it first thing, and init does.
+// that start a process (run, create, exec) call it first thing. Init and the exec stage are
+// started relaxed instead (withMonitorSlack, relaxedFromStart), and do its work only where
+// they were not.
 //
 // Sysmon sleeps 20 µs at a time until it has found nothing to do fifty times in a row, and
 // starts over whenever it has done something (taken a P from a thread in a system call, woken
@@ -99,6 +101,53 @@ func setThreadsSlack(ns int, exceptCaller bool) {
 				writeIgnoringErrors("/proc/"+tid+"/timerslack_ns", value) // not in /proc/PID/task/TID
 			}
 		}
+	}
+}
+
+// callerSlackEnv is set in the environment of init and of the exec stage, which the runtime
+// starts from a relaxed thread (withMonitorSlack), to the timer slack of contain's caller.
+const callerSlackEnv = "CONTAIN_CALLER_SLACK"
+
+// withMonitorSlack runs start, which starts init or the exec stage, on a thread that has the
+// relaxed timer slack, so that the new process starts with it, and with it every thread its
+// Go runtime starts before its own code runs: sysmon first. The process then takes back the
+// caller's slack for its own thread (relaxedFromStart), the one that will start the
+// container's program, and needs none of RelaxMonitor's work in /proc: per init, a readlink,
+// a directory read and an open and a write for each thread, on procfs files that are looked
+// up afresh each time. Setting the calling thread's own slack needs no privilege.
+//
+// What it saves is mostly the naps before that: sysmon starts before any package's init and
+// naps at 20 µs through the rest of Go's start-up, which under load waits long for a CPU.
+// 50 containers at once on two CPUs, in turns with the code before (20 and 16 rounds): 399.6
+// to 371.0 ms and 385.6 to 357.1 ms, 7% less busy CPU, 1800 to 2000 fewer context switches.
+func withMonitorSlack(start func() error) error {
+	if callerSlack == 0 {
+		return start() // not relaxed here: the process relaxes itself, if it can
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	was, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		return start()
+	}
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, monitorSlack, 0, 0, 0); err != nil {
+		return start()
+	}
+	defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(was), 0, 0, 0)
+	return start()
+}
+
+// relaxedFromStart is RelaxMonitor for init and the exec stage: when the runtime started this
+// process relaxed (withMonitorSlack), its Go threads have the relaxed slack already, and the
+// calling thread takes the caller's back; otherwise RelaxMonitor does the work.
+func relaxedFromStart() {
+	slack, err := strconv.Atoi(os.Getenv(callerSlackEnv))
+	if err != nil || slack <= 0 {
+		RelaxMonitor()
+		return
+	}
+	if unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0) == nil {
+		callerSlack = slack
 	}
 }
 

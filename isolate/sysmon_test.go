@@ -99,3 +99,79 @@ func timerSlack(t *testing.T) int {
 	}
 	return slack
 }
+
+// withMonitorSlack starts a process (init, the exec stage) with the relaxed slack, so that
+// every thread its Go runtime starts has it from the first, and leaves the calling thread's
+// slack as it was. When RelaxMonitor did not run here (callerSlack 0), it changes nothing.
+func TestWithMonitorSlackStartsTheProcessRelaxed(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	caller := timerSlack(t)
+	if caller >= monitorSlack {
+		testenv.Skip(t, fmt.Sprintf("this thread's timer slack is %d ns already", caller))
+	}
+	started := func() int {
+		var out []byte
+		err := withMonitorSlack(func() (err error) {
+			out, err = exec.Command("/bin/sh", "-c", "cat /proc/self/timerslack_ns").Output()
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+		return n
+	}
+	saved := callerSlack
+	t.Cleanup(func() { callerSlack = saved })
+
+	callerSlack = caller // as RelaxMonitor leaves it
+	if got := started(); got != monitorSlack {
+		t.Errorf("a process started relaxed has %d ns, want %d", got, monitorSlack)
+	}
+	if got := timerSlack(t); got != caller {
+		t.Errorf("after it the calling thread has %d ns, want its own %d back", got, caller)
+	}
+	callerSlack = 0 // RelaxMonitor did not run
+	if got := started(); got != caller {
+		t.Errorf("without RelaxMonitor a process gets %d ns, want the thread's %d", got, caller)
+	}
+}
+
+// relaxedFromStart, in a process started relaxed, gives its own thread the caller's slack
+// (CONTAIN_CALLER_SLACK) and writes no other thread's: those started relaxed.
+func TestRelaxedFromStartTakesTheCallersSlack(t *testing.T) {
+	const caller = 123_457
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	own := timerSlack(t)
+	t.Cleanup(func() { unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(own), 0, 0, 0) })
+	saved := callerSlack
+	t.Cleanup(func() { callerSlack = saved })
+
+	// Another thread with a slack of its own, which relaxedFromStart must leave.
+	const otherSlack = 234_567
+	other := make(chan int)
+	release := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: Go ends the thread with the goroutine
+		unix.Prctl(unix.PR_SET_TIMERSLACK, otherSlack, 0, 0, 0)
+		other <- 0
+		<-release
+		other <- timerSlack(t)
+	}()
+	<-other
+
+	t.Setenv(callerSlackEnv, strconv.Itoa(caller))
+	relaxedFromStart()
+	close(release)
+	if got := timerSlack(t); got != caller {
+		t.Errorf("the calling thread has %d ns, want the caller's %d", got, caller)
+	}
+	if callerSlack != caller {
+		t.Errorf("callerSlack = %d, want %d (withCallerSlack gives it to the program)", callerSlack, caller)
+	}
+	if got := <-other; got != otherSlack {
+		t.Errorf("another thread has %d ns, want its own %d left", got, otherSlack)
+	}
+}

@@ -223,6 +223,50 @@ func TestChrootBreakoutFails(t *testing.T) {
 	}
 }
 
+// A created container's init waits with the threads of its Go runtime relaxed (a 10 ms timer
+// slack, so that its monitor thread's naps wake it rarely), sysmon from its first nap on: the
+// runtime starts init from a relaxed thread. Init's own thread, which will start the
+// container's program, has the caller's slack.
+func TestInitsGoThreadsAreRelaxed(t *testing.T) {
+	needContainer(t)
+	const slack = 123_457 // ns
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, slack, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
+
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	createContainer(t, bundle, "relaxed")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "relaxed") })
+	pid := strconv.Itoa(state(t, "relaxed").Pid)
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) < 2 {
+		t.Fatalf("init has %d threads, want its Go runtime's too", len(tasks))
+	}
+	for _, task := range tasks {
+		data, err := os.ReadFile("/proc/" + task.Name() + "/timerslack_ns")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "10000000"
+		if task.Name() == pid {
+			want = strconv.Itoa(slack)
+		}
+		if got := strings.TrimSpace(string(data)); got != want {
+			t.Errorf("init's thread %s has a timer slack of %s ns, want %s", task.Name(), got, want)
+		}
+	}
+}
+
 // contain gives the Go runtime's threads a large timer slack (isolate.RelaxMonitor); the
 // container's processes, started by run, create and exec, still get the slack of the thread
 // that ran contain, as they get its rlimits.
