@@ -230,17 +230,7 @@ func TestChrootBreakoutFails(t *testing.T) {
 func TestInitsGoThreadsAreRelaxed(t *testing.T) {
 	needContainer(t)
 	const slack = 123_457 // ns
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, slack, 0, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
-
+	onThreadWithSlack(t, slack)
 	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
 	createContainer(t, bundle, "relaxed")
 	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "relaxed") })
@@ -273,16 +263,7 @@ func TestInitsGoThreadsAreRelaxed(t *testing.T) {
 func TestContainerGetsTheCallersTimerSlack(t *testing.T) {
 	needContainer(t)
 	const slack = 123_457 // ns; the default is 50 000
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, slack, 0, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
+	onThreadWithSlack(t, slack)
 
 	if r := report(t); r.TimerSlackNS != slack {
 		t.Errorf("run: the container's timer slack is %d ns, want %d", r.TimerSlackNS, slack)
@@ -297,5 +278,23 @@ func TestContainerGetsTheCallersTimerSlack(t *testing.T) {
 	}
 	if r := decodeReport(t, mustRun(t, "exec", "slack", "/bin/probe", "report")); r.TimerSlackNS != slack {
 		t.Errorf("exec: the process's timer slack is %d ns, want %d", r.TimerSlackNS, slack)
+	}
+}
+
+// onThreadWithSlack locks the test to its thread and gives the thread a timer slack of ns,
+// the caller's slack for the contain commands the test runs; both are undone at the end.
+func onThreadWithSlack(t *testing.T, ns int) {
+	t.Helper()
+	runtime.LockOSThread()
+	old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err == nil {
+		err = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(ns), 0, 0, 0)
+	}
+	t.Cleanup(func() { // in the test's goroutine, so on the locked thread
+		unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
+		runtime.UnlockOSThread()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
