@@ -146,6 +146,7 @@ func relaxedFromStart() {
 		RelaxMonitor()
 		return
 	}
+	// Only a seccomp filter could refuse it, and none is installed yet.
 	if unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0) == nil {
 		callerSlack = slack
 	}
