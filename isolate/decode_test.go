@@ -208,13 +208,7 @@ func TestDecodeJSONLeaves(t *testing.T) {
 // (encoding/json decodes a repeated list into the first one's elements; decodeJSON takes the
 // last). `go test` runs the seeds; `go test -fuzz FuzzDecodeJSON ./isolate` explores.
 func FuzzDecodeJSON(f *testing.F) {
-	for _, s := range []*specs.Spec{DefaultSpec(), richSpec()} {
-		data, err := json.Marshal(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	addSpecSeeds(f)
 	f.Add([]byte(` { "host\u006eame" : "b\"ox" , "process" : { "args" : [ "a,b" , "[c]" ] } } `))
 	f.Add([]byte(`{"process":{"user":{"uid":1e3,"gid":-1}},"mounts":[{"options":[null]}]}`))
 	f.Add([]byte(`{"linux":{"resources":{"memory":{"limit":9223372036854775808}}}}`))
@@ -269,4 +263,16 @@ func repeatsKey(data []byte) bool {
 	}
 	repeats, _ := value()
 	return repeats
+}
+
+// addSpecSeeds seeds a fuzz test of the JSON code with the default spec and a rich one, as
+// json.Marshal writes them.
+func addSpecSeeds(f *testing.F) {
+	for _, s := range []*specs.Spec{DefaultSpec(), richSpec()} {
+		data, err := json.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 }

@@ -151,13 +151,7 @@ func TestEncodeJSONErrors(t *testing.T) {
 // FuzzEncodeJSON: for any spec that a document decodes to, encodeJSON writes json.Marshal's
 // bytes, for the spec and for init's config made from it.
 func FuzzEncodeJSON(f *testing.F) {
-	for _, s := range []*specs.Spec{DefaultSpec(), richSpec()} {
-		data, err := json.Marshal(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	addSpecSeeds(f)
 	f.Add([]byte(`{"hostname":"<","domainname":">","annotations":{"&":"a"}}`))
 	f.Add([]byte(`{"hostname":"<b>&\u2028\ud800","process":{"args":["\u0000","é"],"env":[]},"annotations":{"\u007f":""}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
