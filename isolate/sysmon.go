@@ -32,7 +32,7 @@ var onOneThread bool
 // system calls, so its sysmon naps on the 20 µs all its life: with 50 containers started at
 // once on two CPUs, its naps were half of all context switches. With a timer slack, the kernel
 // ends each nap at the next timer interrupt due within the slack rather than on its own one.
-// Nothing sysmon does here is urgent: init has no GC and a second P always idle; the runtime's
+// Nothing sysmon does here is urgent: init has no GC and one goroutine; the runtime's
 // goroutines wait in Go's poller, which needs no sysmon, except a terminal's (undoRelaxMonitor).
 // The other commands leave it: a Go timer that a relaxed thread waits for fires up to
 // monitorSlack late, and `delete --force` polls for the container's end every 5 ms.

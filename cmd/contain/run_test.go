@@ -257,6 +257,25 @@ func TestInitsGoThreadsAreRelaxed(t *testing.T) {
 	}
 }
 
+// Init's Go runtime runs with one P and no GC (isolate's initEnv): the environment it started
+// with says so, and Go reads both before any of init's code runs.
+func TestInitsGoRuntimeHasOnePAndNoGC(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	createContainer(t, bundle, "onep")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "onep") })
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(state(t, "onep").Pid) + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+	for _, want := range []string{"GOMAXPROCS=1", "GOGC=off"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("init's environment is %q, want %s in it", env, want)
+		}
+	}
+}
+
 // contain gives the Go runtime's threads a large timer slack (isolate.RelaxMonitor); the
 // container's processes, started by run, create and exec, still get the slack of the thread
 // that ran contain, as they get its rlimits.

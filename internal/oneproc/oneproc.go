@@ -14,8 +14,9 @@
 // before most of the others: after the standard packages that sort before
 // "github.com" and are ready by then.
 //
-// An explicit GOMAXPROCS in the environment wins, as it does for any Go program: the
-// container's init gets GOMAXPROCS=2 that way (isolate's initEnv).
+// An explicit GOMAXPROCS in the environment wins, as it does for any Go program. The
+// container's init gets GOMAXPROCS=1 in its environment (isolate's initEnv), so that its Go
+// runtime starts with one P, before any of its own goroutines, and never changes it.
 package oneproc
 
 import (

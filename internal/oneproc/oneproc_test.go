@@ -19,7 +19,7 @@ func TestOneP(t *testing.T) {
 	}
 }
 
-// An explicit GOMAXPROCS wins, as for any Go program: the container's init gets 2 so.
+// An explicit GOMAXPROCS wins, as for any Go program.
 func TestEnvironmentWins(t *testing.T) {
 	if os.Getenv("ONEPROC_REPORT") != "" {
 		fmt.Printf("procs=%d\n", runtime.GOMAXPROCS(0))
