@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,6 +124,27 @@ func TestKilledContainerExitsWith128PlusSignal(t *testing.T) {
 	}
 	if code := c.wait(t); code != 128+9 {
 		t.Errorf("exit %d, want 137", code)
+	}
+}
+
+// run --pid-file writes the file before the program runs, as runc's does: the program, which
+// sees the file's directory through a bind mount, reads its own pid there first thing.
+func TestPidFileIsWrittenBeforeTheProgramRuns(t *testing.T) {
+	needContainer(t)
+	shared := t.TempDir()
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"/bin/cat", "/shared/container.pid"}
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/shared", "type": "bind", "source": shared, "options": list{"bind", "ro"}})
+	})
+	pidFile := filepath.Join(shared, "container.pid")
+	for i := range 20 { // a pid file written just after the program starts loses most races
+		out := mustRun(t, "run", "--bundle", bundle, "--pid-file", pidFile, "pidfirst")
+		if _, err := strconv.Atoi(out); err != nil {
+			t.Fatalf("run %d: the program read %q from the pid file, want a pid", i, out)
+		}
+		if err := os.Remove(pidFile); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
