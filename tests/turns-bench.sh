@@ -13,7 +13,10 @@
 #     ctxt), all machine-wide;
 #   - SINGLE single runs of each, alternating, timed from start to exit.
 #
-# It prints the median of each, and each one's ratio to crun's. The bundle is the one
+# It prints the median of each, and each one's ratio to crun's; with an OTHER, also CONTAIN's
+# paired difference to it (the median of the differences within each round or pair of single
+# runs, and in how many CONTAIN was lower), which sees a change of a few percent that the
+# medians alone lose in the machine's drift. The bundle is the one
 # ../shared/tools/peer-bench.sh builds (a busybox rootfs, `runc spec`'s config, /bin/true).
 # Root only; needs python3. Knobs: ROUNDS=10 N=50 SINGLE=200.
 set -euo pipefail
@@ -81,4 +84,19 @@ for s, label in zip(subjects, labels):
         b = [med(batches[base], 0), med(batches[base], 1), med(batches[base], 2), med(singles[base])]
         line += "   x crun: " + " ".join(f"{x / y:.2f}" for x, y in zip(row, b))
     print(line)
+
+# CONTAIN against each OTHER, pair by pair: the batches of one round ran back to back, and
+# single runs alternate, so the difference within a pair cancels most of the machine's drift.
+first = 1 if base else 0
+for o in range(first + 1, len(subjects)):
+    c, other = subjects[first], subjects[o]
+    def paired(a, b):
+        d = [x - y for x, y in zip(a, b)]
+        return statistics.median(d), sum(x < 0 for x in d), len(d)
+    w = paired([v[0] for v in batches[c]], [v[0] for v in batches[other]])
+    u = paired([v[1] for v in batches[c]], [v[1] for v in batches[other]])
+    g = paired(singles[c], singles[other])
+    print(f"paired, {labels[first]} minus {labels[o]} (median difference; pairs where it is lower):"
+          f" {n} at once {w[0]:+.1f} ms ({w[1]} of {w[2]}), busy CPU {u[0]:+.0f} ms ({u[1]} of {u[2]}),"
+          f" single run {g[0]:+.2f} ms ({g[1]} of {g[2]})")
 PY
