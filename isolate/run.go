@@ -439,32 +439,40 @@ func forkExecInit(attr *syscall.ProcAttr) (int, int, error) {
 }
 
 // waitExit waits for our child pid to exit and reaps it, like waitPid, but parked in Go's
-// poller on a pidfd of it (readable once the process exits, see pidfd_open(2)) rather than
-// blocked in wait4(2), for the reason syncConn gives. It falls back to waitPid.
+// poller on a pidfd of it (awaitExit) rather than blocked in wait4(2), for the reason
+// syncConn gives.
 func waitExit(pid, pidfd int) unix.WaitStatus {
-	// A duplicate for the poller: the caller keeps pidfd, to signal the process through it.
+	awaitExit(pidfd)
+	return waitPid(pid) // at once when it has exited; blocked until then if awaitExit could not wait
+}
+
+// awaitExit parks the calling goroutine in Go's poller until the process behind pidfd has
+// exited (a pidfd becomes readable then, see pidfd_open(2)), and leaves it to be reaped. A
+// goroutine blocked in a wait system call instead holds its thread's P: with the one P that
+// the runtime and init run with, the process's other goroutines then wait for sysmon to take
+// the P, up to 10 ms with its naps relaxed. It reports false when it could not wait.
+func awaitExit(pidfd int) bool {
+	// A duplicate for the poller, which closes it: the caller keeps pidfd.
 	fd, err := unix.FcntlInt(uintptr(pidfd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return waitPid(pid)
+		return false
 	}
 	unix.SetNonblock(fd, true)
 	f := os.NewFile(uintptr(fd), "pidfd")
 	defer f.Close()
 	conn, err := f.SyscallConn()
 	if err != nil {
-		return waitPid(pid)
+		return false
 	}
-	var ws unix.WaitStatus
-	reaped := false
-	conn.Read(func(uintptr) bool {
-		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-		reaped = got == pid
-		return reaped || (err != nil && err != unix.EINTR)
+	exited := false
+	conn.Read(func(fd uintptr) bool {
+		// WNOWAIT: look, but leave the process to be reaped by its waiter.
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		exited = err == nil && info.Signo == int32(unix.SIGCHLD)
+		return exited || (err != nil && err != unix.EINTR)
 	})
-	if !reaped {
-		return waitPid(pid)
-	}
-	return ws
+	return exited
 }
 
 // waitPid waits for pid to exit and returns its status.
