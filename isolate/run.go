@@ -385,7 +385,8 @@ func stdioFDs(o RunOptions) ([]uintptr, error) {
 // setns(2) with CLONE_NEWPID only moves the children of the calling thread. That thread is
 // locked to its goroutine and never unlocked, so Go throws it away afterwards; until then it
 // also waits for the container, because the parent-death signal fires when the thread that
-// forked exits.
+// forked exits. It waits parked in the poller (waitExit), which keeps the thread and frees its
+// P for the goroutines that relay signals.
 func forkInit(attr *syscall.ProcAttr, pidPath string, exited chan<- unix.WaitStatus) (pid, pidfd int, err error) {
 	if pidPath == "" {
 		if pid, pidfd, err = forkExecInit(attr); err == nil {
@@ -402,7 +403,7 @@ func forkInit(attr *syscall.ProcAttr, pidPath string, exited chan<- unix.WaitSta
 		}
 		started <- err
 		if err == nil {
-			exited <- waitPid(pid)
+			exited <- waitExit(pid, pidfd)
 		}
 	}()
 	err = <-started
