@@ -1,10 +1,13 @@
 package isolate
 
 import (
+	"fmt"
 	"os/exec"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/containkit/contain/internal/testenv"
 )
 
 // awaitExit returns once the process has exited and leaves it to be reaped: its waiter (here
@@ -18,7 +21,7 @@ func TestAwaitExitLeavesTheProcessToItsWaiter(t *testing.T) {
 	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
 	if err != nil {
 		cmd.Wait()
-		t.Skipf("pidfd_open: %v", err)
+		testenv.Skip(t, fmt.Sprintf("pidfd_open: %v", err))
 	}
 	defer unix.Close(pidfd)
 	if !awaitExit(pidfd) {
