@@ -73,9 +73,9 @@ func initEnv(preserved int) []string {
 	// os/exec starts for a hook get the P while init waits in the poller (awaitHook). One P:
 	// then the goroutines Go's own start-up creates (the sweeper, the scavenger, the
 	// finalizer...) find no idle P to wake a spinning thread for, and init starts fewer
-	// threads for execve(2) to end. Two Ps used to be better (see the README's performance
-	// section): with one, Go's monitor thread (sysmon) takes the P from every system call that
-	// lasts 20 µs and hands it to a thread to spin. Init now starts with sysmon relaxed
+	// threads for execve(2) to end. Two Ps used to be better (see docs/performance.md):
+	// with one, Go's monitor thread (sysmon) takes the P from every system call that lasts
+	// 20 µs and hands it to a thread to spin. Init now starts with sysmon relaxed
 	// (withMonitorSlack): its 20 µs naps end up to 10 ms late, and it seldom looks. No GC:
 	// init is short-lived.
 	env := []string{"GOMAXPROCS=1", "GOGC=off"}

@@ -17,7 +17,7 @@
 #     delivery, a thread's or a process's exit) or "kernel other".
 #
 # It prints, per runtime, ms of CPU per container by process and kind (kinds under 0.1 ms
-# left out). The README's "Where the remaining time goes" quotes it. Root only; needs perf
+# left out). docs/performance.md ("Where the CPU goes") quotes it. Root only; needs perf
 # (apt-get install linux-perf) and python3. Knobs: N=50, FREQ=4000 (samples per second).
 set -euo pipefail
 # shellcheck source=tests/bench-lib.sh
