@@ -68,6 +68,23 @@ func (s *screen) waitText(t *testing.T, from int, want string) int {
 	return 0
 }
 
+// retypeUntil types keys, through type_, until the screen shows want after position from
+// (every 300 ms, for up to 10 s), and returns the new end. For what the test cannot time: a
+// relayed window size, a key that must find a job in the foreground.
+func (s *screen) retypeUntil(t *testing.T, from int, type_ func(string), keys, want string) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		type_(keys)
+		for again := time.Now().Add(300 * time.Millisecond); time.Now().Before(again); time.Sleep(20 * time.Millisecond) {
+			if i := strings.Index(s.String()[from:], want); i >= 0 {
+				return from + i + len(want)
+			}
+		}
+	}
+	t.Fatalf("typing %q, the terminal never showed %q; it shows:\n%s", keys, want, s.String()[from:])
+	return 0
+}
+
 // onPty starts cmd as a session leader whose controlling terminal and stdio are the pty's
 // slave, and collects what it writes, read from the master. done gets its Wait result; a
 // command still running when the test ends is killed.
@@ -124,14 +141,14 @@ func TestTerminal(t *testing.T) {
 
 	unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 44, Col: 120})
 	// The kernel sends SIGWINCH to contain (the slave's foreground process group) when the
-	// size changes; give it a moment to relay the new size before asking.
-	time.Sleep(200 * time.Millisecond)
-	type_("stty size\r")
-	pos = out.waitText(t, pos, "44 120")
+	// size changes, and contain relays the new size; ask until it has.
+	pos = out.retypeUntil(t, pos, type_, "stty size\r", "44 120")
 
+	// Ctrl-C interrupts sleep in the container, not contain. It goes again until the prompt
+	// is back: one typed before sleep is the terminal's foreground job reaches the shell alone.
 	type_("sleep 30\r")
-	time.Sleep(300 * time.Millisecond)
-	type_("\x03") // Ctrl-C: interrupts sleep in the container, not contain
+	pos = out.waitText(t, pos, "sleep 30")
+	pos = out.retypeUntil(t, pos, type_, "\x03", "# ")
 	type_("echo still here\r")
 	pos = out.waitText(t, pos, "still here")
 
