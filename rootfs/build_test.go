@@ -85,10 +85,25 @@ func TestBuildHost(t *testing.T) {
 	base := t.TempDir()
 	probe := fakeProbe(t, base, "probe", false, "")
 	dir := filepath.Join(base, "rootfs")
-	if err := Build(dir, Options{From: "host", Probe: probe}); err != nil {
+	var log bytes.Buffer
+	if err := Build(dir, Options{From: "host", Probe: probe, Log: &log}); err != nil {
 		t.Fatal(err)
 	}
 	checkBase(t, dir, probe)
+	// The log names the programs the host lacks, and only when it lacks some.
+	var missing []string
+	for _, name := range hostPrograms {
+		if lookProgram(name) == "" {
+			missing = append(missing, name)
+		}
+	}
+	wantNote := ""
+	if len(missing) > 0 {
+		wantNote = " (not on this host: " + strings.Join(missing, " ") + ")"
+	}
+	if !strings.Contains(log.String(), "into "+dir+wantNote+"\n") {
+		t.Errorf("log %q; want it to end the copy line with %q", log.String(), "into "+dir+wantNote)
+	}
 	for _, d := range []string{"bin", "sbin", "usr/bin"} {
 		if fi, err := os.Lstat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
 			t.Errorf("/%s: %v, %v; want a directory", d, fi, err)

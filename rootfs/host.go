@@ -71,8 +71,12 @@ func copyHost(t *tree, log logger) error {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
 	}
-	log.printf("rootfs: copied %d host programs and %d libraries into %s (missing: %s)",
-		len(hostPrograms)-len(missing), len(c.copied), t.dir, strings.Join(missing, " "))
+	line := fmt.Sprintf("rootfs: copied %d host programs and %d libraries into %s",
+		len(hostPrograms)-len(missing), len(c.copied), t.dir)
+	if len(missing) > 0 {
+		line += " (not on this host: " + strings.Join(missing, " ") + ")"
+	}
+	log.printf("%s", line)
 	return nil
 }
 
