@@ -18,7 +18,8 @@
 # runs, and in how many CONTAIN was lower), which sees a change of a few percent that the
 # medians alone lose in the machine's drift. The bundle is the one
 # ../shared/tools/peer-bench.sh builds (a busybox rootfs, `runc spec`'s config, /bin/true).
-# Root only; needs python3. Knobs: ROUNDS=10 N=50 SINGLE=200.
+# Root only; needs python3. Knobs: ROUNDS=10 N=50 SINGLE=200 (0 skips that part: its
+# columns read nan).
 set -euo pipefail
 # shellcheck source=tests/bench-lib.sh
 . "$(dirname "$0")/bench-lib.sh"
@@ -27,7 +28,7 @@ shift
 bench_subjects "$@"
 
 python3 - "$(declare -f bench_batch)" "$bundle" "${ROUNDS:-10}" "${N:-50}" "${SINGLE:-200}" "${subjects[@]}" <<'PY'
-import os, statistics, subprocess, sys, time
+import math, os, statistics, subprocess, sys, time
 
 batch, bundle = sys.argv[1], sys.argv[2]
 rounds, n, single = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -72,7 +73,9 @@ for i in range(single):
         singles[s].append((time.perf_counter() - t0) * 1000)
 
 def med(values, k=None):
-    return statistics.median(v if k is None else v[k] for v in values)
+    """The median, or NaN where there is nothing to take it of (ROUNDS=0 or SINGLE=0)."""
+    values = [v if k is None else v[k] for v in values]
+    return statistics.median(values) if values else math.nan
 
 base = subjects[0] if names[0] == "crun" else None
 print(f"turns-bench: {rounds} rounds of {n} at once, {single} single runs each, in turns; medians")
@@ -92,7 +95,7 @@ for o in range(first + 1, len(subjects)):
     c, other = subjects[first], subjects[o]
     def paired(a, b):
         d = [x - y for x, y in zip(a, b)]
-        return statistics.median(d), sum(x < 0 for x in d), len(d)
+        return med(d), sum(x < 0 for x in d), len(d)
     w = paired([v[0] for v in batches[c]], [v[0] for v in batches[other]])
     u = paired([v[1] for v in batches[c]], [v[1] for v in batches[other]])
     g = paired(singles[c], singles[other])
