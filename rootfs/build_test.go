@@ -183,6 +183,50 @@ func TestBuildRemovesWhatItMadeOnError(t *testing.T) {
 	}
 }
 
+func TestBuildRemovesReadOnlyDirsOnError(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "ro.tar")
+	// The read-only directory is finished before the probe, which cannot replace a directory.
+	data := tarball(t, tar.FormatUnknown, dirEntry("ro", 0o555), fileEntry("ro/f", "x", 0o644), dirEntry("bin/probe", 0o755))
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "rootfs")
+	var err error
+	asOwnerOnly(t, func() { err = Build(dir, Options{From: file, Probe: fakeProbe(t, base, "probe", false, "")}) })
+	if err == nil || !strings.Contains(err.Error(), "add /bin/probe") {
+		t.Fatalf("Build error = %v, want add /bin/probe to fail", err)
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("a failed Build left its directory behind: %v", names(t, dir))
+	}
+}
+
+func TestBuildIntoAnExistingDirGivesItTheRootsMode(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "rootfs")
+	if err := os.Mkdir(dir, 0o700); err != nil { // as mktemp -d makes it
+		t.Fatal(err)
+	}
+	bad := filepath.Join(base, "bad.tar")
+	if err := os.WriteFile(bad, tarball(t, tar.FormatUnknown, fileEntry("../bad", "x", 0o644)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	probe := fakeProbe(t, base, "probe", false, "")
+	if err := Build(dir, Options{From: bad, Probe: probe}); err == nil {
+		t.Fatal("Build of an escaping archive succeeded")
+	}
+	if mode, left := modeOf(t, dir), names(t, dir); mode != os.ModeDir|0o700 || len(left) != 0 {
+		t.Fatalf("after a failed Build: mode %v holding %v; want the empty dir back with mode 0700", mode, left)
+	}
+	if err := Build(dir, Options{From: "host", Probe: probe}); err != nil {
+		t.Fatal(err)
+	}
+	if mode := modeOf(t, dir); mode != os.ModeDir|0o755 {
+		t.Errorf("rootfs mode %v, want 0755, so that any user can enter /", mode)
+	}
+}
+
 func TestBuildTarballKeepsImageFiles(t *testing.T) {
 	base := t.TempDir()
 	file := filepath.Join(base, "image.tar")

@@ -23,7 +23,7 @@ import (
 
 // Options says how to build a rootfs.
 type Options struct {
-	From  string    // "busybox" (default when empty), "host", or a path to FILE.tar / FILE.tar.gz / FILE.tgz
+	From  string    // "busybox" (default when empty), "host", or a tar archive: plain, gzip or bzip2
 	Probe string    // path to the static probe binary copied to /bin/probe (required)
 	Log   io.Writer // progress lines, may be nil
 }
@@ -69,12 +69,12 @@ func build(dir string, opts Options) error {
 	if err := checkProbe(opts.Probe); err != nil {
 		return err
 	}
-	created, err := prepareDir(dir)
+	was, err := prepareDir(dir)
 	if err != nil {
 		return err
 	}
 	if err := fill(dir, src, opts.Probe, logger{opts.Log}); err != nil {
-		removeBuilt(dir, created)
+		removeBuilt(dir, was)
 		return err
 	}
 	return nil
@@ -129,29 +129,34 @@ func IsStatic(file string) (bool, error) {
 	return interpreter(ef) == "", nil
 }
 
-// prepareDir makes dir, or checks that it is an empty directory; created says which.
-func prepareDir(dir string) (created bool, err error) {
+// rootMode is the mode of a rootfs's top directory, "/" in the container: a user other than
+// root must be able to enter it, even when the caller made it with mktemp -d (0700).
+const rootMode = 0o755
+
+// prepareDir makes dir, or checks that it is an empty directory and gives it rootMode. was
+// says what removeBuilt must restore: nil when dir was made here.
+func prepareDir(dir string) (was fs.FileInfo, err error) {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return false, err
+		if err := os.MkdirAll(dir, rootMode); err != nil {
+			return nil, err
 		}
-		return true, os.Chmod(dir, 0o755)
+		return nil, os.Chmod(dir, rootMode)
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if !fi.IsDir() {
-		return false, errors.New("not a directory")
+		return nil, errors.New("not a directory")
 	}
 	names, err := readNames(dir, 1)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if len(names) > 0 {
-		return false, errors.New("directory not empty")
+		return nil, errors.New("directory not empty")
 	}
-	return false, nil
+	return fi, os.Chmod(dir, rootMode)
 }
 
 // readNames lists up to n names in dir (all when n <= 0).
@@ -168,9 +173,11 @@ func readNames(dir string, n int) ([]string, error) {
 	return names, err
 }
 
-// removeBuilt undoes a failed build. os.RemoveAll never follows the tree's symlinks.
-func removeBuilt(dir string, created bool) {
-	if created {
+// removeBuilt undoes a failed build: it removes dir when it was made here (was is nil), or
+// empties it and gives it back its mode. os.RemoveAll never follows the tree's symlinks.
+func removeBuilt(dir string, was fs.FileInfo) {
+	makeWritable(dir)
+	if was == nil {
 		os.RemoveAll(dir)
 		return
 	}
@@ -178,6 +185,21 @@ func removeBuilt(dir string, created bool) {
 	for _, name := range names {
 		os.RemoveAll(filepath.Join(dir, name))
 	}
+	os.Chmod(dir, was.Mode().Perm()|was.Mode()&(fs.ModeSetgid|fs.ModeSticky))
+}
+
+// makeWritable gives every directory below dir (never a symlink's target) its owner's write
+// and search bits: an image's read-only directories would otherwise keep a caller who is not
+// root from removing what is inside them.
+func makeWritable(dir string) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				os.Chmod(p, fi.Mode().Perm()|0o700)
+			}
+		}
+		return nil
+	})
 }
 
 // fill writes the source into dir, then the files every rootfs gets.

@@ -4,9 +4,12 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"slices"
@@ -16,10 +19,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// gzipMagic starts every gzip stream (RFC 1952); archives are recognised by it, not by name.
-var gzipMagic = []byte{0x1f, 0x8b}
+// Compressed archives are recognised by the magic number their stream starts with, not by
+// their name.
+var (
+	gzipMagic  = []byte{0x1f, 0x8b}                  // RFC 1952
+	bzip2Magic = []byte("BZh")                       // bzip2's stream header
+	xzMagic    = []byte{0xfd, '7', 'z', 'X', 'Z', 0} // the .xz file format
+	zstdMagic  = []byte{0x28, 0xb5, 0x2f, 0xfd}      // RFC 8878
+)
 
-// unpackFile unpacks the tar archive file (plain or gzip-compressed) into t.
+// errNotTar says that a file holds no archive at all: tar.Reader reads an empty stream as an
+// archive without entries, and a failed `docker export > x.tar` leaves exactly that.
+var errNotTar = errors.New("empty file: not a tar archive")
+
+// unpackFile unpacks the tar archive file (plain, gzip or bzip2) into t.
 func unpackFile(t *tree, file string, log logger) error {
 	f, err := os.Open(file)
 	if err != nil {
@@ -28,7 +41,10 @@ func unpackFile(t *tree, file string, log logger) error {
 	defer f.Close()
 	r, err := decompress(bufio.NewReader(f))
 	if err != nil {
-		return fmt.Errorf("gunzip %s: %w", file, err)
+		return fmt.Errorf("decompress %s: %w", file, err)
+	}
+	if _, err := r.Peek(1); err == io.EOF {
+		return fmt.Errorf("unpack %s: %w", file, errNotTar)
 	}
 	if err := unpack(t, tar.NewReader(r), log, os.Geteuid() == 0); err != nil {
 		return fmt.Errorf("unpack %s: %w", file, err)
@@ -36,13 +52,25 @@ func unpackFile(t *tree, file string, log logger) error {
 	return nil
 }
 
-// decompress returns a reader of the uncompressed archive.
-func decompress(br *bufio.Reader) (io.Reader, error) {
-	magic, _ := br.Peek(len(gzipMagic))
-	if !bytes.Equal(magic, gzipMagic) {
-		return br, nil
+// decompress returns a reader of the uncompressed archive, or says which compression it
+// cannot read: Go's standard library has no xz or zstd decoder.
+func decompress(br *bufio.Reader) (*bufio.Reader, error) {
+	magic, _ := br.Peek(len(xzMagic))
+	switch {
+	case bytes.HasPrefix(magic, gzipMagic):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return bufio.NewReader(zr), nil
+	case bytes.HasPrefix(magic, bzip2Magic):
+		return bufio.NewReader(bzip2.NewReader(br)), nil
+	case bytes.HasPrefix(magic, xzMagic):
+		return nil, errors.New("xz-compressed archives are not read: unpack it with xz -d first")
+	case bytes.HasPrefix(magic, zstdMagic):
+		return nil, errors.New("zstd-compressed archives are not read: unpack it with zstd -d first")
 	}
-	return gzip.NewReader(br)
+	return br, nil
 }
 
 // unpacker writes tar(5) entries beneath a tree. Directory metadata is applied at the end,
@@ -89,8 +117,17 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if name == "." || hdr.Typeflag == tar.TypeXGlobalHeader {
-		return nil // the root itself is ours; global PAX headers carry nothing to write
+	if err := checkOwner(hdr); err != nil {
+		return err
+	}
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil // global PAX headers carry nothing to write
+	}
+	if name == "." {
+		if hdr.Typeflag == tar.TypeDir {
+			u.dirs = append(u.dirs, hdr) // "./" (tar -C dir .): the root takes its metadata
+		}
+		return nil
 	}
 	if strings.HasPrefix(path.Base(name), ".wh.") {
 		u.log.printf("rootfs: skipping OCI whiteout %s (layers are not flattened)", name)
@@ -114,6 +151,17 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		return u.node(dirfd, base, name, hdr)
 	}
 	u.log.printf("rootfs: skipping %s: unsupported tar type %q", name, hdr.Typeflag)
+	return nil
+}
+
+// checkOwner refuses ids that chown(2) cannot take: uid_t is 32 bits, and (uid_t)-1 means
+// "leave unchanged", so a bigger id would silently wrap around, even to root.
+func checkOwner(hdr *tar.Header) error {
+	for _, id := range []int{hdr.Uid, hdr.Gid} {
+		if id < 0 || id >= math.MaxUint32 {
+			return fmt.Errorf("owner %d:%d: %w (ids go from 0 to %d)", hdr.Uid, hdr.Gid, unix.ERANGE, uint32(math.MaxUint32-1))
+		}
+	}
 	return nil
 }
 
@@ -262,7 +310,8 @@ func timespec(t, fallback time.Time) unix.Timespec {
 	if t.IsZero() {
 		t = fallback
 	}
-	return unix.NsecToTimespec(t.UnixNano())
+	// Not t.UnixNano(): it overflows outside the years 1678 to 2262.
+	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
 }
 
 // finishDirs applies directory metadata, deepest first so that a parent made read-only last

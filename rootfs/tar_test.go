@@ -3,11 +3,13 @@ package rootfs
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containkit/contain/internal/testenv"
 )
@@ -165,6 +167,56 @@ func TestUnpack(t *testing.T) {
 			}
 		},
 	}, {
+		name:   "mtime beyond what nanoseconds since 1970 hold",
+		format: tar.FormatPAX,
+		entries: func(string) []entry {
+			late := fileEntry("late", "x", 0o644)
+			late.hdr.ModTime = farFuture
+			return []entry{late}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			if fi, err := os.Lstat(filepath.Join(s.root, "late")); err != nil || !fi.ModTime().Equal(farFuture) {
+				t.Errorf("late: mtime %v, %v; want %v", fi.ModTime(), err, farFuture)
+			}
+		},
+	}, {
+		name: "root takes the metadata of ./",
+		entries: func(string) []entry {
+			return []entry{dirEntry("./", 0o750), fileEntry("./f", "x", 0o644)}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			if fi, err := os.Lstat(s.root); err != nil || fi.Mode() != os.ModeDir|0o750 || !fi.ModTime().Equal(testTime) {
+				t.Errorf("root: %v, %v; want mode drwxr-x--- and mtime %v", fi.Mode(), err, testTime)
+			}
+		},
+	}, {
+		name:    "uid beyond 32 bits",
+		format:  tar.FormatPAX,
+		entries: func(string) []entry { return []entry{owned(fileEntry("f", "x", 0o644), 1<<32, 0)} },
+		wantErr: "tar entry f: owner 4294967296:0: numerical result out of range",
+	}, {
+		name:    "gid that chown reads as unchanged",
+		format:  tar.FormatPAX,
+		entries: func(string) []entry { return []entry{owned(fileEntry("f", "x", 0o644), 0, 1<<32-1)} },
+		wantErr: "owner 0:4294967295: numerical result out of range",
+	}, {
+		name: "runs of zeros become holes",
+		entries: func(string) []entry {
+			body := strings.Repeat("\x00", 4<<20) + "data" + strings.Repeat("\x00", 1<<20)
+			return []entry{fileEntry("sparse", body, 0o644)}
+		},
+		check: func(t *testing.T, s sandbox, _ string) {
+			p := filepath.Join(s.root, "sparse")
+			got := readFile(t, p)
+			if want := strings.Repeat("\x00", 4<<20) + "data" + strings.Repeat("\x00", 1<<20); got != want {
+				t.Fatalf("sparse: %d bytes read back differ from the %d written", len(got), len(want))
+			}
+			fi, _ := os.Lstat(p)
+			if used := statOf(fi).Blocks * 512; used > 1<<20 {
+				t.Errorf("sparse: %d bytes on disk for 5 MiB of mostly zeros, want holes", used)
+			}
+		},
+	}, {
 		name:   "long names pax",
 		format: tar.FormatPAX,
 		entries: func(string) []entry {
@@ -260,12 +312,62 @@ func TestUnpackDetectsGzipByMagic(t *testing.T) {
 	}
 }
 
+// farFuture is a time that time.Time.UnixNano cannot hold (it covers 1678 to 2262), and that
+// ext4 can (up to 2446; an early date such as 1600 it would clamp to 1901 itself).
+var farFuture = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// owned gives an entry an owner.
+func owned(e entry, uid, gid int) entry { e.hdr.Uid, e.hdr.Gid = uid, gid; return e }
+
+func TestUnpackRefusesWhatIsNoArchive(t *testing.T) {
+	for _, tt := range []struct {
+		name, want string
+		data       []byte
+	}{
+		{"empty file", "empty file: not a tar archive", nil},
+		{"empty gzip stream", "empty file: not a tar archive", gzipped(t, nil)},
+		{"xz", "xz-compressed archives are not read: unpack it with xz -d first", []byte("\xfd7zXZ\x00\x00\x04")},
+		{"zstd", "zstd-compressed archives are not read", []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSandbox(t)
+			if _, err := s.unpackInto(t, tt.data); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("unpack error = %v, want one containing %q", err, tt.want)
+			}
+			s.assertUntouched(t)
+		})
+	}
+	t.Run("archive with no entries", func(t *testing.T) {
+		s := newSandbox(t)
+		if _, err := s.unpackInto(t, tarball(t, tar.FormatUnknown)); err != nil {
+			t.Fatalf("unpack of an archive with no entries: %v", err)
+		}
+	})
+}
+
+// helloBzip2 is `tar -c hello | bzip2`, hello holding "hi": the standard library reads
+// bzip2 but cannot write it.
+const helloBzip2 = "QlpoOTFBWSZTWTHQMBMAAHDbgMkAQAB/gAAIYmSeAAgIIABUNIaJiaaekZPTUEkUyNMmg0NB91iOhBzAEIzbvSRAyigQyYm6HYDdwQQe66Xic6x7SlD4EAuumf8oVmapEQH4u5IpwoSBjoGAmA=="
+
+func TestUnpackReadsBzip2(t *testing.T) {
+	data, err := base64.StdEncoding.DecodeString(helloBzip2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSandbox(t)
+	if _, err := s.unpackInto(t, data); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(s.root, "hello")); got != "hi" {
+		t.Errorf("hello = %q, want %q", got, "hi")
+	}
+}
+
 func TestUnpackKeepsOwners(t *testing.T) {
 	testenv.RequireRoot(t)
 	s := newSandbox(t)
-	owned := func(e entry) entry { e.hdr.Uid, e.hdr.Gid = 1234, 5678; return e }
-	data := tarball(t, tar.FormatUnknown,
-		owned(dirEntry("d", 0o755)), owned(fileEntry("d/f", "x", 0o4755)), owned(symlinkEntry("d/l", "f")))
+	data := tarball(t, tar.FormatUnknown, owned(dirEntry("d", 0o755), 1234, 5678),
+		owned(fileEntry("d/f", "x", 0o4755), 1234, 5678), owned(symlinkEntry("d/l", "f"), 1234, 5678))
 	if _, err := s.unpackInto(t, data); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -160,7 +161,7 @@ func createFile(dirfd int, name string, r io.Reader, mode uint32) error {
 		return err
 	}
 	f := os.NewFile(uintptr(fd), name)
-	_, err = io.Copy(f, r)
+	err = writeSparse(f, r)
 	if err == nil {
 		// fchmod(2) is not masked by the umask and keeps setuid bits, unlike open's mode.
 		err = f.Chmod(os.FileMode(mode&0o777) | modeBits(mode))
@@ -168,6 +169,45 @@ func createFile(dirfd int, name string, r io.Reader, mode uint32) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	return err
+}
+
+// sparseBlock is the unit writeSparse looks at: a block of it that holds only zeros is skipped.
+const sparseBlock = 64 << 10
+
+var zeros = make([]byte, sparseBlock)
+
+// writeSparse copies r to the new file f, seeking over blocks of zeros instead of writing
+// them, so that they become holes (lseek(2)). archive/tar hands over the holes of a sparse
+// entry as zeros: written out, a few kilobytes of archive could fill the disk.
+func writeSparse(f *os.File, r io.Reader) error {
+	buf := make([]byte, sparseBlock)
+	var size int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if werr := writeOrSkip(f, buf[:n]); werr != nil {
+				return werr
+			}
+			size += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return f.Truncate(size) // a file that ends in a hole gets its length from ftruncate(2)
+}
+
+// writeOrSkip writes b at f's offset, or moves the offset past it when b is all zeros.
+func writeOrSkip(f *os.File, b []byte) error {
+	if bytes.Equal(b, zeros[:len(b)]) {
+		_, err := f.Seek(int64(len(b)), io.SeekCurrent)
+		return err
+	}
+	_, err := f.Write(b)
 	return err
 }
 
