@@ -57,16 +57,26 @@ func child(rootfs string, command []string) error {
 	}
 	// SOLUTION END
 	// SOLUTION BEGIN: swap the root mount for the rootfs, then unmount the old root.
+	// HINT: Open the old root first: unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0).
 	// HINT: unix.Chdir(rootfs), then unix.PivotRoot(".", "."): the old root is stacked on top of
-	// HINT: the new one, where we stand (pivot_root(2), NOTES). Wrap its error with pivotRootHint.
-	// HINT: Then make the old root a slave (unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, "")),
-	// HINT: so that unmounting it cannot reach the host, unix.Unmount(".", unix.MNT_DETACH),
-	// HINT: and unix.Chdir("/").
+	// HINT: the new one (pivot_root(2), NOTES). Wrap its error with pivotRootHint.
+	// HINT: unix.Fchdir(oldRoot) to stand in the old root itself, make it a slave
+	// HINT: (unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, "")) so that unmounting it cannot
+	// HINT: reach the host, unix.Unmount(".", unix.MNT_DETACH), and unix.Chdir("/").
+	oldRoot, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /: %w", err)
+	}
+	defer unix.Close(oldRoot)
 	if err := unix.Chdir(rootfs); err != nil {
 		return fmt.Errorf("chdir %s: %w", rootfs, err)
 	}
 	if err := unix.PivotRoot(".", "."); err != nil {
 		return fmt.Errorf("pivot_root %s: %w%s", rootfs, err, pivotRootHint(err))
+	}
+	// "." is the new root, under the old one: mount(2) would change the new root's propagation.
+	if err := unix.Fchdir(oldRoot); err != nil {
+		return fmt.Errorf("fchdir old root: %w", err)
 	}
 	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("mount old root: make rslave: %w", err)
