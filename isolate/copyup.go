@@ -38,7 +38,7 @@ func (m *mounter) copyUp(covered int, dest string, flags uintptr) error {
 		return fmt.Errorf("tmpcopyup %s: %w", dest, err)
 	}
 	if flags&unix.MS_RDONLY != 0 {
-		return m.setAttr(dest, flags, false)
+		return m.setAttr(dest, readOnly, false)
 	}
 	return nil
 }

@@ -125,7 +125,7 @@ func mknodAt(parent int, d specs.LinuxDevice) error {
 // devIsOurs reports whether the spec lets the runtime make /dev (no bind of a host /dev).
 func devIsOurs(spec *specs.Spec) bool {
 	for _, m := range spec.Mounts {
-		if filepath.Clean(m.Destination) == "/dev" {
+		if mountDestination(m) == "/dev" {
 			opts, _ := parseMountOptions(m.Options)
 			return m.Type != "bind" && !opts.bind
 		}

@@ -262,8 +262,14 @@ func setns(path string, flag int) error {
 
 // setupRootfs builds the container's filesystem view and pivots into it.
 func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error {
-	if err := MakeMountsPrivate(); err != nil {
+	baseline := rootBaseline(spec.Linux.RootfsPropagation)
+	if err := setPropagation("/", baseline); err != nil {
 		return err
+	}
+	if baseline&unix.MS_SHARED != 0 {
+		if err := makeParentMountPrivate(cfg.Rootfs); err != nil {
+			return err
+		}
 	}
 	if err := BindRootfs(cfg.Rootfs); err != nil {
 		return err
@@ -361,8 +367,11 @@ func setupProcess(cfg *initConfig) error {
 	return nil
 }
 
-// becomeUser drops to the spec's user and capabilities and returns the program's path.
+// becomeUser drops to the spec's user and capabilities and returns the program's path. It
+// also leaves one entry per variable in p.Env, the last one given, as runc does: the PATH it
+// looks the program up in is then the one the program sees (getenv(3) takes the first).
 func becomeUser(p *specs.Process) (string, error) {
+	p.Env = uniqueEnv(p.Env)
 	// The runtime warned about what resolving skips already (capabilityWarnings).
 	sets := resolveCapabilities(p.Capabilities, ownBoundingSet(), func(string) {})
 	if err := dropBoundingSet(sets.bounding); err != nil {

@@ -8,48 +8,73 @@ import (
 )
 
 // mountOptions is a spec mount's option list, sorted into what mount(2) takes as flags,
-// what it takes as filesystem data, and what needs a second call (propagation).
+// what mount_setattr(2) takes as attributes, what the filesystem takes as data, and what
+// needs a call of its own (propagation).
 type mountOptions struct {
-	flags       uintptr  // MS_* flags for the mount call
+	flags       uintptr  // MS_* flags for mounting a new filesystem
+	attrSet     uint64   // MOUNT_ATTR_* asked to be set, for mount_setattr(2)
+	attrClr     uint64   // MOUNT_ATTR_* asked to be cleared
 	bind        bool     // "bind" or "rbind"
-	recursive   bool     // "rbind", or an "r"-prefixed propagation
+	recursive   bool     // "rbind": the mounts below the source come too
+	recAttr     bool     // an "r"-prefixed flag (rro, rnosuid...): attributes for every mount below
 	propagation uintptr  // MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE (with MS_REC)
 	data        []string // everything else: passed to the filesystem (mode=755, size=...)
 	tmpcopyup   bool     // tmpfs only: copy what the mount covers into it (crun's extension)
+	idmap       bool     // "idmap" or "ridmap": an idmapped mount
 }
 
 type flagOption struct {
 	clear bool
-	flag  uintptr
+	flag  uintptr // the MS_* flag for mount(2)
+	attr  uint64  // the MOUNT_ATTR_* of a bind mount; 0 for a filesystem's own flags (sync...)
 }
 
-// flagOptions are the mount(8) option names that are mount(2) flags.
+// flagOptions are the mount(8) option names that are mount(2) flags. Each but the atime ones
+// also exists "r"-prefixed (rro, rnosuid...): the runtime-spec's recursive options.
 var flagOptions = map[string]flagOption{
-	"ro":          {false, unix.MS_RDONLY},
-	"rw":          {true, unix.MS_RDONLY},
-	"nosuid":      {false, unix.MS_NOSUID},
-	"suid":        {true, unix.MS_NOSUID},
-	"nodev":       {false, unix.MS_NODEV},
-	"dev":         {true, unix.MS_NODEV},
-	"noexec":      {false, unix.MS_NOEXEC},
-	"exec":        {true, unix.MS_NOEXEC},
-	"sync":        {false, unix.MS_SYNCHRONOUS},
-	"async":       {true, unix.MS_SYNCHRONOUS},
-	"dirsync":     {false, unix.MS_DIRSYNC},
-	"remount":     {false, unix.MS_REMOUNT},
-	"mand":        {false, unix.MS_MANDLOCK},
-	"nomand":      {true, unix.MS_MANDLOCK},
-	"atime":       {true, unix.MS_NOATIME},
-	"noatime":     {false, unix.MS_NOATIME},
-	"diratime":    {true, unix.MS_NODIRATIME},
-	"nodiratime":  {false, unix.MS_NODIRATIME},
-	"relatime":    {false, unix.MS_RELATIME},
-	"norelatime":  {true, unix.MS_RELATIME},
-	"strictatime": {false, unix.MS_STRICTATIME},
-	"silent":      {false, unix.MS_SILENT},
-	"loud":        {true, unix.MS_SILENT},
-	"defaults":    {false, 0},
+	"ro":          {false, unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY},
+	"rw":          {true, unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY},
+	"nosuid":      {false, unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+	"suid":        {true, unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+	"nodev":       {false, unix.MS_NODEV, unix.MOUNT_ATTR_NODEV},
+	"dev":         {true, unix.MS_NODEV, unix.MOUNT_ATTR_NODEV},
+	"noexec":      {false, unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+	"exec":        {true, unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+	"nodiratime":  {false, unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME},
+	"diratime":    {true, unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME},
+	"nosymfollow": {false, unix.MS_NOSYMFOLLOW, unix.MOUNT_ATTR_NOSYMFOLLOW},
+	"symfollow":   {true, unix.MS_NOSYMFOLLOW, unix.MOUNT_ATTR_NOSYMFOLLOW},
+	"sync":        {false, unix.MS_SYNCHRONOUS, 0},
+	"async":       {true, unix.MS_SYNCHRONOUS, 0},
+	"dirsync":     {false, unix.MS_DIRSYNC, 0},
+	"remount":     {false, unix.MS_REMOUNT, 0},
+	"mand":        {false, unix.MS_MANDLOCK, 0},
+	"nomand":      {true, unix.MS_MANDLOCK, 0},
+	"iversion":    {false, unix.MS_I_VERSION, 0},
+	"noiversion":  {true, unix.MS_I_VERSION, 0},
+	"lazytime":    {false, unix.MS_LAZYTIME, 0},
+	"nolazytime":  {true, unix.MS_LAZYTIME, 0},
+	"silent":      {false, unix.MS_SILENT, 0},
+	"loud":        {true, unix.MS_SILENT, 0},
+	"defaults":    {false, 0, 0},
 }
+
+// atimeOptions choose the access-time mode, one field of mount(2)'s flags and of
+// mount_setattr(2)'s attributes: the last one given wins. "atime", "norelatime" and
+// "nostrictatime" mean what mount(8) says they mean.
+var atimeOptions = map[string]struct {
+	flags uintptr
+	attr  uint64
+}{
+	"relatime":      {unix.MS_RELATIME, unix.MOUNT_ATTR_RELATIME},
+	"atime":         {unix.MS_RELATIME, unix.MOUNT_ATTR_RELATIME}, // the kernel's default
+	"nostrictatime": {unix.MS_RELATIME, unix.MOUNT_ATTR_RELATIME},
+	"noatime":       {unix.MS_NOATIME, unix.MOUNT_ATTR_NOATIME},
+	"strictatime":   {unix.MS_STRICTATIME, unix.MOUNT_ATTR_STRICTATIME},
+	"norelatime":    {unix.MS_STRICTATIME, unix.MOUNT_ATTR_STRICTATIME},
+}
+
+const atimeFlags = unix.MS_RELATIME | unix.MS_NOATIME | unix.MS_STRICTATIME
 
 var propagationOptions = map[string]uintptr{
 	"private":     unix.MS_PRIVATE,
@@ -77,18 +102,13 @@ func parseMountOptions(options []string) (mountOptions, error) {
 			o.tmpcopyup = true
 		case opt == "notmpcopyup":
 			o.tmpcopyup = false
+		case opt == "idmap" || opt == "ridmap":
+			o.idmap = true
 		case strings.HasPrefix(opt, "x-"): // userspace-only (mount(8)); the kernel never sees them
 		case opt == "":
 			return o, fmt.Errorf("empty mount option")
+		case o.flag(opt) || o.recursiveFlag(opt):
 		default:
-			if f, ok := flagOptions[opt]; ok {
-				if f.clear {
-					o.flags &^= f.flag
-				} else {
-					o.flags |= f.flag
-				}
-				continue
-			}
 			if strings.ContainsAny(opt, ",\x00") {
 				return o, fmt.Errorf("mount option %q: contains a comma or NUL", opt)
 			}
@@ -98,31 +118,47 @@ func parseMountOptions(options []string) (mountOptions, error) {
 	return o, nil
 }
 
-// mountAttr translates MS_* flags into mount_setattr(2) attributes, used to change a bind
-// mount's flags recursively in one call (a remount changes one mount only).
-func mountAttr(flags uintptr) *unix.MountAttr {
-	attr := &unix.MountAttr{}
-	set := func(ms uintptr, a uint64) {
-		if flags&ms != 0 {
-			attr.Attr_set |= a
-		} else {
-			attr.Attr_clr |= a
-		}
+// flag applies opt when it is a flag or an atime mode, and says whether it was one.
+func (o *mountOptions) flag(opt string) bool {
+	if a, ok := atimeOptions[opt]; ok {
+		o.flags = o.flags&^atimeFlags | a.flags
+		o.attrClr |= unix.MOUNT_ATTR__ATIME
+		o.attrSet = o.attrSet&^unix.MOUNT_ATTR__ATIME | a.attr
+		return true
 	}
-	set(unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY)
-	set(unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID)
-	set(unix.MS_NODEV, unix.MOUNT_ATTR_NODEV)
-	set(unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC)
-	set(unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME)
-	// The atime modes are one field: clear it, then set the one asked for (relatime by default).
-	attr.Attr_clr |= unix.MOUNT_ATTR__ATIME
-	switch {
-	case flags&unix.MS_NOATIME != 0:
-		attr.Attr_set |= unix.MOUNT_ATTR_NOATIME
-	case flags&unix.MS_STRICTATIME != 0:
-		attr.Attr_set |= unix.MOUNT_ATTR_STRICTATIME
-	default:
-		attr.Attr_set |= unix.MOUNT_ATTR_RELATIME
+	f, ok := flagOptions[opt]
+	if !ok {
+		return false
 	}
-	return attr
+	if f.clear {
+		o.flags &^= f.flag
+		o.attrSet, o.attrClr = o.attrSet&^f.attr, o.attrClr|f.attr
+	} else {
+		o.flags |= f.flag
+		o.attrSet, o.attrClr = o.attrSet|f.attr, o.attrClr&^f.attr
+	}
+	return true
+}
+
+// recursiveFlag applies a runtime-spec recursive option ("rro" is "ro" on every mount below
+// the destination too), and says whether opt was one. They exist only as attributes of
+// mount_setattr(2) with AT_RECURSIVE.
+func (o *mountOptions) recursiveFlag(opt string) bool {
+	base, ok := strings.CutPrefix(opt, "r")
+	if !ok {
+		return false
+	}
+	_, isAtime := atimeOptions[base]
+	if f, isFlag := flagOptions[base]; !isAtime && (!isFlag || f.attr == 0) {
+		return false
+	}
+	o.flag(base)
+	o.recAttr = true
+	return true
+}
+
+// attr is what mount_setattr(2) must change: only the flags the options name, so that a bind
+// mount keeps the rest of its source's (a noexec or nosuid source stays so, as in runc).
+func (o mountOptions) attr() *unix.MountAttr {
+	return &unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr}
 }

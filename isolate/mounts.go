@@ -34,6 +34,69 @@ func rootfsPropagation(value string) uintptr {
 	return propagationOptions[value]
 }
 
+// rootBaseline is the propagation every mount of the new mount namespace gets before the
+// container's are made (mount_namespaces(7)), as runc sets it. Private by default: no mount
+// event crosses between the host and the container. A rootfsPropagation of slave makes the
+// copied mounts slaves of the host's: the host's events reach the container
+// (config-linux.md), and none go back, since a slave sends nothing to its master. Shared
+// keeps them in the host's peer groups, so that a bind mount of a shared host directory
+// sends the container's mounts below it to the host (what Kubernetes' Bidirectional
+// volumes ask for); the rootfs itself is bound from a private mount (see
+// makeParentMountPrivate), so the container's own mounts stay its own.
+func rootBaseline(value string) uintptr {
+	switch value {
+	case "slave", "rslave":
+		return unix.MS_REC | unix.MS_SLAVE
+	case "shared", "rshared":
+		return unix.MS_REC | unix.MS_SHARED
+	}
+	return unix.MS_REC | unix.MS_PRIVATE
+}
+
+// makeParentMountPrivate makes the mount that holds rootfs private: pivot_root(2) refuses a
+// new root whose parent mount is shared (EINVAL), and the bind of the rootfs onto itself
+// copies that mount's propagation.
+func makeParentMountPrivate(rootfs string) error {
+	point, err := mountPointOf(rootfs)
+	if err != nil {
+		return err
+	}
+	return setPropagation(point, unix.MS_PRIVATE)
+}
+
+// mountPointOf finds where the mount that holds path is mounted: the highest of path's
+// ancestors on the same mount (statx(2) STATX_MNT_ID), so no mountinfo needs parsing.
+func mountPointOf(path string) (string, error) {
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	id, err := mountID(path)
+	if err != nil {
+		return "", err
+	}
+	for path != "/" {
+		parentID, err := mountID(filepath.Dir(path))
+		if err != nil {
+			return "", err
+		}
+		if parentID != id {
+			break
+		}
+		path = filepath.Dir(path)
+	}
+	return path, nil
+}
+
+// mountID is the id of the mount that holds path, as mountinfo numbers it.
+func mountID(path string) (uint64, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx); err != nil {
+		return 0, &pathError{"statx", path, err}
+	}
+	return stx.Mnt_id, nil
+}
+
 // BindRootfs bind-mounts the rootfs onto itself: pivot_root(2) needs the new root to be a
 // mount point, and a directory is not one until something is mounted on it.
 // Taught in steps/05-pivot-root.
@@ -61,6 +124,7 @@ func (m *mounter) mountAll() error {
 		mounts = append([]specs.Mount{devMount}, mounts...)
 	}
 	for _, mnt := range mounts {
+		mnt.Destination = mountDestination(mnt)
 		if err := m.mount(mnt); err != nil {
 			return err
 		}
@@ -68,9 +132,15 @@ func (m *mounter) mountAll() error {
 	return nil
 }
 
+// mountDestination is a mount's destination as an absolute path: config.md still allows a
+// relative one (deprecated), taken as relative to "/".
+func mountDestination(m specs.Mount) string {
+	return filepath.Join("/", m.Destination)
+}
+
 func hasMount(mounts []specs.Mount, dest string) bool {
 	for _, m := range mounts {
-		if filepath.Clean(m.Destination) == dest {
+		if mountDestination(m) == dest {
 			return true
 		}
 	}
@@ -131,12 +201,18 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 			return err
 		}
 	}
+	if opts.recAttr {
+		if err := m.setAttr(mnt.Destination, opts.attr(), true); err != nil {
+			return err
+		}
+	}
 	return m.propagate(mnt.Destination, opts)
 }
 
-// bindMount binds a host path into the rootfs, then applies its flags with mount_setattr(2):
-// a bind mount ignores most flags on the first call, and a remount would change only the top
-// mount of an rbind.
+// bindMount binds a host path into the rootfs, then applies the flags its options name with
+// mount_setattr(2): a bind mount ignores most flags on the first call, and a remount would
+// change only the top mount of an rbind. The flags no option names stay as the source has
+// them.
 func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	source := mnt.Source
 	if !filepath.IsAbs(source) {
@@ -159,14 +235,16 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	if err != nil {
 		return &pathError{"mount", mnt.Destination, fmt.Errorf("bind %s: %w", source, err)}
 	}
-	if err := m.setAttr(mnt.Destination, opts.flags, opts.recursive); err != nil {
-		return err
+	if opts.attrSet != 0 || opts.attrClr != 0 {
+		if err := m.setAttr(mnt.Destination, opts.attr(), opts.recursive || opts.recAttr); err != nil {
+			return err
+		}
 	}
 	return m.propagate(mnt.Destination, opts)
 }
 
 // setAttr changes the flags of the mount now at dest (and below it when recursive).
-func (m *mounter) setAttr(dest string, flags uintptr, recursive bool) error {
+func (m *mounter) setAttr(dest string, attr *unix.MountAttr, recursive bool) error {
 	fd, err := openPathInRoot(m.rootfd, dest)
 	if err != nil {
 		return err
@@ -176,7 +254,7 @@ func (m *mounter) setAttr(dest string, flags uintptr, recursive bool) error {
 	if recursive {
 		at |= unix.AT_RECURSIVE
 	}
-	if err := unix.MountSetattr(fd, "", uint(at), mountAttr(flags)); err != nil {
+	if err := unix.MountSetattr(fd, "", uint(at), attr); err != nil {
 		return &pathError{"mount_setattr", dest, err}
 	}
 	return nil
@@ -255,10 +333,13 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions) error {
 		}
 	}
 	if opts.flags&unix.MS_RDONLY != 0 { // the tmpfs too, now that its directories exist
-		return m.setAttr(mnt.Destination, base.flags|unix.MS_RDONLY, false)
+		return m.setAttr(mnt.Destination, readOnly, false)
 	}
 	return nil
 }
+
+// readOnly is the mount_setattr(2) change that makes a mount read-only.
+var readOnly = &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
 
 // symlink copies the host symlink host to dest inside the rootfs.
 func (m *mounter) symlink(host, dest string) error {

@@ -92,6 +92,23 @@ func setNoNewPrivs() error {
 	return nil
 }
 
+// uniqueEnv keeps one entry per variable: the last value, where the first one stood. That is
+// how `-e PATH=/x` overrides the spec's PATH.
+func uniqueEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	at := make(map[string]int, len(env))
+	for _, kv := range env {
+		key, _, _ := strings.Cut(kv, "=")
+		if i, ok := at[key]; ok {
+			out[i] = kv
+			continue
+		}
+		at[key] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
 // lookPath finds the program the way execvp(3) would, using the container's PATH, and checks
 // it can be executed by the current (already switched) user.
 func lookPath(file string, env []string) (string, error) {

@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -35,7 +36,27 @@ func Validate(spec *specs.Spec) (warnings []string, err error) {
 			return nil, err
 		}
 	}
-	return append(unsupported(spec), capabilityWarnings(spec.Process.Capabilities)...), nil
+	warnings = append(unsupported(spec), mountWarnings(spec)...)
+	return append(warnings, capabilityWarnings(spec.Process.Capabilities)...), nil
+}
+
+// mountWarnings names what the mounts ask for that the kernel would not do as written.
+func mountWarnings(spec *specs.Spec) []string {
+	var w []string
+	privateRoot := rootBaseline(spec.Linux.RootfsPropagation)&unix.MS_PRIVATE != 0
+	for _, m := range spec.Mounts {
+		opts, _ := parseMountOptions(m.Options)
+		if !filepath.IsAbs(m.Destination) {
+			w = append(w, fmt.Sprintf("config: mount destination %q is relative: taken as /%s (relative destinations are deprecated)", m.Destination, m.Destination))
+		}
+		if (m.Type == "bind" || opts.bind) && len(opts.data) > 0 {
+			w = append(w, fmt.Sprintf("config: mount %s: options %q mean nothing to a bind mount and are ignored", m.Destination, opts.data))
+		}
+		if opts.propagation&unix.MS_SLAVE != 0 && privateRoot {
+			w = append(w, fmt.Sprintf("config: mount %s: it can only be a slave of the host's mounts when linux.rootfsPropagation is slave or shared; with %q it stays private", m.Destination, cmp.Or(spec.Linux.RootfsPropagation, "private (the default)")))
+		}
+	}
+	return w
 }
 
 func validateProcess(spec *specs.Spec) error {
@@ -46,10 +67,15 @@ func validateProcess(spec *specs.Spec) error {
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
 		return fmt.Errorf("config: process.cwd %q must be an absolute path", p.Cwd)
 	}
+	seen := map[string]bool{}
 	for _, r := range p.Rlimits {
 		if _, ok := rlimitByName[r.Type]; !ok {
 			return fmt.Errorf("config: process.rlimits: unknown type %q", r.Type)
 		}
+		if seen[r.Type] { // config.md: a duplicate type MUST be an error
+			return fmt.Errorf("config: process.rlimits: %s is listed twice", r.Type)
+		}
+		seen[r.Type] = true
 		if r.Soft > r.Hard {
 			return fmt.Errorf("config: process.rlimits %s: soft %d is above hard %d", r.Type, r.Soft, r.Hard)
 		}
@@ -109,14 +135,16 @@ func validateHostname(spec *specs.Spec) error {
 
 func validateMounts(spec *specs.Spec) error {
 	for _, m := range spec.Mounts {
-		if !filepath.IsAbs(m.Destination) {
-			return fmt.Errorf("config: mount destination %q must be an absolute path", m.Destination)
+		if m.Destination == "" {
+			return errors.New("config: a mount has no destination")
 		}
-		if _, err := parseMountOptions(m.Options); err != nil {
+		opts, err := parseMountOptions(m.Options)
+		if err != nil {
 			return fmt.Errorf("config: mount %s: %w", m.Destination, err)
 		}
-		if m.UIDMappings != nil || m.GIDMappings != nil {
-			return fmt.Errorf("config: mount %s: idmapped mounts are not supported yet", m.Destination)
+		// config.md: with no mappings of its own and no user namespace, idmap MUST fail.
+		if m.UIDMappings != nil || m.GIDMappings != nil || opts.idmap {
+			return fmt.Errorf("config: mount %s: idmapped mounts need a user namespace, which this runtime does not make yet", m.Destination)
 		}
 	}
 	for _, p := range append(append([]string(nil), spec.Linux.MaskedPaths...), spec.Linux.ReadonlyPaths...) {
@@ -200,6 +228,15 @@ func unsupported(spec *specs.Spec) []string {
 	add(p.IOPriority != nil, "process.ioPriority", "")
 	add(p.ExecCPUAffinity != nil, "process.execCPUAffinity", "")
 	add(len(l.UIDMappings)+len(l.GIDMappings) > 0, "linux.uidMappings/gidMappings", "no user namespace")
+	add(p.User.Username != "", "process.user.username", "Windows only")
+	add(p.CommandLine != "", "process.commandLine", "Windows only")
+	for _, other := range []struct {
+		field string
+		set   bool
+	}{{"solaris", spec.Solaris != nil}, {"windows", spec.Windows != nil}, {"vm", spec.VM != nil},
+		{"zos", spec.ZOS != nil}, {"freebsd", spec.FreeBSD != nil}} {
+		add(other.set, other.field, "this runtime runs Linux containers")
+	}
 	return w
 }
 

@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,7 +51,13 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		{"hostname without uts", func(s *specs.Spec) {
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}}
 		}, "uts namespace"},
-		{"relative mount", func(s *specs.Spec) { s.Mounts[0].Destination = "proc" }, "absolute"},
+		{"mount without destination", func(s *specs.Spec) { s.Mounts[0].Destination = "" }, "no destination"},
+		{"idmap without a user namespace", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "idmap"}})
+		}, "idmapped mounts need a user namespace"},
+		{"rlimit twice", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1, Hard: 1}, {Type: "RLIMIT_NOFILE", Soft: 2, Hard: 2}}
+		}, "RLIMIT_NOFILE is listed twice"},
 		{"host sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"vm.swappiness": "1"} }, "not namespaced"},
 		{"net sysctl without netns", func(s *specs.Spec) {
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}, {Type: "uts"}}
@@ -86,18 +93,36 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 func TestValidateWarnsAboutUnsupported(t *testing.T) {
 	spec := DefaultSpec()
 	spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+	spec.Solaris, spec.Windows = &specs.Solaris{}, &specs.Windows{}
+	spec.Process.User.Username = "root"
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "mnt/rel", Type: "tmpfs", Source: "tmpfs"},
+		specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "mode=700", "rslave"}})
 	warnings, err := Validate(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, field := range []string{"linux.seccomp"} {
+	for _, field := range []string{"linux.seccomp", "solaris", "windows", "process.user.username",
+		`"mnt/rel" is relative: taken as /mnt/rel`, `options ["mode=700"] mean nothing to a bind mount`,
+		"mount /data: it can only be a slave of the host's mounts when linux.rootfsPropagation is slave or shared"} {
 		if !strings.Contains(joined, field) {
 			t.Errorf("no warning for %s in %q", field, joined)
 		}
 	}
 	if w, _ := Validate(DefaultSpec()); len(w) != 0 {
 		t.Errorf("default spec gives warnings: %q", w)
+	}
+	spec.Linux.RootfsPropagation = "rslave"
+	if w, _ := Validate(spec); strings.Contains(strings.Join(w, "\n"), "can only be a slave") {
+		t.Errorf("a slave mount under a slave root gives a warning: %q", w)
+	}
+}
+
+func TestUniqueEnvKeepsTheLastValue(t *testing.T) {
+	got := uniqueEnv([]string{"FOO=first", "PATH=/nonexistent", "BAR", "FOO=last", "PATH=/bin", "BAR=1"})
+	if want := []string{"FOO=last", "PATH=/bin", "BAR=1"}; !slices.Equal(got, want) {
+		t.Errorf("uniqueEnv = %q, want %q", got, want)
 	}
 }
 
@@ -123,16 +148,43 @@ func TestParseMountOptions(t *testing.T) {
 	}
 }
 
-func TestMountAttr(t *testing.T) {
-	a := mountAttr(unix.MS_RDONLY | unix.MS_NOEXEC)
-	if a.Attr_set&unix.MOUNT_ATTR_RDONLY == 0 || a.Attr_set&unix.MOUNT_ATTR_NOEXEC == 0 {
-		t.Errorf("ro,noexec not set: %+v", a)
+func TestMountAttrNamesOnlyWhatIsAsked(t *testing.T) {
+	const atime = unix.MOUNT_ATTR__ATIME
+	for _, tt := range []struct {
+		options          []string
+		set, clr         uint64
+		flags            uintptr
+		recursive, recAt bool
+	}{
+		// A bind mount keeps the source's other flags: nothing is cleared that was not asked.
+		{[]string{"bind", "ro", "noexec"}, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOEXEC, 0, unix.MS_RDONLY | unix.MS_NOEXEC, false, false},
+		{[]string{"rw", "suid"}, 0, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID, 0, false, false},
+		{[]string{"ro", "rw"}, 0, unix.MOUNT_ATTR_RDONLY, 0, false, false},
+		// The runtime-spec's recursive options; "bind" stays a bind of one mount.
+		{[]string{"bind", "rro", "rnosuid"}, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID, 0, unix.MS_RDONLY | unix.MS_NOSUID, false, true},
+		{[]string{"rbind", "rrw"}, 0, unix.MOUNT_ATTR_RDONLY, 0, true, true},
+		{[]string{"rnosymfollow"}, unix.MOUNT_ATTR_NOSYMFOLLOW, 0, unix.MS_NOSYMFOLLOW, false, true},
+		// The atime modes are one field: the last one wins.
+		{[]string{"noatime"}, unix.MOUNT_ATTR_NOATIME, atime, unix.MS_NOATIME, false, false},
+		{[]string{"noatime", "relatime"}, unix.MOUNT_ATTR_RELATIME, atime, unix.MS_RELATIME, false, false},
+		{[]string{"rstrictatime"}, unix.MOUNT_ATTR_STRICTATIME, atime, unix.MS_STRICTATIME, false, true},
+		{[]string{"ratime"}, unix.MOUNT_ATTR_RELATIME, atime, unix.MS_RELATIME, false, true},
+		// A filesystem's own flags mean nothing to mount_setattr(2).
+		{[]string{"iversion", "lazytime", "sync"}, 0, 0, unix.MS_I_VERSION | unix.MS_LAZYTIME | unix.MS_SYNCHRONOUS, false, false},
+	} {
+		o, err := parseMountOptions(tt.options)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.options, err)
+		}
+		a := o.attr()
+		if a.Attr_set != tt.set || a.Attr_clr != tt.clr || o.flags != tt.flags || o.recursive != tt.recursive || o.recAttr != tt.recAt || len(o.data) != 0 {
+			t.Errorf("%q: set %#x clr %#x flags %#x recursive %v recAttr %v data %q; want %#x %#x %#x %v %v none",
+				tt.options, a.Attr_set, a.Attr_clr, o.flags, o.recursive, o.recAttr, o.data, tt.set, tt.clr, tt.flags, tt.recursive, tt.recAt)
+		}
 	}
-	if a.Attr_clr&unix.MOUNT_ATTR_NOSUID == 0 {
-		t.Errorf("nosuid not cleared: %+v", a)
-	}
-	if a.Attr_set&unix.MOUNT_ATTR__ATIME != unix.MOUNT_ATTR_RELATIME {
-		t.Errorf("atime mode = %#x, want relatime", a.Attr_set&unix.MOUNT_ATTR__ATIME)
+	o, _ := parseMountOptions([]string{"rmode=1", "idmap"})
+	if len(o.data) != 1 || o.data[0] != "rmode=1" || !o.idmap {
+		t.Errorf("rmode=1,idmap: data %q idmap %v; want [rmode=1] and idmap", o.data, o.idmap)
 	}
 }
 

@@ -315,3 +315,22 @@ func TestBundleCgroupMountIsReadOnly(t *testing.T) {
 		t.Errorf("creating a file in /sys/fs/cgroup: %+v, want EROFS", w)
 	}
 }
+
+// A variable given twice takes its last value, for the program and for finding it (runc
+// does the same); and `-e` overrides the spec's.
+func TestBundleEnvLastValueWins(t *testing.T) {
+	needContainer(t)
+	r := bundleReport(t, "dupenv", func(spec obj) {
+		process(spec)["env"] = list{"FOO=first", "PATH=/nonexistent", "FOO=last", "PATH=/bin"}
+		process(spec)["args"] = list{"probe", "report"}
+		// A relative destination is taken as relative to / (config.md, deprecated).
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "mnt/rel", "type": "tmpfs", "source": "tmpfs"})
+	})
+	if !slices.Equal(r.Env, []string{"FOO=last", "PATH=/bin"}) {
+		t.Errorf("env %q, want [FOO=last PATH=/bin]", r.Env)
+	}
+	mountAt(t, r, "/mnt/rel")
+	if out := mustRun(t, "run", "--rootfs", testRootfs, "-e", "FOO=1", "-e", "FOO=2", "-e", "PATH=/bin", "--", "sh", "-c", "echo $FOO $PATH"); out != "2 /bin\n" {
+		t.Errorf("-e FOO=1 -e FOO=2 -e PATH=/bin: the program saw %q, want 2 /bin", out)
+	}
+}

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -446,4 +447,35 @@ func openFDs(t *testing.T) []string {
 		fds = append(fds, e.Name()+" "+target)
 	}
 	return fds
+}
+
+func TestSwappinessAndWhatIsNotApplied(t *testing.T) {
+	has := func(string) bool { return true }
+	current := func(string) string { return "" }
+	bad := &specs.LinuxResources{Memory: &specs.LinuxMemory{Swappiness: u64(200)}}
+	if _, err := v1Limits(bad, has); err == nil || !strings.Contains(err.Error(), "swappiness 200: must be 0 to 100") {
+		t.Errorf("v1: swappiness 200 gave %v, want it refused", err)
+	}
+	if _, err := v2Limits(bad, current); err == nil || !strings.Contains(err.Error(), "must be 0 to 100") {
+		t.Errorf("v2: swappiness 200 gave %v, want it refused", err)
+	}
+	// Docker's -1, "the kernel's default", is neither refused nor written.
+	l, err := v1Limits(&specs.LinuxResources{Memory: &specs.LinuxMemory{Swappiness: u64(math.MaxUint64)}}, has)
+	if err != nil || len(l.writes) != 0 {
+		t.Errorf("v1: swappiness -1 gave %v and writes %v, want neither", err, l.writes)
+	}
+	leaf := &specs.LinuxResources{
+		Memory:  &specs.LinuxMemory{CheckBeforeUpdate: yes()},
+		BlockIO: &specs.LinuxBlockIO{WeightDevice: []specs.LinuxWeightDevice{{LeafWeight: u16(10)}}},
+	}
+	l, err = v2Limits(leaf, current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(l.warnings, "\n")
+	for _, want := range []string{"checkBeforeUpdate is not supported", "leafWeight does not exist on cgroup v2"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("v2 warnings %q do not say %q", joined, want)
+		}
+	}
 }

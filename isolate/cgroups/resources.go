@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -65,6 +66,19 @@ func blkioToIOWeight(w uint16) uint64 {
 	return 1 + (uint64(max(w, 10))-10)*9999/990
 }
 
+// checkMemory refuses a swappiness no kernel takes, as runc does, except -1 (all bits set in
+// the spec's unsigned field), which Docker sends for "the default"; and it says that
+// checkBeforeUpdate is not applied.
+func checkMemory(l *limits, m *specs.LinuxMemory) error {
+	if s := m.Swappiness; s != nil && *s > 100 && *s != math.MaxUint64 {
+		return fmt.Errorf("linux.resources.memory.swappiness %d: must be 0 to 100", *s)
+	}
+	if m.CheckBeforeUpdate != nil && *m.CheckBeforeUpdate {
+		l.warn("linux.resources.memory.checkBeforeUpdate is not supported; the limit is written as it is")
+	}
+	return nil
+}
+
 // v1Limits converts resources to cgroup v1 files. unified tells whether a cgroup2 hierarchy
 // is mounted beside (hybrid), where the controllers that v1 lacks may live.
 func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, error) {
@@ -91,6 +105,9 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		}
 		if m.KernelTCP != nil {
 			l.add("memory", "memory.kmem.tcp.limit_in_bytes", itoa(*m.KernelTCP))
+		}
+		if err := checkMemory(l, m); err != nil {
+			return nil, err
 		}
 		if m.Swappiness != nil && *m.Swappiness <= 100 {
 			l.add("memory", "memory.swappiness", itoa(*m.Swappiness))
@@ -187,6 +204,9 @@ func blkioV1(l *limits, b *specs.LinuxBlockIO, has func(string) bool) {
 	for _, d := range b.WeightDevice {
 		if d.Weight != nil {
 			l.add("blkio", weightFile+"_device", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight))
+		}
+		if d.LeafWeight != nil {
+			l.add("blkio", "blkio.leaf_weight_device", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.LeafWeight))
 		}
 	}
 	throttle := []struct {
@@ -318,6 +338,9 @@ func memoryV2(l *limits, m *specs.LinuxMemory) error {
 	if m.Kernel != nil || m.KernelTCP != nil { //nolint:staticcheck // deprecated in the spec, still read
 		l.warn("linux.resources.memory.kernel and kernelTCP do not exist on cgroup v2; not applied")
 	}
+	if err := checkMemory(l, m); err != nil {
+		return err
+	}
 	if m.Swappiness != nil && *m.Swappiness <= 100 {
 		l.warn("linux.resources.memory.swappiness does not exist on cgroup v2; not applied")
 	}
@@ -359,10 +382,15 @@ func ioV2(l *limits, b *specs.LinuxBlockIO) {
 	if b.Weight != nil && *b.Weight != 0 {
 		l.add("", "io.weight", "default "+itoa(blkioToIOWeight(*b.Weight)))
 	}
+	leaf := b.LeafWeight != nil
 	for _, d := range b.WeightDevice {
 		if d.Weight != nil {
 			l.add("", "io.weight", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, blkioToIOWeight(*d.Weight)))
 		}
+		leaf = leaf || d.LeafWeight != nil
+	}
+	if leaf {
+		l.warn("linux.resources.blockIO leafWeight does not exist on cgroup v2; not applied")
 	}
 	throttle := []struct {
 		key  string
