@@ -51,7 +51,7 @@ func execStage() error {
 	}
 	stdio := []uintptr{0, 1, 2}
 	if p.Terminal {
-		slave, err := execTerminal(p.ConsoleSize)
+		slave, err := execTerminal(p.ConsoleSize, p.User.UID)
 		if err != nil {
 			return err
 		}
@@ -107,8 +107,8 @@ func enterContainer(cfg *execConfig) error {
 
 // execTerminal opens a pty in the container's devpts, sends the master to the parent and
 // returns the slave, which becomes the program's stdio and controlling terminal.
-func execTerminal(size *specs.Box) (int, error) {
-	master, slave, name, err := openPty(size)
+func execTerminal(size *specs.Box, uid uint32) (int, error) {
+	master, slave, name, err := openPty(size, uid)
 	if err != nil {
 		return -1, err
 	}

@@ -362,7 +362,7 @@ func setupProcess(cfg *initConfig) error {
 		return fmt.Errorf("setsid: %w", err)
 	}
 	if cfg.Terminal {
-		return setupTerminal(initSyncFD, p.ConsoleSize)
+		return setupTerminal(initSyncFD, p.ConsoleSize, p.User.UID)
 	}
 	return nil
 }

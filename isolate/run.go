@@ -552,7 +552,10 @@ func (p *initProcess) wait(signals <-chan os.Signal) (int, error) {
 }
 
 // relayConsole copies the user's input to the pty and the pty's output to the user; the
-// returned channel closes when the output ends (or at once without a pty).
+// returned channel closes when the output ends (or at once without a pty). When the output
+// can no longer be written (a `| head` that exited), the pty is hung up, as a terminal that
+// went away is: the container's session gets SIGHUP and its writes fail, and nothing waits
+// on a full pty. See pty(7).
 func relayConsole(c *console, stdin, stdout *os.File) <-chan struct{} {
 	relayed := make(chan struct{})
 	if c == nil {
@@ -563,12 +566,34 @@ func relayConsole(c *console, stdin, stdout *os.File) <-chan struct{} {
 	if stdin != nil {
 		go func() { io.Copy(c.master, stdin) }()
 	}
-	out := io.Writer(io.Discard)
+	out := io.Discard
 	if stdout != nil {
-		out = stdout
+		out = Output(stdout)
 	}
-	go func() { io.Copy(out, c.master); close(relayed) }()
+	go func() {
+		w := &failedWrite{w: out}
+		io.Copy(w, c.master)
+		if w.err != nil {
+			c.master.Close()
+		}
+		close(relayed)
+	}()
 	return relayed
+}
+
+// failedWrite remembers the error of a write: io.Copy's error alone does not say which side
+// failed, and reading the master fails with EIO at every normal end.
+type failedWrite struct {
+	w   io.Writer
+	err error
+}
+
+func (f *failedWrite) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // relaySignals forwards signals to the process behind pidfd (a window change resizes the

@@ -14,8 +14,8 @@ import (
 // of init's new session, and sends the master side to the parent, which relays it to the
 // user's terminal or passes it on to a console socket. See pty(7), pts(4), and TIOCSCTTY in
 // ioctl_tty(2).
-func setupTerminal(syncFD int, size *specs.Box) error {
-	master, slave, slavePath, err := openPty(size)
+func setupTerminal(syncFD int, size *specs.Box, uid uint32) error {
+	master, slave, slavePath, err := openPty(size, uid)
 	if err != nil {
 		return err
 	}
@@ -35,9 +35,11 @@ func setupTerminal(syncFD int, size *specs.Box) error {
 	return sendMessage(syncFD, message{Type: msgPty, Text: slavePath}, master)
 }
 
-// openPty opens a new pseudo-terminal in the devpts mounted on /dev/pts, of the given size,
-// and returns both sides (close-on-exec) and the slave's name.
-func openPty(size *specs.Box) (master, slave int, slavePath string, err error) {
+// openPty opens a new pseudo-terminal in the devpts mounted on /dev/pts, of the given size and
+// owned by uid, and returns both sides (close-on-exec) and the slave's name. devpts makes it
+// root's, mode 0620: a program running as another user could not open its own terminal
+// again (tty(1), /dev/tty), as login(1) and runc make it the user's.
+func openPty(size *specs.Box, uid uint32) (master, slave int, slavePath string, err error) {
 	master, err = unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, -1, "", &pathError{"open", "/dev/ptmx", fmt.Errorf("%w (a terminal needs a devpts mount on /dev/pts)", err)}
@@ -57,6 +59,10 @@ func openPty(size *specs.Box) (master, slave int, slavePath string, err error) {
 	slave, err = unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fail(&pathError{"open", slavePath, err})
+	}
+	if err := unix.Fchown(slave, int(uid), -1); err != nil { // the group stays tty's
+		unix.Close(slave)
+		return fail(&pathError{"chown", slavePath, err})
 	}
 	if size != nil {
 		ws := &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)}

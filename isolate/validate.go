@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -67,6 +68,14 @@ func validateProcess(spec *specs.Spec) error {
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
 		return fmt.Errorf("config: process.cwd %q must be an absolute path", p.Cwd)
 	}
+	if err := validateUser(p.User); err != nil {
+		return err
+	}
+	for _, kv := range p.Env {
+		if key, _, ok := strings.Cut(kv, "="); !ok || key == "" {
+			return fmt.Errorf("config: process.env %q: want KEY=VALUE", kv)
+		}
+	}
 	seen := map[string]bool{}
 	for _, r := range p.Rlimits {
 		if _, ok := rlimitByName[r.Type]; !ok {
@@ -90,6 +99,20 @@ func validateProcess(spec *specs.Spec) error {
 					return fmt.Errorf("config: process.capabilities: unknown capability %q", name)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// maxID is the largest uid or gid a process may be given, as in runc: setresuid(2) reads
+// (uid_t)-1 as "leave it unchanged", which would leave the process root.
+const maxID = math.MaxInt32
+
+func validateUser(u specs.User) error {
+	ids := append([]uint32{u.UID, u.GID}, u.AdditionalGids...)
+	for _, id := range ids {
+		if id > maxID {
+			return fmt.Errorf("config: process.user: id %d is out of range (0 to %d)", id, maxID)
 		}
 	}
 	return nil

@@ -55,6 +55,11 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		{"idmap without a user namespace", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "idmap"}})
 		}, "idmapped mounts need a user namespace"},
+		{"uid that setresuid reads as unchanged", func(s *specs.Spec) { s.Process.User.UID = 1<<32 - 1 }, "id 4294967295 is out of range"},
+		{"gid above runc's range", func(s *specs.Spec) { s.Process.User.GID = 1 << 31 }, "out of range (0 to 2147483647)"},
+		{"additional gid out of range", func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{1<<32 - 1} }, "out of range"},
+		{"env without =", func(s *specs.Spec) { s.Process.Env = append(s.Process.Env, "FOO") }, `process.env "FOO": want KEY=VALUE`},
+		{"env without a name", func(s *specs.Spec) { s.Process.Env = append(s.Process.Env, "=bar") }, "want KEY=VALUE"},
 		{"rlimit twice", func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1, Hard: 1}, {Type: "RLIMIT_NOFILE", Soft: 2, Hard: 2}}
 		}, "RLIMIT_NOFILE is listed twice"},

@@ -15,7 +15,8 @@ import (
 
 // logger receives warnings, errors and --debug traces; app.Before points it at --log.
 var (
-	logger    = slog.New(newLineHandler(os.Stderr, slog.LevelWarn))
+	logger    = slog.New(newLineHandler(stderr, slog.LevelWarn))
+	stderr    = isolate.Output(os.Stderr) // a closed stderr must not end contain mid-run
 	logToFile bool
 )
 
@@ -144,7 +145,7 @@ func setupLogging(c *cli.Context) error {
 	if c.Bool("debug") {
 		level = slog.LevelDebug
 	}
-	var w io.Writer = os.Stderr
+	w := stderr
 	if path := c.String("log"); path != "" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -37,7 +36,7 @@ var rootfsCommand = &cli.Command{
 			if err != nil {
 				return err
 			}
-			if err := rootfs.Build(dir, rootfs.Options{From: from, Probe: probe, Log: os.Stderr}); err != nil {
+			if err := rootfs.Build(dir, rootfs.Options{From: from, Probe: probe, Log: stderr}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "rootfs ready in %s\n", dir)

@@ -142,7 +142,7 @@ func quickRootfs(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return rootfs.EnsureDefault(probe, os.Stderr)
+	return rootfs.EnsureDefault(probe, stderr)
 }
 
 // setTerminal asks for a pty the size of the user's terminal, with the user's TERM.

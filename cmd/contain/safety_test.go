@@ -158,6 +158,10 @@ func TestBadInputIsRefused(t *testing.T) {
 			editSpec(t, b, func(s obj) { linux(s)["namespaces"] = append(linux(s)["namespaces"].([]any), obj{"type": "bogus"}) })
 		}, "c1", "unknown namespace type"},
 		{"hostname too long", func(t *testing.T, b string) { editSpec(t, b, func(s obj) { s["hostname"] = strings.Repeat("h", 65) }) }, "c1", "hostname"},
+		{"uid that means unchanged to setresuid", func(t *testing.T, b string) {
+			editSpec(t, b, func(s obj) { process(s)["user"] = obj{"uid": 4294967295, "gid": 0} })
+		}, "c1", "id 4294967295 is out of range"},
+		{"env without =", func(t *testing.T, b string) { editSpec(t, b, func(s obj) { process(s)["env"] = list{"FOO"} }) }, "c1", "want KEY=VALUE"},
 		{"invalid id", nil, "../x", "invalid container id"},
 		{"id with slash", nil, "a/b", "invalid container id"},
 		{"id with space", nil, "a b", "invalid container id"},
@@ -173,6 +177,17 @@ func TestBadInputIsRefused(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want non-zero and %q", r.code, r.stderr, tc.want)
 			}
 		})
+	}
+}
+
+// The quick form's flags go through the same checks: --user 4294967295 would have been root.
+func TestQuickFormBadUserAndEnvAreRefused(t *testing.T) {
+	needContainer(t)
+	for _, args := range [][]string{{"--user", "4294967295", "--", "id"}, {"--user", "1000:4294967295", "--", "id"}, {"-e", "FOO", "--", "true"}} {
+		r := contain(t, "", append([]string{"run", "--rootfs", testRootfs}, args...)...)
+		if r.code == 0 || !strings.Contains(r.stderr, "out of range") && !strings.Contains(r.stderr, "want KEY=VALUE") {
+			t.Errorf("run %q: exit %d, stdout %q, stderr %q; want it refused", args, r.code, r.stdout, r.stderr)
+		}
 	}
 }
 
