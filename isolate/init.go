@@ -49,6 +49,10 @@ type initConfig struct {
 	// Hooks: init runs createContainer and startContainer, and pauses before pivot_root for
 	// the parent's prestart and createRuntime (see hooks.go).
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
+	// Throwaway: the rootfs is shared by runs (the quick form's default rootfs), so init puts
+	// a copy-on-write overlay over it (see throwawayRoot) and the container's writes go with
+	// its mount namespace.
+	Throwaway bool `json:"throwaway,omitempty"`
 	// CgroupTasks: the v1 cgroup's "tasks" files, which init's thread joins first thing
 	// (cgroups.JoinSelf); on v2, and in a hybrid host's cgroup2 part, init was cloned into
 	// its cgroup.
@@ -265,6 +269,13 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 	baseline := rootBaseline(spec.Linux.RootfsPropagation)
 	if err := setPropagation("/", baseline); err != nil {
 		return err
+	}
+	if cfg.Throwaway {
+		merged, err := throwawayRoot(cfg.Rootfs)
+		if err != nil {
+			return err
+		}
+		cfg.Rootfs = merged
 	}
 	if baseline&unix.MS_SHARED != 0 {
 		if err := makeParentMountPrivate(cfg.Rootfs); err != nil {

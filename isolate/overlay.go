@@ -62,3 +62,25 @@ func (o Overlay) Remove() error {
 	}
 	return nil
 }
+
+// throwawayRoot covers rootfs, in this mount namespace only, with an overlay whose writes land
+// in a tmpfs, and returns where the overlay is mounted: the container can change its root
+// freely, and the image shared by every run stays as it was. Nothing needs removing after:
+// the tmpfs and the overlay go with the namespace. The image is named to overlayfs through
+// an fd opened before the tmpfs covers its path (a /proc/self/fd link, resolved to the
+// directory itself, under the tmpfs). Runs in init, before the rootfs is bound onto itself.
+func throwawayRoot(rootfs string) (string, error) {
+	image, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &pathError{"open", rootfs, err}
+	}
+	defer unix.Close(image)
+	if err := unix.Mount("tmpfs", rootfs, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+		return "", &pathError{"mount", rootfs, fmt.Errorf("tmpfs for the throwaway root: %w", err)}
+	}
+	o := Overlay{Lower: fdPath(image), Dir: filepath.Join(rootfs, "throwaway")}
+	if err := o.Mount(); err != nil {
+		return "", err
+	}
+	return o.Merged(), nil
+}

@@ -34,6 +34,9 @@ type RunOptions struct {
 	// ConsoleSocket: with process.terminal, the pty master goes to this unix socket instead of
 	// being relayed (create --console-socket).
 	ConsoleSocket string
+	// Throwaway: Spec's rootfs is shared by runs (the quick form's default rootfs); the
+	// container sees it through a copy-on-write overlay, and its writes vanish with it.
+	Throwaway bool
 	// Signals, if set, are the signals to forward, which the caller catches (CatchSignals);
 	// if nil, Run catches ForwardedSignals itself while it runs.
 	Signals <-chan os.Signal
@@ -327,6 +330,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		attr.Files = append(attr.Files, execFifo.Fd())
 	}
 	initCfg := newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil)
+	initCfg.Throwaway = o.Throwaway
 	if cg != nil {
 		initCfg.CgroupTasks = cg.TaskFiles()
 	}

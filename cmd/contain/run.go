@@ -130,6 +130,8 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 		spec.Linux.Resources = limits
 	}
 	o.ID, o.Bundle, o.Spec = newID(), filepath.Dir(dir), spec
+	// The default rootfs serves every run: a run must not change it for the next one.
+	o.Throwaway = !c.IsSet("rootfs")
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/containkit/contain/internal/probe"
 	"github.com/containkit/contain/internal/testenv"
 	"github.com/containkit/contain/isolate"
+	"github.com/containkit/contain/rootfs"
 )
 
 // The sandbox must really be shared, or the propagation tests below prove nothing.
@@ -315,5 +316,42 @@ func onThreadWithSlack(t *testing.T, ns int) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The default rootfs serves every quick run: what one run changes in it is gone for the next
+// (a copy-on-write overlay), while a rootfs given with --rootfs is the caller's to change.
+func TestQuickFormLeavesTheDefaultRootfsAsItWas(t *testing.T) {
+	needContainer(t)
+	dir := filepath.Join(t.TempDir(), "default")
+	quick := func(args ...string) string {
+		t.Helper()
+		cmd := containCmd(append([]string{"run"}, args...)...)
+		cmd.Env = append(cmd.Env, "CONTAIN_ROOTFS="+dir)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("contain run %q: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	quick("--cwd", "/newdir", "--", "sh", "-c", "rm /bin/ls && touch /etc/newfile")
+	if out := quick("--", "sh", "-c", "ls /bin/ls; ls /etc/newfile /newdir 2>&1; true"); !strings.HasPrefix(out, "/bin/ls\n") || strings.Count(out, "No such file") != 2 {
+		t.Errorf("the next run saw the last one's changes: %q", out)
+	}
+	for _, name := range []string{"newdir", "etc/newfile"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s was written into the default rootfs", name)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "bin/ls")); err != nil {
+		t.Errorf("bin/ls went from the default rootfs: %v", err)
+	}
+	own := t.TempDir()
+	if err := rootfs.Build(filepath.Join(own, "r"), rootfs.Options{From: "busybox", Probe: probeBin}); err != nil {
+		t.Fatal(err)
+	}
+	quick("--rootfs", filepath.Join(own, "r"), "--", "touch", "/kept")
+	if _, err := os.Lstat(filepath.Join(own, "r", "kept")); err != nil {
+		t.Errorf("a write into --rootfs DIR did not stay: %v", err)
 	}
 }
