@@ -203,10 +203,11 @@ func oneID(c *cli.Context) (string, error) {
 	return id, isolate.ValidateID(id)
 }
 
-// parseSignal reads TERM, SIGTERM or 15.
+// parseSignal reads TERM, SIGTERM or 15; 0, kill(2)'s null signal, only checks that the
+// container runs.
 func parseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
+		if n < 0 || n > 64 {
 			return 0, fmt.Errorf("signal %d out of range", n)
 		}
 		return unix.Signal(n), nil

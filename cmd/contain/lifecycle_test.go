@@ -91,14 +91,17 @@ func TestLifecycle(t *testing.T) {
 	if r := contain(t, "", "delete", "lc"); r.code == 0 || !strings.Contains(r.stderr, "running") {
 		t.Errorf("delete of a running container: exit %d, %q", r.code, r.stderr)
 	}
+	mustRunCLI(t, "kill", "lc", "0") // the null signal: is it running? (kill(2), as runc)
 	mustRunCLI(t, "kill", "lc", "USR1")
 	mustRunCLI(t, "kill", "lc", "SIGTERM")
 	waitFor(t, func() bool { return state(t, "lc").Status == specs.StateStopped })
 	if got, _ := os.ReadFile(out); string(got) != "ready\nSIGUSR1\nSIGTERM\n" {
 		t.Errorf("the container saw %q", got)
 	}
-	if r := contain(t, "", "kill", "lc"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
-		t.Errorf("kill of a stopped container: exit %d, %q", r.code, r.stderr)
+	for _, sig := range []string{"TERM", "0"} {
+		if r := contain(t, "", "kill", "lc", sig); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+			t.Errorf("kill %s of a stopped container: exit %d, %q", sig, r.code, r.stderr)
+		}
 	}
 	mustRunCLI(t, "delete", "lc")
 	if r := contain(t, "", "state", "lc"); r.code == 0 || !strings.Contains(r.stderr, "container does not exist") {
