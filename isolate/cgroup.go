@@ -75,10 +75,12 @@ func withRuntimeDevices(r *specs.LinuxResources, devices []specs.LinuxDevice) *s
 			allow("b", d.Major, &d.Minor)
 		} // p: a fifo, which no device cgroup governs
 	}
-	console, ptmx := int64(1), int64(2)
-	allow("c", 5, &console) // /dev/console, for a terminal
-	allow("c", 5, &ptmx)    // /dev/ptmx, the one in /dev/pts
-	allow("c", 136, nil)    // /dev/pts/N: no minor is any minor
+	// Not 5:1, the host's /dev/console: with a terminal the container's /dev/console is a
+	// bind of its pts (136:N), and a node of 5:1 made with CAP_MKNOD would open the host's
+	// console, even make it the container's controlling terminal.
+	ptmx := int64(2)
+	allow("c", 5, &ptmx) // /dev/ptmx, the one in /dev/pts
+	allow("c", 136, nil) // /dev/pts/N: no minor is any minor
 	return &out
 }
 

@@ -49,6 +49,9 @@ type initConfig struct {
 	// Hooks: init runs createContainer and startContainer, and pauses before pivot_root for
 	// the parent's prestart and createRuntime (see hooks.go).
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
+	// NoNewKeyring: the container keeps its caller's session keyring (runc's
+	// --no-new-keyring) instead of an anonymous one of its own.
+	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
 	// Throwaway: the rootfs is shared by runs (the quick form's default rootfs), so init puts
 	// a copy-on-write overlay over it (see throwawayRoot) and the container's writes go with
 	// its mount namespace.
@@ -366,6 +369,11 @@ func setupProcess(cfg *initConfig) error {
 	}
 	if err := setRlimits(p.Rlimits); err != nil {
 		return err
+	}
+	if !cfg.NoNewKeyring {
+		if err := joinNewSessionKeyring(); err != nil {
+			return err
+		}
 	}
 	// A session of its own: the container's processes are not in the caller's process group,
 	// so a Ctrl-C on the host terminal reaches contain (which forwards it) and not both.

@@ -92,6 +92,18 @@ func setNoNewPrivs() error {
 	return nil
 }
 
+// joinNewSessionKeyring gives the process a session keyring of its own, an anonymous one
+// (keyctl(2) KEYCTL_JOIN_SESSION_KEYRING with no name): it would otherwise keep its caller's,
+// and the container could read, add and unlink the keys of whoever ran contain (keyrings(7)).
+// A kernel built without keys has no keyrings to share.
+func joinNewSessionKeyring() error {
+	_, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+	if errno != 0 && errno != unix.ENOSYS {
+		return fmt.Errorf("keyctl KEYCTL_JOIN_SESSION_KEYRING: %w", errno)
+	}
+	return nil
+}
+
 // uniqueEnv keeps one entry per variable: the last value, where the first one stood. That is
 // how `-e PATH=/x` overrides the spec's PATH.
 func uniqueEnv(env []string) []string {

@@ -34,6 +34,9 @@ type RunOptions struct {
 	// ConsoleSocket: with process.terminal, the pty master goes to this unix socket instead of
 	// being relayed (create --console-socket).
 	ConsoleSocket string
+	// NoNewKeyring: the container keeps the caller's session keyring (--no-new-keyring);
+	// by default it gets an anonymous one of its own.
+	NoNewKeyring bool
 	// Throwaway: Spec's rootfs is shared by runs (the quick form's default rootfs); the
 	// container sees it through a copy-on-write overlay, and its writes vanish with it.
 	Throwaway bool
@@ -330,7 +333,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		attr.Files = append(attr.Files, execFifo.Fd())
 	}
 	initCfg := newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil)
-	initCfg.Throwaway = o.Throwaway
+	initCfg.Throwaway, initCfg.NoNewKeyring = o.Throwaway, o.NoNewKeyring
 	if cg != nil {
 		initCfg.CgroupTasks = cg.TaskFiles()
 	}

@@ -59,16 +59,24 @@ func DefaultSpec() *specs.Spec {
 			},
 			// Deny every device, then the runtime allows the ones it makes (see deviceRules).
 			Resources: &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
-			MaskedPaths: []string{
-				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-				"/proc/scsi", "/sys/devices/virtual/powercap",
-			},
+			MaskedPaths: append([]string{
+				"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+				"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+				"/sys/firmware", "/proc/scsi", "/sys/devices/virtual/powercap",
+			}, thermalThrottlePaths()...),
 			ReadonlyPaths: []string{
 				"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 			},
 		},
 	}
+}
+
+// thermalThrottlePaths are the host CPUs' throttling counters, which tell a container about
+// the host's load and its neighbours' (masked by Docker since GHSA-6fw5-f8r9-fgfm): one
+// directory per CPU, so listed for this host's CPUs.
+func thermalThrottlePaths() []string {
+	paths, _ := filepath.Glob("/sys/devices/system/cpu/cpu*/thermal_throttle")
+	return paths
 }
 
 // LoadSpec reads bundle/config.json. A field this version of the spec does not know is a

@@ -250,6 +250,16 @@ func TestCgroupDevices(t *testing.T) {
 	if res := mknod(true); !res.OK {
 		t.Errorf("mknod c 10:229 allowed by the device list: %+v", res)
 	}
+	// The host's console is not one of the runtime's devices: a node of it would open it.
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"/bin/probe", "mknod", "5", "1"}
+		withMknod(spec)
+	})
+	var console probe.PathResult
+	decodeProbe(t, mustRun(t, "run", "--bundle", bundle, "console"), &console)
+	if console.OK || console.Errno != "EPERM" {
+		t.Errorf("mknod c 5:1 (the host's /dev/console): %+v, want EPERM", console)
+	}
 	// The runtime's own devices stay usable under "deny all": /dev/null is written to by sh.
 	if out := mustRun(t, "run", "--rootfs", testRootfs, "--", "sh", "-c", "echo x >/dev/null && head -c 4 /dev/zero | wc -c"); strings.TrimSpace(out) != "4" {
 		t.Errorf("default devices: %q", out)

@@ -28,7 +28,7 @@ var createCommand = &cli.Command{
 		&cli.StringFlag{Name: "pid-file", Usage: "write the container's pid to `FILE`"},
 		&cli.StringFlag{Name: "console-socket", Usage: "with process.terminal, send the pty master to the unix socket `SOCK`"},
 		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted for runc compatibility; contain always uses pivot_root"},
-		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted for runc compatibility (no session keyring is made)"},
+		noNewKeyringFlag,
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the container's process"},
 	},
 	Action: func(c *cli.Context) error {
@@ -177,6 +177,7 @@ func bundleOptions(c *cli.Context) (isolate.RunOptions, error) {
 	return isolate.RunOptions{
 		ID: id, Bundle: bundle, Spec: spec, StateRoot: c.String("root"), PidFile: pidFile,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Log: logger,
+		NoNewKeyring: c.Bool("no-new-keyring"),
 	}, nil
 }
 
@@ -202,6 +203,9 @@ func oneID(c *cli.Context) (string, error) {
 	id := c.Args().First()
 	return id, isolate.ValidateID(id)
 }
+
+// noNewKeyringFlag is runc's: the container keeps the caller's session keyring.
+var noNewKeyringFlag = &cli.BoolFlag{Name: "no-new-keyring", Usage: "keep the caller's session keyring (default: an anonymous one of the container's own)"}
 
 // parseSignal reads TERM, SIGTERM or 15; 0, kill(2)'s null signal, only checks that the
 // container runs.

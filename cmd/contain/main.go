@@ -31,7 +31,7 @@ func run(args []string) int {
 		}
 		logger.Error(err.Error())
 		if logToFile {
-			fmt.Fprintln(os.Stderr, "contain:", err)
+			fmt.Fprintln(stderr, "contain:", err)
 		}
 		return 1
 	}

@@ -31,6 +31,7 @@ var runCommand = &cli.Command{
 	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "run the OCI bundle in `DIR`"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the container's pid to `FILE`"},
+		noNewKeyringFlag,
 		&cli.StringFlag{Name: "rootfs", Usage: "root filesystem `DIR` (default: the default rootfs)"},
 		&cli.StringFlag{Name: "hostname", Value: "contain", Usage: "the container's hostname"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `KEY=VAL` in the environment"},
@@ -51,6 +52,8 @@ func runAction(c *cli.Context) error {
 		Stdout:    os.Stdout,
 		Stderr:    os.Stderr,
 		Log:       logger,
+		// Both forms: runc's run has it too.
+		NoNewKeyring: c.Bool("no-new-keyring"),
 	}
 	var err error
 	if c.IsSet("bundle") {

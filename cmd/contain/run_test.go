@@ -118,10 +118,12 @@ func TestRunProcessFlags(t *testing.T) {
 
 func TestMaskedAndReadonlyPaths(t *testing.T) {
 	needContainer(t)
-	var keys probe.CatResult
-	probeAction(t, &keys, "cat", "/proc/keys")
-	if keys.OK && keys.Content != "" {
-		t.Errorf("/proc/keys is readable: %q", keys.Content)
+	for _, path := range []string{"/proc/keys", "/proc/interrupts"} {
+		var masked probe.CatResult
+		probeAction(t, &masked, "cat", path)
+		if masked.OK && masked.Content != "" {
+			t.Errorf("%s is readable: %q", path, masked.Content)
+		}
 	}
 	var firmware probe.LsResult
 	probeAction(t, &firmware, "ls", "/sys/firmware")

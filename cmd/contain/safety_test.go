@@ -3,9 +3,15 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/containkit/contain/internal/probe"
 )
 
 // assertEmptyDir fails if dir (a marker on the host) got anything written into it.
@@ -202,5 +208,35 @@ func TestDuplicateIDIsRefused(t *testing.T) {
 	first.signal(t, syscall.SIGTERM, "SIGTERM")
 	if code := first.wait(t); code != 0 {
 		t.Errorf("first container: exit %d after SIGTERM, want 0", code)
+	}
+}
+
+// The container gets a session keyring of its own, not the one of whoever ran contain (whose
+// keys it could otherwise read, add and unlink), unless --no-new-keyring asks for it; an
+// exec'd process too. The test's thread joins a keyring with a name of its own first, and
+// runs contain from that thread: keyrings belong to a thread's credentials. It stays locked,
+// so that Go ends the thread with the test's goroutine.
+func TestContainerGetsItsOwnSessionKeyring(t *testing.T) {
+	needContainer(t)
+	runtime.LockOSThread()
+	name := "contain-test-" + strconv.Itoa(os.Getpid())
+	if _, err := unix.KeyctlJoinSessionKeyring(name); err != nil {
+		t.Fatalf("join a session keyring: %v", err)
+	}
+	keyring := func(args ...string) string {
+		t.Helper()
+		var r probe.Report
+		decodeProbe(t, mustRun(t, args...), &r)
+		return r.SessionKeyring
+	}
+	if got := keyring("run", "--rootfs", testRootfs, "--", "/bin/probe", "report"); got == "" || strings.HasSuffix(got, ";"+name) {
+		t.Errorf("the container's session keyring is %q: want one of its own, not the caller's %s", got, name)
+	}
+	if got := keyring("run", "--no-new-keyring", "--rootfs", testRootfs, "--", "/bin/probe", "report"); !strings.HasSuffix(got, ";"+name) {
+		t.Errorf("with --no-new-keyring the session keyring is %q, want the caller's %s", got, name)
+	}
+	runningContainer(t, "keys", nil, "/bin/probe", "sleep", "60")
+	if got := keyring("exec", "keys", "/bin/probe", "report"); got == "" || strings.HasSuffix(got, ";"+name) {
+		t.Errorf("the exec'd process's session keyring is %q: want one of its own", got)
 	}
 }

@@ -47,6 +47,9 @@ type Report struct {
 	Umask        string              `json:"umask"`
 	OOMScoreAdj  int                 `json:"oom_score_adj"`
 	TimerSlackNS int                 `json:"timer_slack_ns"` // prctl(2) PR_GET_TIMERSLACK, inherited like rlimits
+	// SessionKeyring describes the session keyring, keyctl(2) KEYCTL_DESCRIBE:
+	// "keyring;UID;GID;PERM;NAME". A container must not get the caller's.
+	SessionKeyring string `json:"session_keyring"`
 	Env          []string            `json:"env"`
 	TTY          TTY                 `json:"tty"`
 	Errors       []string            `json:"errors,omitempty"` // what could not be read, and why
@@ -135,6 +138,7 @@ func Collect() (*Report, error) {
 	r.Cwd = c.cwd()
 	r.OOMScoreAdj = c.oomScoreAdj()
 	r.TimerSlackNS = c.timerSlack()
+	r.SessionKeyring = c.sessionKeyring()
 	r.Env = append([]string{}, os.Environ()...)
 	r.TTY = readTTY()
 	if len(r.Errors) == 0 {
@@ -353,6 +357,24 @@ func (c *collector) timerSlack() int {
 		c.fail(os.NewSyscallError("prctl PR_GET_TIMERSLACK", err))
 	}
 	return slack
+}
+
+// sessionKeyring describes the session keyring without making one: a process that has none
+// would otherwise get a new one just for looking (keyrings(7)).
+func (c *collector) sessionKeyring() string {
+	id, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+	if err != nil {
+		if err == unix.ENOKEY {
+			return ""
+		}
+		c.fail(os.NewSyscallError("keyctl KEYCTL_GET_KEYRING_ID", err))
+		return ""
+	}
+	desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, id)
+	if err != nil {
+		c.fail(os.NewSyscallError("keyctl KEYCTL_DESCRIBE", err))
+	}
+	return desc
 }
 
 // readFDs lists the open file descriptors from /proc/self/fd with their readlink targets.
