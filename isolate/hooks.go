@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +22,8 @@ import (
 //	                         before pivot_root (the parent runs them while init waits)
 //	createContainer          the container's namespaces, before pivot_root (init)
 //	startContainer           the container, after start, before the process execs (init)
-//	poststart                the runtime's namespace, after start (warnings only)
-//	poststop                 the runtime's namespace, at delete (warnings only)
+//	poststart                the runtime's namespace, after start (a failure stops the container)
+//	poststop                 the runtime's namespace, once the container is gone (warnings only)
 
 // runHooks runs hooks in order; the first that fails, or outlives its timeout, stops them.
 func runHooks(kind string, hooks []specs.Hook, state specs.State) error {
@@ -49,6 +50,19 @@ func runPostHooks(kind string, hooks []specs.Hook, state specs.State) error {
 		errs = append(errs, runHooks(kind, hooks[i:i+1], state))
 	}
 	return errors.Join(errs...)
+}
+
+// withEnv gives the hooks that name no environment env, the container process's: hooks run
+// by init would otherwise get init's own (GOGC=off, GOMAXPROCS=1, contain's notes), where
+// runc gives them the process's.
+func withEnv(hooks []specs.Hook, env []string) []specs.Hook {
+	out := slices.Clone(hooks)
+	for i := range out {
+		if out[i].Env == nil {
+			out[i].Env = env
+		}
+	}
+	return out
 }
 
 func runHook(h specs.Hook, stdin []byte) error {

@@ -138,11 +138,18 @@ func Init() {
 	}
 	var errno unix.Errno
 	errors.As(err, &errno)
-	if sendMessage(initSyncFD, message{Type: msgError, Text: err.Error(), Errno: int(errno)}) != nil {
+	if startFifo >= 0 {
+		// After `contain start` (see waitExecFifo): start reads it from the fifo.
+		unix.Write(startFifo, []byte(err.Error()))
+	} else if sendMessage(initSyncFD, message{Type: msgError, Text: err.Error(), Errno: int(errno)}) != nil {
 		fmt.Fprintln(os.Stderr, "contain init:", err)
 	}
 	os.Exit(1)
 }
+
+// startFifo is the exec fifo's write end once `contain start` opened it, or -1: what fails
+// after that (a startContainer hook, the exec) is written there for start to report.
+var startFifo = -1
 
 // initMain does what every process of the runtime inside a container does first: find its
 // fds and become non-dumpable (see selfexe.go); then it is init or the exec stage.
@@ -213,7 +220,7 @@ func initContainer() error {
 	}
 	if cfg.Hooks != nil {
 		hookState.Status = specs.StateCreated
-		if err := runHooks("startContainer", cfg.Hooks.StartContainer, hookState); err != nil {
+		if err := runHooks("startContainer", withEnv(cfg.Hooks.StartContainer, spec.Process.Env), hookState); err != nil {
 			return err
 		}
 	}
@@ -308,7 +315,7 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 	}
 	unix.Close(cwd)
 	if pausesForHooks(cfg.Hooks) {
-		if err := pauseForHooks(cfg.Hooks, hookState); err != nil {
+		if err := pauseForHooks(cfg.Hooks, hookState, spec.Process.Env); err != nil {
 			return err
 		}
 	}
@@ -454,6 +461,7 @@ func waitExecFifo() error {
 		unix.Close(fd)
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
+	startFifo = fd
 	return nil
 }
 
@@ -470,12 +478,12 @@ func receiveState() (specs.State, error) {
 
 // pauseForHooks lets the parent run prestart and createRuntime hooks (the namespaces exist, the
 // root has not moved), then runs createContainer in the container's namespaces.
-func pauseForHooks(h *specs.Hooks, state specs.State) error {
+func pauseForHooks(h *specs.Hooks, state specs.State, env []string) error {
 	if err := sendMessage(initSyncFD, message{Type: msgHooks}); err != nil {
 		return err
 	}
 	if _, err := receive(msgResume); err != nil {
 		return fmt.Errorf("init: wait for the runtime's hooks: %w", err)
 	}
-	return runHooks("createContainer", h.CreateContainer, state)
+	return runHooks("createContainer", withEnv(h.CreateContainer, env), state)
 }

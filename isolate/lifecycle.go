@@ -42,10 +42,13 @@ func Create(o RunOptions) error {
 		return err
 	}
 	defer unlock()
-	ok := false
+	ok, made := false, false
 	defer func() {
 		if !ok {
 			state.remove()
+			if made { // a hook failed, or what came after: runtime.md steps 3-5, then 12 and 13
+				runPoststop(o.Log, o.Spec.Hooks, state.state.State)
+			}
 		}
 	}()
 	fifoPath := filepath.Join(state.path, execFifoName)
@@ -66,6 +69,7 @@ func Create(o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	made = true
 	defer func() {
 		if !ok {
 			c.kill()
@@ -95,24 +99,37 @@ func Create(o RunOptions) error {
 }
 
 // Start lets a created container's init exec the process, then runs the poststart hooks.
+// A poststart hook that fails stops the container (runtime.md step 9); delete then removes
+// it. The hooks run after the state's lock is let go: kill and delete must not wait for them.
 func Start(root, id string, log *slog.Logger) error {
 	s, unlock, err := openState(root, id)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	if err := start(s); err != nil {
+		unlock()
+		return err
+	}
+	unlock()
+	if err := runHooks("poststart", s.state.Poststart, s.state.State); err != nil {
+		if kerr := Kill(root, id, unix.SIGKILL, true); kerr != nil && !errors.Is(kerr, ErrNotRunning) {
+			log.Warn(kerr.Error())
+		}
+		return fmt.Errorf("%w (the container was stopped)", err)
+	}
+	return nil
+}
+
+// start is Start under the state's lock: the exec fifo, then the state "running".
+func start(s *stateDir) error {
 	if st := s.status(); st != specs.StateCreated {
-		return fmt.Errorf("container %q is %s: only a created container can be started", id, st)
+		return fmt.Errorf("container %q is %s: only a created container can be started", s.state.ID, st)
 	}
 	if err := readExecFifo(s); err != nil {
 		return err
 	}
 	os.Remove(filepath.Join(s.path, execFifoName))
-	if err := s.update(specs.StateRunning, s.state.Pid); err != nil {
-		return err
-	}
-	warnOnHookError(log, runPostHooks("poststart", s.state.Poststart, s.state.State))
-	return nil
+	return s.update(specs.StateRunning, s.state.Pid)
 }
 
 // readExecFifo opens the exec fifo for reading, which releases init's open for writing, and
@@ -153,13 +170,20 @@ func readExecFifo(s *stateDir) error {
 
 // awaitExec waits until init has exec'd the program (after its startContainer hooks): init
 // keeps its end of the fifo open, close-on-exec, so the fifo hangs up exactly when execve(2)
-// succeeds, or when init dies. Poststart hooks run after the program is executed
-// (runtime.md), and start returns only then.
+// succeeds, or when init dies. An init that fails instead (a startContainer hook, the exec)
+// writes its error into the fifo before it exits (see Init). Poststart hooks run after the
+// program is executed (runtime.md), and start returns only then.
 func awaitExec(fifo, pidfd int) error {
 	fds := []unix.PollFd{{Fd: int32(fifo), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
 	for {
 		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			return fmt.Errorf("poll exec fifo: %w", err)
+		}
+		if fds[0].Revents&unix.POLLIN != 0 {
+			msg := make([]byte, 4096)
+			if n, _ := unix.Read(fifo, msg); n > 0 {
+				return fmt.Errorf("container init: %s", msg[:n])
+			}
 		}
 		if fds[0].Revents&unix.POLLHUP != 0 || fds[1].Revents&unix.POLLIN != 0 {
 			return nil
@@ -211,11 +235,13 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 		return err
 	}
 	defer unlock()
+	if all {
+		// Also once init has exited: what it left in the cgroup (a container without a pid
+		// namespace of its own) is what --all is for, as engines use it (runc does the same).
+		return s.killAll(sig)
+	}
 	if s.status() == specs.StateStopped {
 		return fmt.Errorf("container %q: %w", id, ErrNotRunning)
-	}
-	if all {
-		return s.killAll(sig)
 	}
 	return signalInit(s, sig)
 }
@@ -242,8 +268,10 @@ func (s *stateDir) killAll(sig unix.Signal) error {
 	return nil
 }
 
-// Delete removes a stopped container; with force, it kills one that still runs first. With
-// force, a container that does not exist is not an error: the goal is that it is gone.
+// Delete removes a stopped container, or a created one whose program never ran (as runc
+// does: engines delete a task they never started); with force, it kills one that still runs
+// first. With force, a container that does not exist is not an error: the goal is that it
+// is gone. The poststop hooks run once it is (runtime.md steps 12 and 13).
 func Delete(root, id string, force bool, log *slog.Logger) error {
 	s, unlock, err := openState(root, id)
 	if errors.Is(err, ErrNotExist) && force {
@@ -254,19 +282,28 @@ func Delete(root, id string, force bool, log *slog.Logger) error {
 	}
 	defer unlock()
 	if st := s.status(); st != specs.StateStopped {
-		if !force {
+		if !force && st != specs.StateCreated {
 			return fmt.Errorf("container %q is %s: stop it first, or delete --force", id, st)
 		}
 		if err := killAndWait(s); err != nil {
 			return err
 		}
 	}
+	err = s.remove()
 	if s.state.Pid != 0 || s.state.InitStart != 0 { // a container that was made: its poststop
-		st := s.state.State
-		st.Status = specs.StateStopped
-		warnOnHookError(log, runPostHooks("poststop", s.state.Poststop, st))
+		runPoststop(log, &specs.Hooks{Poststop: s.state.Poststop}, s.state.State)
 	}
-	return s.remove()
+	return err
+}
+
+// runPoststop runs the poststop hooks of a container that is gone, each one even when one
+// before failed, with a warning for each failure (runtime.md step 13).
+func runPoststop(log *slog.Logger, h *specs.Hooks, st specs.State) {
+	if h == nil {
+		return
+	}
+	st.Status = specs.StateStopped
+	warnOnHookError(log, runPostHooks("poststop", h.Poststop, st))
 }
 
 // signalInit signals init, only if it is still the process the state recorded.
@@ -327,6 +364,13 @@ func Processes(root, id string) ([]int, error) {
 	defer unlock()
 	if s.status() == specs.StateStopped {
 		return nil, fmt.Errorf("container %q: %w", id, ErrNotRunning)
+	}
+	// The cgroup holds the container's processes and no one else's, even when the pid
+	// namespace is another container's (a pod sharing one), as runc lists them.
+	if cg, err := s.openCgroup(); err == nil && cg != nil && cg.Exists() {
+		pids, err := cg.Pids()
+		sort.Ints(pids)
+		return pids, err
 	}
 	return pidNamespaceMembers(s.state.Pid)
 }

@@ -77,7 +77,13 @@ func Run(o RunOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer state.remove()
+	made := false
+	defer func() {
+		state.remove()
+		if made { // poststop, once the container is gone (runtime.md steps 12 and 13)
+			runPoststop(o.Log, o.Spec.Hooks, state.state.State)
+		}
+	}()
 
 	// Catch signals from now on, so none is lost between start and wait.
 	signals, stopSignals := catchSignals(o.Signals)
@@ -87,6 +93,7 @@ func Run(o RunOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	made = true
 	defer c.kill()
 	o.Log.Debug("init started", "pid", c.pid)
 	if err := state.noteInit(c.pid); err != nil {
@@ -113,15 +120,13 @@ func Run(o RunOptions) (int, error) {
 	}
 	o.Log.Debug("container running", "id", o.ID, "pid", c.pid)
 	if hooks != nil {
-		warnOnHookError(o.Log, runPostHooks("poststart", hooks.Poststart, state.state.State))
+		// A failure stops the container (runtime.md step 9): the deferred kill.
+		if err := runHooks("poststart", hooks.Poststart, state.state.State); err != nil {
+			return 0, err
+		}
 	}
 	status, err := c.wait(signals)
 	o.Log.Debug("container exited", "id", o.ID, "status", status)
-	if hooks != nil {
-		st := state.state.State
-		st.Status = specs.StateStopped
-		warnOnHookError(o.Log, runPostHooks("poststop", hooks.Poststop, st))
-	}
 	return status, err
 }
 
@@ -163,14 +168,17 @@ func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
 	state.cg = cg
 	o.Log.Debug("state reserved", "id", o.ID, "dir", state.path, "rootfs", rootfs)
 	if err := makeCgroup(cg, o.Spec, o.Log); err != nil {
+		if errors.Is(err, cgroups.ErrExists) {
+			state.state.Cgroup, state.cg = nil, nil // another container's: not ours to kill or remove
+		}
 		state.remove()
 		return "", nil, nil, err
 	}
 	return rootfs, state, cg, nil
 }
 
-// warnOnHookError logs the failure of a poststart or poststop hook: those do not stop the
-// lifecycle (runtime-spec config.md).
+// warnOnHookError logs the failure of a poststop hook: those do not stop the lifecycle
+// (runtime.md step 13).
 func warnOnHookError(log *slog.Logger, err error) {
 	if err != nil {
 		log.Warn(err.Error())

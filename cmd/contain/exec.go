@@ -104,8 +104,15 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 		p.Cwd = c.String("cwd")
 	}
 	if c.IsSet("user") {
-		if p.User, err = parseUser(c.String("user")); err != nil {
+		// Only what the flag names changes, as in runc: without a GID the container's stays,
+		// and so do its additional groups and umask.
+		uid, gid, hasGID, err := parseIDs(c.String("user"))
+		if err != nil {
 			return nil, err
+		}
+		p.User.UID = uid
+		if hasGID {
+			p.User.GID = gid
 		}
 	}
 	p.Terminal = c.Bool("tty")

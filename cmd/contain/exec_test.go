@@ -91,6 +91,23 @@ func TestExecJoinsTheContainer(t *testing.T) {
 	}
 }
 
+// exec --user changes only what it names, as runc's does: the container's gid without a GID,
+// its additional groups and umask always.
+func TestExecUserKeepsTheRestOfTheContainersUser(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "exuser", func(spec obj) {
+		process(spec)["user"] = obj{"uid": 1000, "gid": 1000, "additionalGids": list{5, 6}, "umask": 0o27}
+	}, "/bin/probe", "sleep", "60")
+	r := decodeReport(t, mustRun(t, "exec", "--user", "12", "exuser", "/bin/probe", "report"))
+	if r.UID[0] != 12 || r.GID[0] != 1000 || !slices.Equal(r.Groups, []int{5, 6}) || r.Umask != "0027" {
+		t.Errorf("exec --user 12: uid %v gid %v groups %v umask %s; want 12, the container's 1000, [5 6], 0027", r.UID, r.GID, r.Groups, r.Umask)
+	}
+	r = decodeReport(t, mustRun(t, "exec", "--user", "0:0", "exuser", "/bin/probe", "report"))
+	if r.UID[0] != 0 || r.GID[0] != 0 || !slices.Equal(r.Groups, []int{5, 6}) {
+		t.Errorf("exec --user 0:0: uid %v gid %v groups %v; want 0, 0, [5 6]", r.UID, r.GID, r.Groups)
+	}
+}
+
 // Exit status, death by signal (128+N) and stdio, byte-exact, as with run.
 func TestExecStatusAndStdio(t *testing.T) {
 	needContainer(t)

@@ -77,3 +77,81 @@ func TestStartContainerHookUnderTheUsersProcessLimit(t *testing.T) {
 	})
 	mustRun(t, "run", "--bundle", bundle, "hook-nproc")
 }
+
+// poststop runs once the container is gone (runtime.md steps 12 and 13): its state directory
+// and cgroup no longer exist when the hook looks.
+func TestPoststopRunsAfterTheContainerIsGone(t *testing.T) {
+	needContainer(t)
+	dir := t.TempDir()
+	look := "if [ -e " + stateRoot + "/$ID ]; then echo state >> " + dir + "/left; fi; " +
+		"if [ -e /sys/fs/cgroup/pids/contain/$ID ] || [ -e /sys/fs/cgroup/contain/$ID ]; then echo cgroup >> " + dir + "/left; fi; " +
+		"echo ran >> " + dir + "/ran"
+	for _, form := range []string{"run", "create"} {
+		id := "poststop-" + form
+		bundle := newBundle(t, func(spec obj) {
+			spec["hooks"] = obj{"poststop": list{obj{"path": "/bin/sh", "args": list{"sh", "-c", look}, "env": list{"ID=" + id}}}}
+			process(spec)["args"] = list{"true"}
+		})
+		if form == "run" {
+			mustRun(t, "run", "--bundle", bundle, id)
+		} else {
+			createContainer(t, bundle, id)
+			mustRunCLI(t, "delete", id) // a created container: deleted without --force, as runc does
+		}
+	}
+	ran, _ := os.ReadFile(filepath.Join(dir, "ran"))
+	left, _ := os.ReadFile(filepath.Join(dir, "left"))
+	if string(ran) != "ran\nran\n" || len(left) != 0 {
+		t.Errorf("poststop ran %q times and found %q of the container still there", ran, left)
+	}
+}
+
+// A hook that fails at create, at start or after start: an error, the container stopped, and
+// poststop run (runtime.md steps 3-9, then 12 and 13). Hooks run by init get the process's
+// environment when they name none, not init's own.
+func TestFailingHooksStopTheContainer(t *testing.T) {
+	needContainer(t)
+	dir := t.TempDir()
+	fail := obj{"path": "/bin/sh", "args": list{"sh", "-c", "echo refused >&2; exit 3"}}
+	poststop := obj{"path": "/bin/sh", "args": list{"sh", "-c", "echo poststop >> " + dir + "/poststop"}}
+	bundleWith := func(kind string) string {
+		return newBundle(t, func(spec obj) {
+			spec["hooks"] = obj{kind: list{fail}, "poststop": list{poststop}}
+			process(spec)["args"] = list{"/bin/probe", "sleep", "30"}
+		})
+	}
+	// prestart fails the create, which leaves nothing but runs poststop.
+	if r := contain(t, "", "create", "--bundle", bundleWith("prestart"), "hookfail-pre"); r.code == 0 || !strings.Contains(r.stderr, "prestart hook") {
+		t.Errorf("failing prestart: exit %d, %q", r.code, r.stderr)
+	}
+	// startContainer fails the start: the program never runs.
+	createContainer(t, bundleWith("startContainer"), "hookfail-start")
+	if r := contain(t, "", "start", "hookfail-start"); r.code == 0 || !strings.Contains(r.stderr, "startContainer hook") {
+		t.Errorf("failing startContainer: start exit %d, %q; want an error", r.code, r.stderr)
+	}
+	mustRunCLI(t, "delete", "hookfail-start")
+	// poststart fails the start too, and stops the program that had started.
+	createContainer(t, bundleWith("poststart"), "hookfail-post")
+	if r := contain(t, "", "start", "hookfail-post"); r.code == 0 || !strings.Contains(r.stderr, "poststart hook") {
+		t.Errorf("failing poststart: start exit %d, %q; want an error", r.code, r.stderr)
+	}
+	waitFor(t, func() bool { return state(t, "hookfail-post").Status == specs.StateStopped })
+	mustRunCLI(t, "delete", "hookfail-post")
+	if r := contain(t, "", "run", "--bundle", bundleWith("poststart"), "hookfail-run"); r.code == 0 || !strings.Contains(r.stderr, "poststart hook") {
+		t.Errorf("failing poststart under run: exit %d, %q; want an error", r.code, r.stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "poststop")); strings.Count(string(got), "poststop") != 4 {
+		t.Errorf("poststop ran %d times for four containers", strings.Count(string(got), "poststop"))
+	}
+
+	envBundle := newBundle(t, func(spec obj) {
+		spec["hooks"] = obj{"startContainer": list{obj{"path": "/bin/sh", "args": list{"sh", "-c", "env > /hookenv"}}}}
+		process(spec)["env"] = list{"PATH=/bin", "FROM=process"}
+		process(spec)["args"] = list{"true"}
+	})
+	mustRun(t, "run", "--bundle", envBundle, "hookenv")
+	env, _ := os.ReadFile(filepath.Join(envBundle, "rootfs", "hookenv"))
+	if !strings.Contains(string(env), "FROM=process") || strings.Contains(string(env), "GOGC") || strings.Contains(string(env), "GOMAXPROCS") {
+		t.Errorf("a startContainer hook with no env of its own saw %q; want the process's", env)
+	}
+}

@@ -165,18 +165,25 @@ func setTerminal(spec *specs.Spec) {
 
 // parseUser reads UID[:GID]; the gid defaults to the uid.
 func parseUser(s string) (specs.User, error) {
+	uid, gid, hasGID, err := parseIDs(s)
+	if !hasGID {
+		gid = uid
+	}
+	return specs.User{UID: uid, GID: gid}, err
+}
+
+// parseIDs reads --user UID[:GID] and says whether it had a GID.
+func parseIDs(s string) (uid, gid uint32, hasGID bool, err error) {
 	uidText, gidText, hasGID := strings.Cut(s, ":")
-	uid, err := strconv.ParseUint(uidText, 10, 32)
+	u, err := strconv.ParseUint(uidText, 10, 32)
+	g := u
+	if err == nil && hasGID {
+		g, err = strconv.ParseUint(gidText, 10, 32)
+	}
 	if err != nil {
-		return specs.User{}, fmt.Errorf("--user %q: want numeric UID[:GID]", s)
+		return 0, 0, false, fmt.Errorf("--user %q: want numeric UID[:GID]", s)
 	}
-	gid := uid
-	if hasGID {
-		if gid, err = strconv.ParseUint(gidText, 10, 32); err != nil {
-			return specs.User{}, fmt.Errorf("--user %q: want numeric UID[:GID]", s)
-		}
-	}
-	return specs.User{UID: uint32(uid), GID: uint32(gid)}, nil
+	return uint32(u), uint32(g), hasGID, nil
 }
 
 // newID names a quick-form container: run-<12 hex digits>. The digits need to be unique,

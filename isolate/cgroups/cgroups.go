@@ -174,6 +174,9 @@ func create(c Manager, makeDirs func() error, r *specs.LinuxResources) ([]string
 	if err == nil {
 		warnings, err = c.Update(r)
 	}
+	if errors.Is(err, ErrExists) {
+		return nil, err // makeDirs undid its own mkdirs; the directory there is not ours
+	}
 	if err != nil {
 		c.Destroy(nil)
 		return nil, err
@@ -204,13 +207,18 @@ func missingDirs(mount, cgPath string) []string {
 	return missing
 }
 
-// mkdirAll makes cgPath and its missing ancestors under mount. A concurrent Destroy of
-// another container may remove a shared empty parent between two mkdirs; a retry makes it
-// again.
+// ErrExists says that a container's own cgroup directory was there already when Create made
+// it: another container's, made between the caller's look (Missing) and this mkdir, as when
+// two creates name one linux.cgroupsPath. Nothing of it is the caller's to kill or remove.
+var ErrExists = errors.New("cgroup exists already: is another container using it?")
+
+// mkdirAll makes cgPath, which must not exist (ErrExists), and its missing ancestors under
+// mount, which may. A concurrent Destroy of another container may remove a shared empty
+// parent between two mkdirs; a retry makes it again.
 func mkdirAll(mount, cgPath string) error {
 	var err error
 	for try := 0; try < 5; try++ {
-		if err = mkdirPath(mount, cgPath); !errors.Is(err, os.ErrNotExist) {
+		if err = mkdirPath(mount, cgPath, true); !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
@@ -219,19 +227,22 @@ func mkdirAll(mount, cgPath string) error {
 
 // mkdirPath tries the mkdir first and makes the parent only when it is missing (ENOENT):
 // the parent is there almost always, and no stat before each mkdir means fewer look-ups in
-// the hierarchy (see missingDirs).
-func mkdirPath(mount, cgPath string) error {
+// the hierarchy (see missingDirs). An existing directory is an error only when exclusive.
+func mkdirPath(mount, cgPath string, exclusive bool) error {
 	dir := filepath.Join(mount, cgPath)
 	err := mkdir(dir)
 	if err == unix.ENOENT {
 		if parent := path.Dir(cgPath); parent != "/" && parent != "." {
-			if err := mkdirPath(mount, parent); err != nil {
+			if err := mkdirPath(mount, parent, false); err != nil {
 				return err
 			}
 			err = mkdir(dir)
 		}
 	}
-	if err != nil && err != unix.EEXIST {
+	switch {
+	case err == unix.EEXIST && exclusive:
+		return &os.PathError{Op: "mkdir", Path: dir, Err: ErrExists}
+	case err != nil && err != unix.EEXIST:
 		return &os.PathError{Op: "mkdir", Path: dir, Err: hint(err)}
 	}
 	return nil

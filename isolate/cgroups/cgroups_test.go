@@ -44,6 +44,29 @@ func expectFiles(t *testing.T, dir string, want map[string]string) {
 	}
 }
 
+// asMadeByMkdir moves the fixture directories aside and makes mkdir(2) of each bring it back,
+// control files and all, as the kernel makes a cgroup's files at mkdir: Create must find the
+// cgroup itself missing (ErrExists otherwise).
+func asMadeByMkdir(t *testing.T, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.Rename(d, d+".kernel"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	real := mkdir
+	mkdir = func(dir string) error {
+		if !pathExists(dir + ".kernel") {
+			return real(dir)
+		}
+		if pathExists(dir) {
+			return unix.EEXIST
+		}
+		return unix.Rename(dir+".kernel", dir)
+	}
+	t.Cleanup(func() { mkdir = real })
+}
+
 func i64(v int64) *int64   { return &v }
 func u64(v uint64) *uint64 { return &v }
 func u16(v uint16) *uint16 { return &v }
@@ -104,6 +127,7 @@ func v2Fixture(t *testing.T) (mount string) {
 func TestV2Create(t *testing.T) {
 	mount := v2Fixture(t)
 	c := NewV2(mount, "/contain/c1")
+	asMadeByMkdir(t, c.Dir())
 	warnings, err := c.Create(&specs.LinuxResources{
 		Memory: &specs.LinuxMemory{Limit: i64(64 << 20), Swap: i64(96 << 20), Reservation: i64(32 << 20),
 			DisableOOMKiller: yes()},
@@ -212,6 +236,11 @@ func v1Fixture(t *testing.T) (*V1, string) {
 
 func TestV1Create(t *testing.T) {
 	c, root := v1Fixture(t)
+	var leaves []string
+	for _, mount := range c.mounts() {
+		leaves = append(leaves, filepath.Join(mount, c.path))
+	}
+	asMadeByMkdir(t, leaves...)
 	warnings, err := c.Create(&specs.LinuxResources{
 		Memory: &specs.LinuxMemory{Limit: i64(64 << 20), Swap: i64(96 << 20), Reservation: i64(32 << 20),
 			DisableOOMKiller: yes(), Swappiness: u64(10)},
@@ -478,4 +507,28 @@ func TestSwappinessAndWhatIsNotApplied(t *testing.T) {
 			t.Errorf("v2 warnings %q do not say %q", joined, want)
 		}
 	}
+}
+
+// A cgroup that exists when Create makes it is another container's (two creates with one
+// cgroupsPath, both past the look before): ErrExists, and nothing of it touched.
+func TestCreateRefusesAnExistingCgroup(t *testing.T) {
+	mount := v2Fixture(t)
+	v2 := NewV2(mount, "/contain/c1")
+	if _, err := v2.Create(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(5)}}); !errors.Is(err, ErrExists) {
+		t.Errorf("v2 Create of an existing cgroup: %v, want ErrExists", err)
+	}
+	expectFiles(t, v2.Dir(), map[string]string{"pids.max": "max"})
+
+	v1, root := v1Fixture(t)
+	// The first hierarchy (blkio, in sorted order) is free, the second taken: the first
+	// mkdir is taken back.
+	blkio := filepath.Join(root, "blkio", "contain", "c1")
+	os.RemoveAll(blkio)
+	if _, err := v1.Create(nil); !errors.Is(err, ErrExists) {
+		t.Errorf("v1 Create of an existing cgroup: %v, want ErrExists", err)
+	}
+	if pathExists(blkio) {
+		t.Error("v1 Create left the directory it made in the free hierarchy")
+	}
+	expectFiles(t, filepath.Join(root, "pids", "contain", "c1"), map[string]string{"pids.max": "max"})
 }

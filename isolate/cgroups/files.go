@@ -100,7 +100,10 @@ func fsType(p string) (int64, error) {
 }
 
 // mkdir is mkdir(2) of a cgroup directory, through at.
-func mkdir(dir string) error {
+//
+// A variable: in the tests' temporary directories, mkdir brings a directory back with the
+// control files the kernel would have made in it (see asMadeByMkdir).
+var mkdir = func(dir string) error {
 	dirfd, rel := at(dir)
 	return unix.Mkdirat(dirfd, rel, 0o755)
 }

@@ -121,8 +121,17 @@ func (c *V1) Create(r *specs.LinuxResources) ([]string, error) {
 }
 
 func (c *V1) makeDirs() error {
-	for _, mount := range c.mounts() {
+	mounts := c.mounts()
+	for i, mount := range mounts {
 		err := mkdirAll(mount, c.path)
+		if errors.Is(err, ErrExists) {
+			// Another container's, in this hierarchy and so likely in all: take back only
+			// what this call made.
+			for _, made := range mounts[:i] {
+				rmdir(filepath.Join(made, c.path))
+			}
+			return err
+		}
 		if err == nil && mount == c.hierarchies["cpuset"] {
 			err = inheritCpusets(mount, c.path)
 		}
