@@ -49,10 +49,10 @@ type Report struct {
 	TimerSlackNS int                 `json:"timer_slack_ns"` // prctl(2) PR_GET_TIMERSLACK, inherited like rlimits
 	// SessionKeyring describes the session keyring, keyctl(2) KEYCTL_DESCRIBE:
 	// "keyring;UID;GID;PERM;NAME". A container must not get the caller's.
-	SessionKeyring string `json:"session_keyring"`
-	Env          []string            `json:"env"`
-	TTY          TTY                 `json:"tty"`
-	Errors       []string            `json:"errors,omitempty"` // what could not be read, and why
+	SessionKeyring string   `json:"session_keyring"`
+	Env            []string `json:"env"`
+	TTY            TTY      `json:"tty"`
+	Errors         []string `json:"errors,omitempty"` // what could not be read, and why
 }
 
 // Mount is one line of /proc/self/mountinfo; see proc_pid_mountinfo(5).
