@@ -199,7 +199,9 @@ func LoadState(root, id string) (State, error) {
 	}
 	st := s.state
 	st.Status = s.status()
-	st.Process, st.Devices = nil, nil // the runtime's own notes, not part of the state
+	// The runtime's own notes, not part of the state; the process and the hooks may carry
+	// secrets in their environment.
+	st.Process, st.Devices, st.Poststart, st.Poststop = nil, nil, nil, nil
 	if st.Status == specs.StateStopped {
 		st.Pid = 0
 	}

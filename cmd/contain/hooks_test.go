@@ -96,6 +96,9 @@ func TestPoststopRunsAfterTheContainerIsGone(t *testing.T) {
 			mustRun(t, "run", "--bundle", bundle, id)
 		} else {
 			createContainer(t, bundle, id)
+			if out := mustRunCLI(t, "state", id); strings.Contains(out, `"poststop":`) || strings.Contains(out, "ID="+id) {
+				t.Errorf("state shows the hooks, environments and all: %s", out)
+			}
 			mustRunCLI(t, "delete", id) // a created container: deleted without --force, as runc does
 		}
 	}
