@@ -194,7 +194,11 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 	}
 	data := strings.Join(opts.data, ",")
 	if err := unix.Mount(mnt.Source, fdPath(fd), mnt.Type, flags, data); err != nil {
-		return &pathError{"mount", mnt.Destination, fmt.Errorf("type %s: %w", mnt.Type, err)}
+		hint := ""
+		if err == unix.EINVAL && data != "" {
+			hint = fmt.Sprintf(" (is one of the options %q unknown to %s?)", data, mnt.Type)
+		}
+		return &pathError{"mount", mnt.Destination, fmt.Errorf("type %s: %w%s", mnt.Type, err, hint)}
 	}
 	if covered >= 0 {
 		if err := m.copyUp(covered, mnt.Destination, opts.flags); err != nil {

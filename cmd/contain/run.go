@@ -113,6 +113,10 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	spec := isolate.DefaultSpec()
 	spec.Root.Path = dir
 	spec.Hostname = c.String("hostname")
+	if spec.Hostname == "" {
+		// The new uts namespace starts as a copy of the host's: no name would show the host's.
+		return errors.New("--hostname: empty (the container would show the host's name)")
+	}
 	spec.Process.Args = c.Args().Slice()
 	spec.Process.Cwd = c.String("cwd")
 	spec.Process.Env = append(spec.Process.Env, c.StringSlice("env")...)

@@ -186,12 +186,14 @@ func TestBadInputIsRefused(t *testing.T) {
 	}
 }
 
-// The quick form's flags go through the same checks: --user 4294967295 would have been root.
+// The quick form's flags go through the same checks: --user 4294967295 would have been root;
+// an empty --hostname would have shown the host's.
 func TestQuickFormBadUserAndEnvAreRefused(t *testing.T) {
 	needContainer(t)
-	for _, args := range [][]string{{"--user", "4294967295", "--", "id"}, {"--user", "1000:4294967295", "--", "id"}, {"-e", "FOO", "--", "true"}} {
+	for _, args := range [][]string{{"--user", "4294967295", "--", "id"}, {"--user", "1000:4294967295", "--", "id"},
+		{"-e", "FOO", "--", "true"}, {"--hostname", "", "--", "hostname"}} {
 		r := contain(t, "", append([]string{"run", "--rootfs", testRootfs}, args...)...)
-		if r.code == 0 || !strings.Contains(r.stderr, "out of range") && !strings.Contains(r.stderr, "want KEY=VALUE") {
+		if r.code == 0 || !strings.Contains(r.stderr, "out of range") && !strings.Contains(r.stderr, "want KEY=VALUE") && !strings.Contains(r.stderr, "--hostname: empty") {
 			t.Errorf("run %q: exit %d, stdout %q, stderr %q; want it refused", args, r.code, r.stdout, r.stderr)
 		}
 	}
