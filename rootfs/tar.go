@@ -275,13 +275,18 @@ func (u *unpacker) node(dirfd int, name, full string, hdr *tar.Header) error {
 	return u.setMeta(dirfd, name, hdr)
 }
 
-// setMeta applies owner (root only), mode and times to name below dirfd, never following a
-// symlink. The owner goes first: chown(2) clears setuid bits.
+// setMeta applies owner (root only), extended attributes, mode and times to name below dirfd,
+// never following a symlink. The owner goes first: chown(2) clears setuid bits and file
+// capabilities.
 func (u *unpacker) setMeta(dirfd int, name string, hdr *tar.Header) error {
 	if u.root {
 		if err := unix.Fchownat(dirfd, name, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("lchown: %w", err)
 		}
+	}
+	// Before the mode: a user.* attribute needs write permission, which 0555 takes away.
+	if err := u.setXattrs(dirfd, name, hdr); err != nil {
+		return err
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
 		if err := chmodNoFollow(dirfd, name, u.mode(hdr)); err != nil {
@@ -291,6 +296,39 @@ func (u *unpacker) setMeta(dirfd int, name string, hdr *tar.Header) error {
 	ts := []unix.Timespec{timespec(hdr.AccessTime, hdr.ModTime), timespec(hdr.ModTime, hdr.ModTime)}
 	if err := unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("utimensat: %w", err)
+	}
+	return nil
+}
+
+// setXattrs restores what a rootfs needs of the extended attributes a PAX archive carries
+// (SCHILY.xattr.NAME records, as GNU tar and Docker write them), on files and directories:
+// file capabilities (security.capability, such as ping's cap_net_raw; root only, after the
+// chown, which clears them) and user.* attributes. The rest (trusted.*, security.selinux,
+// ACLs) describe the host that made the archive: skipped, and said.
+func (u *unpacker) setXattrs(dirfd int, name string, hdr *tar.Header) error {
+	var names []string
+	for key := range hdr.PAXRecords {
+		if attr, ok := strings.CutPrefix(key, "SCHILY.xattr."); ok {
+			names = append(names, attr)
+		}
+	}
+	if len(names) == 0 || hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeDir {
+		return nil
+	}
+	slices.Sort(names)
+	fd, err := openat2(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW, 0, beneath)
+	if err != nil {
+		return fmt.Errorf("open for xattrs: %w", err)
+	}
+	defer unix.Close(fd)
+	for _, attr := range names {
+		if !strings.HasPrefix(attr, "user.") && (attr != "security.capability" || !u.root) {
+			u.log.printf("rootfs: skipping extended attribute %s of %s", attr, hdr.Name)
+			continue
+		}
+		if err := unix.Fsetxattr(fd, attr, []byte(hdr.PAXRecords["SCHILY.xattr."+attr]), 0); err != nil {
+			return fmt.Errorf("setxattr %s: %w", attr, err)
+		}
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/containkit/contain/internal/testenv"
 )
 
@@ -428,5 +430,44 @@ func TestUnpackSkipsDevicesWithoutRoot(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(s.root, "dev/null")); err == nil {
 		t.Error("dev/null was made without root")
+	}
+}
+
+func TestUnpackKeepsFileCapabilitiesAndUserXattrs(t *testing.T) {
+	// vfs_cap_data, revision 2 (capability.h): cap_net_raw (13) permitted and effective.
+	netRaw := string([]byte{0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	ping := fileEntry("bin/ping", "x", 0o755)
+	ping.hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": netRaw, "SCHILY.xattr.user.origin": "image",
+		"SCHILY.xattr.trusted.overlay.opaque": "y"}
+	dir := dirEntry("ro", 0o555)
+	dir.hdr.PAXRecords = map[string]string{"SCHILY.xattr.user.origin": "dir"}
+	s := newSandbox(t)
+	var log string
+	var err error
+	asOwnerOnly(t, func() { log, err = s.unpackInto(t, tarball(t, tar.FormatPAX, ping, dir)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(p, attr string) string {
+		buf := make([]byte, 64)
+		n, err := unix.Lgetxattr(filepath.Join(s.root, p), attr, buf)
+		if err != nil {
+			return err.Error()
+		}
+		return string(buf[:n])
+	}
+	if got := get("bin/ping", "user.origin"); got != "image" {
+		t.Errorf("bin/ping user.origin = %q, want image", got)
+	}
+	if got := get("ro", "user.origin"); got != "dir" {
+		t.Errorf("ro user.origin = %q, want dir (set before the directory became read-only)", got)
+	}
+	if got := get("bin/ping", "trusted.overlay.opaque"); got == "y" || !strings.Contains(log, "skipping extended attribute trusted.overlay.opaque") {
+		t.Errorf("trusted.overlay.opaque = %q, log %q: want it skipped and said", got, log)
+	}
+	if os.Geteuid() == 0 {
+		if got := get("bin/ping", "security.capability"); got != netRaw {
+			t.Errorf("bin/ping security.capability = %x, want %x (cap_net_raw)", got, netRaw)
+		}
 	}
 }

@@ -21,7 +21,8 @@ var rootfsCommand = &cli.Command{
 		Description: "busybox: the host's static busybox and its applet links (Debian: busybox-static).\n" +
 			"host: a few host programs with the libraries and loader they need.\n" +
 			"FILE.tar[.gz]: a tarball such as `docker export` output, unpacked without escapes;\n" +
-			"  plain, gzip or bzip2, told by its content (xz and zstd: decompress it first).\n" +
+			"  plain, gzip or bzip2, told by its content (xz and zstd: decompress it first);\n" +
+			"  modes, owners, times, file capabilities and user.* xattrs kept.\n" +
 			"An existing DIR must be empty; it gets mode 0755, as / has.\n" +
 			"Every rootfs gets /bin/probe and a minimal /etc.",
 		Flags: []cli.Flag{
