@@ -115,12 +115,12 @@ func TestValidateWarnsAboutUnsupported(t *testing.T) {
 			t.Errorf("no warning for %s in %q", field, joined)
 		}
 	}
-	if w, _ := Validate(DefaultSpec()); len(w) != 0 {
-		t.Errorf("default spec gives warnings: %q", w)
+	if w, err := Validate(DefaultSpec()); err != nil || len(w) != 0 {
+		t.Errorf("default spec gives warnings %q, error %v", w, err)
 	}
 	spec.Linux.RootfsPropagation = "rslave"
-	if w, _ := Validate(spec); strings.Contains(strings.Join(w, "\n"), "can only be a slave") {
-		t.Errorf("a slave mount under a slave root gives a warning: %q", w)
+	if w, err := Validate(spec); err != nil || strings.Contains(strings.Join(w, "\n"), "can only be a slave") {
+		t.Errorf("a slave mount under a slave root gives warnings %q, error %v", w, err)
 	}
 }
 

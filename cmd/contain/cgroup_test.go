@@ -163,6 +163,9 @@ func TestCgroupLimitsHold(t *testing.T) {
 func TestCgroupNamespaceView(t *testing.T) {
 	needContainer(t)
 	r := report(t, "--pids-limit", "33")
+	if len(r.Cgroup) == 0 {
+		t.Fatal("no /proc/self/cgroup lines in the report")
+	}
 	for _, line := range r.Cgroup {
 		if !strings.HasSuffix(line, ":/") {
 			t.Errorf("/proc/self/cgroup line %q: want the namespace root /", line)

@@ -7,12 +7,14 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/containkit/contain/internal/testenv"
 )
 
 // The test binary imports the package, so its initialiser ran before this test.
 func TestOneP(t *testing.T) {
 	if os.Getenv("GOMAXPROCS") != "" {
-		t.Skip("GOMAXPROCS is set in the environment, which wins")
+		testenv.Skip(t, "GOMAXPROCS is set in the environment, which wins")
 	}
 	if n := runtime.GOMAXPROCS(0); n != 1 {
 		t.Errorf("GOMAXPROCS = %d, want 1", n)

@@ -87,9 +87,16 @@ func TestFDs(t *testing.T) {
 	if !res.OK {
 		t.Fatalf("FDs = %+v", res)
 	}
+	var given []int
 	for _, fd := range res.FDs {
 		if fd.FD == int(f.Fd()) || strings.HasPrefix(fd.Target, "/proc/") {
 			t.Errorf("FDs lists %+v, opened by the process itself", fd)
+		}
+		given = append(given, fd.FD)
+	}
+	for stdio := range 3 { // what every test process is given
+		if !slices.Contains(given, stdio) {
+			t.Errorf("FDs lists %v, without fd %d", given, stdio)
 		}
 	}
 }

@@ -155,7 +155,7 @@ func links() []string {
 	return out
 }
 
-// descendants lists the processes whose parent chain leads to pid.
+// descendants lists the live processes whose parent chain leads to pid.
 func descendants(pid int) []string {
 	entries, _ := os.ReadDir("/proc")
 	parent := map[int]int{}
@@ -176,8 +176,8 @@ func descendants(pid int) []string {
 			continue
 		}
 		rest := strings.Fields(s[close+1:])
-		if len(rest) < 2 {
-			continue
+		if len(rest) < 2 || rest[0] == "Z" {
+			continue // a zombie has exited: reparented to the sandbox (see RunSandboxed), not a leak
 		}
 		pp, _ := strconv.Atoi(rest[1])
 		parent[p], comm[p] = pp, s[open+1:close]
