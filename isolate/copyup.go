@@ -4,15 +4,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
 // copyUp fills the tmpfs just mounted at dest with a copy of the directory it covers (open as
 // covered): the "tmpcopyup" option that podman puts on --tmpfs and --read-only mounts, so that a
-// tmpfs over /etc or /var/tmp starts with the image's files. Then it makes the tmpfs read-only
-// if the mount asked for that.
-func (m *mounter) copyUp(covered int, dest string, flags uintptr) error {
+// tmpfs over /etc or /var/tmp starts with the image's files. The tmpfs root takes the covered
+// directory's owner and mode, unless the options name them (uid=, gid=, mode=). Then it makes
+// the tmpfs read-only if the mount asked for that.
+func (m *mounter) copyUp(covered int, dest string, opts mountOptions) error {
 	top, err := openDirInRoot(m.rootfd, dest)
 	if err != nil {
 		return err
@@ -28,16 +31,28 @@ func (m *mounter) copyUp(covered int, dest string, flags uintptr) error {
 		return &pathError{"stat", dest, err}
 	}
 	// The tmpfs root takes the covered directory's owner and mode, as if it were that directory.
-	if err := unix.Fchown(dir, int(st.Uid), int(st.Gid)); err != nil {
+	named := func(key string) bool {
+		return slices.ContainsFunc(opts.data, func(o string) bool { return strings.HasPrefix(o, key+"=") })
+	}
+	uid, gid := int(st.Uid), int(st.Gid)
+	if named("uid") {
+		uid = -1
+	}
+	if named("gid") {
+		gid = -1
+	}
+	if err := unix.Fchown(dir, uid, gid); err != nil {
 		return &pathError{"chown", dest, err}
 	}
-	if err := unix.Fchmod(dir, st.Mode&0o7777); err != nil {
-		return &pathError{"chmod", dest, err}
+	if !named("mode") {
+		if err := unix.Fchmod(dir, st.Mode&0o7777); err != nil {
+			return &pathError{"chmod", dest, err}
+		}
 	}
 	if err := copyTree(covered, dir); err != nil {
 		return fmt.Errorf("tmpcopyup %s: %w", dest, err)
 	}
-	if flags&unix.MS_RDONLY != 0 {
+	if opts.flags&unix.MS_RDONLY != 0 {
 		return m.setAttr(dest, readOnly, false)
 	}
 	return nil

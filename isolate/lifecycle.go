@@ -245,7 +245,17 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 	if s.status() == specs.StateStopped {
 		return fmt.Errorf("container %q: %w", id, ErrNotRunning)
 	}
-	return signalInit(s, sig)
+	if err := signalInit(s, sig); err != nil || sig != unix.SIGKILL {
+		return err
+	}
+	// A frozen process cannot act on SIGKILL until it is thawed (the v1 freezer): a paused
+	// container is thawed to die, as runc does, or it would wait, paused, with the signal.
+	if cg, err := s.openCgroup(); err == nil && cg != nil {
+		if frozen, _ := cg.Frozen(); frozen {
+			return cg.Freeze(false)
+		}
+	}
+	return nil
 }
 
 // killAll signals every process of the container: those in its cgroup, which holds them

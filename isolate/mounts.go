@@ -175,13 +175,20 @@ func (m *mounter) mount(mnt specs.Mount) error {
 
 // fsMount mounts a filesystem by type: proc, sysfs, tmpfs, devpts, mqueue, ...
 func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
+	// A directory made here has nothing to copy up, and no owner or mode the tmpfs should
+	// take over from it: tmpfs's own (1777, or mode=) stand, as in runc.
+	existed := false
+	if fd, err := openPathInRoot(m.rootfd, mnt.Destination); err == nil {
+		existed = true
+		unix.Close(fd)
+	}
 	fd, err := ensureInRoot(m.rootfd, mnt.Destination, true)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
 	}
 	defer unix.Close(fd)
 	covered := -1
-	if opts.tmpcopyup && mnt.Type == "tmpfs" {
+	if opts.tmpcopyup && mnt.Type == "tmpfs" && existed {
 		// Opened before the mount, this fd still reads the directory the tmpfs will cover.
 		if covered, err = unix.Open(fdPath(fd), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 			return &pathError{"open", mnt.Destination, fmt.Errorf("tmpcopyup: %w", err)}
@@ -201,7 +208,7 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 		return &pathError{"mount", mnt.Destination, fmt.Errorf("type %s: %w%s", mnt.Type, err, hint)}
 	}
 	if covered >= 0 {
-		if err := m.copyUp(covered, mnt.Destination, opts.flags); err != nil {
+		if err := m.copyUp(covered, mnt.Destination, opts); err != nil {
 			return err
 		}
 	}

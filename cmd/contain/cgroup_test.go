@@ -136,6 +136,16 @@ func TestCgroupLifecycle(t *testing.T) {
 	cg.expectGone(t)
 }
 
+// kill ID KILL ends a paused container (podman kill, ctr task kill), not only kill --all:
+// on v1 a frozen process cannot die until it is thawed, so the runtime thaws it, as runc does.
+func TestKillEndsAPausedContainer(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "pausedkill", nil, "/bin/probe", "sleep", "60")
+	mustRunCLI(t, "pause", "pausedkill")
+	mustRunCLI(t, "kill", "pausedkill", "KILL")
+	waitFor(t, func() bool { return state(t, "pausedkill").Status == specs.StateStopped })
+}
+
 // The quick form's flags: a fork bomb stops at --pids-limit, a memory hog is OOM-killed
 // inside its --memory (exit 137) while this test process carries on.
 func TestCgroupLimitsHold(t *testing.T) {

@@ -20,9 +20,14 @@ func TestTmpcopyup(t *testing.T) {
 	bundle := newBundle(t, func(spec obj) {
 		spec["mounts"] = append(spec["mounts"].([]any),
 			obj{"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": list{"tmpcopyup", "nosuid", "mode=755"}},
-			obj{"destination": "/rodata", "type": "tmpfs", "source": "tmpfs", "options": list{"tmpcopyup", "ro"}})
+			obj{"destination": "/rodata", "type": "tmpfs", "source": "tmpfs", "options": list{"tmpcopyup", "ro"}},
+			// A destination the image lacks keeps tmpfs's mode: nothing to copy, or to take after.
+			obj{"destination": "/fresh", "type": "tmpfs", "source": "tmpfs", "options": list{"tmpcopyup", "mode=1777"}},
+			// An explicit mode= wins over the covered directory's (0750 here).
+			obj{"destination": "/data/sub", "type": "tmpfs", "source": "tmpfs", "options": list{"tmpcopyup", "mode=1777"}})
 		process(spec)["args"] = list{"sh", "-c", "cat /data/sub/file; readlink /data/link; stat -c %a /data/sub; " +
-			"echo new > /data/sub/file && cat /data/sub/file; cat /rodata/f; echo x > /rodata/f || echo rodata-ro"}
+			"echo new > /data/sub/file && cat /data/sub/file; cat /rodata/f; echo x > /rodata/f || echo rodata-ro; " +
+			"stat -c %a /fresh /rodata"}
 	})
 	root := filepath.Join(bundle, "rootfs")
 	for _, dir := range []string{"data/sub", "rodata"} {
@@ -35,7 +40,7 @@ func TestTmpcopyup(t *testing.T) {
 	os.Symlink("/etc/hostname", filepath.Join(root, "data/link"))
 	os.Chmod(filepath.Join(root, "data/sub"), 0o750)
 	out := mustRun(t, "run", "--bundle", bundle, "tcu")
-	want := "from the image\n/etc/hostname\n750\nnew\nro\nrodata-ro\n"
+	want := "from the image\n/etc/hostname\n1777\nnew\nro\nrodata-ro\n1777\n750\n" // /rodata: the image's mode
 	if !strings.HasSuffix(out, want) {
 		t.Errorf("container printed %q, want %q", out, want)
 	}
