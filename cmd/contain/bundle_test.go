@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/containkit/contain/internal/probe"
+	"github.com/containkit/contain/isolate/cgroups"
 )
 
 // bundleReport runs `probe report` in a bundle made by newBundle with edit applied.
@@ -313,6 +314,32 @@ func TestBundleCgroupMountIsReadOnly(t *testing.T) {
 	json.Unmarshal([]byte(mustRun(t, "run", "--bundle", bundle2, "cgwrite")), &w)
 	if w.OK || w.Errno != "EROFS" {
 		t.Errorf("creating a file in /sys/fs/cgroup: %+v, want EROFS", w)
+	}
+}
+
+// Without a cgroup namespace too, /sys/fs/cgroup shows the container its own cgroup (as
+// runc binds it), not the host's tree: its pids.max is the container's limit, and no other
+// cgroup's name is in sight.
+func TestBundleCgroupMountShowsTheContainersOwnCgroup(t *testing.T) {
+	needContainer(t)
+	pidsDir := "/sys/fs/cgroup/pids" // v1 and hybrid
+	if cgroups.IsV2(cgroups.DefaultRoot) {
+		pidsDir = "/sys/fs/cgroup"
+	}
+	bundle := newBundle(t, func(spec obj) {
+		var kept list
+		for _, ns := range linux(spec)["namespaces"].([]any) {
+			if ns.(obj)["type"] != "cgroup" {
+				kept = append(kept, ns)
+			}
+		}
+		linux(spec)["namespaces"] = kept
+		linux(spec)["resources"].(obj)["pids"] = obj{"limit": 33}
+		process(spec)["args"] = list{"sh", "-c", "cat " + pidsDir + "/pids.max; ls " + pidsDir}
+	})
+	out := mustRun(t, "run", "--bundle", bundle, "cgown")
+	if !strings.HasPrefix(out, "33\n") || strings.Contains(out, "contain") {
+		t.Errorf("%s in the container: %q; want pids.max 33 and no host cgroup (such as contain) listed", pidsDir, out)
 	}
 }
 
