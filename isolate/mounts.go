@@ -292,7 +292,7 @@ func (m *mounter) propagate(dest string, opts mountOptions) error {
 // runc does. One mount on a pure v2 host, a tmpfs with one per hierarchy on a v1 or hybrid
 // one.
 func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
-	var own map[string]string // hierarchy -> init's cgroup in it; nil: mount fresh ones
+	var own map[string]string                            // hierarchy -> init's cgroup in it; nil: mount fresh ones
 	if !hasNewNamespace(m.spec, specs.CgroupNamespace) { // else init made it first: see enterCgroup
 		var err error
 		if own, err = ownCgroups(); err != nil {
