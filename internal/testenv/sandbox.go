@@ -33,13 +33,6 @@ func RunSandboxed(run func() int) {
 				os.Exit(2)
 			}
 		}
-		// A child subreaper: what the tests' children leave running when they exit (a
-		// container's init, once `contain create` is gone) is reparented to this process
-		// rather than to pid 1, where the leak check (descendants) could not see it.
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			fmt.Fprintln(os.Stderr, "testenv: become a child subreaper:", err)
-			os.Exit(2)
-		}
 		os.Exit(keepDefaultParentsAsFound(run))
 	}
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
