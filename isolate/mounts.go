@@ -292,8 +292,10 @@ func (m *mounter) propagate(dest string, opts mountOptions) error {
 // runc does. One mount on a pure v2 host, a tmpfs with one per hierarchy on a v1 or hybrid
 // one.
 func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
-	var own map[string]string                            // hierarchy -> init's cgroup in it; nil: mount fresh ones
-	if !hasNewNamespace(m.spec, specs.CgroupNamespace) { // else init made it first: see enterCgroup
+	// own: each hierarchy's cgroup of init; nil with a cgroup namespace, which init made
+	// first (see enterCgroup) and in which fresh mounts are rooted at that cgroup.
+	var own map[string]string
+	if !hasNewNamespace(m.spec, specs.CgroupNamespace) {
 		var err error
 		if own, err = ownCgroups(); err != nil {
 			return fmt.Errorf("mount %s: %w", mnt.Destination, err)
