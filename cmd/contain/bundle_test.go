@@ -301,13 +301,7 @@ func TestBundleCgroupMountIsReadOnly(t *testing.T) {
 		}
 	}
 	bundle2 := newBundle(t, func(spec obj) {
-		var kept list
-		for _, ns := range linux(spec)["namespaces"].([]any) {
-			if ns.(obj)["type"] != "cgroup" {
-				kept = append(kept, ns)
-			}
-		}
-		linux(spec)["namespaces"] = kept // the host's tree, bound in
+		dropNamespace(spec, "cgroup") // the host's directories, bound in
 		process(spec)["args"] = list{"/bin/probe", "write", "/sys/fs/cgroup/contain-test"}
 	})
 	var w probe.PathResult
@@ -327,13 +321,7 @@ func TestBundleCgroupMountShowsTheContainersOwnCgroup(t *testing.T) {
 		pidsDir = "/sys/fs/cgroup"
 	}
 	bundle := newBundle(t, func(spec obj) {
-		var kept list
-		for _, ns := range linux(spec)["namespaces"].([]any) {
-			if ns.(obj)["type"] != "cgroup" {
-				kept = append(kept, ns)
-			}
-		}
-		linux(spec)["namespaces"] = kept
+		dropNamespace(spec, "cgroup")
 		linux(spec)["resources"].(obj)["pids"] = obj{"limit": 33}
 		process(spec)["args"] = list{"sh", "-c", "cat " + pidsDir + "/pids.max; ls " + pidsDir}
 	})

@@ -290,13 +290,8 @@ func TestKillAllAndPsGoByTheCgroup(t *testing.T) {
 	runningContainer(t, "pidowner", nil, "/bin/probe", "sleep", "60")
 	ownerPid := state(t, "pidowner").Pid
 	runningContainer(t, "pidguest", func(spec obj) {
-		var kept list
-		for _, ns := range linux(spec)["namespaces"].([]any) {
-			if ns.(obj)["type"] != "pid" {
-				kept = append(kept, ns)
-			}
-		}
-		linux(spec)["namespaces"] = append(kept, obj{"type": "pid", "path": "/proc/" + strconv.Itoa(ownerPid) + "/ns/pid"})
+		dropNamespace(spec, "pid")
+		linux(spec)["namespaces"] = append(linux(spec)["namespaces"].(list), obj{"type": "pid", "path": "/proc/" + strconv.Itoa(ownerPid) + "/ns/pid"})
 	}, "sh", "-c", "/bin/probe sleep 60 & exit 0")
 	waitFor(t, func() bool { return state(t, "pidguest").Status == specs.StateStopped })
 	var owner []int

@@ -225,4 +225,16 @@ type obj = map[string]any
 type list = []any
 
 func process(spec obj) obj { return spec["process"].(obj) }
-func linux(spec obj) obj   { return spec["linux"].(obj) }
+
+// dropNamespace removes the namespace of type kind from a spec's list: the container shares
+// the runtime's (or joins one by path, added after).
+func dropNamespace(spec obj, kind string) {
+	var kept list
+	for _, ns := range linux(spec)["namespaces"].([]any) {
+		if ns.(obj)["type"] != kind {
+			kept = append(kept, ns)
+		}
+	}
+	linux(spec)["namespaces"] = kept
+}
+func linux(spec obj) obj { return spec["linux"].(obj) }
