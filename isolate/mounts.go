@@ -284,62 +284,28 @@ func (m *mounter) propagate(dest string, opts mountOptions) error {
 	return setPropagation(fdPath(fd), opts.propagation)
 }
 
-// cgroupMount shows the container its own cgroup, read-only unless the spec says rw: the
-// cgroup is the root of what it sees, so a program reads its own limits where it looks for
-// them (a JVM sizing its heap, Go its GOMAXPROCS) and no other cgroup's name. With its own
-// cgroup namespace the container gets fresh cgroup mounts, made inside that namespace and so
-// rooted at its cgroup; without one, the host's directories of its cgroup are bound in, as
-// runc does. One mount on a pure v2 host, a tmpfs with one per hierarchy on a v1 or hybrid
-// one.
+// cgroupMount shows the container the cgroup hierarchy, read-only unless the spec says rw.
+// With its own cgroup namespace the container gets fresh cgroup mounts, made inside that
+// namespace and so rooted at its own cgroup: one cgroup2 mount on a pure v2 host, a tmpfs
+// with one mount per hierarchy on a v1 or hybrid one. Without, the host's /sys/fs/cgroup
+// is bound in, and /proc/self/cgroup gives the path to look under.
 func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
-	// own: each hierarchy's cgroup of init; nil with a cgroup namespace, which init made
-	// first (see enterCgroup) and in which fresh mounts are rooted at that cgroup.
-	var own map[string]string
-	if !hasNewNamespace(m.spec, specs.CgroupNamespace) {
-		var err error
-		if own, err = ownCgroups(); err != nil {
-			return fmt.Errorf("mount %s: %w", mnt.Destination, err)
+	if hasNewNamespace(m.spec, specs.CgroupNamespace) { // init made it first: see enterCgroup
+		if isCgroup2Only() {
+			mnt.Type, mnt.Source = "cgroup2", "cgroup2"
+			return m.fsMount(mnt, opts)
 		}
+		return m.cgroupV1Mounts(mnt, opts)
 	}
-	if !isCgroup2Only() {
-		return m.cgroupV1Mounts(mnt, opts, own)
-	}
-	if own == nil {
-		mnt.Type, mnt.Source = "cgroup2", "cgroup2"
-		return m.fsMount(mnt, opts)
-	}
-	return m.bindCgroup(mnt.Destination, filepath.Join("/sys/fs/cgroup", own[""]), opts)
-}
-
-// bindCgroup binds the host's cgroup directory dir at dest, with opts' flags.
-func (m *mounter) bindCgroup(dest, dir string, opts mountOptions) error {
+	bind := specs.Mount{Destination: mnt.Destination, Type: "bind", Source: "/sys/fs/cgroup"}
 	opts.bind, opts.recursive = true, true
-	return m.bindMount(specs.Mount{Destination: dest, Type: "bind", Source: dir}, opts)
+	return m.bindMount(bind, opts)
 }
 
-// ownCgroups reads this process's cgroups from /proc/self/cgroup ("ID:CONTROLLERS:PATH" per
-// hierarchy, cgroups(7)): controllers such as "cpu,cpuacct" or "name=systemd", or "" for
-// cgroup2, to the path. Init has joined the container's by now.
-func ownCgroups() (map[string]string, error) {
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil, err
-	}
-	own := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		if _, rest, ok := strings.Cut(line, ":"); ok {
-			controllers, path, _ := strings.Cut(rest, ":")
-			own[controllers] = path
-		}
-	}
-	return own, nil
-}
-
-// cgroupV1Mounts lays out dest like the host's /sys/fs/cgroup: a tmpfs holding one mount per
-// v1 hierarchy (named by its controllers, as cpu,cpuacct), the cgroup2 one of a hybrid host,
-// and the host's symlinks between them (cpu -> cpu,cpuacct). Each mount is a fresh cgroup
-// mount when own is nil, else a bind of the host's directory of own's cgroup in it.
-func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own map[string]string) error {
+// cgroupV1Mounts lays out dest like the host's /sys/fs/cgroup: a tmpfs holding one cgroup
+// mount per v1 hierarchy (named by its controllers, as cpu,cpuacct), the cgroup2 one of a
+// hybrid host, and the host's symlinks between them (cpu -> cpu,cpuacct).
+func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions) error {
 	tmpfs := specs.Mount{Destination: mnt.Destination, Type: "tmpfs", Source: "cgroup"}
 	base := mountOptions{flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, data: []string{"mode=755"}}
 	if err := m.fsMount(tmpfs, base); err != nil {
@@ -349,7 +315,7 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own map[str
 	if err != nil {
 		return err
 	}
-	flags := mountOptions{flags: opts.flags, attrSet: opts.attrSet, attrClr: opts.attrClr}
+	flags := mountOptions{flags: opts.flags}
 	for _, e := range entries {
 		host, dest := filepath.Join("/sys/fs/cgroup", e.Name()), filepath.Join(mnt.Destination, e.Name())
 		if e.Type()&os.ModeSymlink != 0 {
@@ -362,24 +328,15 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own map[str
 		if unix.Statfs(host, &st) != nil {
 			continue
 		}
-		// The hierarchy's name in /proc/self/cgroup, and its mount options.
-		controllers, data := e.Name(), []string{e.Name()}
-		if e.Name() == "systemd" {
-			controllers, data = "name=systemd", []string{"none", "name=systemd"}
-		}
-		if st.Type == unix.CGROUP2_SUPER_MAGIC {
-			controllers = ""
-		}
-		switch path, ok := own[controllers]; {
-		case own != nil && !ok:
-			continue // a hierarchy init is in no cgroup of: nothing of it to show
-		case own != nil:
-			err = m.bindCgroup(dest, filepath.Join(host, path), flags)
-		case st.Type == unix.CGROUP_SUPER_MAGIC:
+		switch st.Type {
+		case unix.CGROUP_SUPER_MAGIC:
 			hierarchy := flags
-			hierarchy.data = data // the controllers, as mount -o wants them
+			hierarchy.data = []string{e.Name()} // the controllers, as mount -o wants them
+			if e.Name() == "systemd" {
+				hierarchy.data = []string{"none", "name=systemd"}
+			}
 			err = m.fsMount(specs.Mount{Destination: dest, Type: "cgroup", Source: "cgroup"}, hierarchy)
-		case st.Type == unix.CGROUP2_SUPER_MAGIC:
+		case unix.CGROUP2_SUPER_MAGIC:
 			err = m.fsMount(specs.Mount{Destination: dest, Type: "cgroup2", Source: "cgroup2"}, flags)
 		}
 		if err != nil {
