@@ -19,14 +19,20 @@ func Features() features.Features {
 		}
 	}
 	sort.Strings(namespaces)
-	var mountOptions []string
-	for o := range flagOptions {
+	// Every option parseMountOptions knows: containerd, for one, looks for "rro" here.
+	mountOptions := []string{"bind", "rbind", "tmpcopyup", "notmpcopyup"}
+	for o, f := range flagOptions {
 		mountOptions = append(mountOptions, o)
+		if f.attr != 0 {
+			mountOptions = append(mountOptions, "r"+o)
+		}
+	}
+	for o := range atimeOptions {
+		mountOptions = append(mountOptions, o, "r"+o)
 	}
 	for o := range propagationOptions {
 		mountOptions = append(mountOptions, o)
 	}
-	mountOptions = append(mountOptions, "bind", "rbind")
 	sort.Strings(mountOptions)
 	return features.Features{
 		OCIVersionMin: "1.0.0",

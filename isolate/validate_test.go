@@ -226,3 +226,19 @@ func TestLastCapIsTheKernels(t *testing.T) {
 		t.Errorf("capability %d, past the last: known %v, err %v; want false, nil", lastCap()+1, known, err)
 	}
 }
+
+// features names every mount option the runtime takes, each one taken as an option (not
+// passed on to the filesystem as data), the recursive ones included.
+func TestFeaturesMountOptionsAreKnown(t *testing.T) {
+	opts := Features().MountOptions
+	for _, want := range []string{"rro", "rnosuid", "ratime", "nosymfollow", "rbind", "rslave", "tmpcopyup"} {
+		if !slices.Contains(opts, want) {
+			t.Errorf("features lacks %s: %q", want, opts)
+		}
+	}
+	for _, o := range opts {
+		if parsed, err := parseMountOptions([]string{o}); err != nil || len(parsed.data) != 0 {
+			t.Errorf("features names %q, which parseMountOptions takes as %+v, %v", o, parsed, err)
+		}
+	}
+}
