@@ -106,11 +106,16 @@ func Start(root, id string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := start(s); err != nil {
-		unlock()
+	started, err := start(s)
+	unlock()
+	if err != nil {
 		return err
 	}
-	unlock()
+	// Without the lock: init runs the startContainer hooks before it execs, and a hook that
+	// hangs must not keep kill or delete --force from ending the container.
+	if err := started.awaitExec(); err != nil {
+		return err
+	}
 	if err := runHooks("poststart", s.state.Poststart, s.state.State); err != nil {
 		if kerr := Kill(root, id, unix.SIGKILL, true); kerr != nil && !errors.Is(kerr, ErrNotRunning) {
 			log.Warn(kerr.Error())
@@ -120,52 +125,69 @@ func Start(root, id string, log *slog.Logger) error {
 	return nil
 }
 
-// start is Start under the state's lock: the exec fifo, then the state "running".
-func start(s *stateDir) error {
+// start is Start under the state's lock: the exec fifo, then the state "running". What it
+// returns waits, without the lock, for init's exec.
+func start(s *stateDir) (*execFifo, error) {
 	if st := s.status(); st != specs.StateCreated {
-		return fmt.Errorf("container %q is %s: only a created container can be started", s.state.ID, st)
+		return nil, fmt.Errorf("container %q is %s: only a created container can be started", s.state.ID, st)
 	}
-	if err := readExecFifo(s); err != nil {
-		return err
+	f, err := readExecFifo(s)
+	if err != nil {
+		return nil, err
 	}
 	os.Remove(filepath.Join(s.path, execFifoName))
-	return s.update(specs.StateRunning, s.state.Pid)
+	if err := s.update(specs.StateRunning, s.state.Pid); err != nil {
+		f.close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// execFifo is the read end of a started container's exec fifo, and a pidfd of its init.
+type execFifo struct{ fifo, pidfd int }
+
+func (f *execFifo) close() {
+	unix.Close(f.fifo)
+	unix.Close(f.pidfd)
 }
 
 // readExecFifo opens the exec fifo for reading, which releases init's open for writing, and
 // reads the byte init then writes. It polls init's pidfd too: an init that died will never
 // write, and Start must not wait forever for it.
-func readExecFifo(s *stateDir) error {
+func readExecFifo(s *stateDir) (*execFifo, error) {
 	// The pidfd first: once the fifo is open, init may exec, and a short program may exit and
 	// be reaped before a pidfd could still be had.
 	pidfd, err := unix.PidfdOpen(s.state.Pid, 0)
 	if err != nil {
-		return fmt.Errorf("container init %d: %w", s.state.Pid, err)
+		return nil, fmt.Errorf("container init %d: %w", s.state.Pid, err)
 	}
-	defer unix.Close(pidfd)
 	path := filepath.Join(s.path, execFifoName)
 	fifo, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return &pathError{"open", path, err}
+		unix.Close(pidfd)
+		return nil, &pathError{"open", path, err}
 	}
-	defer unix.Close(fifo)
+	f := &execFifo{fifo: fifo, pidfd: pidfd}
 	fds := []unix.PollFd{{Fd: int32(fifo), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
 	for {
 		if _, err := unix.Poll(fds, 10_000); err != nil && err != unix.EINTR {
-			return fmt.Errorf("poll exec fifo: %w", err)
+			f.close()
+			return nil, fmt.Errorf("poll exec fifo: %w", err)
 		}
 		if fds[0].Revents&unix.POLLIN != 0 {
 			break
 		}
 		if fds[1].Revents&unix.POLLIN != 0 {
-			return errors.New("container init exited before start")
+			f.close()
+			return nil, errors.New("container init exited before start")
 		}
 	}
 	buf := make([]byte, 1)
 	if n, err := unix.Read(fifo, buf); n != 1 {
-		return fmt.Errorf("read exec fifo: %v", err)
+		f.close()
+		return nil, fmt.Errorf("read exec fifo: %v", err)
 	}
-	return awaitExec(fifo, pidfd)
+	return f, nil
 }
 
 // awaitExec waits until init has exec'd the program (after its startContainer hooks): init
@@ -173,8 +195,10 @@ func readExecFifo(s *stateDir) error {
 // succeeds, or when init dies. An init that fails instead (a startContainer hook, the exec)
 // writes its error into the fifo before it exits (see Init). Poststart hooks run after the
 // program is executed (runtime.md), and start returns only then.
-func awaitExec(fifo, pidfd int) error {
-	fds := []unix.PollFd{{Fd: int32(fifo), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+func (f *execFifo) awaitExec() error {
+	defer f.close()
+	fifo := f.fifo
+	fds := []unix.PollFd{{Fd: int32(f.fifo), Events: unix.POLLIN}, {Fd: int32(f.pidfd), Events: unix.POLLIN}}
 	for {
 		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			return fmt.Errorf("poll exec fifo: %w", err)
@@ -237,12 +261,16 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 		return err
 	}
 	defer unlock()
-	if all {
-		// Also once init has exited: what it left in the cgroup (a container without a pid
-		// namespace of its own) is what --all is for, as engines use it (runc does the same).
+	stopped := s.status() == specs.StateStopped
+	switch {
+	case all && stopped && sig != 0:
+		// What init left in the cgroup (a container without a pid namespace of its own) is
+		// what --all is for once it exited, as engines use it (runc does the same). Only the
+		// cgroup: init's pid may be another process's by now.
+		return s.killCgroup(sig)
+	case all && !stopped:
 		return s.killAll(sig)
-	}
-	if s.status() == specs.StateStopped {
+	case stopped:
 		return fmt.Errorf("container %q: %w", id, ErrNotRunning)
 	}
 	if err := signalInit(s, sig); err != nil || sig != unix.SIGKILL {
@@ -263,9 +291,18 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 // goes through the cgroup's own kill, which no fork can outrun and which reaches a paused
 // container's frozen processes too.
 func (s *stateDir) killAll(sig unix.Signal) error {
+	if err := s.killCgroup(sig); !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	return killAll(s.state.Pid, sig)
+}
+
+// killCgroup signals every process in the container's cgroup, or says ErrNotRunning when it
+// has none.
+func (s *stateDir) killCgroup(sig unix.Signal) error {
 	cg, err := s.openCgroup()
 	if cg == nil || err != nil || !cg.Exists() {
-		return killAll(s.state.Pid, sig)
+		return fmt.Errorf("container %q: %w", s.state.ID, ErrNotRunning)
 	}
 	if sig == unix.SIGKILL {
 		return cg.Kill()

@@ -12,11 +12,13 @@ import (
 // needs a call of its own (propagation).
 type mountOptions struct {
 	flags       uintptr  // MS_* flags for mounting a new filesystem
-	attrSet     uint64   // MOUNT_ATTR_* asked to be set, for mount_setattr(2)
-	attrClr     uint64   // MOUNT_ATTR_* asked to be cleared
+	attrSet     uint64   // MOUNT_ATTR_* asked to be set on the mount itself, for mount_setattr(2)
+	attrClr     uint64   // MOUNT_ATTR_* asked to be cleared on it
+	rAttrSet    uint64   // set by "r"-prefixed options (rro, rnosuid...), on every mount below
+	rAttrClr    uint64   // cleared by them
 	bind        bool     // "bind" or "rbind"
 	recursive   bool     // "rbind": the mounts below the source come too
-	recAttr     bool     // an "r"-prefixed flag (rro, rnosuid...): attributes for every mount below
+	recAttr     bool     // an "r"-prefixed flag was given
 	propagation uintptr  // MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE (with MS_REC)
 	data        []string // everything else: passed to the filesystem (mode=755, size=...)
 	tmpcopyup   bool     // tmpfs only: copy what the mount covers into it (crun's extension)
@@ -119,11 +121,15 @@ func parseMountOptions(options []string) (mountOptions, error) {
 }
 
 // flag applies opt when it is a flag or an atime mode, and says whether it was one.
-func (o *mountOptions) flag(opt string) bool {
+func (o *mountOptions) flag(opt string) bool { return o.apply(opt, &o.attrSet, &o.attrClr) }
+
+// apply applies the flag or atime mode opt to the MS_* flags and to the attributes set and
+// clr, and says whether opt was one.
+func (o *mountOptions) apply(opt string, set, clr *uint64) bool {
 	if a, ok := atimeOptions[opt]; ok {
 		o.flags = o.flags&^atimeFlags | a.flags
-		o.attrClr |= unix.MOUNT_ATTR__ATIME
-		o.attrSet = o.attrSet&^unix.MOUNT_ATTR__ATIME | a.attr
+		*clr |= unix.MOUNT_ATTR__ATIME
+		*set = *set&^unix.MOUNT_ATTR__ATIME | a.attr
 		return true
 	}
 	f, ok := flagOptions[opt]
@@ -132,10 +138,10 @@ func (o *mountOptions) flag(opt string) bool {
 	}
 	if f.clear {
 		o.flags &^= f.flag
-		o.attrSet, o.attrClr = o.attrSet&^f.attr, o.attrClr|f.attr
+		*set, *clr = *set&^f.attr, *clr|f.attr
 	} else {
 		o.flags |= f.flag
-		o.attrSet, o.attrClr = o.attrSet|f.attr, o.attrClr&^f.attr
+		*set, *clr = *set|f.attr, *clr&^f.attr
 	}
 	return true
 }
@@ -152,13 +158,28 @@ func (o *mountOptions) recursiveFlag(opt string) bool {
 	if f, isFlag := flagOptions[base]; !isAtime && (!isFlag || f.attr == 0) {
 		return false
 	}
-	o.flag(base)
+	o.apply(base, &o.rAttrSet, &o.rAttrClr)
 	o.recAttr = true
 	return true
 }
 
-// attr is what mount_setattr(2) must change: only the flags the options name, so that a bind
-// mount keeps the rest of its source's (a noexec or nosuid source stays so, as in runc).
+// attr is what mount_setattr(2) must change on the mount itself: only the flags the options
+// name, so that a bind mount keeps the rest of its source's (a noexec or nosuid source stays
+// so, as in runc). A plain flag changes that mount only, not those an rbind brings along
+// below it, as config.md has it: "rw" is not "rrw".
 func (o mountOptions) attr() *unix.MountAttr {
 	return &unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr}
+}
+
+// rAttr is what the "r"-prefixed options change, on every mount below the destination.
+func (o mountOptions) rAttr() *unix.MountAttr {
+	return &unix.MountAttr{Attr_set: o.rAttrSet, Attr_clr: o.rAttrClr}
+}
+
+// everywhere makes the plain flags of o recursive too: for mounts whose every part must have
+// them, such as the host's cgroup tree bound read-only.
+func (o mountOptions) everywhere() mountOptions {
+	o.rAttrSet, o.rAttrClr = o.rAttrSet|o.attrSet, o.rAttrClr|o.attrClr
+	o.recAttr = o.rAttrSet != 0 || o.rAttrClr != 0
+	return o
 }

@@ -213,7 +213,7 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 		}
 	}
 	if opts.recAttr {
-		if err := m.setAttr(mnt.Destination, opts.attr(), true); err != nil {
+		if err := m.setAttr(mnt.Destination, opts.rAttr(), true); err != nil {
 			return err
 		}
 	}
@@ -246,8 +246,15 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	if err != nil {
 		return &pathError{"mount", mnt.Destination, fmt.Errorf("bind %s: %w", source, err)}
 	}
+	// The recursive options first, then the plain ones on the top mount: "rro,rw" leaves the
+	// top writable and everything below it read-only.
+	if opts.recAttr {
+		if err := m.setAttr(mnt.Destination, opts.rAttr(), true); err != nil {
+			return err
+		}
+	}
 	if opts.attrSet != 0 || opts.attrClr != 0 {
-		if err := m.setAttr(mnt.Destination, opts.attr(), opts.recursive || opts.recAttr); err != nil {
+		if err := m.setAttr(mnt.Destination, opts.attr(), false); err != nil {
 			return err
 		}
 	}
@@ -299,7 +306,9 @@ func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
 	}
 	bind := specs.Mount{Destination: mnt.Destination, Type: "bind", Source: "/sys/fs/cgroup"}
 	opts.bind, opts.recursive = true, true
-	return m.bindMount(bind, opts)
+	// Every hierarchy below it too: a writable one would let the container change any
+	// cgroup on the host.
+	return m.bindMount(bind, opts.everywhere())
 }
 
 // cgroupV1Mounts lays out dest like the host's /sys/fs/cgroup: a tmpfs holding one cgroup

@@ -158,8 +158,8 @@ func validateHostname(spec *specs.Spec) error {
 
 func validateMounts(spec *specs.Spec) error {
 	for _, m := range spec.Mounts {
-		if m.Destination == "" {
-			return errors.New("config: a mount has no destination")
+		if filepath.Join("/", m.Destination) == "/" {
+			return fmt.Errorf("config: mount destination %q is the container's root (root.path is that)", m.Destination)
 		}
 		opts, err := parseMountOptions(m.Options)
 		if err != nil {

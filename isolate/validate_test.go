@@ -51,7 +51,8 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		{"hostname without uts", func(s *specs.Spec) {
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}}
 		}, "uts namespace"},
-		{"mount without destination", func(s *specs.Spec) { s.Mounts[0].Destination = "" }, "no destination"},
+		{"mount without destination", func(s *specs.Spec) { s.Mounts[0].Destination = "" }, "is the container's root"},
+		{"mount over the root", func(s *specs.Spec) { s.Mounts[0].Destination = "a/.." }, "is the container's root"},
 		{"idmap without a user namespace", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "idmap"}})
 		}, "idmapped mounts need a user namespace"},
@@ -181,13 +182,28 @@ func TestMountAttrNamesOnlyWhatIsAsked(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", tt.options, err)
 		}
-		a := o.attr()
-		if a.Attr_set != tt.set || a.Attr_clr != tt.clr || o.flags != tt.flags || o.recursive != tt.recursive || o.recAttr != tt.recAt || len(o.data) != 0 {
-			t.Errorf("%q: set %#x clr %#x flags %#x recursive %v recAttr %v data %q; want %#x %#x %#x %v %v none",
-				tt.options, a.Attr_set, a.Attr_clr, o.flags, o.recursive, o.recAttr, o.data, tt.set, tt.clr, tt.flags, tt.recursive, tt.recAt)
+		// A row's set and clr are the recursive attributes when it has an "r" option, the
+		// top mount's otherwise; the other pair must stay empty.
+		a, other := o.attr(), o.rAttr()
+		if tt.recAt {
+			a, other = other, a
+		}
+		if a.Attr_set != tt.set || a.Attr_clr != tt.clr || other.Attr_set|other.Attr_clr != 0 || o.flags != tt.flags ||
+			o.recursive != tt.recursive || o.recAttr != tt.recAt || len(o.data) != 0 {
+			t.Errorf("%q: set %#x clr %#x (other %+v) flags %#x recursive %v recAttr %v data %q; want %#x %#x %#x %v %v none",
+				tt.options, a.Attr_set, a.Attr_clr, other, o.flags, o.recursive, o.recAttr, o.data, tt.set, tt.clr, tt.flags, tt.recursive, tt.recAt)
 		}
 	}
-	o, _ := parseMountOptions([]string{"rmode=1", "idmap"})
+	// A plain flag is the top mount's alone, beside a recursive one: "rro,rw" is read-only
+	// below and writable on top (config.md: "rw" is not "rrw").
+	o, _ := parseMountOptions([]string{"rbind", "rro", "rw"})
+	if r, a := o.rAttr(), o.attr(); r.Attr_set != unix.MOUNT_ATTR_RDONLY || a.Attr_clr != unix.MOUNT_ATTR_RDONLY || a.Attr_set != 0 {
+		t.Errorf("rbind,rro,rw: recursive %+v, top %+v; want RDONLY set below and cleared on top", r, a)
+	}
+	if e := (mountOptions{attrSet: unix.MOUNT_ATTR_RDONLY}).everywhere(); e.rAttr().Attr_set != unix.MOUNT_ATTR_RDONLY || !e.recAttr {
+		t.Errorf("everywhere() of ro: %+v, want it recursive", e)
+	}
+	o, _ = parseMountOptions([]string{"rmode=1", "idmap"})
 	if len(o.data) != 1 || o.data[0] != "rmode=1" || !o.idmap {
 		t.Errorf("rmode=1,idmap: data %q idmap %v; want [rmode=1] and idmap", o.data, o.idmap)
 	}

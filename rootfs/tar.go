@@ -125,7 +125,12 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	if name == "." {
 		if hdr.Typeflag == tar.TypeDir {
-			u.dirs = append(u.dirs, hdr) // "./" (tar -C dir .): the root takes its metadata
+			// "./" (tar -C dir .): the root takes its owner and times, not its mode, which
+			// is that of whatever directory was archived (mktemp -d's 0700): "/" stays
+			// rootMode, or no user but root could enter the container's root.
+			root := *hdr
+			root.Mode = rootMode
+			u.dirs = append(u.dirs, &root)
 		}
 		return nil
 	}

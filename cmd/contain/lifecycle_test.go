@@ -309,3 +309,42 @@ func TestKillAllAndPsGoByTheCgroup(t *testing.T) {
 		t.Errorf("kill without --all of a stopped container: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// kill --all of a stopped container acts through its cgroup only: with the cgroup gone there is
+// nothing of the container left to signal, and init's pid may be another process's by now.
+func TestKillAllOfAStoppedContainerWithoutItsCgroup(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "nocgroup", nil, "true")
+	waitFor(t, func() bool { return state(t, "nocgroup").Status == specs.StateStopped })
+	if err := openHostCgroup(t, "/contain/nocgroup").Destroy(nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []string{"KILL", "0"} {
+		if r := contain(t, "", "kill", "--all", "nocgroup", sig); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+			t.Errorf("kill --all %s of a stopped container without a cgroup: exit %d, %q; want not running", sig, r.code, r.stderr)
+		}
+	}
+}
+
+// start waits for init's exec, through its startContainer hooks, without the state's lock:
+// kill and delete --force of a container whose hook hangs answer at once.
+func TestKillDoesNotWaitForAHangingStartHook(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["hooks"] = obj{"startContainer": list{obj{"path": "/bin/sleep", "args": list{"sleep", "20"}}}}
+		process(spec)["args"] = list{"true"}
+	})
+	createContainer(t, bundle, "hanghook")
+	t.Cleanup(func() { contain(t, "", "delete", "--force", "hanghook") })
+	start := containCmd("start", "hanghook")
+	if err := start.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { start.Process.Kill(); start.Wait() })
+	waitFor(t, func() bool { return state(t, "hanghook").Status == specs.StateRunning })
+	began := time.Now()
+	mustRunCLI(t, "kill", "hanghook", "KILL")
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("kill waited %v for a hanging startContainer hook", took)
+	}
+}

@@ -59,13 +59,29 @@ func TestBindMountOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	// A read-only submount stays so under a plain "rw" (what CRI puts on every bind): only
+	// "rrw" would reach it.
+	rwTree := hostTmpfs(t, 0, 0)
+	roSub := filepath.Join(rwTree, "sub")
+	os.Mkdir(roSub, 0o755)
+	if err := unix.Mount("tmpfs", roSub, "tmpfs", unix.MS_RDONLY, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(roSub, unix.MNT_DETACH) })
 	r := bundleReport(t, "bindopts", func(spec obj) {
 		spec["mounts"] = append(spec["mounts"].([]any),
 			obj{"destination": "/locked", "type": "bind", "source": locked, "options": list{"rbind"}},
 			obj{"destination": "/tree", "type": "bind", "source": tree, "options": list{"rbind", "rro", "nosymfollow"}},
+			obj{"destination": "/rwtree", "type": "bind", "source": rwTree, "options": list{"rbind", "rw"}},
 			obj{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": list{"rnoexec", "size=1m"}},
 		)
 	})
+	if opts := strings.Split(mountAt(t, r, "/rwtree/sub").Options, ","); !slices.Contains(opts, "ro") {
+		t.Errorf("/rwtree/sub options %q: a plain rw made the read-only submount writable", opts)
+	}
+	if opts := strings.Split(mountAt(t, r, "/rwtree").Options, ","); !slices.Contains(opts, "rw") {
+		t.Errorf("/rwtree options %q, want rw", opts)
+	}
 	if opts := strings.Split(mountAt(t, r, "/locked").Options, ","); !slices.Contains(opts, "nosuid") || !slices.Contains(opts, "nodev") || !slices.Contains(opts, "noexec") {
 		t.Errorf("/locked options %q lost the source's nosuid,nodev,noexec", opts)
 	}
