@@ -197,7 +197,6 @@ func readExecFifo(s *stateDir) (*execFifo, error) {
 // program is executed (runtime.md), and start returns only then.
 func (f *execFifo) awaitExec() error {
 	defer f.close()
-	fifo := f.fifo
 	fds := []unix.PollFd{{Fd: int32(f.fifo), Events: unix.POLLIN}, {Fd: int32(f.pidfd), Events: unix.POLLIN}}
 	for {
 		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
@@ -205,7 +204,7 @@ func (f *execFifo) awaitExec() error {
 		}
 		if fds[0].Revents&unix.POLLIN != 0 {
 			msg := make([]byte, 4096)
-			if n, _ := unix.Read(fifo, msg); n > 0 {
+			if n, _ := unix.Read(f.fifo, msg); n > 0 {
 				return fmt.Errorf("container init: %s", msg[:n])
 			}
 		}

@@ -35,8 +35,8 @@ func rootfsPropagation(value string) uintptr {
 }
 
 // rootBaseline is the propagation every mount of the new mount namespace gets before the
-// container's are made (mount_namespaces(7)), as runc sets it. Private by default: no mount
-// event crosses between the host and the container. A rootfsPropagation of slave makes the
+// container's are made (mount_namespaces(7)). Private by default (runc starts from rslave):
+// no mount event crosses between the host and the container. A rootfsPropagation of slave makes the
 // copied mounts slaves of the host's: the host's events reach the container
 // (config-linux.md), and none go back, since a slave sends nothing to its master. Shared
 // keeps them in the host's peer groups, so that a bind mount of a shared host directory
@@ -175,12 +175,14 @@ func (m *mounter) mount(mnt specs.Mount) error {
 
 // fsMount mounts a filesystem by type: proc, sysfs, tmpfs, devpts, mqueue, ...
 func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
-	// A directory made here has nothing to copy up, and no owner or mode the tmpfs should
-	// take over from it: tmpfs's own (1777, or mode=) stand, as in runc.
-	existed := false
-	if fd, err := openPathInRoot(m.rootfd, mnt.Destination); err == nil {
-		existed = true
-		unix.Close(fd)
+	copyUp := opts.tmpcopyup && mnt.Type == "tmpfs"
+	if copyUp {
+		// A directory made here has nothing to copy up, and no owner or mode the tmpfs
+		// should take over from it: tmpfs's own (1777, or mode=) stand, as in runc.
+		fd, err := openPathInRoot(m.rootfd, mnt.Destination)
+		if copyUp = err == nil; copyUp {
+			unix.Close(fd)
+		}
 	}
 	fd, err := ensureInRoot(m.rootfd, mnt.Destination, true)
 	if err != nil {
@@ -188,7 +190,7 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 	}
 	defer unix.Close(fd)
 	covered := -1
-	if opts.tmpcopyup && mnt.Type == "tmpfs" && existed {
+	if copyUp {
 		// Opened before the mount, this fd still reads the directory the tmpfs will cover.
 		if covered, err = unix.Open(fdPath(fd), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 			return &pathError{"open", mnt.Destination, fmt.Errorf("tmpcopyup: %w", err)}
