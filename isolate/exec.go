@@ -65,6 +65,9 @@ type execConfig struct {
 	InitStart   uint64         `json:"init_start"`             // against pid reuse, as in the state
 	Namespaces  uintptr        `json:"namespaces"`             // CLONE_NEW* flags of those to join
 	CgroupTasks []string       `json:"cgroup_tasks,omitempty"` // v1: the stage's thread joins (cgroups.JoinSelf)
+	// NoNewKeyring: the program keeps the session keyring of exec's caller (the container
+	// was made with --no-new-keyring); otherwise it gets an anonymous one of its own.
+	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
 }
 
 // ContainerProcess returns the container's own process (State.Process, or the default
@@ -115,7 +118,7 @@ func ExecInContainer(o ExecOptions) (int, error) {
 		return 0, err
 	}
 	cfg := execConfig{Process: o.Process, InitPid: s.state.Pid, InitStart: s.state.InitStart,
-		Namespaces: joined}
+		Namespaces: joined, NoNewKeyring: s.state.NoNewKeyring}
 	if cg != nil {
 		cfg.CgroupTasks = cg.TaskFiles()
 	}

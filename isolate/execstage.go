@@ -49,8 +49,10 @@ func execStage() error {
 	if err := enterContainer(cfg); err != nil {
 		return err
 	}
-	if err := joinNewSessionKeyring(); err != nil { // not the caller's of contain exec
-		return err
+	if !cfg.NoNewKeyring {
+		if err := joinNewSessionKeyring(); err != nil { // not the caller's of contain exec
+			return err
+		}
 	}
 	stdio := []uintptr{0, 1, 2}
 	if p.Terminal {

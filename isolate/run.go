@@ -156,7 +156,7 @@ func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
 		return "", nil, nil, errContainerExists(o.ID, dir)
 	}
 	st := newState(o.ID, o.Bundle, o.Spec.Annotations)
-	st.Process = o.Spec.Process
+	st.Process, st.NoNewKeyring = o.Spec.Process, o.NoNewKeyring
 	cg, err := planCgroup(o.Spec, &st)
 	if err != nil {
 		return "", nil, nil, err

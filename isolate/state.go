@@ -35,6 +35,9 @@ type State struct {
 	Process *specs.Process `json:"process,omitempty"`
 	// Devices are the spec's linux.devices, which `update` keeps allowed, as create did.
 	Devices []specs.LinuxDevice `json:"devices,omitempty"`
+	// NoNewKeyring: the container was made with --no-new-keyring, so the processes exec
+	// starts in it keep their caller's session keyring too, as runc's do.
+	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
 }
 
 // stateDir is one container's directory under the state root: /run/contain/<id>. It is

@@ -38,9 +38,9 @@ func gone(pid int) bool {
 
 // createContainer runs `contain create` with stdio on /dev/null: the container's init keeps
 // create's stdio, so a pipe there would stay open (and a reader of it waiting) until it exits.
-func createContainer(t *testing.T, bundle, id string) {
+func createContainer(t *testing.T, bundle, id string, flags ...string) {
 	t.Helper()
-	cmd := containCmd("create", "--bundle", bundle, id)
+	cmd := containCmd(append(append([]string{"create"}, flags...), "--bundle", bundle, id)...)
 	errFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
 	if err != nil {
 		t.Fatal(err)

@@ -241,4 +241,13 @@ func TestContainerGetsItsOwnSessionKeyring(t *testing.T) {
 	if got := keyring("exec", "keys", "/bin/probe", "report"); got == "" || strings.HasSuffix(got, ";"+name) {
 		t.Errorf("the exec'd process's session keyring is %q: want one of its own", got)
 	}
+	// A container made with --no-new-keyring shares its caller's, and so do its exec'd
+	// processes (runc records the flag in the container's config).
+	shared := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	createContainer(t, shared, "keys-shared", "--no-new-keyring")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "keys-shared") })
+	mustRunCLI(t, "start", "keys-shared")
+	if got := keyring("exec", "keys-shared", "/bin/probe", "report"); !strings.HasSuffix(got, ";"+name) {
+		t.Errorf("exec in a container made with --no-new-keyring: session keyring %q, want the caller's %s", got, name)
+	}
 }
