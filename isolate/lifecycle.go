@@ -470,7 +470,7 @@ func (s *stateDir) status() specs.ContainerState {
 			st = specs.StateRunning
 		}
 	}
-	if st == specs.StateRunning && s.frozen() {
+	if (st == specs.StateRunning || st == specs.StateCreated) && s.frozen() {
 		return StatePaused
 	}
 	return st

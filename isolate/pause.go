@@ -2,6 +2,8 @@ package isolate
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -11,17 +13,18 @@ import (
 // running and stopped; "paused" is runc's, which engines read.
 const StatePaused specs.ContainerState = "paused"
 
-// Pause freezes every process of a running container (the cgroup freezer: cgroup.freeze on
-// v2, freezer.state on v1); its status reads "paused" until Resume.
+// Pause freezes every process of a running or created container (the cgroup freezer:
+// cgroup.freeze on v2, freezer.state on v1); its status reads "paused" until Resume. A paused
+// created container cannot be started (its init could not exec), as in runc: resume it first.
 func Pause(root, id string) error {
-	return withCgroup(root, id, specs.StateRunning, func(_ *stateDir, cg cgroups.Manager) error {
+	return withCgroup(root, id, []specs.ContainerState{specs.StateRunning, specs.StateCreated}, func(_ *stateDir, cg cgroups.Manager) error {
 		return cg.Freeze(true)
 	})
 }
 
-// Resume thaws a paused container.
+// Resume thaws a paused container: it is running, or created again.
 func Resume(root, id string) error {
-	return withCgroup(root, id, StatePaused, func(_ *stateDir, cg cgroups.Manager) error {
+	return withCgroup(root, id, []specs.ContainerState{StatePaused}, func(_ *stateDir, cg cgroups.Manager) error {
 		return cg.Freeze(false)
 	})
 }
@@ -29,7 +32,7 @@ func Resume(root, id string) error {
 // Update changes the resource limits of a created, running or paused container. Device
 // rules get the runtime's own devices and the spec's linux.devices appended, as at create.
 func Update(root, id string, r *specs.LinuxResources, log logger) error {
-	return withCgroup(root, id, "", func(s *stateDir, cg cgroups.Manager) error {
+	return withCgroup(root, id, nil, func(s *stateDir, cg cgroups.Manager) error {
 		warnings, err := cg.Update(withRuntimeDevices(r, s.state.Devices))
 		for _, w := range warnings {
 			log.Warn(w)
@@ -42,8 +45,8 @@ func Update(root, id string, r *specs.LinuxResources, log logger) error {
 type logger interface{ Warn(msg string, args ...any) }
 
 // withCgroup runs fn on the container's cgroup, under the state lock, if the container's
-// status is want (or, with want "", any status but stopped).
-func withCgroup(root, id string, want specs.ContainerState, fn func(*stateDir, cgroups.Manager) error) error {
+// status is one of want (or, with none, any status but stopped).
+func withCgroup(root, id string, want []specs.ContainerState, fn func(*stateDir, cgroups.Manager) error) error {
 	s, unlock, err := openState(root, id)
 	if err != nil {
 		return err
@@ -53,8 +56,8 @@ func withCgroup(root, id string, want specs.ContainerState, fn func(*stateDir, c
 	switch {
 	case st == specs.StateStopped:
 		return fmt.Errorf("container %q: %w", id, ErrNotRunning)
-	case want != "" && st != want:
-		return fmt.Errorf("container %q is %s, not %s", id, st, want)
+	case want != nil && !slices.Contains(want, st):
+		return fmt.Errorf("container %q is %s, not %s", id, st, statusList(want))
 	}
 	cg, err := s.openCgroup()
 	if err != nil {
@@ -64,4 +67,13 @@ func withCgroup(root, id string, want specs.ContainerState, fn func(*stateDir, c
 		return fmt.Errorf("container %q has no cgroup", id)
 	}
 	return fn(s, cg)
+}
+
+// statusList names the statuses an operation wants: "running or created".
+func statusList(states []specs.ContainerState) string {
+	names := make([]string, len(states))
+	for i, st := range states {
+		names[i] = string(st)
+	}
+	return strings.Join(names, " or ")
 }

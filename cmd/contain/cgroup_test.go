@@ -146,6 +146,33 @@ func TestKillEndsAPausedContainer(t *testing.T) {
 	waitFor(t, func() bool { return state(t, "pausedkill").Status == specs.StateStopped })
 }
 
+// A created container can be paused too, as in runc: it reads "paused", cannot be started
+// until resumed, and is created again after resume; then it starts.
+func TestPauseACreatedContainer(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	createContainer(t, bundle, "pausedcreated")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "pausedcreated") })
+	mustRunCLI(t, "pause", "pausedcreated")
+	if st := state(t, "pausedcreated").Status; st != "paused" {
+		t.Fatalf("after pause of a created container: %s, want paused", st)
+	}
+	if r := contain(t, "", "start", "pausedcreated"); r.code == 0 || !strings.Contains(r.stderr, "paused") {
+		t.Errorf("start of a paused container: exit %d %q, want a failure that says it is paused", r.code, r.stderr)
+	}
+	mustRunCLI(t, "resume", "pausedcreated")
+	if st := state(t, "pausedcreated").Status; st != specs.StateCreated {
+		t.Fatalf("after resume: %s, want created", st)
+	}
+	mustRunCLI(t, "start", "pausedcreated")
+	if st := state(t, "pausedcreated").Status; st != specs.StateRunning {
+		t.Errorf("after start: %s, want running", st)
+	}
+	if r := contain(t, "", "resume", "pausedcreated"); r.code == 0 || !strings.Contains(r.stderr, "not paused") {
+		t.Errorf("resume of a running container: exit %d %q, want a failure that says it is not paused", r.code, r.stderr)
+	}
+}
+
 // The quick form's flags: a fork bomb stops at --pids-limit, a memory hog is OOM-killed
 // inside its --memory (exit 137) while this test process carries on.
 func TestCgroupLimitsHold(t *testing.T) {

@@ -35,7 +35,7 @@ var limitFlags = []cli.Flag{
 
 var pauseCommand = &cli.Command{
 	Name:      "pause",
-	Usage:     "freeze every process of a running container (cgroup freezer)",
+	Usage:     "freeze every process of a running or created container (cgroup freezer)",
 	ArgsUsage: "ID",
 	Action: func(c *cli.Context) error {
 		id, err := oneID(c)
