@@ -214,38 +214,56 @@ var ErrExists = errors.New("cgroup exists already: is another container using it
 
 // mkdirAll makes cgPath, which must not exist (ErrExists), and its missing ancestors under
 // mount, which may. A concurrent Destroy of another container may remove a shared empty
-// parent between two mkdirs; a retry makes it again.
-func mkdirAll(mount, cgPath string) error {
+// parent between two mkdirs; a retry makes it again. It returns the directories it made,
+// parents first, also on an error, for the caller to take back (unmake): DefaultParent,
+// which every container shares and none owns, is never among them.
+func mkdirAll(mount, cgPath string) ([]string, error) {
+	var made []string
 	var err error
 	for try := 0; try < 5; try++ {
-		if err = mkdirPath(mount, cgPath, true); !errors.Is(err, os.ErrNotExist) {
-			return err
+		if made, err = mkdirPath(mount, cgPath, true, made); !errors.Is(err, os.ErrNotExist) {
+			return made, err
 		}
 	}
-	return err
+	return made, err
 }
 
 // mkdirPath tries the mkdir first and makes the parent only when it is missing (ENOENT):
 // the parent is there almost always, and no stat before each mkdir means fewer look-ups in
 // the hierarchy (see missingDirs). An existing directory is an error only when exclusive.
-func mkdirPath(mount, cgPath string, exclusive bool) error {
+// It appends to made each directory it made.
+func mkdirPath(mount, cgPath string, exclusive bool, made []string) ([]string, error) {
 	dir := filepath.Join(mount, cgPath)
 	err := mkdir(dir)
 	if err == unix.ENOENT {
 		if parent := path.Dir(cgPath); parent != "/" && parent != "." {
-			if err := mkdirPath(mount, parent, false); err != nil {
-				return err
+			var perr error
+			if made, perr = mkdirPath(mount, parent, false, made); perr != nil {
+				return made, perr
 			}
 			err = mkdir(dir)
 		}
 	}
 	switch {
+	case err == nil:
+		if cgPath != DefaultParent {
+			made = append(made, dir)
+		}
 	case err == unix.EEXIST && exclusive:
-		return &os.PathError{Op: "mkdir", Path: dir, Err: ErrExists}
-	case err != nil && err != unix.EEXIST:
-		return &os.PathError{Op: "mkdir", Path: dir, Err: hint(err)}
+		return made, &os.PathError{Op: "mkdir", Path: dir, Err: ErrExists}
+	case err != unix.EEXIST:
+		return made, &os.PathError{Op: "mkdir", Path: dir, Err: hint(err)}
 	}
-	return nil
+	return made, nil
+}
+
+// unmake takes back the directories a Create made (mkdirAll's list), deepest first, when the
+// cgroup turned out to be another container's (ErrExists). A directory another container
+// has made a cgroup in since is not empty, and stays.
+func unmake(made []string) {
+	for i := len(made) - 1; i >= 0; i-- {
+		rmdir(made[i])
+	}
 }
 
 // removeDirs removes the cgroup directories of one container in one hierarchy: the cgroup

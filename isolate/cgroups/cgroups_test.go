@@ -372,15 +372,15 @@ func TestMissingAndRemove(t *testing.T) {
 	if got := missingDirs(mount, "/a/b/c"); strings.Join(got, ",") != "/a/b,/a/b/c" {
 		t.Fatalf("missingDirs = %q", got)
 	}
-	if err := mkdirAll(mount, "/a/b/c"); err != nil {
-		t.Fatal(err)
+	if made, err := mkdirAll(mount, "/a/b/c"); err != nil || strings.Join(made, ",") != filepath.Join(mount, "a/b")+","+filepath.Join(mount, "a/b/c") {
+		t.Fatalf("mkdirAll(/a/b/c) made %q, %v: want /a/b and /a/b/c", made, err)
 	}
 	// DefaultParent is never the container's: not listed, even while missing, yet made.
 	if got := missingDirs(mount, DefaultParent+"/x/y"); strings.Join(got, ",") != DefaultParent+"/x,"+DefaultParent+"/x/y" {
 		t.Errorf("missingDirs under a missing DefaultParent = %q", got)
 	}
-	if err := mkdirAll(mount, DefaultParent+"/x/y"); err != nil {
-		t.Fatal(err)
+	if made, err := mkdirAll(mount, DefaultParent+"/x/y"); err != nil || slices.Contains(made, filepath.Join(mount, DefaultParent)) {
+		t.Fatalf("mkdirAll(%s/x/y) made %q, %v: DefaultParent is no container's to take back", DefaultParent, made, err)
 	}
 	if _, err := os.Stat(filepath.Join(mount, DefaultParent, "x", "y")); err != nil {
 		t.Errorf("mkdirAll did not make the missing parents: %v", err)
@@ -533,4 +533,15 @@ func TestCreateRefusesAnExistingCgroup(t *testing.T) {
 		t.Error("v1 Create left the directory it made in the free hierarchy")
 	}
 	expectFiles(t, filepath.Join(root, "pids", "contain", "c1"), map[string]string{"pids.max": "50"})
+
+	// A cgroupsPath whose parent is missing in the first hierarchy (made there by this
+	// Create) and whose cgroup exists in a later one: the parent made goes back too.
+	team := NewV1(v1.hierarchies, v1.unified, "/team/c1")
+	fixture(t, filepath.Join(root, "cpu,cpuacct", "team", "c1"), "cpu.shares=")
+	if _, err := team.Create(nil); !errors.Is(err, ErrExists) {
+		t.Errorf("v1 Create of /team/c1, taken in cpu,cpuacct: %v, want ErrExists", err)
+	}
+	if made := filepath.Join(root, "blkio", "team"); pathExists(made) {
+		t.Errorf("v1 Create left %s, which it made, behind", made)
+	}
 }

@@ -121,15 +121,14 @@ func (c *V1) Create(r *specs.LinuxResources) ([]string, error) {
 }
 
 func (c *V1) makeDirs() error {
-	mounts := c.mounts()
-	for i, mount := range mounts {
-		err := mkdirAll(mount, c.path)
+	var made []string
+	for _, mount := range c.mounts() {
+		dirs, err := mkdirAll(mount, c.path)
+		made = append(made, dirs...)
 		if errors.Is(err, ErrExists) {
 			// Another container's, in this hierarchy and so likely in all: take back only
-			// what this call made.
-			for _, made := range mounts[:i] {
-				rmdir(filepath.Join(made, c.path))
-			}
+			// what this call made, in this hierarchy and those before.
+			unmake(made)
 			return err
 		}
 		if err == nil && mount == c.hierarchies["cpuset"] {

@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -41,7 +42,11 @@ func (c *V2) Exists() bool {
 // controllers the container's limits need before the next level is made.
 func (c *V2) Create(r *specs.LinuxResources) ([]string, error) {
 	return create(c, func() error {
-		if err := mkdirAll(c.mount, c.path); err != nil {
+		made, err := mkdirAll(c.mount, c.path)
+		if errors.Is(err, ErrExists) {
+			unmake(made) // the ancestors this call made, if another container's came between
+		}
+		if err != nil {
 			return err
 		}
 		return c.enableControllers()
