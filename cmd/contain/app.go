@@ -32,7 +32,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log", Usage: "write log messages to `FILE` instead of stderr"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log what the runtime does, step by step"},
-			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility (cgroups are not managed yet)"},
+			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "runc's systemd cgroup driver, which contain lacks: create and run refuse it, the other commands ignore it"},
 		},
 		Before: setupLogging,
 		Commands: []*cli.Command{runCommand, createCommand, startCommand, execCommand, stateCommand, killCommand,

@@ -259,6 +259,27 @@ func TestCgroupsPath(t *testing.T) {
 	}
 }
 
+// An engine set up for systemd's cgroups (podman's default on a systemd host) is told how to
+// switch to its cgroupfs driver, by create and run, with nothing made; the flag alone does
+// not stop the other commands, which such an engine passes it to as well.
+func TestSystemdCgroupsAreRefusedWithTheEnginesFix(t *testing.T) {
+	needContainer(t)
+	const fix = "--cgroup-manager cgroupfs"
+	slice := newBundle(t, func(spec obj) { linux(spec)["cgroupsPath"] = "machine.slice:libpod:sd" })
+	if r := contain(t, "", "run", "--bundle", slice, "sd"); r.code == 0 || !strings.Contains(r.stderr, fix) {
+		t.Errorf("a slice:prefix:name cgroupsPath: exit %d, %q, want a failure that names %q", r.code, r.stderr, fix)
+	}
+	plain := newBundle(t, nil)
+	for _, verb := range []string{"run", "create"} {
+		if r := contain(t, "", "--systemd-cgroup", verb, "--bundle", plain, "sd"); r.code == 0 || !strings.Contains(r.stderr, fix) {
+			t.Errorf("--systemd-cgroup %s: exit %d, %q, want a failure that names %q", verb, r.code, r.stderr, fix)
+		}
+	}
+	if r := contain(t, "", "--systemd-cgroup", "delete", "--force", "sd"); r.code != 0 {
+		t.Errorf("--systemd-cgroup delete --force of no container: exit %d, %q", r.code, r.stderr)
+	}
+}
+
 // withMknod gives the container's process CAP_MKNOD.
 func withMknod(spec obj) {
 	caps := process(spec)["capabilities"].(obj)

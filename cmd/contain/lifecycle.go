@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containkit/contain/isolate"
+	"github.com/containkit/contain/isolate/cgroups"
 )
 
 // The OCI lifecycle verbs (runtime-spec runtime.md), in runc's shapes, which engines rely on.
@@ -156,6 +157,11 @@ func bundleOptions(c *cli.Context) (isolate.RunOptions, error) {
 	id, err := oneID(c)
 	if err != nil {
 		return isolate.RunOptions{}, err
+	}
+	if c.Bool("systemd-cgroup") {
+		// The engine would look for a systemd unit that is never made. The other commands
+		// accept the flag: an engine passes it to all of them, its clean-up included.
+		return isolate.RunOptions{}, fmt.Errorf("--systemd-cgroup: %w", cgroups.ErrNoSystemdDriver)
 	}
 	bundle, err := filepath.Abs(c.String("bundle"))
 	if err != nil {

@@ -154,7 +154,7 @@ func Resolve(cgroupsPath, id string) (string, error) {
 		}
 	}
 	if strings.Count(cgroupsPath, ":") == 2 && !strings.HasPrefix(cgroupsPath, "/") {
-		return "", fmt.Errorf("linux.cgroupsPath %q: systemd slice:prefix:name paths need a systemd cgroup driver; give a cgroupfs path such as /mygroup/%s", cgroupsPath, id)
+		return "", fmt.Errorf("linux.cgroupsPath %q is a systemd slice:prefix:name path (give a cgroupfs path such as /mygroup/%s): %w", cgroupsPath, id, ErrNoSystemdDriver)
 	}
 	if !path.IsAbs(cgroupsPath) {
 		cgroupsPath = path.Join(DefaultParent, cgroupsPath)
@@ -206,6 +206,14 @@ func missingDirs(mount, cgPath string) []string {
 	}
 	return missing
 }
+
+// ErrNoSystemdDriver is the answer to an engine that drives its runtimes' cgroups through
+// systemd (runc's --systemd-cgroup, and slice:prefix:name paths): this runtime makes them
+// itself, in cgroupfs, which such an engine does not expect, so it says how to switch the
+// engine over rather than make a cgroup behind systemd's back.
+var ErrNoSystemdDriver = errors.New("contain has no systemd cgroup driver, it makes cgroups in cgroupfs: " +
+	"run the engine with its cgroupfs driver (podman: --cgroup-manager cgroupfs, or cgroup_manager = \"cgroupfs\" " +
+	"in containers.conf; containerd: SystemdCgroup = false)")
 
 // ErrExists says that a container's own cgroup directory was there already when Create made
 // it: another container's, made between the caller's look (Missing) and this mkdir, as when

@@ -84,7 +84,7 @@ func TestResolve(t *testing.T) {
 		{"../x", "", `".." is not allowed`},
 		{"..", "", `".." is not allowed`},
 		{"/", "", "root cgroup"},
-		{"system.slice:contain:c1", "", "systemd"},
+		{"system.slice:contain:c1", "", "--cgroup-manager cgroupfs"},
 	}
 	for _, tt := range tests {
 		got, err := Resolve(tt.in, "c1")
