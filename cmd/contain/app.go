@@ -155,7 +155,12 @@ func setupLogging(c *cli.Context) error {
 	}
 	switch format := c.String("log-format"); format {
 	case "json":
-		logger = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: lowercaseLevel}))
+		var h slog.Handler = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: lowercaseLevel})
+		if logToFile {
+			held = &heldWarnings{Handler: h}
+			h = held
+		}
+		logger = slog.New(h)
 	case "text":
 		if logToFile {
 			logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: lowercaseLevel}))
@@ -166,6 +171,56 @@ func setupLogging(c *cli.Context) error {
 		return fmt.Errorf("--log-format %q: want text or json", format)
 	}
 	return nil
+}
+
+// held is the --log file's JSON handler while it holds warnings back (see heldWarnings).
+var held *heldWarnings
+
+// heldWarnings keeps a command's warnings out of a JSON log file until the command ends.
+// podman reads that file with one json.Unmarshal and shows its "msg" as the runtime's error
+// (and maps "executable file not found" to exit 127): a warning line before the error line
+// makes the file two objects, and podman shows a generic error instead. So a command that
+// fails writes one record, its error, with its warnings in it ("warnings"); one that succeeds
+// writes them as lines of their own when it ends. containerd reads the file line by line and
+// takes the last error: the same either way.
+type heldWarnings struct {
+	slog.Handler
+	records []slog.Record
+}
+
+func (h *heldWarnings) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn {
+		h.records = append(h.records, r.Clone())
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// logOutcome logs a failing command's error, or writes a successful one's warnings.
+func logOutcome(err error) {
+	if held == nil {
+		if err != nil {
+			logger.Error(err.Error())
+		}
+		return
+	}
+	h := held
+	held = nil
+	if err == nil {
+		for _, r := range h.records {
+			h.Handler.Handle(context.Background(), r)
+		}
+		return
+	}
+	var warnings []string
+	for _, r := range h.records {
+		warnings = append(warnings, r.Message)
+	}
+	if len(warnings) == 0 {
+		logger.Error(err.Error())
+		return
+	}
+	logger.Error(err.Error(), "warnings", warnings)
 }
 
 // lowercaseLevel writes "level":"error" as engines such as containerd expect (runc's format).

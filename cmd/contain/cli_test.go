@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,6 +100,45 @@ func TestJSONLog(t *testing.T) {
 	}
 	if entry["level"] != "error" || !strings.Contains(entry["msg"].(string), "config.json") || entry["time"] == nil {
 		t.Errorf("log entry %v, want level error, msg naming config.json, a time", entry)
+	}
+
+	// A create that warns (a field contain ignores) and then fails leaves one JSON object,
+	// the error with the warnings in it: podman reads the whole file with one json.Unmarshal
+	// and shows "msg" (and maps "executable file not found" to exit 127).
+	warns := newBundle(t, func(spec obj) {
+		linux(spec)["seccomp"] = obj{"defaultAction": "SCMP_ACT_ALLOW"}
+		process(spec)["args"] = list{"/no/such/program"}
+	})
+	failLog := filepath.Join(t.TempDir(), "oci-log")
+	if r := contain(t, "", "--log", failLog, "--log-format", "json", "create", "--bundle", warns, "jsonlog"); r.code == 0 {
+		mustRunCLI(t, "delete", "--force", "jsonlog")
+		t.Fatal("a create of a missing program succeeded")
+	}
+	data, _ = os.ReadFile(failLog)
+	var failure struct {
+		Level, Msg string
+		Warnings   []string
+	}
+	if err := json.Unmarshal(data, &failure); err != nil {
+		t.Fatalf("the log of a failed create is not one JSON object (%v): %q", err, data)
+	}
+	if failure.Level != "error" || !strings.Contains(failure.Msg, "/no/such/program") ||
+		len(failure.Warnings) != 1 || !strings.Contains(failure.Warnings[0], "linux.seccomp") {
+		t.Errorf("failed create's log: %+v, want the error naming the program, with the seccomp warning", failure)
+	}
+	// A run that warns and succeeds writes the warning as a line of its own.
+	okLog := filepath.Join(t.TempDir(), "oci-log")
+	ok := newBundle(t, func(spec obj) {
+		linux(spec)["seccomp"] = obj{"defaultAction": "SCMP_ACT_ALLOW"}
+		process(spec)["args"] = list{"/bin/probe", "sleep", "0"}
+	})
+	if r := contain(t, "", "--log", okLog, "--log-format", "json", "run", "--bundle", ok, "jsonlog2"); r.code != 0 {
+		t.Fatalf("run: exit %d %s", r.code, r.stderr)
+	}
+	data, _ = os.ReadFile(okLog)
+	var warning map[string]any
+	if err := json.Unmarshal(data, &warning); err != nil || warning["level"] != "warn" || !strings.Contains(fmt.Sprint(warning["msg"]), "linux.seccomp") {
+		t.Errorf("a run that warned: log %q (%v), want one warn line about linux.seccomp", data, err)
 	}
 }
 

@@ -25,11 +25,13 @@ func main() {
 // run executes the command line and returns the process exit status.
 func run(args []string) int {
 	app := newApp()
-	if err := app.Run(args); err != nil {
-		if code, ok := err.(exitCode); ok {
-			return int(code)
-		}
-		logger.Error(err.Error())
+	err := app.Run(args)
+	if code, ok := err.(exitCode); ok {
+		logOutcome(nil) // the container's status: the runtime did its part
+		return int(code)
+	}
+	logOutcome(err)
+	if err != nil {
 		if logToFile {
 			fmt.Fprintln(stderr, "contain:", err)
 		}
