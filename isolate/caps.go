@@ -24,6 +24,12 @@ var capabilityNames = []string{
 	"CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
+// KnownCapability reports whether name ("CAP_CHOWN", or "chown") names a capability.
+func KnownCapability(name string) bool {
+	_, ok := capabilityByName(name)
+	return ok
+}
+
 // capabilityByName maps "CAP_CHOWN" (or "chown") to its number.
 func capabilityByName(name string) (int, bool) {
 	upper := strings.ToUpper(name)

@@ -75,6 +75,8 @@ func cacheFlagNames(flags []cli.Flag, commands []*cli.Command) {
 			flags[i] = uint64Flag{f, flagNames(f.Name, f.Aliases)}
 		case *cli.Float64Flag:
 			flags[i] = float64Flag{f, flagNames(f.Name, f.Aliases)}
+		case *cli.Int64SliceFlag:
+			flags[i] = int64SliceFlag{f, flagNames(f.Name, f.Aliases)}
 		}
 	}
 	for _, c := range commands {
@@ -129,6 +131,10 @@ type (
 		*cli.Float64Flag
 		names []string
 	}
+	int64SliceFlag struct {
+		*cli.Int64SliceFlag
+		names []string
+	}
 )
 
 func (f boolFlag) Names() []string        { return f.names }
@@ -138,6 +144,7 @@ func (f intFlag) Names() []string         { return f.names }
 func (f int64Flag) Names() []string       { return f.names }
 func (f uint64Flag) Names() []string      { return f.names }
 func (f float64Flag) Names() []string     { return f.names }
+func (f int64SliceFlag) Names() []string  { return f.names }
 
 // setupLogging applies --log, --log-format and --debug.
 func setupLogging(c *cli.Context) error {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
@@ -17,7 +19,8 @@ var execCommand = &cli.Command{
 	Name:  "exec",
 	Usage: "run a process in a running container",
 	UsageText: "contain exec [-t] [-d] [--pid-file FILE] [--console-socket SOCK] [--cwd DIR] [-e KEY=VAL]...\n" +
-		"             [--user UID[:GID]] [--preserve-fds N] ID COMMAND [ARG...]\n" +
+		"             [--user UID[:GID]] [-g GID]... [--cap CAP]... [--no-new-privs] [--preserve-fds N]\n" +
+		"             ID COMMAND [ARG...]\n" +
 		"contain exec --process FILE [-d] [--pid-file FILE] [--console-socket SOCK] [--preserve-fds N] ID",
 	Description: "The first form runs COMMAND with the container's own process settings (user, capabilities,\n" +
 		"environment, ...), changed by the flags; the second runs the runtime-spec process in FILE\n" +
@@ -33,6 +36,13 @@ var execCommand = &cli.Command{
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `KEY=VAL` in the environment"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `UID[:GID]`"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the process"},
+		&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "add the capability `CAP_NAME` (bounding, effective, permitted)"},
+		&cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs for the process"},
+		&cli.Int64SliceFlag{Name: "additional-gids", Aliases: []string{"g"}, Usage: "add the supplementary group `GID`"},
+		&cli.StringFlag{Name: "apparmor", Usage: "AppArmor `PROFILE` (runc's; contain has no AppArmor: ignored, with a warning)"},
+		&cli.StringFlag{Name: "process-label", Usage: "SELinux `LABEL` (runc's; contain has no SELinux: ignored, with a warning)"},
+		&cli.StringFlag{Name: "cgroup", Usage: "runc's sub-cgroup to run in: refused, the process joins the container's cgroup"},
+		&cli.BoolFlag{Name: "ignore-paused", Usage: "runc's exec into a paused container: refused, resume it first"},
 	},
 	Action: execAction,
 }
@@ -46,9 +56,21 @@ func execAction(c *cli.Context) error {
 	if err := isolate.ValidateID(id); err != nil {
 		return err
 	}
+	status, err := execIn(c, id)
+	if err != nil {
+		// runc's exit status for an exec that failed: the program's own are 0 to 255 too,
+		// and 255 is the one a shell's `exit -1` gives, so it is the least likely to be read
+		// as the program's.
+		return failedWith{err, 255}
+	}
+	return exitCode(status)
+}
+
+// execIn runs the process and returns its exit status.
+func execIn(c *cli.Context, id string) (int, error) {
 	process, err := execProcess(c, id)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	opts := isolate.ExecOptions{
 		ID: id, StateRoot: c.String("root"), Process: process, Detach: c.Bool("detach"),
@@ -56,26 +78,28 @@ func execAction(c *cli.Context) error {
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Log: logger,
 	}
 	if opts.PidFile, err = absOrEmpty(c.String("pid-file")); err != nil {
-		return err
+		return 0, err
 	}
 	if opts.ConsoleSocket, err = absOrEmpty(opts.ConsoleSocket); err != nil {
-		return err
+		return 0, err
 	}
 	if !opts.Detach {
 		opts.Signals = isolate.CatchSignals() // this process ends with the program
 	}
-	status, err := isolate.ExecInContainer(opts)
-	if err != nil {
-		return err
-	}
-	return exitCode(status)
+	return isolate.ExecInContainer(opts)
 }
 
 // execProcess reads --process FILE, or builds the process as runc does: the container's own,
 // with COMMAND and the flags' changes.
 func execProcess(c *cli.Context, id string) (*specs.Process, error) {
+	switch {
+	case c.IsSet("cgroup"):
+		return nil, errors.New("--cgroup: a sub-cgroup is not supported: the process joins the container's cgroup")
+	case c.Bool("ignore-paused"):
+		return nil, errors.New("--ignore-paused: not supported: the process would freeze with the container; resume it first")
+	}
 	if path := c.String("process"); path != "" {
-		for _, flag := range []string{"cwd", "env", "user"} {
+		for _, flag := range []string{"cwd", "env", "user", "cap", "no-new-privs", "additional-gids", "apparmor", "process-label"} {
 			if c.IsSet(flag) {
 				return nil, fmt.Errorf("--%s: with --process, the process file says it all", flag)
 			}
@@ -115,12 +139,54 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 			p.User.GID = gid
 		}
 	}
+	if err := addCapabilities(p, c.StringSlice("cap")); err != nil {
+		return nil, err
+	}
+	if c.IsSet("no-new-privs") {
+		p.NoNewPrivileges = c.Bool("no-new-privs")
+	}
+	for _, gid := range c.Int64Slice("additional-gids") {
+		if gid < 0 || gid > math.MaxUint32 {
+			return nil, fmt.Errorf("--additional-gids %d: not a gid", gid)
+		}
+		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(gid))
+	}
+	p.ApparmorProfile, p.SelinuxLabel = c.String("apparmor"), c.String("process-label")
 	p.Terminal = c.Bool("tty")
 	p.ConsoleSize = nil
 	if p.Terminal {
 		p.ConsoleSize = terminalSize()
 	}
 	return p, nil
+}
+
+// addCapabilities adds caps to the process's bounding, effective and permitted sets, as
+// runc's exec --cap does; to its ambient set too where it has inheritable ones already (a cap
+// can only be ambient when it is also inheritable).
+func addCapabilities(p *specs.Process, caps []string) error {
+	if len(caps) == 0 {
+		return nil
+	}
+	if p.Capabilities == nil {
+		p.Capabilities = &specs.LinuxCapabilities{}
+	}
+	pc := p.Capabilities
+	for _, name := range caps {
+		name = strings.ToUpper(name)
+		if !strings.HasPrefix(name, "CAP_") {
+			name = "CAP_" + name
+		}
+		if !isolate.KnownCapability(name) {
+			return fmt.Errorf("--cap %s: no such capability", name)
+		}
+		pc.Bounding = append(pc.Bounding, name)
+		pc.Effective = append(pc.Effective, name)
+		pc.Permitted = append(pc.Permitted, name)
+		if len(pc.Inheritable) > 0 {
+			pc.Ambient = append(pc.Ambient, name)
+		}
+	}
+	return nil
 }
 
 // readProcessFile reads a runtime-spec process (config.md "process") from path.

@@ -91,6 +91,45 @@ func TestExecJoinsTheContainer(t *testing.T) {
 	}
 }
 
+// runc's exec flags: --cap adds a capability, --no-new-privs, --additional-gids add theirs;
+// --apparmor and --process-label are warned about; --cgroup and --ignore-paused are refused.
+// An exec that fails exits 255, as runc's, not 1, which a program may exit with.
+func TestExecRuncFlags(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "exflags", func(spec obj) { process(spec)["noNewPrivileges"] = false }, "/bin/probe", "sleep", "60")
+	r := decodeReport(t, mustRun(t, "exec", "--cap", "CAP_SYS_ADMIN", "--cap", "net_admin", "--no-new-privs",
+		"--additional-gids", "7", "--additional-gids", "8", "exflags", "/bin/probe", "report"))
+	for _, set := range []string{"effective", "permitted", "bounding"} {
+		if !slices.Contains(r.Caps[set], "CAP_SYS_ADMIN") || !slices.Contains(r.Caps[set], "CAP_NET_ADMIN") {
+			t.Errorf("exec --cap CAP_SYS_ADMIN --cap net_admin: %s = %v", set, r.Caps[set])
+		}
+	}
+	if r.NoNewPrivs != 1 || !slices.Contains(r.Groups, 7) || !slices.Contains(r.Groups, 8) {
+		t.Errorf("--no-new-privs --additional-gids 7 and 8: no_new_privs %d, groups %v", r.NoNewPrivs, r.Groups)
+	}
+	if r := contain(t, "", "exec", "--apparmor", "p", "--process-label", "l", "exflags", "/bin/probe", "sleep", "0"); r.code != 0 ||
+		!strings.Contains(r.stderr, "apparmorProfile is ignored") || !strings.Contains(r.stderr, "selinuxLabel is ignored") {
+		t.Errorf("exec --apparmor --process-label: exit %d, %q: want it run, with two warnings", r.code, r.stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"exec", "--cap", "CAP_NOPE", "exflags", "true"}, "no such capability"},
+		{[]string{"exec", "--cgroup", "sub", "exflags", "true"}, "--cgroup"},
+		{[]string{"exec", "--ignore-paused", "exflags", "true"}, "--ignore-paused"},
+		{[]string{"exec", "exflags", "/no/such/program"}, "/no/such/program"},
+		{[]string{"exec", "exflags-missing", "true"}, "does not exist"},
+	} {
+		if r := contain(t, "", tc.args...); r.code != 255 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("contain %s: exit %d, %q: want 255 and %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+	}
+	if r := contain(t, "", "exec", "exflags", "sh", "-c", "exit 1"); r.code != 1 {
+		t.Errorf("a program's own exit 1: exit %d", r.code)
+	}
+}
+
 // exec --user changes only what it names, as runc's does: the container's gid without a GID,
 // its additional groups and umask always.
 func TestExecUserKeepsTheRestOfTheContainersUser(t *testing.T) {

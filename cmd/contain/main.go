@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -35,10 +36,22 @@ func run(args []string) int {
 		if logToFile {
 			fmt.Fprintln(stderr, "contain:", err)
 		}
+		var failed failedWith
+		if errors.As(err, &failed) {
+			return failed.code
+		}
 		return 1
 	}
 	return 0
 }
+
+// failedWith is an error that exits with a status of its own rather than 1 (exec's 255).
+type failedWith struct {
+	error
+	code int
+}
+
+func (f failedWith) Unwrap() error { return f.error }
 
 // exitCode is returned by a verb whose exit status is not an error (the container's own).
 type exitCode int
