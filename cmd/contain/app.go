@@ -33,8 +33,18 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log what the runtime does, step by step"},
 			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "runc's systemd cgroup driver, which contain lacks: create and run refuse it, the other commands ignore it"},
+			// containerd's runc shim passes these two to every command when configured.
+			&cli.StringFlag{Name: "criu", Usage: "runc's CRIU `PATH` for checkpoint and restore, which contain lacks: ignored"},
+			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "runc's rootless mode: true, false or auto; contain runs containers as root only, so create and run refuse true"},
 		},
-		Before: setupLogging,
+		Before: func(c *cli.Context) error {
+			switch c.String("rootless") {
+			case "true", "false", "auto":
+			default:
+				return fmt.Errorf("--rootless %q: want true, false or auto", c.String("rootless"))
+			}
+			return setupLogging(c)
+		},
 		Commands: []*cli.Command{runCommand, createCommand, startCommand, execCommand, stateCommand, killCommand,
 			deleteCommand, listCommand, psCommand, pauseCommand, resumeCommand, updateCommand, featuresCommand,
 			specCommand, rootfsCommand, versionCommand},

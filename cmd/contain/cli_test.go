@@ -171,6 +171,26 @@ func TestRootfsBuild(t *testing.T) {
 	}
 }
 
+// The global flags containerd's runc shim may pass to every command are accepted: --criu
+// (ignored) and --rootless false or auto; --rootless=true is refused where a container is made.
+func TestRuncGlobalFlags(t *testing.T) {
+	needContainer(t)
+	if r := contain(t, "", "--criu", "/usr/sbin/criu", "--rootless=false", "list", "-q"); r.code != 0 {
+		t.Errorf("--criu PATH --rootless=false list: exit %d, %q", r.code, r.stderr)
+	}
+	if r := contain(t, "", "--rootless", "auto", "run", "--rootfs", testRootfs, "--", "true"); r.code != 0 {
+		t.Errorf("--rootless auto run: exit %d, %q", r.code, r.stderr)
+	}
+	for _, form := range [][]string{{"run", "--bundle", newBundle(t, nil), "rootless"}, {"run", "--rootfs", testRootfs, "--", "true"}} {
+		if r := contain(t, "", append([]string{"--rootless=true"}, form...)...); r.code == 0 || !strings.Contains(r.stderr, "as root only") {
+			t.Errorf("--rootless=true %s: exit %d, %q: want it refused", strings.Join(form, " "), r.code, r.stderr)
+		}
+	}
+	if r := contain(t, "", "--rootless=maybe", "list"); r.code == 0 || !strings.Contains(r.stderr, "want true, false or auto") {
+		t.Errorf("--rootless=maybe: exit %d, %q", r.code, r.stderr)
+	}
+}
+
 // Flags answer to their aliases and to IsSet, with their names cached (cacheFlagNames), and
 // the help shows every name.
 func TestFlagNames(t *testing.T) {

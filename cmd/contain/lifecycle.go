@@ -153,15 +153,27 @@ var listCommand = &cli.Command{
 }
 
 // bundleOptions reads --bundle, --pid-file and the id, and loads the bundle's spec.
+// refuseModes refuses the global flags of runc's that ask for a kind of container contain
+// cannot make. The other commands accept them: an engine passes them to every command, its
+// clean-up included.
+func refuseModes(c *cli.Context) error {
+	if c.String("rootless") == "true" {
+		return errors.New("--rootless=true: contain runs containers as root only (no user namespace id maps yet)")
+	}
+	if c.Bool("systemd-cgroup") {
+		// The engine would look for a systemd unit that is never made.
+		return fmt.Errorf("--systemd-cgroup: %w", cgroups.ErrNoSystemdDriver)
+	}
+	return nil
+}
+
 func bundleOptions(c *cli.Context) (isolate.RunOptions, error) {
 	id, err := oneID(c)
 	if err != nil {
 		return isolate.RunOptions{}, err
 	}
-	if c.Bool("systemd-cgroup") {
-		// The engine would look for a systemd unit that is never made. The other commands
-		// accept the flag: an engine passes it to all of them, its clean-up included.
-		return isolate.RunOptions{}, fmt.Errorf("--systemd-cgroup: %w", cgroups.ErrNoSystemdDriver)
+	if err := refuseModes(c); err != nil {
+		return isolate.RunOptions{}, err
 	}
 	bundle, err := filepath.Abs(c.String("bundle"))
 	if err != nil {

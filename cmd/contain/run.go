@@ -106,6 +106,9 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	if c.NArg() == 0 {
 		return errors.New("usage: contain run [flags] [--] COMMAND [ARG...] (or --bundle DIR ID)")
 	}
+	if err := refuseModes(c); err != nil {
+		return err
+	}
 	dir, err := quickRootfs(c.String("rootfs"))
 	if err != nil {
 		return err
