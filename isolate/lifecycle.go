@@ -410,15 +410,17 @@ func Processes(root, id string) ([]int, error) {
 		return nil, err
 	}
 	defer unlock()
-	if s.status() == specs.StateStopped {
-		return nil, fmt.Errorf("container %q: %w", id, ErrNotRunning)
-	}
 	// The cgroup holds the container's processes and no one else's, even when the pid
-	// namespace is another container's (a pod sharing one), as runc lists them.
+	// namespace is another container's (a pod sharing one), as runc lists them; and it holds
+	// them until delete, so a stopped container's list is what its init left behind (one
+	// without a pid namespace of its own), as with runc, for kill --all.
 	if cg, err := s.openCgroup(); err == nil && cg != nil && cg.Exists() {
 		pids, err := cg.Pids()
 		sort.Ints(pids)
 		return pids, err
+	}
+	if s.status() == specs.StateStopped {
+		return nil, fmt.Errorf("container %q: %w", id, ErrNotRunning)
 	}
 	return pidNamespaceMembers(s.state.Pid)
 }

@@ -303,8 +303,17 @@ func TestKillAllAndPsGoByTheCgroup(t *testing.T) {
 	if err != nil || len(left) != 1 {
 		t.Fatalf("the stopped container's cgroup holds %v, %v: want the sleep it left", left, err)
 	}
+	var listed []int
+	decodeProbe(t, mustRunCLI(t, "ps", "--format", "json", "pidguest"), &listed)
+	if !slices.Equal(listed, left) {
+		t.Errorf("ps of the stopped container lists %v, want what it left in its cgroup %v (runc's)", listed, left)
+	}
 	mustRunCLI(t, "kill", "--all", "pidguest", "KILL")
 	waitFor(t, func() bool { return gone(left[0]) })
+	decodeProbe(t, mustRunCLI(t, "ps", "--format", "json", "pidguest"), &listed)
+	if len(listed) != 0 {
+		t.Errorf("ps of a stopped container with nothing left: %v", listed)
+	}
 	if r := contain(t, "", "kill", "pidguest", "KILL"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
 		t.Errorf("kill without --all of a stopped container: exit %d, %q", r.code, r.stderr)
 	}
