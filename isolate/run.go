@@ -37,6 +37,9 @@ type RunOptions struct {
 	// NoNewKeyring: the container keeps the caller's session keyring (--no-new-keyring);
 	// by default it gets an anonymous one of its own.
 	NoNewKeyring bool
+	// Keep: Run leaves the stopped container (its state and cgroup) for `delete`, as runc's
+	// run --keep does, instead of removing it when it exits.
+	Keep bool
 	// Throwaway: Spec's rootfs is shared by runs (the quick form's default rootfs); the
 	// container sees it through a copy-on-write overlay, and its writes vanish with it.
 	Throwaway bool
@@ -77,8 +80,11 @@ func Run(o RunOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	made := false
+	made, kept := false, false
 	defer func() {
+		if kept {
+			return // delete removes it, and runs poststop
+		}
 		state.remove()
 		if made { // poststop, once the container is gone (runtime.md steps 12 and 13)
 			runPoststop(o.Log, o.Spec.Hooks, state.state.State)
@@ -96,6 +102,9 @@ func Run(o RunOptions) (int, error) {
 	made = true
 	defer c.kill()
 	o.Log.Debug("init started", "pid", c.pid)
+	if h := o.Spec.Hooks; h != nil && o.Keep {
+		state.state.Poststop = h.Poststop // for the delete of the stopped container
+	}
 	if err := state.noteInit(c.pid); err != nil {
 		return 0, err
 	}
@@ -127,6 +136,7 @@ func Run(o RunOptions) (int, error) {
 	}
 	status, err := c.wait(signals)
 	o.Log.Debug("container exited", "id", o.ID, "status", status)
+	kept = err == nil && o.Keep
 	return status, err
 }
 

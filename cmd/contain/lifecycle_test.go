@@ -357,3 +357,64 @@ func TestKillDoesNotWaitForAHangingStartHook(t *testing.T) {
 		t.Errorf("kill waited %v for a hanging startContainer hook", took)
 	}
 }
+
+// runc's run flags for the OCI form: --detach creates and starts the container and exits
+// (its pid file written), --keep leaves the stopped container for delete (poststop runs
+// then), --no-pivot and --no-subreaper are accepted; the quick form refuses them, and
+// --console-socket wants --detach.
+func TestRunDetachAndKeep(t *testing.T) {
+	needContainer(t)
+	sleeper := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	// The container keeps run's stdio: files, not the pipes contain() reads to their end.
+	cmd := containCmd("run", "-d", "--no-pivot", "--no-subreaper", "--pid-file", pidFile, "--bundle", sleeper, "rundetach")
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	t.Cleanup(func() { contain(t, "", "delete", "--force", "rundetach") })
+	if err := runWithTimeout(t, cmd, 30*time.Second); err != nil {
+		msg, _ := os.ReadFile(out.Name())
+		t.Fatalf("run -d: %v\n%s", err, msg)
+	}
+	st := state(t, "rundetach")
+	if pid, _ := os.ReadFile(pidFile); st.Status != specs.StateRunning || string(pid) != strconv.Itoa(st.Pid) {
+		t.Errorf("after run -d: status %s, pid %d, pid file %q: want running and its pid", st.Status, st.Pid, pid)
+	}
+	mustRunCLI(t, "delete", "--force", "rundetach")
+
+	marker := filepath.Join(t.TempDir(), "poststop")
+	kept := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"sh", "-c", "exit 3"}
+		spec["hooks"] = obj{"poststop": list{obj{"path": "/bin/sh", "args": list{"sh", "-c", "touch " + marker}}}}
+	})
+	if r := contain(t, "", "run", "--keep", "--bundle", kept, "runkeep"); r.code != 3 {
+		t.Fatalf("run --keep: exit %d, %q; want the container's 3", r.code, r.stderr)
+	}
+	if st := state(t, "runkeep"); st.Status != specs.StateStopped {
+		t.Errorf("after run --keep: %s, want a stopped container", st.Status)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("run --keep ran poststop before delete")
+	}
+	mustRunCLI(t, "delete", "runkeep")
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("delete of the kept container did not run poststop: %v", err)
+	}
+	openHostCgroup(t, "/contain/runkeep").expectGone(t)
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "-d", "--rootfs", testRootfs, "--", "true"}, "belongs to the OCI form"},
+		{[]string{"run", "--console-socket", "/tmp/x.sock", "--bundle", sleeper, "runsock"}, "only with --detach"},
+		{[]string{"run", "-d", "--keep", "--bundle", sleeper, "runsock"}, "only in the foreground"},
+	} {
+		if r := contain(t, "", tc.args...); r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("contain %s: exit %d, %q: want %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+	}
+}

@@ -23,7 +23,7 @@ var runCommand = &cli.Command{
 	Usage: "run a container in the foreground",
 	UsageText: "contain run [--rootfs DIR] [--hostname NAME] [-e KEY=VAL]... [--cwd DIR] [--user UID[:GID]] [-t]\n" +
 		"            [--memory BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [--cpu-weight N] ... [--] COMMAND [ARG...]\n" +
-		"contain run --bundle DIR [--pid-file FILE] ID",
+		"contain run --bundle DIR [--pid-file FILE] [-d [--console-socket SOCK]] [--keep] ID",
 	Description: "The first form runs COMMAND in a new container on a root filesystem (the default one,\n" +
 		"built on first use, unless --rootfs). The second runs the OCI bundle DIR (DIR/config.json)\n" +
 		"as container ID, like runc run. Both wait for the container and exit with its status\n" +
@@ -39,6 +39,12 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `UID[:GID]`"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the container's process"},
+		// runc's run flags, for the OCI form.
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "with --bundle: create and start the container, and exit; it keeps contain's stdio"},
+		&cli.StringFlag{Name: "console-socket", Usage: "with --bundle -d and process.terminal, send the pty master to the unix socket `SOCK`"},
+		&cli.BoolFlag{Name: "keep", Usage: "with --bundle: leave the stopped container for `contain delete` when it exits"},
+		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted for runc compatibility; contain always uses pivot_root"},
+		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for runc compatibility; contain's run needs no subreaper (the container has its own init)"},
 	}, limitFlags...),
 	Action: runAction,
 }
@@ -64,6 +70,13 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Bool("detach") {
+		return runDetached(c, opts)
+	}
+	if c.IsSet("console-socket") {
+		return errors.New("--console-socket: only with --detach (in the foreground contain relays the terminal itself)")
+	}
+	opts.Keep = c.Bool("keep")
 	if opts.PidFile != "" {
 		if opts.PidFile, err = filepath.Abs(opts.PidFile); err != nil {
 			return err
@@ -78,6 +91,39 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	return exitCode(status)
+}
+
+// runDetached is run --detach: create, then start, as runc's does; the container keeps our
+// stdio, as a created one does. A start that fails takes the container away again.
+func runDetached(c *cli.Context, opts isolate.RunOptions) error {
+	if c.Bool("keep") {
+		return errors.New("--keep: only in the foreground (a detached container stays until delete anyway)")
+	}
+	var err error
+	if opts.ConsoleSocket, err = absOrEmpty(c.String("console-socket")); err != nil {
+		return err
+	}
+	if err := isolate.CheckConsoleSocket(true, opts.Spec.Process.Terminal, opts.ConsoleSocket); err != nil {
+		return fmt.Errorf("run --detach: %w", err)
+	}
+	if opts.PidFile != "" {
+		if opts.PidFile, err = filepath.Abs(opts.PidFile); err != nil {
+			return err
+		}
+	}
+	if opts.PreserveFDs, err = preserveFDs(c); err != nil {
+		return err
+	}
+	if err := isolate.Create(opts); err != nil {
+		return err
+	}
+	if err := isolate.Start(opts.StateRoot, opts.ID, logger); err != nil {
+		if derr := isolate.Delete(opts.StateRoot, opts.ID, true, logger); derr != nil {
+			logger.Warn(derr.Error())
+		}
+		return err
+	}
+	return nil
 }
 
 // bundleRun prepares the OCI form: run --bundle DIR ID.
@@ -108,6 +154,11 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	}
 	if err := refuseModes(c); err != nil {
 		return err
+	}
+	for _, oci := range []string{"detach", "keep", "console-socket"} {
+		if c.IsSet(oci) {
+			return fmt.Errorf("--%s belongs to the OCI form (run --bundle DIR ID)", oci)
+		}
 	}
 	dir, err := quickRootfs(c.String("rootfs"))
 	if err != nil {
