@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,6 +110,49 @@ func TestCgroupLifecycle(t *testing.T) {
 	mustRunCLI(t, "update", "--pids-limit", "20", "cg")
 	if got := cg.value(t, "pids.max", "pids.max"); got != "20" {
 		t.Errorf("pids.max after update = %q, want 20", got)
+	}
+	// runc's other single-value flags reach the cgroup. A kernel without the file (no
+	// proportional I/O scheduler, v2 without realtime groups) gets an error or a warning that
+	// names it, never silence.
+	for _, tc := range []struct {
+		flag, value string
+		v1, v2      string // the file, and what it must hold after the update
+		v1Want      string
+	}{
+		{"--blkio-weight", "300", "blkio.weight blkio.bfq.weight", "io.weight", "300"},
+		{"--cpu-rt-period", "900000", "cpu.rt_period_us", "cpu.rt_period_us", "900000"},
+	} {
+		r := contain(t, "", "update", tc.flag, tc.value, "cg")
+		files := tc.v1
+		if cg.Version() == 2 {
+			files = tc.v2
+		}
+		switch {
+		case r.code != 0 || strings.Contains(r.stderr, "warning"):
+			named := strings.Contains(r.stderr, "realtime") // v2's warning names the spec's field
+			for _, f := range strings.Fields(files) {
+				named = named || strings.Contains(r.stderr, f)
+			}
+			if !named {
+				t.Errorf("update %s %s: exit %d, %q: want an error or warning naming %s", tc.flag, tc.value, r.code, r.stderr, files)
+			}
+		case cg.Version() == 2:
+			if got := cg.value(t, "", tc.v2); !strings.HasPrefix(got, "default ") || got == "default 100" {
+				t.Errorf("update %s %s: %s = %q, want a weight other than the default", tc.flag, tc.value, tc.v2, got)
+			}
+		default:
+			var got []string
+			for _, f := range strings.Fields(tc.v1) {
+				for _, dir := range cg.dirs {
+					if data, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+						got = append(got, strings.TrimSpace(string(data)))
+					}
+				}
+			}
+			if !slices.Contains(got, tc.v1Want) {
+				t.Errorf("update %s %s: %s hold %q, want %s", tc.flag, tc.value, tc.v1, got, tc.v1Want)
+			}
+		}
 	}
 	cmd := containCmd("update", "--resources", "-", "cg")
 	cmd.Stdin = strings.NewReader(`{"memory": {"limit": 134217728, "swap": 134217728}}`)

@@ -31,6 +31,9 @@ var limitFlags = []cli.Flag{
 	&cli.Uint64Flag{Name: "cpu-period", Usage: "CPU period in `µs` (default 100000)"},
 	&cli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs the container may use, such as `0-2,4`"},
 	&cli.StringFlag{Name: "cpuset-mems", Usage: "memory nodes the container may use (`LIST`)"},
+	&cli.Uint64Flag{Name: "cpu-rt-period", Usage: "realtime scheduling period in `µs` (v1 cpu.rt_period_us)"},
+	&cli.Int64Flag{Name: "cpu-rt-runtime", Usage: "realtime run time in `µs` per period (v1 cpu.rt_runtime_us)"},
+	&cli.Uint64Flag{Name: "blkio-weight", Usage: "relative block I/O weight, `N` from 10 to 1000"},
 }
 
 var pauseCommand = &cli.Command{
@@ -144,6 +147,14 @@ func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, error) {
 	if cpu != nil {
 		r.CPU, set = cpu, true
 	}
+	if c.IsSet("blkio-weight") {
+		w := c.Uint64("blkio-weight")
+		if w < 10 || w > 1000 {
+			return nil, fmt.Errorf("--blkio-weight %d: want 10 to 1000", w)
+		}
+		weight := uint16(w)
+		r.BlockIO, set = &specs.LinuxBlockIO{Weight: &weight}, true
+	}
 	if !set {
 		return nil, nil
 	}
@@ -172,6 +183,14 @@ func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 	if c.IsSet("cpu-quota") {
 		q := c.Int64("cpu-quota")
 		cpu.Quota = &q
+	}
+	if c.IsSet("cpu-rt-period") {
+		p := c.Uint64("cpu-rt-period")
+		cpu.RealtimePeriod = &p
+	}
+	if c.IsSet("cpu-rt-runtime") {
+		r := c.Int64("cpu-rt-runtime")
+		cpu.RealtimeRuntime = &r
 	}
 	if c.IsSet("cpus") {
 		if c.IsSet("cpu-quota") {
