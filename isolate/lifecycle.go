@@ -111,8 +111,11 @@ func Start(root, id string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// Without the lock: init runs the startContainer hooks before it execs, and a hook that
-	// hangs must not keep kill or delete --force from ending the container.
+	// Without the lock: init may be slow to answer (stopped, or its startContainer hooks
+	// hang), and kill or delete --force must still be able to end the container.
+	if err := started.readStartByte(); err != nil {
+		return err
+	}
 	if err := started.awaitExec(); err != nil {
 		return err
 	}
@@ -125,13 +128,16 @@ func Start(root, id string, log *slog.Logger) error {
 	return nil
 }
 
-// start is Start under the state's lock: the exec fifo, then the state "running". What it
-// returns waits, without the lock, for init's exec.
+// start is Start under the state's lock: it opens the exec fifo, which releases init, removes
+// it and writes the state "running". That is all one start does before another may look:
+// the fifo's name is gone before anything is read from it, so a start killed at any point
+// leaves a container that reads "running" (or "stopped" once init failed), never a "created"
+// one whose init already went on. What it returns waits, without the lock, for init.
 func start(s *stateDir) (*execFifo, error) {
 	if st := s.status(); st != specs.StateCreated {
 		return nil, fmt.Errorf("container %q is %s: only a created container can be started", s.state.ID, st)
 	}
-	f, err := readExecFifo(s)
+	f, err := openExecFifo(s)
 	if err != nil {
 		return nil, err
 	}
@@ -151,10 +157,9 @@ func (f *execFifo) close() {
 	unix.Close(f.pidfd)
 }
 
-// readExecFifo opens the exec fifo for reading, which releases init's open for writing, and
-// reads the byte init then writes. It polls init's pidfd too: an init that died will never
-// write, and Start must not wait forever for it.
-func readExecFifo(s *stateDir) (*execFifo, error) {
+// openExecFifo opens the exec fifo for reading, which releases init's open for writing, and
+// a pidfd of init.
+func openExecFifo(s *stateDir) (*execFifo, error) {
 	// The pidfd first: once the fifo is open, init may exec, and a short program may exit and
 	// be reaped before a pidfd could still be had.
 	pidfd, err := unix.PidfdOpen(s.state.Pid, 0)
@@ -167,27 +172,32 @@ func readExecFifo(s *stateDir) (*execFifo, error) {
 		unix.Close(pidfd)
 		return nil, &pathError{"open", path, err}
 	}
-	f := &execFifo{fifo: fifo, pidfd: pidfd}
-	fds := []unix.PollFd{{Fd: int32(fifo), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+	return &execFifo{fifo: fifo, pidfd: pidfd}, nil
+}
+
+// readStartByte reads the byte init writes once its open of the fifo returned. It polls init's
+// pidfd too: an init that died will never write, and Start must not wait forever for it.
+func (f *execFifo) readStartByte() error {
+	fds := []unix.PollFd{{Fd: int32(f.fifo), Events: unix.POLLIN}, {Fd: int32(f.pidfd), Events: unix.POLLIN}}
 	for {
-		if _, err := unix.Poll(fds, 10_000); err != nil && err != unix.EINTR {
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 			f.close()
-			return nil, fmt.Errorf("poll exec fifo: %w", err)
+			return fmt.Errorf("poll exec fifo: %w", err)
 		}
 		if fds[0].Revents&unix.POLLIN != 0 {
 			break
 		}
 		if fds[1].Revents&unix.POLLIN != 0 {
 			f.close()
-			return nil, errors.New("container init exited before start")
+			return errors.New("container init exited before start")
 		}
 	}
 	buf := make([]byte, 1)
-	if n, err := unix.Read(fifo, buf); n != 1 {
+	if n, err := unix.Read(f.fifo, buf); n != 1 {
 		f.close()
-		return nil, fmt.Errorf("read exec fifo: %v", err)
+		return fmt.Errorf("read exec fifo: %v", err)
 	}
-	return f, nil
+	return nil
 }
 
 // awaitExec waits until init has exec'd the program (after its startContainer hooks): init
@@ -231,26 +241,33 @@ func LoadState(root, id string) (State, error) {
 	return st, nil
 }
 
-// List returns the state of every container under root, sorted by id.
-func List(root string) ([]State, error) {
+// List returns the state of every container under root, sorted by id, and an error for each
+// whose state cannot be read (runc names those too): a container left out silently would be
+// processes and cgroups nobody sees.
+func List(root string) ([]State, []error, error) {
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []State
+	var unreadable []error
 	for _, e := range entries {
 		if !e.IsDir() || ValidateID(e.Name()) != nil {
 			continue
 		}
-		if st, err := LoadState(root, e.Name()); err == nil {
+		st, err := LoadState(root, e.Name())
+		switch {
+		case err == nil:
 			out = append(out, st)
+		case !errors.Is(err, ErrNotExist): // not one deleted since ReadDir
+			unreadable = append(unreadable, err)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return out, unreadable, nil
 }
 
 // Kill sends sig to the container's init, or with all to every process in its pid namespace.
@@ -536,6 +553,11 @@ func loadState(root, id string) (*stateDir, error) {
 	if _, err := decodeJSON(data, &s.state); err != nil {
 		return nil, fmt.Errorf("container %q: read state: %w", id, err)
 	}
+	if s.state.ID != id {
+		// A damaged state: acting on it (delete --force would remove the directory and leave
+		// the container's processes and cgroups) is worse than saying so.
+		return nil, fmt.Errorf("container %q: the state in %s names container %q: damaged", id, path, s.state.ID)
+	}
 	return s, nil
 }
 
@@ -573,6 +595,14 @@ func lockState(path string) (func(), error) {
 	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
 		unix.Close(fd)
 		return nil, &pathError{"flock", path, err}
+	}
+	// While this waited, the container may have been deleted and another one made under the
+	// same id: the lock held is then the old directory's, and the state at path is not ours
+	// to act on. The directory must still be the one locked.
+	var locked, now unix.Stat_t
+	if unix.Fstat(fd, &locked) != nil || unix.Stat(path, &now) != nil || locked.Dev != now.Dev || locked.Ino != now.Ino {
+		unix.Close(fd)
+		return nil, fmt.Errorf("container %q: %w (deleted while this waited for it)", filepath.Base(path), ErrNotExist)
 	}
 	return func() { unix.Close(fd) }, nil
 }

@@ -169,6 +169,10 @@ func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
 	st.Process, st.NoNewKeyring = o.Spec.Process, o.NoNewKeyring
 	cg, err := planCgroup(o.Spec, &st)
 	if err != nil {
+		if dir := filepath.Join(o.StateRoot, o.ID); unix.Access(dir, unix.F_OK) == nil {
+			// Another create of this id got here first, and its cgroup is what was found.
+			return "", nil, nil, errContainerExists(o.ID, dir)
+		}
 		return "", nil, nil, err
 	}
 	state, err := reserveState(o.StateRoot, st)

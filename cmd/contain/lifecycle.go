@@ -124,9 +124,12 @@ var listCommand = &cli.Command{
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
 	},
 	Action: func(c *cli.Context) error {
-		states, err := isolate.List(c.String("root"))
+		states, unreadable, err := isolate.List(c.String("root"))
 		if err != nil {
 			return err
+		}
+		for _, err := range unreadable {
+			logger.Warn(err.Error()) // and list the others, as runc does
 		}
 		switch {
 		case c.Bool("quiet"):

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -356,6 +357,33 @@ func TestKillDoesNotWaitForAHangingStartHook(t *testing.T) {
 	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("kill waited %v for a hanging startContainer hook", took)
 	}
+
+	// Nor for an init that does not answer at all (stopped before start: the start waits for
+	// its byte without the lock), and a start killed meanwhile leaves no "created" container
+	// whose process already went on: the fifo's name is gone before start reads from it.
+	createContainer(t, newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} }), "stoppedinit")
+	t.Cleanup(func() { contain(t, "", "delete", "--force", "stoppedinit") })
+	init := state(t, "stoppedinit").Pid
+	if err := syscall.Kill(init, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stuck := containCmd("start", "stoppedinit")
+	if err := stuck.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stuck.Process.Kill(); stuck.Wait() })
+	waitFor(t, func() bool { return state(t, "stoppedinit").Status == specs.StateRunning })
+	stuck.Process.Kill()
+	stuck.Wait()
+	if st := state(t, "stoppedinit").Status; st != specs.StateRunning {
+		t.Errorf("after a start killed while init was stopped: %s, want running", st)
+	}
+	began = time.Now()
+	mustRunCLI(t, "kill", "stoppedinit", "KILL")
+	mustRunCLI(t, "delete", "--force", "stoppedinit")
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("kill and delete waited %v for a start whose init was stopped", took)
+	}
 }
 
 // runc's run flags for the OCI form: --detach creates and starts the container and exits
@@ -416,5 +444,83 @@ func TestRunDetachAndKeep(t *testing.T) {
 		if r := contain(t, "", tc.args...); r.code == 0 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("contain %s: exit %d, %q: want %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
 		}
+	}
+}
+
+// A verb that waited for a container's lock while the container was deleted, and another made
+// under the same id, must not act on the new one without its lock: it finds the directory it
+// locked gone. Here the test holds the lock and swaps the directory for a copy.
+func TestLockOfADeletedContainerIsNotTheNewOnes(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "relock", nil, "/bin/probe", "sleep", "60")
+	init := state(t, "relock").Pid
+	dir := filepath.Join(stateRoot, "relock")
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(fd, syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	kill := containCmd("kill", "relock", "KILL")
+	var errOut bytes.Buffer
+	kill.Stderr = &errOut
+	if err := kill.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // kill waits on the lock
+	// The "new" container: the same state, in a new directory.
+	if err := os.Rename(dir, dir+"-old"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.RemoveAll(dir)
+		os.Rename(dir+"-old", dir)
+	})
+	data, err := os.ReadFile(filepath.Join(dir+"-old", "state.json"))
+	if err == nil {
+		err = os.Mkdir(dir, 0o700)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "state.json"), data, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(fd)
+	err = kill.Wait()
+	if err == nil || !strings.Contains(errOut.String(), "deleted while this waited") {
+		t.Errorf("kill that waited for a deleted container's lock: %v, %q; want it to find the container gone", err, errOut.String())
+	}
+	if gone(init) {
+		t.Error("kill acted on the new directory's state and killed init")
+	}
+}
+
+// A state that cannot be read is named by list (which lists the others, as runc's does), and
+// a state that names another container is refused rather than acted on: delete --force of it
+// would remove the directory and leave the container's processes and cgroups.
+func TestDamagedStateIsNamed(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "intact", nil, "/bin/probe", "sleep", "60")
+	for id, content := range map[string]string{"garbled": "{garbage", "renamed": `{"ociVersion":"1.3.0","id":"intact","status":"running"}`} {
+		dir := filepath.Join(stateRoot, id)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := contain(t, "", "list", "-q")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "intact" || !strings.Contains(r.stderr, `"garbled"`) || !strings.Contains(r.stderr, `"renamed"`) {
+		t.Errorf("list with two damaged states: exit %d, stdout %q, stderr %q; want intact listed and both named", r.code, r.stdout, r.stderr)
+	}
+	if r := contain(t, "", "delete", "--force", "renamed"); r.code == 0 || !strings.Contains(r.stderr, "damaged") {
+		t.Errorf("delete --force of a state naming another container: exit %d, %q", r.code, r.stderr)
+	}
+	if st := state(t, "intact"); st.Status != specs.StateRunning {
+		t.Errorf("the intact container: %s", st.Status)
 	}
 }
