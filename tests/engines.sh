@@ -316,6 +316,16 @@ podman_cases() {
 	run "$pm" run --rm "${rf[@]}" "$IMG" sh -c 'exit 3'
 	if [ "$last_rc" -eq 3 ]; then ok; else bad "want exit 3"; fi
 
+	# podman shows the runtime's error for a program that cannot be run, and maps it to 127
+	# (it reads contain's JSON log as one object first, then conmon's copy of its stderr).
+	begin podman/missing-command
+	run "$pm" run --rm "${rf[@]}" "$IMG" /no/such/command
+	if [ "$last_rc" -eq 127 ] && printf '%s\n' "$last_out" | grep -q 'no/such/command.*no such file or directory'; then
+		ok
+	else
+		bad "want exit 127 and contain's error naming /no/such/command"
+	fi
+
 	begin podman/detached-logs
 	run "$pm" run -d --name ce-term "${rf[@]}" "$IMG" sh -c "$TERM_SCRIPT"
 	local detached=0
