@@ -52,6 +52,13 @@ func newApp() *cli.App {
 		HideHelpCommand:           true,
 		ExitErrHandler:            func(*cli.Context, error) {}, // run() prints errors, once
 	}
+	// Without this, urfave/cli gives every command a "help" (and "h") subcommand, taken from
+	// its first argument even after "--": `contain run -- help me` ran contain's help, not the
+	// container's program, and `contain kill help` could not name a container "help".
+	// --help stays.
+	for _, cmd := range app.Commands {
+		cmd.HideHelpCommand = true
+	}
 	cli.VersionPrinter = func(c *cli.Context) { printVersion(c.App.Writer) }
 	// urfave/cli adds these two to the flags; each lookup of any flag asks them too.
 	cli.HelpFlag = cachedBoolFlag(cli.HelpFlag)

@@ -191,6 +191,18 @@ func TestRuncGlobalFlags(t *testing.T) {
 	}
 }
 
+// A command's first argument is never taken for urfave/cli's "help" subcommand: run runs a
+// program called help, and a container may be called help.
+func TestHelpIsAnArgument(t *testing.T) {
+	needContainer(t)
+	if r := contain(t, "", "run", "--rootfs", testRootfs, "--", "help", "me"); r.code == 0 || !strings.Contains(r.stderr, "exec help") {
+		t.Errorf("run -- help me: exit %d, %q: want an attempt to run help", r.code, r.stderr)
+	}
+	if r := contain(t, "", "kill", "help", "KILL"); r.code == 0 || !strings.Contains(r.stderr, `container "help": container does not exist`) {
+		t.Errorf("kill help: exit %d, %q: want container help looked up", r.code, r.stderr)
+	}
+}
+
 // Flags answer to their aliases and to IsSet, with their names cached (cacheFlagNames), and
 // the help shows every name.
 func TestFlagNames(t *testing.T) {
