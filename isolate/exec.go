@@ -376,9 +376,11 @@ func (p *program) receivePty(fds []int, name string) error {
 	return nil
 }
 
-// ptyDrain is how long output is still relayed after the program exited: what it wrote is
-// in the pty's buffer already, but a background process it left may hold the pty open.
-const ptyDrain = 2 * time.Second
+// ptyQuiet is how long the output must have stopped, after the program exited, before exec
+// stops relaying it: what the program wrote is in the pty's buffer already, but a background
+// process it left may hold the pty open, and the output would never end. Output that still
+// moves, or waits for a slow reader of ours, is relayed to the end.
+const ptyQuiet = 300 * time.Millisecond
 
 // wait relays signals (and the terminal) until the program exits, and returns its status.
 // The program is our child once the stage is gone, because we are its subreaper.
@@ -388,11 +390,18 @@ func (p *program) wait(signals <-chan os.Signal) int {
 	go func() { exited <- waitExit(p.pid, p.pidfd) }()
 	relayed := relayConsole(p.console, p.stdin, p.stdout)
 	ws := relaySignals(signals, p.console, p.pidfd, exited)
-	select {
-	case <-relayed:
-	case <-time.After(ptyDrain):
+	tick := time.NewTicker(ptyQuiet / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-relayed.done:
+			return statusOf(ws)
+		case <-tick.C:
+			if relayed.quietFor(ptyQuiet) {
+				return statusOf(ws)
+			}
+		}
 	}
-	return statusOf(ws)
 }
 
 // close releases the pidfd and the terminal, and puts the user's terminal back.

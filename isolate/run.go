@@ -576,60 +576,21 @@ func (p *initProcess) wait(signals <-chan os.Signal) (int, error) {
 	relayed := relayConsole(p.console, p.stdin, p.stdout)
 	ws := relaySignals(signals, p.console, p.pidfd, p.exited)
 	p.exited = nil
-	<-relayed // the last output before exit still gets to the user
+	// The last output before exit still gets to the user. Init's exit ended the pid
+	// namespace, so no process holds the pty any more and the output ends.
+	<-relayed.done
 	return statusOf(ws), nil
-}
-
-// relayConsole copies the user's input to the pty and the pty's output to the user; the
-// returned channel closes when the output ends (or at once without a pty). When the output
-// can no longer be written (a `| head` that exited), the pty is hung up, as a terminal that
-// went away is: the container's session gets SIGHUP and its writes fail, and nothing waits
-// on a full pty. See pty(7).
-func relayConsole(c *console, stdin, stdout *os.File) <-chan struct{} {
-	relayed := make(chan struct{})
-	if c == nil {
-		close(relayed)
-		return relayed
-	}
-	undoRelaxMonitor()
-	if stdin != nil {
-		go func() { io.Copy(c.master, stdin) }()
-	}
-	out := io.Discard
-	if stdout != nil {
-		out = Output(stdout)
-	}
-	go func() {
-		w := &failedWrite{w: out}
-		io.Copy(w, c.master)
-		if w.err != nil {
-			c.master.Close()
-		}
-		close(relayed)
-	}()
-	return relayed
-}
-
-// failedWrite remembers the error of a write: io.Copy's error alone does not say which side
-// failed, and reading the master fails with EIO at every normal end.
-type failedWrite struct {
-	w   io.Writer
-	err error
-}
-
-func (f *failedWrite) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err != nil {
-		f.err = err
-	}
-	return n, err
 }
 
 // relaySignals forwards signals to the process behind pidfd (a window change resizes the
 // pty instead) until its wait status comes on exited, and returns it.
 func relaySignals(signals <-chan os.Signal, c *console, pidfd int, exited <-chan unix.WaitStatus) unix.WaitStatus {
+	jobs, stopJobs := c.jobControl()
+	defer stopJobs()
 	for {
 		select {
+		case sig := <-jobs:
+			c.suspendOrResume(sig)
 		case sig := <-signals:
 			if sig == unix.SIGWINCH && c != nil {
 				c.resize()
@@ -666,6 +627,7 @@ func (p *initProcess) kill() {
 		p.pidfd = -1
 	}
 	if p.console != nil {
+		p.console.restore() // a setup that failed after the pty was made
 		p.console.master.Close()
 	}
 }

@@ -2,8 +2,12 @@ package isolate
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -108,17 +112,49 @@ func newConsole(masterFD int, stdin *os.File) (*console, error) {
 	}
 	c.host, c.saved = stdin, saved
 	c.resize()
-	raw := *saved
+	if err := c.makeRaw(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// makeRaw puts the host terminal in raw mode: no echo, no line editing, no signals from keys.
+func (c *console) makeRaw() error {
+	raw := *c.saved
 	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
 	raw.Oflag &^= unix.OPOST
 	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
 	raw.Cflag &^= unix.CSIZE | unix.PARENB
 	raw.Cflag |= unix.CS8
 	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(int(stdin.Fd()), unix.TCSETS, &raw); err != nil {
-		return nil, fmt.Errorf("ioctl TCSETS (raw mode): %w", err)
+	if err := unix.IoctlSetTermios(int(c.host.Fd()), unix.TCSETS, &raw); err != nil {
+		return fmt.Errorf("ioctl TCSETS (raw mode): %w", err)
 	}
-	return c, nil
+	return nil
+}
+
+// jobControl catches SIGTSTP and SIGCONT while a terminal is relayed in raw mode, where no
+// key stops contain (Ctrl-Z is the container's), but `kill -TSTP` or `kill -STOP` of contain
+// may. Stopped, contain gives the user's shell its terminal back as it was; continued, it
+// takes it raw again. Without a host terminal there is nothing to give back: no channel.
+func (c *console) jobControl() (<-chan os.Signal, func()) {
+	if c == nil || c.host == nil {
+		return nil, func() {}
+	}
+	jobs := make(chan os.Signal, 4)
+	signal.Notify(jobs, unix.SIGTSTP, unix.SIGCONT)
+	return jobs, func() { signal.Stop(jobs) }
+}
+
+// suspendOrResume acts on a job-control signal from jobControl.
+func (c *console) suspendOrResume(sig os.Signal) {
+	if sig == unix.SIGTSTP {
+		c.restore()
+		unix.Kill(os.Getpid(), unix.SIGSTOP) // as the default action of SIGTSTP would
+		return
+	}
+	c.makeRaw() // SIGCONT, after our own stop or anyone's SIGSTOP
+	c.resize()
 }
 
 // resize copies the host terminal's window size to the pty; the kernel then sends SIGWINCH
@@ -138,4 +174,97 @@ func (c *console) restore() {
 	if c.host != nil && c.saved != nil {
 		unix.IoctlSetTermios(int(c.host.Fd()), unix.TCSETS, c.saved)
 	}
+}
+
+// relay is a terminal being relayed: see relayConsole.
+type relay struct {
+	done chan struct{} // closed when the pty's output has ended
+	// last is when the output last moved (a read from the pty, or a write to the user that
+	// ended), in UnixNano; writing is set while a write to the user is under way.
+	last    atomic.Int64
+	writing atomic.Bool
+}
+
+// relayConsole copies the user's input to the pty and the pty's output to the user. When the
+// output can no longer be written (a `| head` that exited), the pty is hung up, as a terminal
+// that went away is: the container's session gets SIGHUP and its writes fail, and nothing
+// waits on a full pty. See pty(7). Input that is not a terminal (a pipe, a file) ends with
+// the pty's end-of-file character, as a user's Ctrl-D would: the program reading it sees
+// its input end instead of waiting for more forever.
+func relayConsole(c *console, stdin, stdout *os.File) *relay {
+	r := &relay{done: make(chan struct{})}
+	if c == nil {
+		close(r.done)
+		return r
+	}
+	undoRelaxMonitor()
+	if stdin != nil {
+		go func() {
+			last := byte('\n')
+			buf := make([]byte, 32*1024)
+			for {
+				n, err := stdin.Read(buf)
+				if n > 0 {
+					if _, werr := c.master.Write(buf[:n]); werr != nil {
+						return
+					}
+					last = buf[n-1]
+				}
+				if err != nil {
+					break
+				}
+			}
+			if c.host == nil {
+				c.sendEOF(last != '\n')
+			}
+		}()
+	}
+	out := io.Discard
+	if stdout != nil {
+		out = Output(stdout)
+	}
+	r.last.Store(time.Now().UnixNano())
+	go func() {
+		defer close(r.done)
+		buf := make([]byte, 32*1024)
+		for {
+			n, err := c.master.Read(buf)
+			r.last.Store(time.Now().UnixNano())
+			if n > 0 {
+				r.writing.Store(true)
+				_, werr := out.Write(buf[:n])
+				r.writing.Store(false)
+				r.last.Store(time.Now().UnixNano())
+				if werr != nil {
+					c.master.Close()
+					return
+				}
+			}
+			if err != nil { // EIO once no process holds the pty's other end
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// quietFor reports whether the output has not moved for d, and no write to the user is
+// under way (a slow reader of contain's output is not quiet).
+func (r *relay) quietFor(d time.Duration) bool {
+	return !r.writing.Load() && time.Since(time.Unix(0, r.last.Load())) >= d
+}
+
+// sendEOF writes the pty's end-of-file character (VEOF, Ctrl-D unless changed): once ends a
+// line-mode read at the start of a line, twice when a partial line is pending (the first
+// hands the partial line over).
+func (c *console) sendEOF(partialLine bool) {
+	eof := byte(4)
+	if t, err := unix.IoctlGetTermios(int(c.master.Fd()), unix.TCGETS); err == nil && t.Cc[unix.VEOF] != 0 {
+		eof = t.Cc[unix.VEOF]
+	}
+	seq := []byte{eof}
+	if partialLine {
+		seq = append(seq, eof)
+	}
+	c.master.Write(seq)
 }

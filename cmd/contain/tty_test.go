@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -162,4 +163,130 @@ func TestTerminal(t *testing.T) {
 		t.Errorf("exit %d, want the shell's 3", code)
 	}
 	_ = pos
+}
+
+// A -t run that fails after the pty was made (the program is missing) gives the user's
+// terminal back as it found it, not in raw mode.
+func TestTerminalRestoredWhenRunFails(t *testing.T) {
+	needContainer(t)
+	master, slave := openPty(t)
+	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done := onPty(t, containCmd("run", "-t", "--rootfs", testRootfs, "--", "/no/such/program"), master, slave)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("run -t of a missing program succeeded")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run -t of a missing program did not end")
+	}
+	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Lflag != before.Lflag || after.Oflag != before.Oflag || after.Iflag != before.Iflag {
+		t.Errorf("terminal after a failed run -t: lflag %#o oflag %#o iflag %#o, want %#o %#o %#o as before",
+			after.Lflag, after.Oflag, after.Iflag, before.Lflag, before.Oflag, before.Iflag)
+	}
+}
+
+// -t with input that is not a terminal: its end reaches the program as the pty's end of file,
+// so `printf abc | contain run -t -- cat` ends, for run and for exec.
+func TestTerminalInputFromAPipeEnds(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "ttypipe", nil, "/bin/probe", "sleep", "60")
+	for _, args := range [][]string{
+		{"run", "-t", "--rootfs", testRootfs, "--", "cat"},
+		{"exec", "-t", "ttypipe", "cat"},
+		{"run", "-t", "--rootfs", testRootfs, "--", "sh"},
+	} {
+		input := "abc"
+		if args[len(args)-1] == "sh" {
+			input = "echo from-sh\n"
+		}
+		r := contain(t, input, args...)
+		want := "abc"
+		if input != "abc" {
+			want = "from-sh"
+		}
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("contain %s with input %q: exit %d, stdout %q, stderr %q; want %q and exit 0",
+				strings.Join(args, " "), input, r.code, r.stdout, r.stderr, want)
+		}
+	}
+}
+
+// exec -t relays the whole output to a reader that is slow to take it: the program's exit
+// does not cut the relay short while the output still waits to be written.
+func TestExecTerminalSlowReader(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "ttyslow", nil, "/bin/probe", "sleep", "60")
+	cmd := containCmd("exec", "-t", "ttyslow", "sh", "-c", "head -c 70000 /dev/zero | tr '\\0' a; echo END")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the pipe fills; contain waits on it
+	data, _ := io.ReadAll(out)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exec -t: %v", err)
+	}
+	if n := strings.Count(string(data), "a"); n != 70000 || !strings.Contains(string(data), "END") {
+		t.Errorf("exec -t to a slow reader: %d bytes of 70000 and END=%v", n, strings.Contains(string(data), "END"))
+	}
+}
+
+// Job control of contain itself under -t: stopped (kill -TSTP), it gives the user's terminal
+// back in the mode it found it; continued, it takes it raw again and the session goes on.
+func TestTerminalStopAndContinue(t *testing.T) {
+	needContainer(t)
+	master, slave := openPty(t)
+	cmd := containCmd("run", "-t", "--rootfs", testRootfs, "--", "sh")
+	cmd.Env = append(cmd.Env, "TERM=dumb")
+	out, done := onPty(t, cmd, master, slave)
+	type_ := func(s string) { master.Write([]byte(s)) }
+	pos := out.waitText(t, 0, "# ")
+	canonical := func() bool {
+		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+		return err == nil && tio.Lflag&unix.ICANON != 0
+	}
+	if canonical() {
+		t.Fatal("the terminal is not raw while the shell runs")
+	}
+	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGTSTP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return canonical() && processState(cmd.Process.Pid) == "T" })
+	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !canonical() })
+	type_("echo $((6*7))\r")
+	pos = out.waitText(t, pos, "42")
+	type_("exit 4\r")
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("contain did not exit after the shell did")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 4 {
+		t.Errorf("exit %d, want the shell's 4", code)
+	}
+	_ = pos
+}
+
+// processState is the state letter of /proc/PID/stat (R, S, T...).
+func processState(pid int) string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
 }
