@@ -153,16 +153,22 @@ func TestTerminal(t *testing.T) {
 	type_("echo still here\r")
 	pos = out.waitText(t, pos, "still here")
 
-	type_("exit 3\r")
+	_ = pos
+	exitShell(t, type_, cmd, done, 3)
+}
+
+// exitShell types `exit CODE` to the container's shell and checks contain exits with it.
+func exitShell(t *testing.T, type_ func(string), cmd *exec.Cmd, done <-chan error, code int) {
+	t.Helper()
+	type_("exit " + strconv.Itoa(code) + "\r")
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("contain did not exit after the shell did")
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 3 {
-		t.Errorf("exit %d, want the shell's 3", code)
+	if got := cmd.ProcessState.ExitCode(); got != code {
+		t.Errorf("exit %d, want the shell's %d", got, code)
 	}
-	_ = pos
 }
 
 // A -t run that fails after the pty was made (the program is missing) gives the user's
@@ -268,17 +274,8 @@ func TestTerminalStopAndContinue(t *testing.T) {
 	}
 	waitFor(t, func() bool { return !canonical() })
 	type_("echo $((6*7))\r")
-	pos = out.waitText(t, pos, "42")
-	type_("exit 4\r")
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("contain did not exit after the shell did")
-	}
-	if code := cmd.ProcessState.ExitCode(); code != 4 {
-		t.Errorf("exit %d, want the shell's 4", code)
-	}
-	_ = pos
+	out.waitText(t, pos, "42")
+	exitShell(t, type_, cmd, done, 4)
 }
 
 // processState is the state letter of /proc/PID/stat (R, S, T...).
