@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -376,12 +375,6 @@ func (p *program) receivePty(fds []int, name string) error {
 	return nil
 }
 
-// ptyQuiet is how long the output must have stopped, after the program exited, before exec
-// stops relaying it: what the program wrote is in the pty's buffer already, but a background
-// process it left may hold the pty open, and the output would never end. Output that still
-// moves, or waits for a slow reader of ours, is relayed to the end.
-const ptyQuiet = 300 * time.Millisecond
-
 // wait relays signals (and the terminal) until the program exits, and returns its status.
 // The program is our child once the stage is gone, because we are its subreaper.
 func (p *program) wait(signals <-chan os.Signal) int {
@@ -390,18 +383,8 @@ func (p *program) wait(signals <-chan os.Signal) int {
 	go func() { exited <- waitExit(p.pid, p.pidfd) }()
 	relayed := relayConsole(p.console, p.stdin, p.stdout)
 	ws := relaySignals(signals, p.console, p.pidfd, exited)
-	tick := time.NewTicker(ptyQuiet / 4)
-	defer tick.Stop()
-	for {
-		select {
-		case <-relayed.done:
-			return statusOf(ws)
-		case <-tick.C:
-			if relayed.quietFor(ptyQuiet) {
-				return statusOf(ws)
-			}
-		}
-	}
+	relayed.drain()
+	return statusOf(ws)
 }
 
 // close releases the pidfd and the terminal, and puts the user's terminal back.

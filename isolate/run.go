@@ -576,9 +576,10 @@ func (p *initProcess) wait(signals <-chan os.Signal) (int, error) {
 	relayed := relayConsole(p.console, p.stdin, p.stdout)
 	ws := relaySignals(signals, p.console, p.pidfd, p.exited)
 	p.exited = nil
-	// The last output before exit still gets to the user. Init's exit ended the pid
-	// namespace, so no process holds the pty any more and the output ends.
-	<-relayed.done
+	// The last output before exit still gets to the user. Init's exit ended its pid
+	// namespace, and the output ends with it, unless the container has none of its own:
+	// what it left may hold the pty (the cgroup's kill ends it after).
+	relayed.drain()
 	return statusOf(ws), nil
 }
 

@@ -149,12 +149,30 @@ func (c *console) jobControl() (<-chan os.Signal, func()) {
 // suspendOrResume acts on a job-control signal from jobControl.
 func (c *console) suspendOrResume(sig os.Signal) {
 	if sig == unix.SIGTSTP {
+		if orphanedProcessGroup() {
+			return // the kernel discards SIGTSTP there: no one could continue us
+		}
 		c.restore()
 		unix.Kill(os.Getpid(), unix.SIGSTOP) // as the default action of SIGTSTP would
 		return
 	}
 	c.makeRaw() // SIGCONT, after our own stop or anyone's SIGSTOP
 	c.resize()
+}
+
+// orphanedProcessGroup reports whether this process's group is orphaned: no member has a
+// parent in another group of the same session, so no shell would ever continue a stop
+// (credentials(7), "orphaned process group"). contain's group holds contain alone (the
+// container has a session of its own): its parent decides.
+func orphanedProcessGroup() bool {
+	parent := os.Getppid()
+	psid, err1 := unix.Getsid(parent)
+	sid, err2 := unix.Getsid(0)
+	ppgid, err3 := unix.Getpgid(parent)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return true
+	}
+	return psid != sid || ppgid == unix.Getpgrp()
 }
 
 // resize copies the host terminal's window size to the pty; the kernel then sends SIGWINCH
@@ -248,10 +266,28 @@ func relayConsole(c *console, stdin, stdout *os.File) *relay {
 	return r
 }
 
-// quietFor reports whether the output has not moved for d, and no write to the user is
-// under way (a slow reader of contain's output is not quiet).
-func (r *relay) quietFor(d time.Duration) bool {
-	return !r.writing.Load() && time.Since(time.Unix(0, r.last.Load())) >= d
+// ptyQuiet is how long the output must have been still, after the program exited, before
+// the relay stops: what the program wrote is in the pty's buffer already, but a process it
+// left in the background may hold the pty open, and the output would never end.
+const ptyQuiet = 300 * time.Millisecond
+
+// drain waits, once the program exited, until its output has ended: until no process holds
+// the pty, or the output has been still for ptyQuiet, counted from the exit at the earliest.
+// Output that still moves, or waits for a slow reader of ours, is relayed to the end.
+func (r *relay) drain() {
+	r.last.Store(time.Now().UnixNano()) // the kernel may hand the last output over late
+	tick := time.NewTicker(ptyQuiet / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-tick.C:
+			if !r.writing.Load() && time.Since(time.Unix(0, r.last.Load())) >= ptyQuiet {
+				return
+			}
+		}
+	}
 }
 
 // sendEOF writes the pty's end-of-file character (VEOF, Ctrl-D unless changed): once ends a

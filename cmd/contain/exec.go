@@ -54,7 +54,7 @@ func execAction(c *cli.Context) error {
 	}
 	id := c.Args().First()
 	if err := isolate.ValidateID(id); err != nil {
-		return err
+		return failedWith{err, 255}
 	}
 	status, err := execIn(c, id)
 	if err != nil {

@@ -120,6 +120,7 @@ func TestExecRuncFlags(t *testing.T) {
 		{[]string{"exec", "--ignore-paused", "exflags", "true"}, "--ignore-paused"},
 		{[]string{"exec", "exflags", "/no/such/program"}, "/no/such/program"},
 		{[]string{"exec", "exflags-missing", "true"}, "does not exist"},
+		{[]string{"exec", "bad/id", "true"}, "invalid container id"},
 	} {
 		if r := contain(t, "", tc.args...); r.code != 255 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("contain %s: exit %d, %q: want 255 and %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)

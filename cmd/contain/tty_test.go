@@ -248,34 +248,102 @@ func TestExecTerminalSlowReader(t *testing.T) {
 	}
 }
 
-// Job control of contain itself under -t: stopped (kill -TSTP), it gives the user's terminal
-// back in the mode it found it; continued, it takes it raw again and the session goes on.
+// Job control of contain itself under -t, from an interactive bash that runs it as a job:
+// stopped (kill -TSTP), contain leaves; continued (fg), it takes the terminal raw again and
+// the session goes on. A contain whose process group is orphaned (a session leader, as under
+// `ssh -t`) is not stopped at all, as the kernel would not stop it: no one could continue it.
 func TestTerminalStopAndContinue(t *testing.T) {
 	needContainer(t)
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatalf("bash, the job-control shell of this test: %v", err)
+	}
 	master, slave := openPty(t)
-	cmd := containCmd("run", "-t", "--rootfs", testRootfs, "--", "sh")
-	cmd.Env = append(cmd.Env, "TERM=dumb")
-	out, done := onPty(t, cmd, master, slave)
-	type_ := func(s string) { master.Write([]byte(s)) }
-	pos := out.waitText(t, 0, "# ")
 	canonical := func() bool {
 		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
 		return err == nil && tio.Lflag&unix.ICANON != 0
 	}
+	shell := exec.Command(bash, "--norc", "--noprofile", "-i")
+	shell.Env = append(os.Environ(), "TERM=dumb", "PS1=host$ ")
+	out, done := onPty(t, shell, master, slave)
+	type_ := func(s string) { master.Write([]byte(s)) }
+	pos := out.waitText(t, 0, "host$ ")
+	type_(strings.Join(containCmd("run", "-t", "--rootfs", testRootfs, "--", "sh").Args, " ") + "\r")
+	pos = out.waitText(t, pos, "# ")
+	job := childOf(t, shell.Process.Pid)
 	if canonical() {
-		t.Fatal("the terminal is not raw while the shell runs")
+		t.Fatal("the terminal is not raw while the container's shell runs")
 	}
-	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGTSTP); err != nil {
+	if err := syscall.Kill(job, syscall.SIGTSTP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return canonical() && processState(cmd.Process.Pid) == "T" })
-	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGCONT); err != nil {
+	pos = out.waitText(t, pos, "Stopped")
+	if st := processState(job); st != "T" {
+		t.Errorf("contain after SIGTSTP: state %q, want stopped", st)
+	}
+	type_("fg\r")
+	pos = out.waitText(t, pos, "fg")
+	// bash gives the job the terminal in its own line mode; contain, continued, makes it raw.
+	// Until it does, the user's terminal echoes every key too (a second "echo 42" line).
+	waitFor(t, func() bool { return processState(job) != "T" })
+	time.Sleep(300 * time.Millisecond)
+	if canonical() {
+		t.Error("after fg the terminal is in line mode: contain did not take it raw again")
+	}
+	type_("echo $((600+66))-done\r")
+	end := out.waitText(t, pos, "666-done")
+	if n := strings.Count(out.String()[pos:end], "echo $((600+66))-done"); n != 1 {
+		t.Errorf("after fg the line typed shows %d times, want once: %q", n, out.String()[pos:end])
+	}
+	pos = end
+	type_("exit 4\r")
+	pos = out.waitText(t, pos, "host$ ")
+	type_("echo status=$?\r")
+	out.waitText(t, pos, "status=4")
+	exitShell(t, type_, shell, done, 0)
+
+	// The orphaned group: contain as the session leader, its parent (this test) elsewhere.
+	master, slave = openPty(t)
+	leader := containCmd("run", "-t", "--rootfs", testRootfs, "--", "sh")
+	out, done = onPty(t, leader, master, slave)
+	type_ = func(s string) { master.Write([]byte(s)) }
+	pos = out.waitText(t, 0, "# ")
+	if err := syscall.Kill(leader.Process.Pid, syscall.SIGTSTP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return !canonical() })
+	time.Sleep(300 * time.Millisecond)
+	if st := processState(leader.Process.Pid); st == "T" || canonical() {
+		t.Errorf("a session-leader contain after SIGTSTP: state %q, terminal canonical %v; want it running, raw", st, canonical())
+	}
 	type_("echo $((6*7))\r")
 	out.waitText(t, pos, "42")
-	exitShell(t, type_, cmd, done, 4)
+	exitShell(t, type_, leader, done, 4)
+}
+
+// childOf finds the one child of parent, as /proc lists it.
+func childOf(t *testing.T, parent int) int {
+	t.Helper()
+	var found int
+	waitFor(t, func() bool {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			s := string(data)
+			if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 1 && f[1] == strconv.Itoa(parent) {
+				found = pid
+				return true
+			}
+		}
+		return false
+	})
+	return found
 }
 
 // processState is the state letter of /proc/PID/stat (R, S, T...).
@@ -286,4 +354,30 @@ func processState(pid int) string {
 	}
 	s := string(data)
 	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+}
+
+// run -t of a container without a pid namespace of its own: init's exit does not end what it
+// left, which may hold the pty open for good; contain still returns once the output is still,
+// and the cgroup's kill ends the rest.
+func TestTerminalRunWithoutAPidNamespaceEnds(t *testing.T) {
+	needContainer(t)
+	master, slave := openPty(t)
+	bundle := newBundle(t, func(spec obj) {
+		dropNamespace(spec, "pid")
+		process(spec)["terminal"] = true
+		process(spec)["args"] = list{"sh", "-c", "(trap '' HUP; exec sleep 60) & echo from-init"}
+	})
+	began := time.Now()
+	out, done := onPty(t, containCmd("run", "--bundle", bundle, "ttynopid"), master, slave)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("run -t without a pid namespace still waits after %v, for what init left on the pty", time.Since(began))
+	}
+	if !strings.Contains(out.String(), "from-init") {
+		t.Errorf("the terminal shows %q, want init's output", out.String())
+	}
 }
