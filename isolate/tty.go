@@ -275,6 +275,11 @@ const ptyQuiet = 300 * time.Millisecond
 // the pty, or the output has been still for ptyQuiet, counted from the exit at the earliest.
 // Output that still moves, or waits for a slow reader of ours, is relayed to the end.
 func (r *relay) drain() {
+	select {
+	case <-r.done: // no terminal, or its output ended already
+		return
+	default:
+	}
 	r.last.Store(time.Now().UnixNano()) // the kernel may hand the last output over late
 	tick := time.NewTicker(ptyQuiet / 4)
 	defer tick.Stop()
