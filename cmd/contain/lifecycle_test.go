@@ -15,6 +15,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containkit/contain/internal/testenv"
 )
 
 // state runs `contain state ID` and decodes it.
@@ -29,12 +31,8 @@ func state(t *testing.T, id string) specs.State {
 
 // gone says whether no process has pid any more (a zombie counts as gone).
 func gone(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(data)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0] == "Z"
+	st, ok := testenv.ReadProcStat(pid)
+	return !ok || st.State == "Z"
 }
 
 // createContainer runs `contain create` with stdio on /dev/null: the container's init keeps

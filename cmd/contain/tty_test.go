@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/containkit/contain/internal/testenv"
 )
 
 // openPty returns a new pseudo-terminal pair: the test plays the user's terminal emulator on
@@ -320,40 +322,24 @@ func TestTerminalStopAndContinue(t *testing.T) {
 	exitShell(t, type_, leader, done, 4)
 }
 
-// childOf finds the one child of parent, as /proc lists it.
+// childOf waits for parent's one child and returns it.
 func childOf(t *testing.T, parent int) int {
 	t.Helper()
 	var found int
 	waitFor(t, func() bool {
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-			if err != nil {
-				continue
-			}
-			s := string(data)
-			if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 1 && f[1] == strconv.Itoa(parent) {
-				found = pid
-				return true
-			}
+		children := testenv.Children(parent)
+		if len(children) == 1 {
+			found = children[0]
 		}
-		return false
+		return found != 0
 	})
 	return found
 }
 
-// processState is the state letter of /proc/PID/stat (R, S, T...).
+// processState is the state letter of /proc/PID/stat (R, S, T...), "" for a process gone.
 func processState(pid int) string {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(data)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+	st, _ := testenv.ReadProcStat(pid)
+	return st.State
 }
 
 // run -t of a container without a pid namespace of its own: init's exit does not end what it

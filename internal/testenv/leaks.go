@@ -170,22 +170,9 @@ func descendants(pid int) []string {
 		if err != nil {
 			continue
 		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
+		if st, ok := ReadProcStat(p); ok {
+			parent[p], comm[p] = st.PPid, st.Comm
 		}
-		// stat is "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-		s := string(data)
-		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || close < open {
-			continue
-		}
-		rest := strings.Fields(s[close+1:])
-		if len(rest) < 2 {
-			continue
-		}
-		pp, _ := strconv.Atoi(rest[1])
-		parent[p], comm[p] = pp, s[open+1:close]
 	}
 	var out []string
 	for p := range parent {
@@ -197,5 +184,48 @@ func descendants(pid int) []string {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// ProcStat is what tests read of a process's /proc/PID/stat.
+type ProcStat struct {
+	Comm  string
+	State string // R, S, D, T, Z...
+	PPid  int
+}
+
+// ReadProcStat reads /proc/PID/stat, "pid (comm) state ppid ...", whose comm may hold spaces
+// and parentheses; ok is false for a process that is gone.
+func ReadProcStat(pid int) (ProcStat, bool) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ProcStat{}, false
+	}
+	s := string(data)
+	open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || close < open {
+		return ProcStat{}, false
+	}
+	rest := strings.Fields(s[close+1:])
+	if len(rest) < 2 {
+		return ProcStat{}, false
+	}
+	ppid, _ := strconv.Atoi(rest[1])
+	return ProcStat{Comm: s[open+1 : close], State: rest[0], PPid: ppid}, true
+}
+
+// Children lists the processes whose parent is pid.
+func Children(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := ReadProcStat(p); ok && st.PPid == pid {
+			out = append(out, p)
+		}
+	}
 	return out
 }
