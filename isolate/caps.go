@@ -24,10 +24,14 @@ var capabilityNames = []string{
 	"CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
-// KnownCapability reports whether name ("CAP_CHOWN", or "chown") names a capability.
-func KnownCapability(name string) bool {
-	_, ok := capabilityByName(name)
-	return ok
+// CapabilityName returns the capability's name as the spec writes it ("CAP_CHOWN") for
+// "CAP_CHOWN", "chown" or "Chown", and whether there is such a capability.
+func CapabilityName(name string) (string, bool) {
+	n, ok := capabilityByName(name)
+	if !ok {
+		return "", false
+	}
+	return capabilityNames[n], true
 }
 
 // capabilityByName maps "CAP_CHOWN" (or "chown") to its number.

@@ -140,6 +140,14 @@ func Run(o RunOptions) (int, error) {
 	return status, err
 }
 
+// idTaken says that a container with o's id exists already.
+func idTaken(o RunOptions) error {
+	if dir := filepath.Join(o.StateRoot, o.ID); unix.Access(dir, unix.F_OK) == nil {
+		return errContainerExists(o.ID, dir)
+	}
+	return nil
+}
+
 // prepare checks everything that can be checked before anything is made, then reserves the
 // container's state directory and makes its cgroup.
 func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
@@ -162,16 +170,15 @@ func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
 	}
 	// The id is checked here too, so that a taken id is reported as such and not as the
 	// cgroup of that container existing already; reserveState's mkdir is the atomic check.
-	if dir := filepath.Join(o.StateRoot, o.ID); unix.Access(dir, unix.F_OK) == nil {
-		return "", nil, nil, errContainerExists(o.ID, dir)
+	if err := idTaken(o); err != nil {
+		return "", nil, nil, err
 	}
 	st := newState(o.ID, o.Bundle, o.Spec.Annotations)
 	st.Process, st.NoNewKeyring = o.Spec.Process, o.NoNewKeyring
 	cg, err := planCgroup(o.Spec, &st)
 	if err != nil {
-		if dir := filepath.Join(o.StateRoot, o.ID); unix.Access(dir, unix.F_OK) == nil {
-			// Another create of this id got here first, and its cgroup is what was found.
-			return "", nil, nil, errContainerExists(o.ID, dir)
+		if taken := idTaken(o); taken != nil {
+			return "", nil, nil, taken // another create of this id came between: its cgroup
 		}
 		return "", nil, nil, err
 	}

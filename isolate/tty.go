@@ -162,7 +162,8 @@ func (c *console) suspendOrResume(sig os.Signal) {
 
 // orphanedProcessGroup reports whether this process's group is orphaned: no member has a
 // parent in another group of the same session, so no shell would ever continue a stop
-// (credentials(7), "orphaned process group"). contain's group holds contain alone (the
+// (POSIX, "Signal Actions": a SIGTSTP whose default action would stop a process of an
+// orphaned group is discarded, and Linux does so). contain's group holds contain alone (the
 // container has a session of its own): its parent decides.
 func orphanedProcessGroup() bool {
 	parent := os.Getppid()

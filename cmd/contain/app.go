@@ -203,10 +203,10 @@ var held *heldWarnings
 // heldWarnings keeps a command's warnings out of a JSON log file until the command ends.
 // podman reads that file with one json.Unmarshal and shows its "msg" as the runtime's error
 // (and maps "executable file not found" to exit 127): a warning line before the error line
-// makes the file two objects, and podman shows a generic error instead. So a command that
-// fails writes one record, its error, with its warnings in it ("warnings"); one that succeeds
-// writes them as lines of their own when it ends. containerd reads the file line by line and
-// takes the last error: the same either way.
+// makes the file two objects, and podman falls back to what conmon kept of our stderr. So a
+// command that fails writes one record, its error, with its warnings in it ("warnings"); one
+// that succeeds writes them as lines of their own when it ends. containerd reads the file
+// line by line and takes the last error: the same either way.
 type heldWarnings struct {
 	slog.Handler
 	records []slog.Record

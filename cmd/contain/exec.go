@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
@@ -171,13 +170,10 @@ func addCapabilities(p *specs.Process, caps []string) error {
 		p.Capabilities = &specs.LinuxCapabilities{}
 	}
 	pc := p.Capabilities
-	for _, name := range caps {
-		name = strings.ToUpper(name)
-		if !strings.HasPrefix(name, "CAP_") {
-			name = "CAP_" + name
-		}
-		if !isolate.KnownCapability(name) {
-			return fmt.Errorf("--cap %s: no such capability", name)
+	for _, given := range caps {
+		name, ok := isolate.CapabilityName(given)
+		if !ok {
+			return fmt.Errorf("--cap %s: no such capability", given)
 		}
 		pc.Bounding = append(pc.Bounding, name)
 		pc.Effective = append(pc.Effective, name)
