@@ -88,7 +88,7 @@ func TestDecodeJSONAsEncodingJSON(t *testing.T) {
 	}
 
 	// The state: an embedded struct and a type that decodes itself (time.Time).
-	st := newState("c1", "/b", map[string]string{"a": "b"})
+	st := newState("c1", "/b", "/b/rootfs", map[string]string{"a": "b"})
 	st.Pid, st.InitStart, st.Process = 42, 7, richSpec().Process
 	data, _ := json.Marshal(st)
 	var want, got State

@@ -98,7 +98,7 @@ func TestEncodeJSONWalksCorners(t *testing.T) {
 // encodeJSON gives json.Marshal's bytes, for every value the runtime encodes and the corners.
 func TestEncodeJSONAsEncodingJSON(t *testing.T) {
 	rich := richSpec()
-	st := newState("c1", "/bundle", map[string]string{"z": "1", "a": "2"})
+	st := newState("c1", "/bundle", "/bundle/rootfs", map[string]string{"z": "1", "a": "2"})
 	st.Pid = 42
 	st.Process = rich.Process
 	st.Poststop = rich.Hooks.Poststop

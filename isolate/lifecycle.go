@@ -232,6 +232,9 @@ func LoadState(root, id string) (State, error) {
 	}
 	st := s.state
 	st.Status = s.status()
+	if st.Owner, err = ownerOf(s.path); err != nil {
+		return State{}, err
+	}
 	// The runtime's own notes, not part of the state; the process and the hooks may carry
 	// secrets in their environment.
 	st.Process, st.Devices, st.Poststart, st.Poststop = nil, nil, nil, nil

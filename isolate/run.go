@@ -173,7 +173,11 @@ func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
 	if err := idTaken(o); err != nil {
 		return "", nil, nil, err
 	}
-	st := newState(o.ID, o.Bundle, o.Spec.Annotations)
+	// With Throwaway, init covers rootfs with a copy-on-write overlay in its own mount
+	// namespace (throwawayRoot). The state names rootfs itself, the overlay's lower
+	// directory: the default rootfs, which the user knows, and not the overlay, which only
+	// the container sees.
+	st := newState(o.ID, o.Bundle, rootfs, o.Spec.Annotations)
 	st.Process, st.NoNewKeyring = o.Spec.Process, o.NoNewKeyring
 	cg, err := planCgroup(o.Spec, &st)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -17,10 +18,18 @@ import (
 // DefaultStateRoot is where containers' state lives unless --root says otherwise.
 const DefaultStateRoot = "/run/contain"
 
-// State is the runtime-spec state of a container (runtime.md, "State"), plus its creation time.
+// State is the runtime-spec state of a container (runtime.md, "State"), plus its creation time,
+// root filesystem and owner, which runc's state and list show too.
 type State struct {
 	specs.State
 	Created time.Time `json:"created"`
+	// Rootfs is the container's root filesystem, absolute: the spec's root.path resolved
+	// against the bundle. A state written by an older contain has none (""), and still loads.
+	Rootfs string `json:"rootfs"`
+	// Owner is the user who owns the state directory, by name, or "#UID" when the user
+	// database has no such user, as runc shows it. Never stored: LoadState reads it from the
+	// directory each time, so it always says who owns the directory now.
+	Owner string `json:"owner,omitempty"`
 	// InitStart is the init's start time (proc(5), /proc/PID/stat field 22): with the pid, it
 	// tells our init from a later process that got the same pid.
 	InitStart uint64 `json:"init_start,omitempty"`
@@ -51,12 +60,14 @@ type stateDir struct {
 	cg cgroups.Manager
 }
 
-// newState is the state of a container being created.
-func newState(id, bundle string, annotations map[string]string) State {
+// newState is the state of a container being created, whose rootfs is the absolute path
+// checkRootfs returned.
+func newState(id, bundle, rootfs string, annotations map[string]string) State {
 	return State{
 		State: specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating,
 			Bundle: bundle, Annotations: annotations},
 		Created: time.Now().UTC(),
+		Rootfs:  rootfs,
 	}
 }
 
@@ -79,6 +90,24 @@ func reserveState(root string, st State) (*stateDir, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ownerOf names the user who owns the state directory at path, as runc's list does: by name
+// from the host's user database (os/user), or "#UID" when it has no such user or cannot be
+// read. A directory gone meanwhile is a container deleted meanwhile.
+func ownerOf(path string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		if err == unix.ENOENT {
+			return "", fmt.Errorf("container %q: %w", filepath.Base(path), ErrNotExist)
+		}
+		return "", &pathError{"stat", path, err}
+	}
+	uid := strconv.FormatUint(uint64(st.Uid), 10)
+	if u, err := user.LookupId(uid); err == nil {
+		return u.Username, nil
+	}
+	return "#" + uid, nil
 }
 
 func errContainerExists(id, path string) error {

@@ -143,9 +143,9 @@ var listCommand = &cli.Command{
 			return printJSON(c, states)
 		case c.String("format") == "table":
 			w := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED")
+			fmt.Fprintln(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER") // runc's columns
 			for _, st := range states {
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", st.ID, st.Pid, st.Status, st.Bundle, st.Created.Format(time.RFC3339))
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", st.ID, st.Pid, st.Status, st.Bundle, st.Created.Format(time.RFC3339), st.Owner)
 			}
 			return w.Flush()
 		default:
@@ -258,38 +258,5 @@ var featuresCommand = &cli.Command{
 	Usage: "print what this runtime supports (runtime-spec features.md JSON)",
 	Action: func(c *cli.Context) error {
 		return printJSON(c, isolate.Features())
-	},
-}
-
-var psCommand = &cli.Command{
-	Name:      "ps",
-	Usage:     "list the processes of a container",
-	ArgsUsage: "ID",
-	Flags:     []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"}},
-	Action: func(c *cli.Context) error {
-		id, err := oneID(c)
-		if err != nil {
-			return err
-		}
-		pids, err := isolate.Processes(c.String("root"), id)
-		if err != nil {
-			return err
-		}
-		switch c.String("format") {
-		case "json":
-			if pids == nil {
-				pids = []int{}
-			}
-			return printJSON(c, pids)
-		case "table":
-			w := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', 0)
-			fmt.Fprintln(w, "PID\tCMD")
-			for _, pid := range pids {
-				cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-				fmt.Fprintf(w, "%d\t%s\n", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
-			}
-			return w.Flush()
-		}
-		return fmt.Errorf("--format %q: want table or json", c.String("format"))
 	},
 }

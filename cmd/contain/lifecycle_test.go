@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/containkit/contain/internal/testenv"
+	"github.com/containkit/contain/isolate"
 )
 
 // state runs `contain state ID` and decodes it.
@@ -172,6 +176,8 @@ func TestVerbsRefuseBadIDs(t *testing.T) {
 	}
 }
 
+// list: the ids, runc's table (OWNER after CREATED) and the states as JSON, rootfs and owner
+// included.
 func TestList(t *testing.T) {
 	needContainer(t)
 	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
@@ -180,10 +186,182 @@ func TestList(t *testing.T) {
 	if out := mustRunCLI(t, "list", "-q"); out != "listed\n" {
 		t.Errorf("list -q = %q", out)
 	}
-	var states []specs.State
+	var states []isolate.State
 	if err := json.Unmarshal([]byte(mustRunCLI(t, "list", "--format", "json")), &states); err != nil || len(states) != 1 || states[0].Status != specs.StateCreated {
-		t.Errorf("list --format json: %+v, %v", states, err)
+		t.Fatalf("list --format json: %+v, %v", states, err)
 	}
+	if st := states[0]; st.Rootfs != filepath.Join(bundle, "rootfs") || st.Owner != "root" {
+		t.Errorf("list --format json: rootfs %q, owner %q; want %s and root", st.Rootfs, st.Owner, filepath.Join(bundle, "rootfs"))
+	}
+	header, rows := listTable(t, stateRoot)
+	want := []string{"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"}
+	if !slices.Equal(header, want) || len(rows) != 1 || !slices.Equal(rows[0][:4], []string{"listed", strconv.Itoa(states[0].Pid), "created", bundle}) || rows[0][5] != "root" {
+		t.Errorf("list: header %q, rows %q; want runc's columns %q and listed's row, owner root", header, rows, want)
+	}
+}
+
+// listTable runs `contain --root ROOT list` and splits its table into fields.
+func listTable(t *testing.T, root string) (header []string, rows [][]string) {
+	t.Helper()
+	r := containAt(t, root, "list")
+	if r.code != 0 {
+		t.Fatalf("list: exit %d, %q", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	for _, line := range lines[1:] {
+		rows = append(rows, strings.Fields(line))
+	}
+	return strings.Fields(lines[0]), rows
+}
+
+// containAt runs contain with the state root root, for a test that makes its own.
+func containAt(t *testing.T, root string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(containBin, append([]string{"--root", root}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := runWithTimeout(t, cmd, 30*time.Second)
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatalf("contain %s: %v", strings.Join(args, " "), err)
+	}
+	return result{out.String(), errOut.String(), code}
+}
+
+// fullState runs `contain state ID` and decodes all of it, runc's rootfs and owner included.
+func fullState(t *testing.T, root, id string) isolate.State {
+	t.Helper()
+	r := containAt(t, root, "state", id)
+	var st isolate.State
+	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
+		t.Fatalf("state %s: exit %d, %v\n%s%s", id, r.code, err, r.stdout, r.stderr)
+	}
+	return st
+}
+
+// state shows runc's rootfs (root.path resolved against the bundle) and owner (of the state
+// directory), as list does.
+func TestStateShowsRootfsAndOwner(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"/bin/probe", "sleep", "60"}
+		spec["root"] = obj{"path": "./rootfs/../rootfs"} // relative, and not clean
+	})
+	createContainer(t, bundle, "rootfsowner")
+	defer mustRunCLI(t, "delete", "--force", "rootfsowner")
+	st := fullState(t, stateRoot, "rootfsowner")
+	if st.Rootfs != filepath.Join(bundle, "rootfs") || st.Owner != "root" {
+		t.Errorf("state: rootfs %q, owner %q; want %s and root", st.Rootfs, st.Owner, filepath.Join(bundle, "rootfs"))
+	}
+	if data, err := os.ReadFile(filepath.Join(stateRoot, "rootfsowner", "state.json")); err != nil || strings.Contains(string(data), `"owner"`) {
+		t.Errorf("the state file holds an owner (%v): it is read from the directory, never stored\n%s", err, data)
+	}
+}
+
+// The quick form records its rootfs too: for the default rootfs, which the container sees
+// through an overlay of its own, the default rootfs's directory (the overlay's lower one).
+func TestQuickFormStateNamesItsRootfs(t *testing.T) {
+	needContainer(t)
+	dir := filepath.Join(t.TempDir(), "default")
+	cmd := containCmd("run", "--", "sh", "-c", "read line")
+	cmd.Env = append(cmd.Env, "CONTAIN_ROOTFS="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	t.Cleanup(func() {
+		if !waited {
+			stdin.Close() // the container's read ends, and so does it
+			cmd.Wait()
+		}
+	})
+	var states []isolate.State
+	waitFor(t, func() bool {
+		json.Unmarshal([]byte(mustRunCLI(t, "list", "--format", "json")), &states)
+		return len(states) == 1 && states[0].Status == specs.StateRunning
+	})
+	if st := states[0]; st.Rootfs != dir || st.Owner != "root" {
+		t.Errorf("a quick-form container on the default rootfs: rootfs %q, owner %q; want %s and root", st.Rootfs, st.Owner, dir)
+	}
+	stdin.Write([]byte("done\n"))
+	stdin.Close()
+	waited = true
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("contain run: %v\n%s", err, errOut.String())
+	}
+}
+
+// writeState writes a state file the way an older contain did (no rootfs) into root/id.
+func writeState(t *testing.T, root, id string) string {
+	t.Helper()
+	dir := filepath.Join(root, id)
+	old := `{"ociVersion":"1.2.0","id":"` + id + `","status":"stopped","pid":0,"bundle":"/old/bundle",` +
+		`"created":"2024-05-01T10:00:00Z","init_start":1234}`
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A state written by an older contain, without a rootfs, still loads: state and list show it,
+// with an empty rootfs.
+func TestStateOfAnOlderContainLoads(t *testing.T) {
+	needContainer(t)
+	root := t.TempDir()
+	writeState(t, root, "older")
+	st := fullState(t, root, "older")
+	if st.ID != "older" || st.Status != specs.StateStopped || st.Bundle != "/old/bundle" || st.Rootfs != "" || st.Owner != "root" {
+		t.Errorf("state of an older contain's container: %+v; want it stopped, its bundle, no rootfs, owner root", st)
+	}
+	if _, rows := listTable(t, root); len(rows) != 1 || rows[0][0] != "older" {
+		t.Errorf("list of an older contain's container: %q", rows)
+	}
+}
+
+// The owner of a state directory whose uid has no user is "#UID", as runc shows it.
+func TestOwnerWithoutAUserIsItsUID(t *testing.T) {
+	needContainer(t)
+	uid := uidWithoutUser(t)
+	root := t.TempDir()
+	if err := os.Chown(writeState(t, root, "orphan"), uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	want := "#" + strconv.Itoa(uid)
+	if st := fullState(t, root, "orphan"); st.Owner != want {
+		t.Errorf("state: owner %q, want %q", st.Owner, want)
+	}
+	if _, rows := listTable(t, root); len(rows) != 1 || rows[0][len(rows[0])-1] != want {
+		t.Errorf("list: %q, want the owner %q last", rows, want)
+	}
+	var states []isolate.State
+	r := containAt(t, root, "list", "--format", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &states); err != nil || len(states) != 1 || states[0].Owner != want {
+		t.Errorf("list --format json: %+v, %v, %q; want owner %q", states, err, r.stderr, want)
+	}
+}
+
+// uidWithoutUser finds a uid that the user database does not know.
+func uidWithoutUser(t *testing.T) int {
+	t.Helper()
+	for uid := 3_000_000_000; uid < 3_000_000_100; uid++ {
+		var unknown user.UnknownUserIdError
+		if _, err := user.LookupId(strconv.Itoa(uid)); errors.As(err, &unknown) {
+			return uid
+		}
+	}
+	t.Fatal("no uid without a user from 3000000000 to 3000000099")
+	return 0
 }
 
 // 200 containers with limits created and started at once, then deleted: all succeed and
