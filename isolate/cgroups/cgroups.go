@@ -81,6 +81,10 @@ type Manager interface {
 	Destroy(owned []string) error
 	// Exists reports whether the cgroup's directory exists.
 	Exists() bool
+	// Stats reads what the cgroup's processes have used (see [Stats]).
+	Stats() (*Stats, error)
+	// WatchOOM starts watching for the OOM killer's kills in the cgroup (see [OOMWatch]).
+	WatchOOM() (*OOMWatch, error)
 }
 
 // Open returns the manager for the cgroup at path (see [Resolve]) under the host's

@@ -1,0 +1,158 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// OOMWatch tells when the kernel's OOM killer kills a process of a cgroup. FD becomes
+// readable when the cgroup's memory events change, and Kills then says how many kills there
+// were since its last call. The notice is the kernel's own, so a watcher sleeps in poll(2)
+// rather than reading files on a timer:
+//
+//   - v2: inotify(7) on memory.events, which the kernel marks modified at each event
+//     (cgroup-v2.rst: "a value change in this file generates a file modified event").
+//   - v1: an eventfd(2) registered for memory.oom_control through cgroup.event_control
+//     (cgroup-v1/memory.rst, "OOM Control"), which the kernel also signals when the cgroup is
+//     removed.
+//
+// Both count from memory.events' or memory.oom_control's "oom_kill" (Linux 4.13), so one
+// kill is one kill however many notices it caused.
+type OOMWatch struct {
+	fd    int    // inotify or eventfd, non-blocking
+	dir   string // the memory controller's directory
+	file  string // where "oom_kill" is counted
+	kills uint64 // the count at the last look
+	// recheckUntil: a notice came and the count had not moved yet (see Kills).
+	recheckUntil time.Time
+}
+
+// recheckFor is how long after a notice the count is looked at again: the kernel sends the
+// notice when the cgroup runs out of memory, before the OOM killer has picked its victim,
+// and v1 sends none for the kill itself.
+const recheckFor = time.Second
+
+// WatchOOM watches the cgroup's memory.events.
+func (c *V2) WatchOOM() (*OOMWatch, error) {
+	w := &OOMWatch{dir: c.Dir(), file: "memory.events"}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("inotify_init1: %w", err)
+	}
+	w.fd = fd
+	path := filepath.Join(w.dir, w.file)
+	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY); err != nil {
+		w.Close()
+		return nil, &os.PathError{Op: "inotify_add_watch", Path: path, Err: err}
+	}
+	return w, w.start()
+}
+
+// WatchOOM registers an eventfd for the memory hierarchy's memory.oom_control.
+func (c *V1) WatchOOM() (*OOMWatch, error) {
+	dir, ok := c.dir("memory")
+	if !ok {
+		return nil, errors.New("this host mounts no memory cgroup hierarchy")
+	}
+	w := &OOMWatch{dir: dir, file: "memory.oom_control"}
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	w.fd = fd
+	control := filepath.Join(dir, w.file)
+	cfd, err := openFile(control, unix.O_RDONLY)
+	if err != nil {
+		w.Close()
+		return nil, &os.PathError{Op: "open", Path: control, Err: err}
+	}
+	// "<eventfd> <fd of the file to watch>": the kernel takes its own references to both.
+	err = writeFile(dir, "cgroup.event_control", strconv.Itoa(fd)+" "+strconv.Itoa(cfd))
+	unix.Close(cfd)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, w.start()
+}
+
+// start reads the kill count there is already: kills before the watch are not news.
+func (w *OOMWatch) start() error {
+	kills, err := w.count()
+	if err != nil {
+		w.Close()
+		return err
+	}
+	w.kills = kills
+	return nil
+}
+
+// count reads "oom_kill" from the watched file.
+func (w *OOMWatch) count() (uint64, error) {
+	f := &statFiles{dir: w.dir}
+	kills, ok := f.keyed(w.file)["oom_kill"]
+	if f.err != nil {
+		return 0, f.err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%s: no oom_kill count (Linux 4.13 or newer has one)", filepath.Join(w.dir, w.file))
+	}
+	return kills, nil
+}
+
+// FD is the descriptor to poll for POLLIN.
+func (w *OOMWatch) FD() int { return w.fd }
+
+// Kills takes the pending notices and returns the number of OOM kills since the last call.
+// An error means the cgroup is gone, or its files cannot be read.
+//
+// A notice with no kill counted yet makes Recheck ask for another look soon: the kill is
+// counted after the notice, and on v1 it brings no notice of its own.
+func (w *OOMWatch) Kills() (uint64, error) {
+	buf := make([]byte, 4096) // whole inotify events, or the eventfd's 8-byte counter
+	for {
+		if _, err := unix.Read(w.fd, buf); err != nil {
+			break // EAGAIN: nothing more pending
+		}
+	}
+	kills, err := w.count()
+	if err != nil {
+		return 0, err
+	}
+	n := kills - w.kills
+	if kills < w.kills {
+		n = 0
+	}
+	w.kills = kills
+	switch {
+	case n > 0:
+		w.recheckUntil = time.Time{}
+	case w.recheckUntil.IsZero():
+		w.recheckUntil = time.Now().Add(recheckFor)
+	case time.Now().After(w.recheckUntil):
+		w.recheckUntil = time.Time{} // out of memory, and nothing killed (oom_kill_disable)
+	}
+	return n, nil
+}
+
+// Recheck says whether Kills should be called again without a notice, and how soon.
+func (w *OOMWatch) Recheck() (time.Duration, bool) {
+	if w.recheckUntil.IsZero() {
+		return 0, false
+	}
+	return 10 * time.Millisecond, true
+}
+
+// Close stops the watch.
+func (w *OOMWatch) Close() {
+	if w.fd >= 0 {
+		unix.Close(w.fd)
+		w.fd = -1
+	}
+}

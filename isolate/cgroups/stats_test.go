@@ -1,0 +1,143 @@
+package cgroups
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// The counters of a v2 cgroup, as the kernel writes its files, in runc's units.
+func TestStatsV2(t *testing.T) {
+	mount := t.TempDir()
+	fixture(t, filepath.Join(mount, "c"),
+		"cpu.stat=usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 10\nnr_throttled 2\nthrottled_usec 300\nnr_bursts 0\n",
+		"memory.current=1048576\n", "memory.max=max\n", "memory.peak=2097152\n",
+		"memory.events=low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+		"memory.swap.current=4096\n", "memory.swap.max=8192\n", "memory.swap.events=high 0\nmax 5\nfail 0\n",
+		"memory.stat=anon 100\nfile 200\n",
+		"pids.current=3\n", "pids.max=20\n",
+		"io.stat=8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n",
+		"hugetlb.2MB.current=4194304\n", "hugetlb.2MB.max=max\n", "hugetlb.2MB.events=max 4\n", "hugetlb.2MB.rsvd.current=0\n")
+	got, err := NewV2(mount, "/c").Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Stats{
+		CPU: CPUStats{Usage: CPUUsage{Total: 1500000, User: 1000000, Kernel: 500000},
+			Throttling: Throttling{Periods: 10, ThrottledPeriods: 2, ThrottledTime: 300000}},
+		Memory: MemoryStats{Cache: 200, Raw: map[string]uint64{"anon": 100, "file": 200},
+			Usage: MemoryEntry{Usage: 1048576, Max: 2097152, Limit: math.MaxUint64, Failcnt: 3},
+			Swap:  MemoryEntry{Usage: 1048576 + 4096, Limit: math.MaxUint64, Failcnt: 5}},
+		Pids: PidsStats{Current: 3, Limit: 20},
+		Blkio: BlkioStats{
+			IoServiceBytesRecursive: []BlkioEntry{{8, 0, "Read", 10}, {8, 0, "Write", 20}, {8, 0, "Discard", 0}},
+			IoServicedRecursive:     []BlkioEntry{{8, 0, "Read", 1}, {8, 0, "Write", 2}, {8, 0, "Discard", 0}}},
+		Hugetlb: map[string]HugetlbStats{"2MB": {Usage: 4194304, Failcnt: 4}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("stats\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// A controller that is not enabled for the cgroup has no files: its counters read zero. A
+// cgroup that is gone, or a file that does not hold a number, is an error.
+func TestStatsV2MissingAndDamaged(t *testing.T) {
+	mount := t.TempDir()
+	fixture(t, filepath.Join(mount, "c"), "cpu.stat=usage_usec 7\n")
+	got, err := NewV2(mount, "/c").Stats()
+	if err != nil || got.CPU.Usage.Total != 7000 || got.Memory.Usage != (MemoryEntry{}) || got.Pids != (PidsStats{}) {
+		t.Errorf("only cpu.stat: %+v %v, want the CPU time and zeros", got, err)
+	}
+	if _, err := NewV2(mount, "/gone").Stats(); err == nil {
+		t.Error("stats of a cgroup that is not there: no error")
+	}
+	fixture(t, filepath.Join(mount, "c"), "pids.current=lots\n")
+	if _, err := NewV2(mount, "/c").Stats(); err == nil {
+		t.Error("pids.current \"lots\": no error")
+	}
+}
+
+// On v1 each controller is read in its own hierarchy; cpuacct.stat counts USER_HZ ticks. On
+// a hybrid host hugetlb comes from the cgroup2 hierarchy.
+func TestStatsV1(t *testing.T) {
+	root := t.TempDir()
+	h := map[string]string{}
+	for _, ctrl := range []string{"cpuacct", "cpu", "memory", "pids", "blkio"} {
+		h[ctrl] = filepath.Join(root, ctrl)
+	}
+	unified := filepath.Join(root, "unified")
+	fixture(t, filepath.Join(h["cpuacct"], "c"), "cpuacct.usage=3000000000\n", "cpuacct.usage_percpu=1000000000 2000000000 \n",
+		"cpuacct.stat=user 120\nsystem 30\n")
+	fixture(t, filepath.Join(h["cpu"], "c"), "cpu.stat=nr_periods 4\nnr_throttled 1\nthrottled_time 500\n")
+	fixture(t, filepath.Join(h["memory"], "c"), "memory.usage_in_bytes=4096\n", "memory.max_usage_in_bytes=8192\n",
+		"memory.limit_in_bytes=33554432\n", "memory.failcnt=2\n", "memory.memsw.usage_in_bytes=4096\n",
+		"memory.memsw.max_usage_in_bytes=8192\n", "memory.memsw.limit_in_bytes=33554432\n", "memory.memsw.failcnt=0\n",
+		"memory.stat=cache 12\nrss 34\n")
+	fixture(t, filepath.Join(h["pids"], "c"), "pids.current=2\n", "pids.max=max\n")
+	fixture(t, filepath.Join(h["blkio"], "c"), "blkio.throttle.io_service_bytes_recursive=8:16 Read 4096\n8:16 Write 0\nTotal 4096\n",
+		"blkio.throttle.io_serviced_recursive=Total 0\n")
+	fixture(t, filepath.Join(unified, "c"), "hugetlb.1GB.current=0\n", "hugetlb.1GB.events=max 0\n")
+	got, err := NewV1(h, unified, "/c").Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Stats{
+		CPU: CPUStats{Usage: CPUUsage{Total: 3e9, Percpu: []uint64{1e9, 2e9}, User: 1.2e9, Kernel: 0.3e9},
+			Throttling: Throttling{Periods: 4, ThrottledPeriods: 1, ThrottledTime: 500}},
+		Memory: MemoryStats{Cache: 12, Raw: map[string]uint64{"cache": 12, "rss": 34},
+			Usage: MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432, Failcnt: 2},
+			Swap:  MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432}},
+		Pids:    PidsStats{Current: 2, Limit: math.MaxUint64},
+		Blkio:   BlkioStats{IoServiceBytesRecursive: []BlkioEntry{{8, 16, "Read", 4096}, {8, 16, "Write", 0}}},
+		Hugetlb: map[string]HugetlbStats{"1GB": {}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("stats\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// The v2 watch wakes on a change of memory.events (inotify works on the test's plain file
+// as on the kernel's), counts kills from oom_kill, not notices, and asks for another look
+// after a notice that counted none yet.
+func TestWatchOOMV2(t *testing.T) {
+	mount := t.TempDir()
+	dir := filepath.Join(mount, "c")
+	fixture(t, dir, "memory.events=oom 1\noom_kill 1\n")
+	w, err := NewV2(mount, "/c").WatchOOM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	notice := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "memory.events"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fds := []unix.PollFd{{Fd: int32(w.FD()), Events: unix.POLLIN}}
+		if n, err := unix.Poll(fds, 5000); n != 1 || err != nil {
+			t.Fatalf("no notice for the change of memory.events: %d %v", n, err)
+		}
+	}
+	notice("oom 2\noom_kill 1\n") // out of memory, nobody killed yet
+	if n, err := w.Kills(); n != 0 || err != nil {
+		t.Errorf("kills before the kill: %d %v, want 0 (the one before the watch is not news)", n, err)
+	}
+	if _, again := w.Recheck(); !again {
+		t.Error("a notice without a kill: no recheck asked for")
+	}
+	notice("oom 2\noom_kill 3\n")
+	if n, err := w.Kills(); n != 2 || err != nil {
+		t.Errorf("kills: %d %v, want 2", n, err)
+	}
+	if _, again := w.Recheck(); again {
+		t.Error("recheck still asked for after the kills were counted")
+	}
+	os.RemoveAll(dir)
+	if _, err := w.Kills(); err == nil {
+		t.Error("kills of a cgroup that is gone: no error")
+	}
+}
