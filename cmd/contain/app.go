@@ -46,7 +46,7 @@ func newApp() *cli.App {
 			return setupLogging(c)
 		},
 		Commands: []*cli.Command{runCommand, createCommand, startCommand, execCommand, stateCommand, killCommand,
-			deleteCommand, listCommand, psCommand, pauseCommand, resumeCommand, updateCommand, featuresCommand,
+			deleteCommand, listCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand, featuresCommand,
 			specCommand, rootfsCommand, versionCommand},
 		DisableSliceFlagSeparator: true, // -e A=1,2 is one variable, not two
 		HideHelpCommand:           true,
