@@ -217,17 +217,7 @@ func listTable(t *testing.T, root string) (header []string, rows [][]string) {
 // containAt runs contain with the state root root, for a test that makes its own.
 func containAt(t *testing.T, root string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(containBin, append([]string{"--root", root}, args...)...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := runWithTimeout(t, cmd, 30*time.Second)
-	code := 0
-	if exit, ok := err.(*exec.ExitError); ok {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatalf("contain %s: %v", strings.Join(args, " "), err)
-	}
-	return result{out.String(), errOut.String(), code}
+	return runResult(t, exec.Command(containBin, append([]string{"--root", root}, args...)...))
 }
 
 // fullState runs `contain state ID` and decodes all of it, runc's rootfs and owner included.

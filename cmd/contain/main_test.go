@@ -93,6 +93,12 @@ func contain(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	cmd := containCmd(args...)
 	cmd.Stdin = strings.NewReader(stdin)
+	return runResult(t, cmd)
+}
+
+// runResult runs a contain command (for at most 30 s) and collects what it did.
+func runResult(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := runWithTimeout(t, cmd, 30*time.Second)
@@ -100,7 +106,7 @@ func contain(t *testing.T, stdin string, args ...string) result {
 	if exit, ok := err.(*exec.ExitError); ok {
 		code = exit.ExitCode()
 	} else if err != nil {
-		t.Fatalf("contain %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
 	}
 	return result{out.String(), errOut.String(), code}
 }
