@@ -138,6 +138,9 @@ func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, error) {
 	}
 	if c.IsSet("pids-limit") {
 		n := c.Int64("pids-limit")
+		if n == 0 {
+			n = -1 // the flag is docker's, where 0 is no limit; in a spec 0 is a limit of 0
+		}
 		r.Pids, set = &specs.LinuxPids{Limit: &n}, true
 	}
 	cpu, err := cpuFromFlags(c)

@@ -167,10 +167,15 @@ func TestV2Update(t *testing.T) {
 	}
 	// Only the quota changes: the period stays what it was.
 	expectFiles(t, c.Dir(), map[string]string{"cpu.max": "30000 50000", "pids.max": "50"}) // pids untouched: not asked
-	if _, err := c.Update(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}, CPU: &specs.LinuxCPU{Quota: i64(-1)}}); err != nil {
+	if _, err := c.Update(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(-1)}, CPU: &specs.LinuxCPU{Quota: i64(-1)}}); err != nil {
 		t.Fatal(err)
 	}
 	expectFiles(t, c.Dir(), map[string]string{"cpu.max": "max 50000", "pids.max": "max"})
+	// config-linux.md: "0 is a valid limit value ... and SHOULD be treated as such".
+	if _, err := c.Update(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, c.Dir(), map[string]string{"pids.max": "0"})
 }
 
 func TestV2Refuses(t *testing.T) {
@@ -232,6 +237,9 @@ func v1Fixture(t *testing.T) (*V1, string) {
 	fixture(t, filepath.Join(h["freezer"], leaf), "freezer.state=FROZEN")
 	fixture(t, filepath.Join(h["blkio"], leaf), "blkio.bfq.weight=")
 	unified := filepath.Join(root, "unified")
+	// hugetlb is available at the cgroup2 root but enabled nowhere, as on the development VM.
+	fixture(t, unified, "cgroup.controllers=hugetlb", "cgroup.subtree_control=")
+	fixture(t, filepath.Join(unified, "contain"), "cgroup.controllers=", "cgroup.subtree_control=")
 	fixture(t, filepath.Join(unified, leaf), "hugetlb.2MB.max=max", "cgroup.procs=")
 	return NewV1(h, unified, leaf), root
 }
@@ -268,7 +276,9 @@ func TestV1Create(t *testing.T) {
 		"cgroup.clone_children": "1"})
 	expectFiles(t, leaf("blkio"), map[string]string{"blkio.bfq.weight": "300"})
 	expectFiles(t, leaf("unified"), map[string]string{"hugetlb.2MB.max": "4194304"}) // hybrid: hugetlb is cgroup2's
-	if got := len(c.JoinFiles()); got != 8 {                                         // seven hierarchies (cpu,cpuacct is one) and cgroup2
+	// ... whose files a cgroup2 directory has only when its parent enabled the controller.
+	expectFiles(t, filepath.Join(root, "unified"), map[string]string{"cgroup.subtree_control": "+hugetlb"})
+	if got := len(c.JoinFiles()); got != 8 { // seven hierarchies (cpu,cpuacct is one) and cgroup2
 		t.Errorf("JoinFiles: %d files, want 8: %q", got, c.JoinFiles())
 	}
 	// Init is cloned into the cgroup2 part and moves its thread into the seven others.

@@ -120,7 +120,7 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		}
 	}
 	if p := r.Pids; p != nil && p.Limit != nil {
-		l.add("pids", "pids.max", maxOr(*p.Limit, true))
+		l.add("pids", "pids.max", maxOr(*p.Limit, false))
 	}
 	if c := r.CPU; c != nil {
 		if c.Shares != nil && *c.Shares != 0 {
@@ -289,7 +289,7 @@ func v2Limits(r *specs.LinuxResources, current func(file string) string) (*limit
 		}
 	}
 	if p := r.Pids; p != nil && p.Limit != nil {
-		l.add("", "pids.max", maxOr(*p.Limit, true))
+		l.add("", "pids.max", maxOr(*p.Limit, false))
 	}
 	if c := r.CPU; c != nil {
 		cpuV2(l, c, current)

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -217,6 +219,9 @@ func (c *V1) Update(r *specs.LinuxResources) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.enableUnified(l.writes); err != nil {
+		return nil, err
+	}
 	var missing []string
 	files := &controlFiles{}
 	defer files.close()
@@ -234,6 +239,24 @@ func (c *V1) Update(r *specs.LinuxResources) ([]string, error) {
 		return nil, fmt.Errorf("this host mounts no cgroup hierarchy for %v", missing)
 	}
 	return l.warnings, nil
+}
+
+// enableUnified enables, in the cgroup2 hierarchy of a hybrid host, the controllers whose files
+// the writes name there (hugetlb.2MB.max needs hugetlb): a cgroup2 directory has a
+// controller's files only when its parent enabled it. Only what the limits need, and only
+// when they ask: the host's own cgroups there are left as the host set them.
+func (c *V1) enableUnified(writes []write) error {
+	var need []string
+	for _, w := range writes {
+		ctrl, _, _ := strings.Cut(w.file, ".")
+		if w.ctrl == "unified" && ctrl != "cgroup" && !slices.Contains(need, ctrl) {
+			need = append(need, ctrl)
+		}
+	}
+	if len(need) == 0 || c.unified == "" {
+		return nil
+	}
+	return enableControllers(c.unified, c.path, need)
 }
 
 // write writes one limit. The memory limit must stay at or below memory+swap: when a new

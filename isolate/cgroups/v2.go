@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,16 +56,22 @@ func (c *V2) Create(r *specs.LinuxResources) ([]string, error) {
 
 // enableControllers enables, in every ancestor from the mount down to the cgroup's parent,
 // each controller the level above makes available (cgroup-v2.rst, "Enabling and Disabling").
-func (c *V2) enableControllers() error {
+func (c *V2) enableControllers() error { return enableControllers(c.mount, c.path, nil) }
+
+// enableControllers enables controllers in cgroup.subtree_control of each ancestor of cgPath
+// in the cgroup2 hierarchy at mount, the mount's root first: those in only, or every one a
+// level makes available when only is nil. One that a level does not have is left to fail
+// where it is used, with the name of its missing file.
+func enableControllers(mount, cgPath string, only []string) error {
 	var levels []string
-	for p := path.Dir(c.path); ; p = path.Dir(p) {
+	for p := path.Dir(cgPath); ; p = path.Dir(p) {
 		levels = append([]string{p}, levels...)
 		if p == "/" {
 			break
 		}
 	}
 	for _, p := range levels {
-		dir := filepath.Join(c.mount, p)
+		dir := filepath.Join(mount, p)
 		available, err := readFile(dir, "cgroup.controllers")
 		if err != nil {
 			return &os.PathError{Op: "read", Path: filepath.Join(dir, "cgroup.controllers"), Err: err}
@@ -72,7 +79,7 @@ func (c *V2) enableControllers() error {
 		enabled, _ := readFile(dir, "cgroup.subtree_control")
 		var add []string
 		for _, ctrl := range strings.Fields(available) {
-			if !strings.Contains(" "+enabled+" ", " "+ctrl+" ") {
+			if !strings.Contains(" "+enabled+" ", " "+ctrl+" ") && (only == nil || slices.Contains(only, ctrl)) {
 				add = append(add, "+"+ctrl)
 			}
 		}
