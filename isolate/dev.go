@@ -69,14 +69,17 @@ func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
 		}
 		return fd, err
 	}
+	made := map[string]bool{} // the nodes made here: a spec's entry replaces a default one
 	for _, d := range devices {
-		parent, err := openDir(filepath.Dir(filepath.Clean(d.Path)))
+		path := filepath.Clean(d.Path)
+		parent, err := openDir(filepath.Dir(path))
 		if err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
-		if err := mknodAt(parent, d); err != nil {
+		if err := mknodAt(parent, d, made[path]); err != nil {
 			return err
 		}
+		made[path] = true
 	}
 	devfd, err := openDir("/dev")
 	if err != nil {
@@ -91,18 +94,28 @@ func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
 	return nil
 }
 
-// mknodAt creates one device node in the directory parent, replacing whatever the name held.
-func mknodAt(parent int, d specs.LinuxDevice) error {
+// mknodAt creates one device node in the directory parent. replace: the name holds a node
+// made by this runtime a moment ago (a default device the spec lists again), which goes.
+// Anything else already there is the image's: kept if it is the very device asked for, and
+// otherwise an error, as config-linux.md wants ("If a file already exists at path that does
+// not match the requested device, the runtime MUST generate an error"). An image's file is
+// never unlinked: with a device path outside /dev, that would delete it from the rootfs.
+func mknodAt(parent int, d specs.LinuxDevice, replace bool) error {
 	mode, err := deviceMode(d)
 	if err != nil {
 		return err
 	}
 	name := filepath.Base(d.Path)
-	if err := unix.Unlinkat(parent, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return &pathError{"unlink", d.Path, err}
+	if replace {
+		if err := unix.Unlinkat(parent, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return &pathError{"unlink", d.Path, err}
+		}
 	}
-	dev := int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))
-	if err := unix.Mknodat(parent, name, mode, dev); err != nil {
+	dev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
+	if err := unix.Mknodat(parent, name, mode, int(dev)); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return existingDevice(parent, name, d, mode, dev)
+		}
 		return &pathError{"mknod", d.Path, err}
 	}
 	uid, gid := 0, 0
@@ -120,6 +133,19 @@ func mknodAt(parent int, d specs.LinuxDevice) error {
 		return &pathError{"chown", d.Path, err}
 	}
 	return nil
+}
+
+// existingDevice accepts what the image has at a device's path only if it is that device: the
+// same type and numbers (a symlink, never followed, is not).
+func existingDevice(parent int, name string, d specs.LinuxDevice, mode uint32, dev uint64) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &pathError{"stat", d.Path, err}
+	}
+	if st.Mode&unix.S_IFMT == mode&unix.S_IFMT && (mode&unix.S_IFMT == unix.S_IFIFO || st.Rdev == dev) {
+		return nil
+	}
+	return fmt.Errorf("config: linux.devices %s: the rootfs already has a file there that is not this device (type %s, %d:%d): refused", d.Path, d.Type, d.Major, d.Minor)
 }
 
 // devIsOurs reports whether the spec lets the runtime make /dev (no bind of a host /dev).

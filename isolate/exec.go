@@ -163,11 +163,8 @@ func checkExecProcess(o ExecOptions) error {
 	if err := CheckConsoleSocket(o.Detach, p.Terminal, o.ConsoleSocket); err != nil {
 		return err
 	}
-	if p.ApparmorProfile != "" {
-		o.Log.Warn("exec: process.apparmorProfile is ignored (no AppArmor)")
-	}
-	if p.SelinuxLabel != "" {
-		o.Log.Warn("exec: process.selinuxLabel is ignored (no SELinux)")
+	for _, w := range processUnsupported("exec", p) {
+		o.Log.Warn(w)
 	}
 	return nil
 }

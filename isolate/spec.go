@@ -83,26 +83,47 @@ func thermalThrottlePaths() []string {
 // warning, not an error: newer engines may send newer configs.
 func LoadSpec(bundle string) (*specs.Spec, []string, error) {
 	path := filepath.Join(bundle, "config.json")
+	var spec specs.Spec
+	warnings, err := loadJSON(path, &spec, "make one with: contain spec --bundle "+bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &spec, warnings, nil
+}
+
+// LoadProcess reads a process (config.md's "process" object) from path, as `exec --process`
+// takes it, with the same warnings as LoadSpec for fields it does not know.
+func LoadProcess(path string) (*specs.Process, []string, error) {
+	var p specs.Process
+	warnings, err := loadJSON(path, &p, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &p, warnings, nil
+}
+
+// loadJSON decodes the JSON file at path into v, and names each member that matches no field
+// in a warning. missingHint says what to do about a file that is not there.
+func loadJSON(path string, v any, missingHint string) ([]string, error) {
 	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("read %s: no such file (make one with: contain spec --bundle %s)", path, bundle)
+	if errors.Is(err, fs.ErrNotExist) && missingHint != "" {
+		return nil, fmt.Errorf("read %s: no such file (%s)", path, missingHint)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil, fmt.Errorf("parse %s: file is empty", path)
+		return nil, fmt.Errorf("parse %s: file is empty", path)
 	}
-	var spec specs.Spec
-	unknown, err := decodeJSON(data, &spec)
+	unknown, err := decodeJSON(data, v)
 	if err != nil {
-		return nil, nil, fmt.Errorf("parse %s: %w", path, err)
+		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	var warnings []string
 	for _, field := range unknown {
 		warnings = append(warnings, fmt.Sprintf("%s: unknown field %q: ignored", path, field))
 	}
-	return &spec, warnings, nil
+	return warnings, nil
 }
 
 // WriteSpec writes spec as bundle/config.json, refusing to overwrite an existing one.

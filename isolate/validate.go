@@ -30,14 +30,15 @@ func Validate(spec *specs.Spec) (warnings []string, err error) {
 	}
 	checks := []func(*specs.Spec) error{
 		validateProcess, validateNamespaces, validateHostname, validateMounts, validateSysctl,
-		validateDevices,
+		validateDevices, validateHooks, validateResources, refuseIntelRdt,
 	}
 	for _, check := range checks {
 		if err := check(spec); err != nil {
 			return nil, err
 		}
 	}
-	warnings = append(unsupported(spec), mountWarnings(spec)...)
+	warnings = append(versionWarnings(spec), unsupported(spec)...)
+	warnings = append(warnings, mountWarnings(spec)...)
 	return append(warnings, capabilityWarnings(spec.Process.Capabilities)...), nil
 }
 
@@ -52,6 +53,17 @@ func mountWarnings(spec *specs.Spec) []string {
 		}
 		if (m.Type == "bind" || opts.bind) && len(opts.data) > 0 {
 			w = append(w, fmt.Sprintf("config: mount %s: options %q mean nothing to a bind mount and are ignored", m.Destination, opts.data))
+		}
+		if mountDestination(m) == "/dev" && !devIsOurs(spec) && len(spec.Linux.Devices) > 0 {
+			w = append(w, fmt.Sprintf("config: linux.devices are not made: /dev is a bind mount of %s, which holds what it holds", m.Source))
+		}
+		if opts.tmpcopyup && m.Type != "tmpfs" {
+			w = append(w, fmt.Sprintf("config: mount %s: tmpcopyup is for tmpfs mounts only and is ignored", m.Destination))
+		}
+		if (m.Type == "cgroup" || m.Type == "cgroup2") && len(opts.data) > 0 && !freshCgroup2(spec) {
+			// Only a cgroup2 mount of its own takes options; a bind of the host's hierarchies
+			// or one mount per v1 hierarchy keeps the host's.
+			w = append(w, fmt.Sprintf("config: mount %s: options %q apply only to a cgroup2 mount of the container's own (a cgroup namespace on a cgroup v2 host) and are ignored", m.Destination, opts.data))
 		}
 		if opts.propagation&unix.MS_SLAVE != 0 && privateRoot {
 			w = append(w, fmt.Sprintf("config: mount %s: it can only be a slave of the host's mounts when linux.rootfsPropagation is slave or shared; with %q it stays private", m.Destination, cmp.Or(spec.Linux.RootfsPropagation, "private (the default)")))
@@ -217,6 +229,105 @@ func sysctlNamespace(key string) (specs.LinuxNamespaceType, bool) {
 	return "", false
 }
 
+// freshCgroup2 reports whether the container's cgroup mount is a cgroup2 filesystem of its
+// own, which takes mount options: see mounter.cgroupMount.
+func freshCgroup2(spec *specs.Spec) bool {
+	return hasNewNamespace(spec, specs.CgroupNamespace) && isCgroup2Only()
+}
+
+// validateHooks checks what config.md asks of every hook: "path MUST be absolute" (a hook is
+// never looked up in the runtime's PATH) and "If set, timeout MUST be greater than zero".
+func validateHooks(spec *specs.Spec) error {
+	h := spec.Hooks
+	if h == nil {
+		return nil
+	}
+	for _, kind := range []struct {
+		name  string
+		hooks []specs.Hook
+	}{{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}, {"createContainer", h.CreateContainer},
+		{"startContainer", h.StartContainer}, {"poststart", h.Poststart}, {"poststop", h.Poststop}} {
+		for i, hook := range kind.hooks {
+			if !filepath.IsAbs(hook.Path) {
+				return fmt.Errorf("config: hooks.%s[%d]: path %q must be absolute", kind.name, i, hook.Path)
+			}
+			if hook.Timeout != nil && *hook.Timeout <= 0 {
+				return fmt.Errorf("config: hooks.%s[%d] (%s): timeout %d must be greater than zero", kind.name, i, hook.Path, *hook.Timeout)
+			}
+		}
+	}
+	return nil
+}
+
+// validateResources checks what config-linux.md requires of linux.resources beyond its types.
+func validateResources(spec *specs.Spec) error {
+	r := spec.Linux.Resources
+	if r == nil || r.BlockIO == nil {
+		return nil
+	}
+	for i, d := range r.BlockIO.WeightDevice {
+		if d.Weight == nil && d.LeafWeight == nil {
+			// "You MUST specify at least one of weight or leafWeight in a given entry."
+			return fmt.Errorf("config: linux.resources.blockIO.weightDevice[%d] (%d:%d): give weight or leafWeight", i, d.Major, d.Minor)
+		}
+	}
+	return nil
+}
+
+// refuseIntelRdt: config-linux.md wants the container in a resctrl group when intelRdt is
+// set, and an error without a resctrl filesystem. This runtime does not manage resctrl.
+func refuseIntelRdt(spec *specs.Spec) error {
+	if spec.Linux.IntelRdt != nil {
+		return errors.New("config: linux.intelRdt: this runtime does not manage Intel RDT (resctrl) groups; remove it from the spec")
+	}
+	return nil
+}
+
+// versionWarnings: config.md's ociVersion is REQUIRED, in SemVer. A spec of another major
+// version may mean other things by the same fields. runc does not check; a warning costs
+// nothing and tells a hand-written spec from a generated one.
+func versionWarnings(spec *specs.Spec) []string {
+	v := spec.Version
+	switch {
+	case v == "":
+		return []string{"config: ociVersion is missing: read as runtime-spec " + specs.Version}
+	case !isSemVer(v):
+		return []string{fmt.Sprintf("config: ociVersion %q is not a SemVer 2.0.0 version: read as runtime-spec %s", v, specs.Version)}
+	case !strings.HasPrefix(v, "1."):
+		return []string{fmt.Sprintf("config: ociVersion %s: this runtime implements runtime-spec %s (major version 1)", v, specs.Version)}
+	}
+	return nil
+}
+
+// isSemVer checks the form of semver.org 2.0.0: MAJOR.MINOR.PATCH, numbers without leading
+// zeros, then an optional -pre-release and +build of dot-separated [0-9A-Za-z-] identifiers.
+func isSemVer(v string) bool {
+	v, build, hasBuild := strings.Cut(v, "+")
+	core, pre, hasPre := strings.Cut(v, "-")
+	if (hasBuild && !identifiers(build)) || (hasPre && !identifiers(pre)) {
+		return false
+	}
+	nums := strings.Split(core, ".")
+	if len(nums) != 3 {
+		return false
+	}
+	for _, n := range nums {
+		if n == "" || (len(n) > 1 && n[0] == '0') || strings.Trim(n, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func identifiers(s string) bool {
+	for _, id := range strings.Split(s, ".") {
+		if id == "" || strings.Trim(id, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
 func validateDevices(spec *specs.Spec) error {
 	for _, d := range spec.Linux.Devices {
 		if !filepath.IsAbs(d.Path) {
@@ -234,25 +345,18 @@ func unsupported(spec *specs.Spec) []string {
 	var w []string
 	add := func(cond bool, field, why string) {
 		if cond {
-			w = append(w, fmt.Sprintf("config: %s is not supported yet and is ignored (%s)", field, why))
+			w = append(w, notApplied("config", field, why))
 		}
 	}
-	l, p := spec.Linux, spec.Process
+	l := spec.Linux
 	add(l.Seccomp != nil, "linux.seccomp", "seccomp filters")
-	add(l.IntelRdt != nil, "linux.intelRdt", "")
 	add(l.Personality != nil, "linux.personality", "")
 	add(len(l.TimeOffsets) > 0, "linux.timeOffsets", "")
 	add(len(l.NetDevices) > 0, "linux.netDevices", "")
 	add(l.MemoryPolicy != nil, "linux.memoryPolicy", "")
 	add(l.MountLabel != "", "linux.mountLabel", "no SELinux")
-	add(p.ApparmorProfile != "", "process.apparmorProfile", "no AppArmor")
-	add(p.SelinuxLabel != "", "process.selinuxLabel", "no SELinux")
-	add(p.Scheduler != nil, "process.scheduler", "")
-	add(p.IOPriority != nil, "process.ioPriority", "")
-	add(p.ExecCPUAffinity != nil, "process.execCPUAffinity", "")
+	w = append(w, processUnsupported("config", spec.Process)...)
 	add(len(l.UIDMappings)+len(l.GIDMappings) > 0, "linux.uidMappings/gidMappings", "no user namespace")
-	add(p.User.Username != "", "process.user.username", "Windows only")
-	add(p.CommandLine != "", "process.commandLine", "Windows only")
 	for _, other := range []struct {
 		field string
 		set   bool
@@ -261,6 +365,32 @@ func unsupported(spec *specs.Spec) []string {
 		add(other.set, other.field, "this runtime runs Linux containers")
 	}
 	return w
+}
+
+// processUnsupported lists the fields of a process that this runtime does not apply yet: a
+// container's (whose prefix is "config") or one that exec starts (prefix "exec").
+func processUnsupported(prefix string, p *specs.Process) []string {
+	var w []string
+	add := func(cond bool, field, why string) {
+		if cond {
+			w = append(w, notApplied(prefix, field, why))
+		}
+	}
+	add(p.ApparmorProfile != "", "process.apparmorProfile", "no AppArmor")
+	add(p.SelinuxLabel != "", "process.selinuxLabel", "no SELinux")
+	add(p.Scheduler != nil, "process.scheduler", "")
+	add(p.IOPriority != nil, "process.ioPriority", "")
+	add(p.ExecCPUAffinity != nil, "process.execCPUAffinity", "")
+	add(p.User.Username != "", "process.user.username", "Windows only")
+	add(p.CommandLine != "", "process.commandLine", "Windows only")
+	return w
+}
+
+func notApplied(prefix, field, why string) string {
+	if why != "" {
+		why = " (" + why + ")"
+	}
+	return fmt.Sprintf("%s: %s is not supported yet and is ignored%s", prefix, field, why)
 }
 
 // namespaceFlags maps spec namespace types to clone(2) flags.

@@ -83,6 +83,17 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "q"}}
 		}, "unknown type"},
 		{"bad propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "sideways" }, "rootfsPropagation"},
+		{"relative hook path", func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "touch", Args: []string{"touch", "/x"}}}}
+		}, `hooks.createRuntime[0]: path "touch" must be absolute`},
+		{"hook timeout 0", func(s *specs.Spec) {
+			zero := 0
+			s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true"}, {Path: "/bin/true", Timeout: &zero}}}
+		}, "hooks.poststop[1] (/bin/true): timeout 0 must be greater than zero"},
+		{"weightDevice without a weight", func(s *specs.Spec) {
+			s.Linux.Resources = &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{WeightDevice: []specs.LinuxWeightDevice{{}}}}
+		}, "weightDevice[0] (0:0): give weight or leafWeight"},
+		{"intelRdt", func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"} }, "linux.intelRdt"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,9 +130,52 @@ func TestValidateWarnsAboutUnsupported(t *testing.T) {
 	if w, err := Validate(DefaultSpec()); err != nil || len(w) != 0 {
 		t.Errorf("default spec gives warnings %q, error %v", w, err)
 	}
+	spec = DefaultSpec()
+	spec.Version = "banana"
+	spec.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedIdle}
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "tmpcopyup"}})
+	spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "c", Major: 1, Minor: 3}}
+	for i, m := range spec.Mounts {
+		switch m.Destination {
+		case "/sys/fs/cgroup":
+			spec.Mounts[i].Options = append(m.Options, "bogusopt")
+		case "/dev":
+			spec.Mounts[i] = specs.Mount{Destination: "/dev", Type: "bind", Source: "/tmp/mydev", Options: []string{"rbind"}}
+		}
+	}
+	if isCgroup2Only() { // a cgroup2 mount of its own takes options: take the namespace away
+		spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.CgroupNamespace })
+	}
+	warnings, err = Validate(spec)
+	joined = strings.Join(warnings, "\n")
+	for _, field := range []string{`ociVersion "banana" is not a SemVer`, "process.scheduler is not supported yet and is ignored\n",
+		"mount /data: tmpcopyup is for tmpfs mounts only", `mount /sys/fs/cgroup: options ["bogusopt"] apply only to a cgroup2 mount`,
+		"linux.devices are not made: /dev is a bind mount of /tmp/mydev"} {
+		if err != nil || !strings.Contains(joined+"\n", field) {
+			t.Errorf("no warning %q in %q (error %v)", field, joined, err)
+		}
+	}
+	if w, err := Validate(DefaultSpec()); err != nil || len(w) != 0 {
+		t.Errorf("default spec gives warnings %q, error %v", w, err)
+	}
 	spec.Linux.RootfsPropagation = "rslave"
 	if w, err := Validate(spec); err != nil || strings.Contains(strings.Join(w, "\n"), "can only be a slave") {
 		t.Errorf("a slave mount under a slave root gives warnings %q, error %v", w, err)
+	}
+}
+
+// ociVersion: SemVer 2.0.0, major version 1, or a warning.
+func TestVersionWarnings(t *testing.T) {
+	for v, want := range map[string]string{
+		"1.0.2": "", "1.3.0": "", "1.2.0-rc.1+dev": "", "1.10.0": "",
+		"":       "ociVersion is missing",
+		"banana": "not a SemVer", "1.0": "not a SemVer", "01.0.0": "not a SemVer", "1.0.0-": "not a SemVer", "1.0.0+a..b": "not a SemVer",
+		"2.0.0": "major version 1",
+	} {
+		w := versionWarnings(&specs.Spec{Version: v})
+		if got := strings.Join(w, ""); (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("ociVersion %q: warnings %q, want %q", v, got, want)
+		}
 	}
 }
 

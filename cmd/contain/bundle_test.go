@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/containkit/contain/internal/probe"
 	"github.com/containkit/contain/isolate/cgroups"
@@ -131,6 +132,42 @@ func TestBundleDevices(t *testing.T) {
 		"/dev/myfifo fifo 600 0 0 0 0\n"
 	if out != want {
 		t.Errorf("devices:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// A device path where the image has a file already: the very device is kept as it is, and
+// anything else is an error that leaves the image's file alone (config-linux.md: "If a file
+// already exists at path that does not match the requested device, the runtime MUST generate
+// an error"). A default device listed again is the spec's.
+func TestBundleDevicesOverTheImagesFiles(t *testing.T) {
+	needContainer(t)
+	var bundle string
+	bundle = newBundle(t, func(spec obj) {
+		linux(spec)["devices"] = list{obj{"path": "/victim", "type": "c", "major": 1, "minor": 3}}
+	})
+	victim := filepath.Join(bundle, "rootfs", "victim")
+	if err := os.WriteFile(victim, []byte("the image's own"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := contain(t, "", "run", "--bundle", bundle, "devover")
+	if r.code == 0 || !strings.Contains(r.stderr, "linux.devices /victim: the rootfs already has a file there") {
+		t.Errorf("a device over a file of the image: exit %d %q, want an error naming it", r.code, r.stderr)
+	}
+	if data, err := os.ReadFile(victim); err != nil || string(data) != "the image's own" {
+		t.Errorf("the image's file after the run: %q %v, want it untouched", data, err)
+	}
+
+	bundle = newBundle(t, func(spec obj) {
+		linux(spec)["devices"] = list{obj{"path": "/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o600},
+			obj{"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 5}}
+		process(spec)["args"] = list{"stat", "-c", "%n %a %u %t %T", "/mynull", "/dev/null"}
+	})
+	mynull := filepath.Join(bundle, "rootfs", "mynull")
+	if err := unix.Mknod(mynull, unix.S_IFCHR|0o644, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if out, want := mustRun(t, "run", "--bundle", bundle, "devsame"), "/mynull 644 0 1 3\n/dev/null 640 5 1 3\n"; out != want {
+		t.Errorf("the image's own 1:3 kept, /dev/null the spec's: %q, want %q", out, want)
 	}
 }
 
@@ -266,14 +303,14 @@ func TestBundleWarnings(t *testing.T) {
 	needContainer(t)
 	bundle := newBundle(t, func(spec obj) {
 		spec["futureField"] = true
-		linux(spec)["intelRdt"] = obj{"closID": "x"}
+		linux(spec)["personality"] = obj{"domain": "LINUX32"}
 		process(spec)["args"] = list{"true"}
 		process(spec)["capabilities"] = obj{"bounding": list{"CAP_KILL"}, "permitted": list{"CAP_KILL"},
 			"effective": list{"CAP_KILL"}, "ambient": list{"CAP_KILL"}}
 	})
 	r := contain(t, "", "run", "--bundle", bundle, "warn")
-	if r.code != 0 || !strings.Contains(r.stderr, "futureField") || !strings.Contains(r.stderr, "linux.intelRdt") {
-		t.Errorf("exit %d, stderr %q: want success with warnings naming futureField and linux.intelRdt", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stderr, "futureField") || !strings.Contains(r.stderr, "linux.personality") {
+		t.Errorf("exit %d, stderr %q: want success with warnings naming futureField and linux.personality", r.code, r.stderr)
 	}
 	if n := strings.Count(r.stderr, "ambient capability CAP_KILL is not also permitted and inheritable"); n != 1 {
 		t.Errorf("stderr %q: want the ambient CAP_KILL warning once, got it %d times", r.stderr, n)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -106,7 +105,10 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 		if c.NArg() != 1 {
 			return nil, errors.New("usage: contain exec --process FILE ID (the file holds the command)")
 		}
-		p, err := readProcessFile(path)
+		p, warnings, err := isolate.LoadProcess(path)
+		for _, w := range warnings {
+			logger.Warn(w)
+		}
 		if err == nil && c.Bool("tty") {
 			// podman's `exec -t` passes --tty along with a file that says terminal: true;
 			// runc takes it, so contain does too (it can only ask for a terminal).
@@ -183,19 +185,6 @@ func addCapabilities(p *specs.Process, caps []string) error {
 		}
 	}
 	return nil
-}
-
-// readProcessFile reads a runtime-spec process (config.md "process") from path.
-func readProcessFile(path string) (*specs.Process, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--process: %w", err)
-	}
-	var p specs.Process
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("--process %s: %w", path, err)
-	}
-	return &p, nil
 }
 
 // terminalSize is the size of the terminal on our stdin, if it is one.

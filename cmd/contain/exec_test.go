@@ -108,7 +108,7 @@ func TestExecRuncFlags(t *testing.T) {
 		t.Errorf("--no-new-privs --additional-gids 7 and 8: no_new_privs %d, groups %v", r.NoNewPrivs, r.Groups)
 	}
 	if r := contain(t, "", "exec", "--apparmor", "p", "--process-label", "l", "exflags", "/bin/probe", "sleep", "0"); r.code != 0 ||
-		!strings.Contains(r.stderr, "apparmorProfile is ignored") || !strings.Contains(r.stderr, "selinuxLabel is ignored") {
+		!strings.Contains(r.stderr, "apparmorProfile is not supported yet and is ignored") || !strings.Contains(r.stderr, "selinuxLabel is not supported yet and is ignored") {
 		t.Errorf("exec --apparmor --process-label: exit %d, %q: want it run, with two warnings", r.code, r.stderr)
 	}
 	for _, tc := range []struct {
@@ -189,7 +189,8 @@ func TestExecForwardsSignals(t *testing.T) {
 }
 
 // --process FILE is the whole process, as engines send it: user, all five capability sets,
-// no_new_privs, rlimits, env and cwd come from it alone; AppArmor is named in a warning.
+// no_new_privs, rlimits, env and cwd come from it alone; AppArmor, a scheduler and a member
+// the spec does not know are each named in a warning, as in a config.json.
 func TestExecProcessFile(t *testing.T) {
 	needContainer(t)
 	runningContainer(t, "exp", nil, "/bin/probe", "sleep", "60")
@@ -201,9 +202,11 @@ func TestExecProcessFile(t *testing.T) {
 			Inheritable: caps, Ambient: caps},
 		Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 512, Hard: 512}},
 		ApparmorProfile: "unconfined-please",
+		Scheduler:       &specs.Scheduler{Policy: specs.SchedIdle},
 	}
 	file := filepath.Join(t.TempDir(), "process.json")
 	data, _ := json.Marshal(p)
+	data = append([]byte(`{"argz": ["typo"], `), data[1:]...)
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +214,11 @@ func TestExecProcessFile(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exec --process: exit %d: %s", res.code, res.stderr)
 	}
-	if !strings.Contains(res.stderr, "apparmorProfile") {
-		t.Errorf("no warning names apparmorProfile: %q", res.stderr)
+	for _, want := range []string{"process.apparmorProfile is not supported yet", "process.scheduler is not supported yet",
+		`process.json: unknown field "argz": ignored`} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("no warning %q in %q", want, res.stderr)
+		}
 	}
 	r := decodeReport(t, res.stdout)
 	for _, set := range []string{"effective", "permitted", "inheritable", "ambient", "bounding"} {
