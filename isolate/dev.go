@@ -76,10 +76,11 @@ func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
 		if err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
-		if err := mknodAt(parent, d, made[path]); err != nil {
+		madeNow, err := mknodAt(parent, d, made[path])
+		if err != nil {
 			return err
 		}
-		made[path] = true
+		made[path] = made[path] || madeNow
 	}
 	devfd, err := openDir("/dev")
 	if err != nil {
@@ -100,23 +101,24 @@ func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
 // otherwise an error, as config-linux.md wants ("If a file already exists at path that does
 // not match the requested device, the runtime MUST generate an error"). An image's file is
 // never unlinked: with a device path outside /dev, that would delete it from the rootfs.
-func mknodAt(parent int, d specs.LinuxDevice, replace bool) error {
+// made reports whether it made a node (false: it kept the image's).
+func mknodAt(parent int, d specs.LinuxDevice, replace bool) (made bool, err error) {
 	mode, err := deviceMode(d)
 	if err != nil {
-		return err
+		return false, err
 	}
 	name := filepath.Base(d.Path)
 	if replace {
 		if err := unix.Unlinkat(parent, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return &pathError{"unlink", d.Path, err}
+			return false, &pathError{"unlink", d.Path, err}
 		}
 	}
 	dev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
 	if err := unix.Mknodat(parent, name, mode, int(dev)); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return existingDevice(parent, name, d, mode, dev)
+			return false, existingDevice(parent, name, d, mode, dev)
 		}
-		return &pathError{"mknod", d.Path, err}
+		return false, &pathError{"mknod", d.Path, err}
 	}
 	uid, gid := 0, 0
 	if d.UID != nil {
@@ -127,12 +129,12 @@ func mknodAt(parent int, d specs.LinuxDevice, replace bool) error {
 	}
 	// mknod(2) applies the umask; set the exact mode and owner the spec asked for.
 	if err := unix.Fchmodat(parent, name, mode&0o7777, 0); err != nil {
-		return &pathError{"chmod", d.Path, err}
+		return true, &pathError{"chmod", d.Path, err}
 	}
 	if err := unix.Fchownat(parent, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &pathError{"chown", d.Path, err}
+		return true, &pathError{"chown", d.Path, err}
 	}
-	return nil
+	return true, nil
 }
 
 // existingDevice accepts what the image has at a device's path only if it is that device: the
@@ -148,15 +150,27 @@ func existingDevice(parent int, name string, d specs.LinuxDevice, mode uint32, d
 	return fmt.Errorf("config: linux.devices %s: the rootfs already has a file there that is not this device (type %s, %d:%d): refused", d.Path, d.Type, d.Major, d.Minor)
 }
 
-// devIsOurs reports whether the spec lets the runtime make /dev (no bind of a host /dev).
+// devIsOurs reports whether the spec lets the runtime make /dev: the /dev the container sees,
+// the last mount there (mounts are made in order, each over the one before), is not a bind
+// of somebody's directory, such as the host's /dev, where nodes must not be made.
 func devIsOurs(spec *specs.Spec) bool {
-	for _, m := range spec.Mounts {
+	m := devMount(spec)
+	if m == nil {
+		return true // mountAll adds a tmpfs
+	}
+	opts, _ := parseMountOptions(m.Options)
+	return m.Type != "bind" && !opts.bind
+}
+
+// devMount is the last mount of the spec on /dev, or nil.
+func devMount(spec *specs.Spec) *specs.Mount {
+	var last *specs.Mount
+	for i, m := range spec.Mounts {
 		if mountDestination(m) == "/dev" {
-			opts, _ := parseMountOptions(m.Options)
-			return m.Type != "bind" && !opts.bind
+			last = &spec.Mounts[i]
 		}
 	}
-	return true
+	return last
 }
 
 // MakeDev gives the root filesystem at rootfs a /dev of its own: a fresh tmpfs with the

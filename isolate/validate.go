@@ -54,9 +54,6 @@ func mountWarnings(spec *specs.Spec) []string {
 		if (m.Type == "bind" || opts.bind) && len(opts.data) > 0 {
 			w = append(w, fmt.Sprintf("config: mount %s: options %q mean nothing to a bind mount and are ignored", m.Destination, opts.data))
 		}
-		if mountDestination(m) == "/dev" && !devIsOurs(spec) && len(spec.Linux.Devices) > 0 {
-			w = append(w, fmt.Sprintf("config: linux.devices are not made: /dev is a bind mount of %s, which holds what it holds", m.Source))
-		}
 		if opts.tmpcopyup && m.Type != "tmpfs" {
 			w = append(w, fmt.Sprintf("config: mount %s: tmpcopyup is for tmpfs mounts only and is ignored", m.Destination))
 		}
@@ -68,6 +65,9 @@ func mountWarnings(spec *specs.Spec) []string {
 		if opts.propagation&unix.MS_SLAVE != 0 && privateRoot {
 			w = append(w, fmt.Sprintf("config: mount %s: it can only be a slave of the host's mounts when linux.rootfsPropagation is slave or shared; with %q it stays private", m.Destination, cmp.Or(spec.Linux.RootfsPropagation, "private (the default)")))
 		}
+	}
+	if !devIsOurs(spec) && len(spec.Linux.Devices) > 0 {
+		w = append(w, fmt.Sprintf("config: linux.devices are not made: /dev is a bind mount of %s, which holds what it holds", devMount(spec).Source))
 	}
 	return w
 }

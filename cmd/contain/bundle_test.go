@@ -171,6 +171,29 @@ func TestBundleDevicesOverTheImagesFiles(t *testing.T) {
 	}
 }
 
+// A /dev bound over the runtime's tmpfs by a later mount is what the container sees: no node
+// is made in it (the bind's source could be the host's /dev), and the spec's devices are
+// named in a warning instead.
+func TestBundleDevicesNotMadeInABoundDev(t *testing.T) {
+	needContainer(t)
+	source := t.TempDir() // with a null, which masking /proc's files binds from
+	if err := unix.Mknod(filepath.Join(source, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	bundle := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/dev", "type": "bind", "source": source, "options": list{"rbind"}})
+		linux(spec)["devices"] = list{obj{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}}
+		process(spec)["args"] = list{"true"}
+	})
+	r := contain(t, "", "run", "--bundle", bundle, "devbound")
+	if r.code != 0 || strings.Count(r.stderr, "linux.devices are not made: /dev is a bind mount of "+source) != 1 {
+		t.Errorf("exit %d, stderr %q: want a run with one warning that the devices are not made", r.code, r.stderr)
+	}
+	if entries, _ := os.ReadDir(source); len(entries) != 1 {
+		t.Errorf("the bound directory holds %v after the run, want its null alone", entries)
+	}
+}
+
 func TestBundleMounts(t *testing.T) {
 	needContainer(t)
 	shared := t.TempDir()
