@@ -54,6 +54,7 @@ type eventWatch struct {
 	cg    cgroups.Manager
 	pidfd int
 	oom   *cgroups.OOMWatch // nil where the host cannot tell
+	log   logger
 }
 
 func watchContainer(s *stateDir, cg cgroups.Manager, log logger) (*eventWatch, error) {
@@ -66,7 +67,7 @@ func watchContainer(s *stateDir, cg cgroups.Manager, log logger) (*eventWatch, e
 		unix.Close(pidfd)
 		return nil, fmt.Errorf("container %q: %w", s.state.ID, ErrNotRunning)
 	}
-	w := &eventWatch{id: s.state.ID, cg: cg, pidfd: pidfd}
+	w := &eventWatch{id: s.state.ID, cg: cg, pidfd: pidfd, log: log}
 	if w.oom, err = cg.WatchOOM(); err != nil {
 		log.Warn(fmt.Sprintf("no oom events for container %q: %v", s.state.ID, err))
 		w.oom = nil
@@ -85,14 +86,7 @@ func (w *eventWatch) close() {
 func (w *eventWatch) run(interval time.Duration, enc *json.Encoder) error {
 	for next := time.Now(); ; {
 		if !time.Now().Before(next) {
-			stats, err := w.cg.Stats()
-			if err != nil {
-				if w.initExited() {
-					return nil // the cgroup went with the container
-				}
-				return err
-			}
-			if err := enc.Encode(Event{Type: "stats", ID: w.id, Data: stats}); err != nil {
+			if err := w.reportStats(enc); err != nil {
 				return err
 			}
 			next = time.Now().Add(interval)
@@ -121,6 +115,26 @@ func (w *eventWatch) run(interval time.Duration, enc *json.Encoder) error {
 			return nil
 		}
 	}
+}
+
+// reportStats writes a "stats" event, and an "oom" event for a kill no notice has told of
+// yet (one long after its v1 notice). A cgroup that cannot be read is a warning, as in runc,
+// and the next interval tries again; one that is gone went with the container.
+func (w *eventWatch) reportStats(enc *json.Encoder) error {
+	stats, err := w.cg.Stats()
+	if err != nil {
+		if !w.initExited() {
+			w.log.Warn(fmt.Sprintf("container %q: stats: %v", w.id, err))
+		}
+		return nil
+	}
+	if err := enc.Encode(Event{Type: "stats", ID: w.id, Data: stats}); err != nil {
+		return err
+	}
+	if w.oom != nil {
+		return w.reportOOMKills(enc)
+	}
+	return nil
 }
 
 // reportOOMKills writes an "oom" event for each kill since the last look.

@@ -54,8 +54,10 @@ func TestEventsStats(t *testing.T) {
 		t.Errorf("pids %+v, want limit 40 and its tasks counted", before.Pids)
 	}
 	var spin probe.SpinResult
-	if err := json.Unmarshal([]byte(mustRunCLI(t, "exec", "evstats", "/bin/probe", "spin", "0.3")), &spin); err != nil || spin.CPUMs < 100 {
-		t.Fatalf("probe spin 0.3 in the container: %+v %v, want 100 ms of CPU or more", spin, err)
+	// However little CPU a loaded machine gives it, the process says how much it got, and
+	// the cgroup must have counted that much (within getrusage's 10 ms of rounding).
+	if err := json.Unmarshal([]byte(mustRunCLI(t, "exec", "evstats", "/bin/probe", "spin", "0.5")), &spin); err != nil || spin.CPUMs < 20 {
+		t.Fatalf("probe spin 0.5 in the container: %+v %v, want 20 ms of CPU or more", spin, err)
 	}
 	after := readStats(t, "evstats")
 	if got, want := after.CPU.Usage.Total-before.CPU.Usage.Total, uint64(spin.CPUMs-10)*1e6; got < want {

@@ -29,13 +29,15 @@ type OOMWatch struct {
 	dir   string // the memory controller's directory
 	file  string // where "oom_kill" is counted
 	kills uint64 // the count at the last look
-	// recheckUntil: a notice came and the count had not moved yet (see Kills).
+	// v1's notice comes when the cgroup runs out of memory, before the OOM killer has picked
+	// its victim, and the kill sends none of its own: after a notice that found no kill
+	// counted, Recheck asks for more looks until recheckUntil. On v2 the kill itself changes
+	// memory.events, which is a notice of its own.
+	rechecks     bool
 	recheckUntil time.Time
 }
 
-// recheckFor is how long after a notice the count is looked at again: the kernel sends the
-// notice when the cgroup runs out of memory, before the OOM killer has picked its victim,
-// and v1 sends none for the kill itself.
+// recheckFor is how long after a v1 notice the count is looked at again.
 const recheckFor = time.Second
 
 // WatchOOM watches the cgroup's memory.events.
@@ -60,7 +62,7 @@ func (c *V1) WatchOOM() (*OOMWatch, error) {
 	if !ok {
 		return nil, errors.New("this host mounts no memory cgroup hierarchy")
 	}
-	w := &OOMWatch{dir: dir, file: "memory.oom_control"}
+	w := &OOMWatch{dir: dir, file: "memory.oom_control", rechecks: true}
 	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
@@ -112,8 +114,7 @@ func (w *OOMWatch) FD() int { return w.fd }
 // Kills takes the pending notices and returns the number of OOM kills since the last call.
 // An error means the cgroup is gone, or its files cannot be read.
 //
-// A notice with no kill counted yet makes Recheck ask for another look soon: the kill is
-// counted after the notice, and on v1 it brings no notice of its own.
+// On v1, a notice with no kill counted yet makes Recheck ask for another look soon.
 func (w *OOMWatch) Kills() (uint64, error) {
 	buf := make([]byte, 4096) // whole inotify events, or the eventfd's 8-byte counter
 	for {
@@ -131,6 +132,7 @@ func (w *OOMWatch) Kills() (uint64, error) {
 	}
 	w.kills = kills
 	switch {
+	case !w.rechecks:
 	case n > 0:
 		w.recheckUntil = time.Time{}
 	case w.recheckUntil.IsZero():

@@ -16,7 +16,8 @@ import (
 // Stats is what a cgroup's processes have used so far, read from its control files: the data
 // of a "stats" line of `contain events`. The field names, the units (nanoseconds, bytes) and
 // the JSON are those of runc's `events`, so that a tool written against runc's output reads
-// contain's. A limit that is not set reads as the largest uint64, as "max" means.
+// contain's. A limit that is not set reads as the largest uint64, as "max" means, except the
+// pids limit, which reads 0 (and is left out), as runc has it.
 type Stats struct {
 	CPU     CPUStats                `json:"cpu"`
 	Memory  MemoryStats             `json:"memory"`
@@ -116,8 +117,8 @@ func (f *statFiles) text(name string) (string, bool) {
 	return data, true
 }
 
-// uint reads a file that holds one number, or "max" (no limit).
-func (f *statFiles) uint(name string) uint64 {
+// number reads a file that holds one number, or "max" (no limit).
+func (f *statFiles) number(name string) uint64 {
 	data, ok := f.text(name)
 	if !ok {
 		return 0
@@ -166,9 +167,18 @@ func (f *statFiles) list(name string) []uint64 {
 
 // mustExist fails when the cgroup's directory is gone: its counters would all read zero.
 func (f *statFiles) mustExist() {
-	if _, err := os.Stat(f.dir); err != nil && f.err == nil {
-		f.err = err
+	if !pathExists(f.dir) && f.err == nil {
+		f.err = &os.PathError{Op: "stat", Path: f.dir, Err: unix.ENOENT}
 	}
+}
+
+// pids reads pids.current and pids.max, whose "max" runc reports as 0.
+func (f *statFiles) pids() PidsStats {
+	limit := f.number("pids.max")
+	if limit == math.MaxUint64 {
+		limit = 0
+	}
+	return PidsStats{Current: f.number("pids.current"), Limit: limit}
 }
 
 // Stats reads the cgroup's counters from its one directory.
@@ -178,7 +188,7 @@ func (c *V2) Stats() (*Stats, error) {
 	var s Stats
 	v2CPU(f, &s.CPU)
 	v2Memory(f, &s.Memory)
-	s.Pids = PidsStats{Current: f.uint("pids.current"), Limit: f.uint("pids.max")}
+	s.Pids = f.pids()
 	s.Blkio = v2IO(f)
 	s.Hugetlb = v2Hugetlb(f)
 	return &s, f.err
@@ -196,11 +206,11 @@ func v2CPU(f *statFiles, cpu *CPUStats) {
 func v2Memory(f *statFiles, m *MemoryStats) {
 	m.Raw = f.keyed("memory.stat")
 	m.Cache = m.Raw["file"]
-	m.Usage = MemoryEntry{Usage: f.uint("memory.current"), Max: f.uint("memory.peak"), Limit: f.uint("memory.max"),
+	m.Usage = MemoryEntry{Usage: f.number("memory.current"), Max: f.number("memory.peak"), Limit: f.number("memory.max"),
 		Failcnt: f.keyed("memory.events")["max"]}
 	if swap, ok := f.text("memory.swap.current"); ok {
 		m.Swap = MemoryEntry{Usage: m.Usage.Usage + f.parse("memory.swap.current", swap),
-			Limit: addLimits(m.Usage.Limit, f.uint("memory.swap.max")), Failcnt: f.keyed("memory.swap.events")["max"]}
+			Limit: addLimits(m.Usage.Limit, f.number("memory.swap.max")), Failcnt: f.keyed("memory.swap.events")["max"]}
 	}
 }
 
@@ -260,7 +270,7 @@ func v2Hugetlb(f *statFiles) map[string]HugetlbStats {
 	stats := map[string]HugetlbStats{}
 	for _, size := range pageSizes(f.dir, ".current") {
 		p := "hugetlb." + size
-		stats[size] = HugetlbStats{Usage: f.uint(p + ".current"), Failcnt: f.keyed(p + ".events")["max"]}
+		stats[size] = HugetlbStats{Usage: f.number(p + ".current"), Failcnt: f.keyed(p + ".events")["max"]}
 	}
 	return stats
 }
@@ -300,7 +310,7 @@ func (c *V1) Stats() (*Stats, error) {
 		s.CPU.Throttling = Throttling{Periods: stat["nr_periods"], ThrottledPeriods: stat["nr_throttled"], ThrottledTime: stat["throttled_time"]}
 	})
 	read("memory", func(f *statFiles) { s.Memory = v1Memory(f) })
-	read("pids", func(f *statFiles) { s.Pids = PidsStats{Current: f.uint("pids.current"), Limit: f.uint("pids.max")} })
+	read("pids", func(f *statFiles) { s.Pids = f.pids() })
 	read("blkio", func(f *statFiles) {
 		s.Blkio = BlkioStats{IoServiceBytesRecursive: v1Blkio(f, "blkio.throttle.io_service_bytes_recursive"),
 			IoServicedRecursive: v1Blkio(f, "blkio.throttle.io_serviced_recursive")}
@@ -322,7 +332,7 @@ const userHZ = 100
 // total here (7.7 ms against 5.8 for a container that had only slept).
 func v1CPUUsage(f *statFiles) CPUUsage {
 	stat := f.keyed("cpuacct.stat")
-	return CPUUsage{Total: f.uint("cpuacct.usage"), Percpu: f.list("cpuacct.usage_percpu"),
+	return CPUUsage{Total: f.number("cpuacct.usage"), Percpu: f.list("cpuacct.usage_percpu"),
 		User: stat["user"] * (1e9 / userHZ), Kernel: stat["system"] * (1e9 / userHZ)}
 }
 
@@ -330,8 +340,8 @@ func v1CPUUsage(f *statFiles) CPUUsage {
 // memory, memory+swap (memsw, when the kernel accounts swap) and kernel memory (kmem).
 func v1Memory(f *statFiles) MemoryStats {
 	entry := func(prefix string) MemoryEntry {
-		return MemoryEntry{Usage: f.uint(prefix + "usage_in_bytes"), Max: f.uint(prefix + "max_usage_in_bytes"),
-			Limit: f.uint(prefix + "limit_in_bytes"), Failcnt: f.uint(prefix + "failcnt")}
+		return MemoryEntry{Usage: f.number(prefix + "usage_in_bytes"), Max: f.number(prefix + "max_usage_in_bytes"),
+			Limit: f.number(prefix + "limit_in_bytes"), Failcnt: f.number(prefix + "failcnt")}
 	}
 	m := MemoryStats{Raw: f.keyed("memory.stat"), Usage: entry("memory."), Swap: entry("memory.memsw."), Kernel: entry("memory.kmem.")}
 	m.Cache = m.Raw["cache"]
@@ -362,7 +372,7 @@ func v1Hugetlb(f *statFiles) map[string]HugetlbStats {
 	stats := map[string]HugetlbStats{}
 	for _, size := range pageSizes(f.dir, ".usage_in_bytes") {
 		p := "hugetlb." + size
-		stats[size] = HugetlbStats{Usage: f.uint(p + ".usage_in_bytes"), Max: f.uint(p + ".max_usage_in_bytes"), Failcnt: f.uint(p + ".failcnt")}
+		stats[size] = HugetlbStats{Usage: f.number(p + ".usage_in_bytes"), Max: f.number(p + ".max_usage_in_bytes"), Failcnt: f.number(p + ".failcnt")}
 	}
 	return stats
 }

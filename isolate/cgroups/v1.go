@@ -243,8 +243,10 @@ func (c *V1) Update(r *specs.LinuxResources) ([]string, error) {
 
 // enableUnified enables, in the cgroup2 hierarchy of a hybrid host, the controllers whose files
 // the writes name there (hugetlb.2MB.max needs hugetlb): a cgroup2 directory has a
-// controller's files only when its parent enabled it. Only what the limits need, and only
-// when they ask: the host's own cgroups there are left as the host set them.
+// controller's files only when its parent enabled it, from the hierarchy's root down, as
+// config-linux.md asks ("MUST ensure that the needed cgroup controllers are enabled"). Only
+// what the limits need, and only when they ask, since enabling one at the root gives every
+// top-level cgroup of the host its files too; it stays enabled, as other containers may use it.
 func (c *V1) enableUnified(writes []write) error {
 	var need []string
 	for _, w := range writes {
@@ -256,7 +258,7 @@ func (c *V1) enableUnified(writes []write) error {
 	if len(need) == 0 || c.unified == "" {
 		return nil
 	}
-	return enableControllers(c.unified, c.path, need)
+	return enableInAncestors(c.unified, c.path, need)
 }
 
 // write writes one limit. The memory limit must stay at or below memory+swap: when a new

@@ -56,13 +56,13 @@ func (c *V2) Create(r *specs.LinuxResources) ([]string, error) {
 
 // enableControllers enables, in every ancestor from the mount down to the cgroup's parent,
 // each controller the level above makes available (cgroup-v2.rst, "Enabling and Disabling").
-func (c *V2) enableControllers() error { return enableControllers(c.mount, c.path, nil) }
+func (c *V2) enableControllers() error { return enableInAncestors(c.mount, c.path, nil) }
 
-// enableControllers enables controllers in cgroup.subtree_control of each ancestor of cgPath
+// enableInAncestors enables controllers in cgroup.subtree_control of each ancestor of cgPath
 // in the cgroup2 hierarchy at mount, the mount's root first: those in only, or every one a
 // level makes available when only is nil. One that a level does not have is left to fail
 // where it is used, with the name of its missing file.
-func enableControllers(mount, cgPath string, only []string) error {
+func enableInAncestors(mount, cgPath string, only []string) error {
 	var levels []string
 	for p := path.Dir(cgPath); ; p = path.Dir(p) {
 		levels = append([]string{p}, levels...)
