@@ -145,7 +145,7 @@ var listCommand = &cli.Command{
 			w := tabwriter.NewWriter(c.App.Writer, 0, 8, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER") // runc's columns
 			for _, st := range states {
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", st.ID, st.Pid, st.Status, st.Bundle, st.Created.Format(time.RFC3339), st.Owner)
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", st.ID, st.Pid, st.Status, st.Bundle, st.Created.Format(time.RFC3339Nano), st.Owner) // as runc
 			}
 			return w.Flush()
 		default:
