@@ -555,3 +555,40 @@ func TestCreateRefusesAnExistingCgroup(t *testing.T) {
 		t.Errorf("v1 Create left %s, which it made, behind", made)
 	}
 }
+
+// v1 writes what its kernels take: useHierarchy false (refused since Linux 5.11) and a
+// leafWeight without CFQ's files are warnings, cpu.idle 0 is written (it un-idles), and
+// unified's cgroup.freeze on a hybrid host is refused (pause goes by the v1 freezer there).
+func TestV1LimitsForTodaysKernels(t *testing.T) {
+	has := func(what string) bool { return what != "blkio.leaf_weight" && what != "blkio.weight" }
+	zero, no := int64(0), false
+	l, err := v1Limits(&specs.LinuxResources{
+		Memory:  &specs.LinuxMemory{UseHierarchy: &no},
+		CPU:     &specs.LinuxCPU{Idle: &zero},
+		BlockIO: &specs.LinuxBlockIO{LeafWeight: u16(500), WeightDevice: []specs.LinuxWeightDevice{{LeafWeight: u16(10)}}},
+	}, has)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(l.writes, write{"cpu", "cpu.idle", "0"}) || len(l.writes) != 1 {
+		t.Errorf("writes %q, want cpu.idle 0 alone", l.writes)
+	}
+	joined := strings.Join(l.warnings, "\n")
+	for _, want := range []string{"useHierarchy false", "blockIO.leafWeight", "weightDevice 0:0 leafWeight"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("no warning about %s in %q", want, joined)
+		}
+	}
+	if _, err := v1Limits(&specs.LinuxResources{Unified: map[string]string{"cgroup.freeze": "1"}}, has); err == nil || !strings.Contains(err.Error(), "contain pause") {
+		t.Errorf("unified cgroup.freeze on a hybrid host: %v, want it refused", err)
+	}
+	limit, swap := int64(64<<20), int64(32<<20)
+	for _, limits := range []func(*specs.LinuxResources) (*limits, error){
+		func(r *specs.LinuxResources) (*limits, error) { return v1Limits(r, has) },
+		func(r *specs.LinuxResources) (*limits, error) { return v2Limits(r, func(string) string { return "" }) },
+	} {
+		if _, err := limits(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &swap}}); err == nil || !strings.Contains(err.Error(), "below memory.limit") {
+			t.Errorf("swap below the limit: %v, want it refused before any write", err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -73,6 +74,10 @@ func checkMemory(l *limits, m *specs.LinuxMemory) error {
 	if s := m.Swappiness; s != nil && *s > 100 && *s != math.MaxUint64 {
 		return fmt.Errorf("linux.resources.memory.swappiness %d: must be 0 to 100", *s)
 	}
+	// The spec's swap is memory+swap, so it is never below the limit (-1 for either: none).
+	if m.Swap != nil && m.Limit != nil && *m.Swap >= 0 && *m.Limit >= 0 && *m.Swap < *m.Limit {
+		return fmt.Errorf("linux.resources.memory.swap %d is below memory.limit %d (swap is memory+swap)", *m.Swap, *m.Limit)
+	}
 	if m.CheckBeforeUpdate != nil && *m.CheckBeforeUpdate {
 		l.warn("linux.resources.memory.checkBeforeUpdate is not supported; the limit is written as it is")
 	}
@@ -87,6 +92,9 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		return l, nil
 	}
 	if m := r.Memory; m != nil {
+		if err := checkMemory(l, m); err != nil { // before any write: an update applies whole or not at all
+			return nil, err
+		}
 		if m.Limit != nil {
 			l.add("memory", "memory.limit_in_bytes", itoa(*m.Limit))
 		}
@@ -106,17 +114,15 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		if m.KernelTCP != nil {
 			l.add("memory", "memory.kmem.tcp.limit_in_bytes", itoa(*m.KernelTCP))
 		}
-		if err := checkMemory(l, m); err != nil {
-			return nil, err
-		}
 		if m.Swappiness != nil && *m.Swappiness <= 100 {
 			l.add("memory", "memory.swappiness", itoa(*m.Swappiness))
 		}
 		if m.DisableOOMKiller != nil {
 			l.add("memory", "memory.oom_control", map[bool]string{true: "1", false: "0"}[*m.DisableOOMKiller])
 		}
-		if m.UseHierarchy != nil {
-			l.add("memory", "memory.use_hierarchy", map[bool]string{true: "1", false: "0"}[*m.UseHierarchy])
+		if m.UseHierarchy != nil && !*m.UseHierarchy {
+			// Since Linux 5.11 memory.use_hierarchy reads 1 and refuses 0 (runc never writes it).
+			l.warn("linux.resources.memory.useHierarchy false: memory cgroups are always hierarchical (Linux 5.11 and later); not applied")
 		}
 	}
 	if p := r.Pids; p != nil && p.Limit != nil {
@@ -141,7 +147,7 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 {
 			l.add("cpu", "cpu.rt_runtime_us", itoa(*c.RealtimeRuntime))
 		}
-		if c.Idle != nil && *c.Idle != 0 {
+		if c.Idle != nil { // 0 too: it takes a container out of SCHED_IDLE
 			l.add("cpu", "cpu.idle", itoa(*c.Idle))
 		}
 		if c.Cpus != "" {
@@ -183,6 +189,11 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		if !has("unified") {
 			return nil, fmt.Errorf("linux.resources.unified needs cgroup v2; this host has only v1 hierarchies")
 		}
+		if _, ok := r.Unified["cgroup.freeze"]; ok {
+			// pause, resume, state and exec go by the v1 freezer here: a container frozen
+			// behind their back would read "running" and hang the next exec.
+			return nil, errors.New("linux.resources.unified: cgroup.freeze on a hybrid host, where the v1 freezer is what contain pauses with: use contain pause and resume")
+		}
 		if err := unifiedWrites(l, "unified", r.Unified); err != nil {
 			return nil, err
 		}
@@ -198,15 +209,22 @@ func blkioV1(l *limits, b *specs.LinuxBlockIO, has func(string) bool) {
 	if b.Weight != nil && *b.Weight != 0 {
 		l.add("blkio", weightFile, itoa(uint64(*b.Weight)))
 	}
+	leafWeights := has("blkio.leaf_weight") // CFQ's; gone with it in Linux 5.0
 	if b.LeafWeight != nil && *b.LeafWeight != 0 {
-		l.add("blkio", "blkio.leaf_weight", itoa(uint64(*b.LeafWeight)))
+		if leafWeights {
+			l.add("blkio", "blkio.leaf_weight", itoa(uint64(*b.LeafWeight)))
+		} else {
+			l.warn("linux.resources.blockIO.leafWeight: this kernel has no blkio.leaf_weight (CFQ is gone); not applied")
+		}
 	}
 	for _, d := range b.WeightDevice {
 		if d.Weight != nil {
 			l.add("blkio", weightFile+"_device", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight))
 		}
-		if d.LeafWeight != nil {
+		if d.LeafWeight != nil && leafWeights {
 			l.add("blkio", "blkio.leaf_weight_device", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.LeafWeight))
+		} else if d.LeafWeight != nil {
+			l.warn("linux.resources.blockIO.weightDevice %d:%d leafWeight: this kernel has no blkio.leaf_weight_device; not applied", d.Major, d.Minor)
 		}
 	}
 	throttle := []struct {
@@ -316,6 +334,9 @@ func v2Limits(r *specs.LinuxResources, current func(file string) string) (*limit
 }
 
 func memoryV2(l *limits, m *specs.LinuxMemory) error {
+	if err := checkMemory(l, m); err != nil {
+		return err
+	}
 	if m.Reservation != nil {
 		l.add("", "memory.low", maxOr(*m.Reservation, false))
 	}
@@ -329,17 +350,13 @@ func memoryV2(l *limits, m *specs.LinuxMemory) error {
 			l.add("", "memory.swap.max", "max")
 		case m.Limit == nil || *m.Limit < 0:
 			return fmt.Errorf("linux.resources.memory.swap %d needs memory.limit on cgroup v2 (swap is memory+swap)", *m.Swap)
-		case *m.Swap < *m.Limit:
-			return fmt.Errorf("linux.resources.memory.swap %d is below memory.limit %d (swap is memory+swap)", *m.Swap, *m.Limit)
-		default:
+		default: // not below the limit: checkMemory saw to that
+
 			l.add("", "memory.swap.max", itoa(*m.Swap-*m.Limit))
 		}
 	}
 	if m.Kernel != nil || m.KernelTCP != nil { //nolint:staticcheck // deprecated in the spec, still read
 		l.warn("linux.resources.memory.kernel and kernelTCP do not exist on cgroup v2; not applied")
-	}
-	if err := checkMemory(l, m); err != nil {
-		return err
 	}
 	if m.Swappiness != nil && *m.Swappiness <= 100 {
 		l.warn("linux.resources.memory.swappiness does not exist on cgroup v2; not applied")

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -206,8 +207,8 @@ func (c *V1) has(what string) bool {
 		return c.unified != ""
 	case "memsw":
 		return pathExists(filepath.Join(c.hierarchies["memory"], "memory.memsw.limit_in_bytes"))
-	case "blkio.weight":
-		return pathExists(filepath.Join(c.hierarchies["blkio"], "blkio.weight"))
+	case "blkio.weight", "blkio.leaf_weight":
+		return pathExists(filepath.Join(c.hierarchies["blkio"], what))
 	}
 	_, ok := c.hierarchies[what]
 	return ok
@@ -261,16 +262,40 @@ func (c *V1) enableUnified(writes []write) error {
 	return enableInAncestors(c.unified, c.path, need)
 }
 
-// write writes one limit. The memory limit must stay at or below memory+swap: when a new
-// limit is above the current memory+swap, memsw goes first, so write it and retry.
+// write writes one limit. The memory limit must stay at or below memory+swap (memsw): a new
+// limit above the current memsw first raises memsw by as much, so that the swap the container
+// was allowed stays what it was (v2 keeps swap apart; runc fails here instead), and a memsw
+// the same update names is written after. A limit below what the container uses now fails
+// with EBUSY once the kernel could not reclaim enough: the error says so.
 func (c *V1) write(files *controlFiles, dir string, w write) error {
 	err := files.write(dir, w.file, w.value)
-	if w.file == "memory.limit_in_bytes" && errors.Is(err, unix.EINVAL) {
-		if files.write(dir, "memory.memsw.limit_in_bytes", w.value) == nil {
+	if w.file != "memory.limit_in_bytes" {
+		return err
+	}
+	switch {
+	case errors.Is(err, unix.EINVAL):
+		if memsw, ok := c.raisedMemsw(dir, w.value); ok && files.write(dir, "memory.memsw.limit_in_bytes", memsw) == nil {
 			err = files.write(dir, w.file, w.value)
 		}
+	case errors.Is(err, unix.EBUSY):
+		usage, _ := readFile(dir, "memory.usage_in_bytes")
+		err = fmt.Errorf("memory limit %s is below what the container uses now (%s bytes), and the kernel could not reclaim enough: %w", w.value, usage, err)
 	}
 	return err
+}
+
+// raisedMemsw is the memsw that keeps the current swap allowance (memsw minus limit) under a
+// new limit.
+func (c *V1) raisedMemsw(dir, newLimit string) (string, bool) {
+	limit, err1 := readFile(dir, "memory.limit_in_bytes")
+	memsw, err2 := readFile(dir, "memory.memsw.limit_in_bytes")
+	l, err3 := strconv.ParseInt(limit, 10, 64)
+	m, err4 := strconv.ParseInt(memsw, 10, 64)
+	n, err5 := strconv.ParseInt(newLimit, 10, 64)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil || m < l || n < 0 {
+		return "", false
+	}
+	return strconv.FormatInt(n+(m-l), 10), true
 }
 
 // Pids lists the processes from the first hierarchy that has the cgroup.
