@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -102,6 +103,22 @@ func LoadProcess(path string) (*specs.Process, []string, error) {
 	return &p, warnings, nil
 }
 
+// DecodeResources reads a linux.resources object, as `update --resources` takes it, from
+// data, which came from name; a member it does not know is a warning, as in a config.json.
+// An object that names no limit at all (`{}`, `null`) is an error: an update that changes
+// nothing is a mistake worth saying.
+func DecodeResources(data []byte, name string) (*specs.LinuxResources, []string, error) {
+	var r specs.LinuxResources
+	warnings, err := decodeWithWarnings(data, name, &r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if reflect.ValueOf(r).IsZero() {
+		return nil, warnings, fmt.Errorf("%s: the resources name no limit", name)
+	}
+	return &r, warnings, nil
+}
+
 // loadJSON decodes the JSON file at path into v, and names each member that matches no field
 // in a warning. missingHint says what to do about a file that is not there.
 func loadJSON(path string, v any, missingHint string) ([]string, error) {
@@ -112,16 +129,22 @@ func loadJSON(path string, v any, missingHint string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
+	return decodeWithWarnings(data, path, v)
+}
+
+// decodeWithWarnings decodes the JSON document data, from name, into v: one JSON value and
+// nothing after it, and a warning for each member that matches no field.
+func decodeWithWarnings(data []byte, name string, v any) ([]string, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, fmt.Errorf("parse %s: file is empty", path)
+		return nil, fmt.Errorf("parse %s: file is empty", name)
 	}
 	unknown, err := decodeJSON(data, v)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+		return nil, fmt.Errorf("parse %s: %w", name, err)
 	}
 	var warnings []string
 	for _, field := range unknown {
-		warnings = append(warnings, fmt.Sprintf("%s: unknown field %q: ignored", path, field))
+		warnings = append(warnings, fmt.Sprintf("%s: unknown field %q: ignored", name, field))
 	}
 	return warnings, nil
 }

@@ -180,6 +180,58 @@ func TestCgroupLifecycle(t *testing.T) {
 	cg.expectGone(t)
 }
 
+// update says what it will not do: a member of --resources it does not know is a warning; an
+// object that names nothing, anything after the object, --resources with limit flags beside it
+// and a CPU weight out of range are errors that change nothing. A swap below the limit is
+// refused before any write. On v1 a raised memory limit keeps the swap allowance.
+func TestUpdateRefusesWhatItWouldDrop(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "upd", func(spec obj) {
+		limit, swap := int64(64<<20), int64(128<<20)
+		linux(spec)["resources"] = specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &swap}}
+	}, "/bin/probe", "sleep", "60")
+	cg := openHostCgroup(t, "/contain/upd")
+	update := func(stdin string, args ...string) result {
+		return contain(t, stdin, append(append([]string{"update"}, args...), "upd")...)
+	}
+	if r := update(`{"pids": {"limit": 9, "limt": 8}, "memroy": {}}`, "-r", "-"); r.code != 0 ||
+		!strings.Contains(r.stderr, `unknown field "pids.limt"`) || !strings.Contains(r.stderr, `unknown field "memroy"`) {
+		t.Errorf("update -r with unknown members: exit %d %q, want it applied with two warnings", r.code, r.stderr)
+	}
+	if got := cg.value(t, "pids.max", "pids.max"); got != "9" {
+		t.Errorf("pids.max = %q, want 9", got)
+	}
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{`{}`, []string{"-r", "-"}, "name no limit"},
+		{`null`, []string{"-r", "-"}, "name no limit"},
+		{`{"pids": {"limit": 11}} xyz`, []string{"-r", "-"}, "invalid character"},
+		{`{"pids": {"limit": 12}}{"pids": {"limit": 13}}`, []string{"-r", "-"}, "invalid character"},
+		{`{"pids": {"limit": 14}}`, []string{"-r", "-", "--pids-limit", "15"}, "--resources and limit flags together"},
+		{"", []string{"--cpu-weight", "0"}, "--cpu-weight 0: want 1 to 10000"},
+		{"", []string{"--cpu-shares", "1"}, "--cpu-shares 1: want 2 to 262144"},
+		{"", []string{"--memory", "96M", "--memory-swap", "32M", "--pids-limit", "16"}, "below memory.limit"},
+	} {
+		if r := update(tc.stdin, tc.args...); r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("update %q with %q: exit %d %q, want an error with %q", tc.args, tc.stdin, r.code, r.stderr, tc.want)
+		}
+	}
+	if got, limit := cg.value(t, "pids.max", "pids.max"), cg.value(t, "memory.limit_in_bytes", "memory.max"); got != "9" || limit != "67108864" {
+		t.Errorf("after the refused updates: pids.max %q, memory limit %q, want 9 and 64 MiB as before", got, limit)
+	}
+	mustRunCLI(t, "update", "--memory", "256M", "upd")
+	if cg.Version() == 1 {
+		if got := cg.value(t, "memory.memsw.limit_in_bytes", ""); got != strconv.Itoa(320<<20) {
+			t.Errorf("memsw after --memory 256M from 64M with 64M of swap: %s, want 320 MiB (the swap allowance kept)", got)
+		}
+	} else if got := cg.value(t, "", "memory.swap.max"); got != strconv.Itoa(64<<20) {
+		t.Errorf("memory.swap.max after --memory 256M: %s, want 64 MiB as before", got)
+	}
+}
+
 // kill ID KILL ends a paused container (podman kill, ctr task kill), not only kill --all:
 // on v1 a frozen process cannot die until it is thawed, so the runtime thaws it, as runc does.
 func TestKillEndsAPausedContainer(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +81,10 @@ var updateCommand = &cli.Command{
 			return err
 		}
 		if c.IsSet("resources") {
+			if r != nil {
+				// runc drops the flags without a word; one source of limits is clearer.
+				return errors.New("--resources and limit flags together: give the limits one way (the flags, or all of them in the JSON)")
+			}
 			if r, err = readResources(c.String("resources")); err != nil {
 				return err
 			}
@@ -92,20 +95,22 @@ var updateCommand = &cli.Command{
 
 // readResources reads a linux.resources object from a file, or stdin for "-".
 func readResources(name string) (*specs.LinuxResources, error) {
-	var in io.Reader = os.Stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		in = f
+	var data []byte
+	var err error
+	if name == "-" {
+		data, err = io.ReadAll(os.Stdin)
+		name = "--resources - (stdin)"
+	} else {
+		data, err = os.ReadFile(name)
 	}
-	var r specs.LinuxResources
-	if err := json.NewDecoder(in).Decode(&r); err != nil {
-		return nil, fmt.Errorf("--resources %s: %w", name, err)
+	if err != nil {
+		return nil, fmt.Errorf("--resources: %w", err)
 	}
-	return &r, nil
+	r, warnings, err := isolate.DecodeResources(data, name)
+	for _, w := range warnings {
+		logger.Warn(w)
+	}
+	return r, err
 }
 
 // resourcesFromFlags turns the limit flags that were given into linux.resources; nil when
@@ -169,13 +174,21 @@ func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 	if c.IsSet("cpu-shares") && c.IsSet("cpu-weight") {
 		return nil, errors.New("--cpu-shares and --cpu-weight are two scales for one setting: give one")
 	}
+	// Out of range, the kernel would clamp them or a conversion would (cpu.shares 1 reads 2).
 	if c.IsSet("cpu-shares") {
 		n := c.Uint64("cpu-shares")
+		if n < 2 || n > 262144 {
+			return nil, fmt.Errorf("--cpu-shares %d: want 2 to 262144", n)
+		}
 		cpu.Shares = &n
 	}
 	if c.IsSet("cpu-weight") {
+		w := c.Uint64("cpu-weight")
+		if w < 1 || w > 10000 {
+			return nil, fmt.Errorf("--cpu-weight %d: want 1 to 10000", w)
+		}
 		// The spec has only shares; each driver maps them back (v2 writes cpu.weight).
-		n := cgroups.WeightToShares(c.Uint64("cpu-weight"))
+		n := cgroups.WeightToShares(w)
 		cpu.Shares = &n
 	}
 	period := uint64(100000)
