@@ -57,6 +57,16 @@ func (h hostCgroup) value(t *testing.T, v1, v2 string) string {
 	return ""
 }
 
+// has reports whether some hierarchy of the cgroup has the control file name.
+func (h hostCgroup) has(name string) bool {
+	for _, dir := range h.dirs {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func (h hostCgroup) expectGone(t *testing.T) {
 	t.Helper()
 	for _, dir := range h.dirs {
@@ -211,7 +221,7 @@ func TestUpdateRefusesWhatItWouldDrop(t *testing.T) {
 		{`{"pids": {"limit": 11}} xyz`, []string{"-r", "-"}, "invalid character"},
 		{`{"pids": {"limit": 12}}{"pids": {"limit": 13}}`, []string{"-r", "-"}, "invalid character"},
 		{`{"pids": {"limit": 14}}`, []string{"-r", "-", "--pids-limit", "15"}, "--resources and limit flags together"},
-		{"", []string{"--cpu-weight", "0"}, "--cpu-weight 0: want 1 to 10000"},
+		{"", []string{"--cpu-weight", "20000"}, "--cpu-weight 20000: want 1 to 10000"},
 		{"", []string{"--cpu-shares", "1"}, "--cpu-shares 1: want 2 to 262144"},
 		{"", []string{"--memory", "96M", "--memory-swap", "32M", "--pids-limit", "16"}, "below memory.limit"},
 	} {
@@ -222,13 +232,28 @@ func TestUpdateRefusesWhatItWouldDrop(t *testing.T) {
 	if got, limit := cg.value(t, "pids.max", "pids.max"), cg.value(t, "memory.limit_in_bytes", "memory.max"); got != "9" || limit != "67108864" {
 		t.Errorf("after the refused updates: pids.max %q, memory limit %q, want 9 and 64 MiB as before", got, limit)
 	}
+	// On v1, only where the kernel accounts swap (memory.memsw.*).
+	memsw := cg.Version() == 2 || cg.has("memory.memsw.limit_in_bytes")
 	mustRunCLI(t, "update", "--memory", "256M", "upd")
-	if cg.Version() == 1 {
+	switch {
+	case cg.Version() == 1 && memsw:
 		if got := cg.value(t, "memory.memsw.limit_in_bytes", ""); got != strconv.Itoa(320<<20) {
 			t.Errorf("memsw after --memory 256M from 64M with 64M of swap: %s, want 320 MiB (the swap allowance kept)", got)
 		}
-	} else if got := cg.value(t, "", "memory.swap.max"); got != strconv.Itoa(64<<20) {
-		t.Errorf("memory.swap.max after --memory 256M: %s, want 64 MiB as before", got)
+	case cg.Version() == 2:
+		if got := cg.value(t, "", "memory.swap.max"); got != strconv.Itoa(64<<20) {
+			t.Errorf("memory.swap.max after --memory 256M: %s, want 64 MiB as before", got)
+		}
+	}
+	// No limit at all, as -1 or as the value the file reads with none (copied back by tools).
+	for _, none := range []string{"-1", "9223372036854771712"} {
+		if r := update(`{"memory": {"limit": `+none+`}}`, "-r", "-"); r.code != 0 {
+			t.Errorf("update of the memory limit to %s: exit %d %q", none, r.code, r.stderr)
+		}
+		if got := cg.value(t, "memory.limit_in_bytes", "memory.max"); got != "9223372036854771712" && got != "max" {
+			t.Errorf("memory limit after %s: %s, want none", none, got)
+		}
+		mustRunCLI(t, "update", "--memory", "64M", "--memory-swap", "128M", "upd")
 	}
 }
 

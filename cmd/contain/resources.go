@@ -175,14 +175,15 @@ func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 		return nil, errors.New("--cpu-shares and --cpu-weight are two scales for one setting: give one")
 	}
 	// Out of range, the kernel would clamp them or a conversion would (cpu.shares 1 reads 2).
-	if c.IsSet("cpu-shares") {
+	// 0 is docker's "the default": not set.
+	if c.IsSet("cpu-shares") && c.Uint64("cpu-shares") != 0 {
 		n := c.Uint64("cpu-shares")
 		if n < 2 || n > 262144 {
 			return nil, fmt.Errorf("--cpu-shares %d: want 2 to 262144", n)
 		}
 		cpu.Shares = &n
 	}
-	if c.IsSet("cpu-weight") {
+	if c.IsSet("cpu-weight") && c.Uint64("cpu-weight") != 0 {
 		w := c.Uint64("cpu-weight")
 		if w < 1 || w > 10000 {
 			return nil, fmt.Errorf("--cpu-weight %d: want 1 to 10000", w)

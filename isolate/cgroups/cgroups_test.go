@@ -592,3 +592,55 @@ func TestV1LimitsForTodaysKernels(t *testing.T) {
 		}
 	}
 }
+
+// A raised v1 limit keeps the swap allowed (memsw - limit); none, or one that would reach
+// the unlimited value, is no memsw limit either.
+func TestMemswFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		l, m, n int64
+		want    string
+	}{
+		{64 * mib, 128 * mib, 256 * mib, strconv.Itoa(320 * mib)},
+		{64 * mib, 64 * mib, 256 * mib, strconv.Itoa(256 * mib)}, // no swap allowed: none after
+		{64 * mib, 128 * mib, -1, "-1"},
+		{64 * mib, 128 * mib, v1Unlimited, "-1"},       // the file's "no limit", copied back
+		{64 * mib, 128 * mib, v1Unlimited - mib, "-1"}, // the sum would pass it
+		{1 << 30, 1<<30 + 1<<20, 1 << 62, strconv.FormatInt(1<<62+1<<20, 10)},
+	} {
+		if got := memswFor(tc.l, tc.m, tc.n); got != tc.want {
+			t.Errorf("memswFor(limit %d, memsw %d, new %d) = %s, want %s", tc.l, tc.m, tc.n, got, tc.want)
+		}
+	}
+}
+
+// An idle group refuses shares or a weight: idle 0 is written before them, idle 1 after. A
+// swap of 0 is no swap setting (runc's), and without swap accounting a swap below the limit
+// is the warning that swap is not applied, not an error.
+func TestCPUIdleOrderAndSwapZero(t *testing.T) {
+	zero, one, limit, swap := int64(0), int64(1), int64(64<<20), int64(0)
+	shares := uint64(512)
+	for name, limits := range map[string]func(*specs.LinuxResources) (*limits, error){
+		"v1": func(r *specs.LinuxResources) (*limits, error) { return v1Limits(r, func(string) bool { return true }) },
+		"v2": func(r *specs.LinuxResources) (*limits, error) { return v2Limits(r, func(string) string { return "" }) },
+	} {
+		for _, idle := range []*int64{&zero, &one} {
+			l, err := limits(&specs.LinuxResources{CPU: &specs.LinuxCPU{Idle: idle, Shares: &shares}})
+			if err != nil || len(l.writes) != 2 {
+				t.Fatalf("%s idle %d with shares: %v %q", name, *idle, err, l.writes)
+			}
+			if first := l.writes[0].file == "cpu.idle"; first != (*idle == 0) {
+				t.Errorf("%s idle %d with shares: writes %q, want idle %s", name, *idle, l.writes, map[bool]string{true: "first", false: "last"}[*idle == 0])
+			}
+		}
+		l, err := limits(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &swap}})
+		if err != nil || len(l.writes) != 1 {
+			t.Errorf("%s swap 0 with a limit: %v %q, want the limit alone", name, err, l.writes)
+		}
+	}
+	below := int64(32 << 20)
+	l, err := v1Limits(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &below}}, func(what string) bool { return what != "memsw" })
+	if err != nil || !strings.Contains(strings.Join(l.warnings, ""), "no swap accounting") {
+		t.Errorf("v1 without memsw, swap below the limit: %v %q, want the not-applied warning", err, l.warnings)
+	}
+}

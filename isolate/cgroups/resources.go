@@ -74,12 +74,20 @@ func checkMemory(l *limits, m *specs.LinuxMemory) error {
 	if s := m.Swappiness; s != nil && *s > 100 && *s != math.MaxUint64 {
 		return fmt.Errorf("linux.resources.memory.swappiness %d: must be 0 to 100", *s)
 	}
-	// The spec's swap is memory+swap, so it is never below the limit (-1 for either: none).
-	if m.Swap != nil && m.Limit != nil && *m.Swap >= 0 && *m.Limit >= 0 && *m.Swap < *m.Limit {
-		return fmt.Errorf("linux.resources.memory.swap %d is below memory.limit %d (swap is memory+swap)", *m.Swap, *m.Limit)
-	}
 	if m.CheckBeforeUpdate != nil && *m.CheckBeforeUpdate {
 		l.warn("linux.resources.memory.checkBeforeUpdate is not supported; the limit is written as it is")
+	}
+	return nil
+}
+
+// swapSet reports whether the spec sets swap: 0 means "not set", as in runc.
+func swapSet(m *specs.LinuxMemory) bool { return m.Swap != nil && *m.Swap != 0 }
+
+// checkSwap refuses a swap below the limit: the spec's swap is memory+swap (-1 for either: no
+// limit). Checked before any write, so that such an update changes nothing.
+func checkSwap(m *specs.LinuxMemory) error {
+	if swapSet(m) && m.Limit != nil && *m.Swap > 0 && *m.Limit >= 0 && *m.Swap < *m.Limit {
+		return fmt.Errorf("linux.resources.memory.swap %d is below memory.limit %d (swap is memory+swap)", *m.Swap, *m.Limit)
 	}
 	return nil
 }
@@ -92,13 +100,18 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		return l, nil
 	}
 	if m := r.Memory; m != nil {
-		if err := checkMemory(l, m); err != nil { // before any write: an update applies whole or not at all
+		if err := checkMemory(l, m); err != nil {
 			return nil, err
+		}
+		if has("memsw") { // without swap accounting, swap is a warning below
+			if err := checkSwap(m); err != nil {
+				return nil, err
+			}
 		}
 		if m.Limit != nil {
 			l.add("memory", "memory.limit_in_bytes", itoa(*m.Limit))
 		}
-		if m.Swap != nil {
+		if swapSet(m) {
 			if has("memsw") {
 				l.add("memory", "memory.memsw.limit_in_bytes", itoa(*m.Swap))
 			} else {
@@ -122,13 +135,17 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		}
 		if m.UseHierarchy != nil && !*m.UseHierarchy {
 			// Since Linux 5.11 memory.use_hierarchy reads 1 and refuses 0 (runc never writes it).
-			l.warn("linux.resources.memory.useHierarchy false: memory cgroups are always hierarchical (Linux 5.11 and later); not applied")
+			l.warn("linux.resources.memory.useHierarchy false: not applied (runc never writes it, and since Linux 5.11 the kernel refuses it: memory cgroups are always hierarchical)")
 		}
 	}
 	if p := r.Pids; p != nil && p.Limit != nil {
 		l.add("pids", "pids.max", maxOr(*p.Limit, false))
 	}
 	if c := r.CPU; c != nil {
+		// An idle group refuses shares (EINVAL): leaving idle comes first, entering it last.
+		if c.Idle != nil && *c.Idle == 0 {
+			l.add("cpu", "cpu.idle", "0")
+		}
 		if c.Shares != nil && *c.Shares != 0 {
 			l.add("cpu", "cpu.shares", itoa(*c.Shares))
 		}
@@ -147,7 +164,7 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 {
 			l.add("cpu", "cpu.rt_runtime_us", itoa(*c.RealtimeRuntime))
 		}
-		if c.Idle != nil { // 0 too: it takes a container out of SCHED_IDLE
+		if c.Idle != nil && *c.Idle != 0 {
 			l.add("cpu", "cpu.idle", itoa(*c.Idle))
 		}
 		if c.Cpus != "" {
@@ -334,7 +351,7 @@ func v2Limits(r *specs.LinuxResources, current func(file string) string) (*limit
 }
 
 func memoryV2(l *limits, m *specs.LinuxMemory) error {
-	if err := checkMemory(l, m); err != nil {
+	if err := errors.Join(checkMemory(l, m), checkSwap(m)); err != nil {
 		return err
 	}
 	if m.Reservation != nil {
@@ -344,13 +361,13 @@ func memoryV2(l *limits, m *specs.LinuxMemory) error {
 		l.add("", "memory.max", maxOr(*m.Limit, false))
 	}
 	// The spec's swap is memory+swap (v1's memsw); v2's memory.swap.max is swap alone.
-	if m.Swap != nil {
+	if swapSet(m) {
 		switch {
 		case *m.Swap < 0:
 			l.add("", "memory.swap.max", "max")
 		case m.Limit == nil || *m.Limit < 0:
 			return fmt.Errorf("linux.resources.memory.swap %d needs memory.limit on cgroup v2 (swap is memory+swap)", *m.Swap)
-		default: // not below the limit: checkMemory saw to that
+		default: // not below the limit: checkSwap saw to that
 
 			l.add("", "memory.swap.max", itoa(*m.Swap-*m.Limit))
 		}
@@ -368,6 +385,10 @@ func memoryV2(l *limits, m *specs.LinuxMemory) error {
 }
 
 func cpuV2(l *limits, c *specs.LinuxCPU, current func(string) string) {
+	// An idle group refuses a weight (EINVAL): leaving idle comes first, entering it last.
+	if c.Idle != nil && *c.Idle == 0 {
+		l.add("", "cpu.idle", "0")
+	}
 	if c.Shares != nil && *c.Shares != 0 {
 		l.add("", "cpu.weight", itoa(SharesToWeight(*c.Shares)))
 	}
@@ -387,7 +408,7 @@ func cpuV2(l *limits, c *specs.LinuxCPU, current func(string) string) {
 	if c.Burst != nil {
 		l.add("", "cpu.max.burst", itoa(*c.Burst))
 	}
-	if c.Idle != nil {
+	if c.Idle != nil && *c.Idle != 0 {
 		l.add("", "cpu.idle", itoa(*c.Idle))
 	}
 	if c.RealtimeRuntime != nil || c.RealtimePeriod != nil {

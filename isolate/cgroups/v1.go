@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -284,18 +285,32 @@ func (c *V1) write(files *controlFiles, dir string, w write) error {
 	return err
 }
 
-// raisedMemsw is the memsw that keeps the current swap allowance (memsw minus limit) under a
-// new limit.
+// raisedMemsw is the memsw for a new limit that keeps the current swap allowance (memsw minus
+// limit): see memswFor.
 func (c *V1) raisedMemsw(dir, newLimit string) (string, bool) {
 	limit, err1 := readFile(dir, "memory.limit_in_bytes")
 	memsw, err2 := readFile(dir, "memory.memsw.limit_in_bytes")
 	l, err3 := strconv.ParseInt(limit, 10, 64)
 	m, err4 := strconv.ParseInt(memsw, 10, 64)
 	n, err5 := strconv.ParseInt(newLimit, 10, 64)
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil || m < l || n < 0 {
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil || m < l {
 		return "", false
 	}
-	return strconv.FormatInt(n+(m-l), 10), true
+	return memswFor(l, m, n), true
+}
+
+// v1Unlimited is what a v1 memory limit file reads with no limit: the largest page-aligned
+// int64 (PAGE_COUNTER_MAX pages).
+const v1Unlimited = math.MaxInt64 &^ 4095
+
+// memswFor is memsw for the new limit n, from the current limit l and memsw m: n plus the
+// swap allowed now, or no limit ("-1") when n is none (-1, or the unlimited value read back
+// from a file) or the sum would reach it.
+func memswFor(l, m, n int64) string {
+	if n < 0 || n >= v1Unlimited || n > v1Unlimited-(m-l) {
+		return "-1"
+	}
+	return strconv.FormatInt(n+(m-l), 10)
 }
 
 // Pids lists the processes from the first hierarchy that has the cgroup.
