@@ -14,6 +14,9 @@ import (
 type CgroupRecord struct {
 	Path  string   `json:"path"`            // in every hierarchy, such as /contain/ID
 	Owned []string `json:"owned,omitempty"` // the directories the container made (see Manager.Missing)
+	// DeviceRules are the spec's linux.resources.devices as last applied (create, update):
+	// an update that names the same list leaves the device cgroup alone (see Update).
+	DeviceRules []specs.LinuxDeviceCgroup `json:"device_rules,omitempty"`
 }
 
 // planCgroup opens the container's cgroup without making anything, and writes into st what
@@ -35,6 +38,9 @@ func planCgroup(spec *specs.Spec, st *State) (cgroups.Manager, error) {
 		return nil, fmt.Errorf("cgroup %s already exists: is another container using linux.cgroupsPath %q?", path, spec.Linux.CgroupsPath)
 	}
 	st.Cgroup = &CgroupRecord{Path: path, Owned: owned}
+	if r := spec.Linux.Resources; r != nil {
+		st.Cgroup.DeviceRules = r.Devices
+	}
 	st.Devices = spec.Linux.Devices
 	return cg, nil
 }

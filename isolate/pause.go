@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -31,13 +32,29 @@ func Resume(root, id string) error {
 
 // Update changes the resource limits of a created, running or paused container. Device
 // rules get the runtime's own devices and the spec's linux.devices appended, as at create.
+//
+// Device rules the same as the last applied are left out: containerd sends the whole of
+// linux.resources with every update (a Kubernetes resize too), and on v1 rewriting the list
+// starts with "deny all", so that for a moment the running container could not open even
+// /dev/null. runc writes only the difference for the same reason.
 func Update(root, id string, r *specs.LinuxResources, log logger) error {
 	return withCgroup(root, id, nil, func(s *stateDir, cg cgroups.Manager) error {
+		rec := s.state.Cgroup
+		newRules := r != nil && r.Devices != nil && !reflect.DeepEqual(r.Devices, rec.DeviceRules) // by value: the rules hold pointers
+		if r != nil && r.Devices != nil && !newRules {
+			same := *r
+			same.Devices = nil
+			r = &same
+		}
 		warnings, err := cg.Update(withRuntimeDevices(r, s.state.Devices))
 		for _, w := range warnings {
 			log.Warn(w)
 		}
-		return err
+		if err != nil || !newRules {
+			return err
+		}
+		rec.DeviceRules = r.Devices
+		return s.save()
 	})
 }
 

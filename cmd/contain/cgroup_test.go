@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -255,6 +256,63 @@ func TestUpdateRefusesWhatItWouldDrop(t *testing.T) {
 		}
 		mustRunCLI(t, "update", "--memory", "64M", "--memory-swap", "128M", "upd")
 	}
+}
+
+// An update that names the device rules last applied leaves the device cgroup alone:
+// containerd sends all of linux.resources with every update, and on v1 a rewrite starts with
+// "deny all", a moment in which the running container could not open /dev/null. A rule the
+// test adds behind the runtime's back shows whether the list was rewritten.
+func TestUpdateWithTheSameDeviceRulesLeavesThemAlone(t *testing.T) {
+	needContainer(t)
+	rules := `[{"allow": false, "access": "rwm"}]`
+	runningContainer(t, "devsame", func(spec obj) {
+		var devices []any
+		json.Unmarshal([]byte(rules), &devices)
+		linux(spec)["resources"] = obj{"devices": devices}
+	}, "/bin/probe", "sleep", "60")
+	cg := openHostCgroup(t, "/contain/devsame")
+	if cg.Version() == 2 {
+		// The rules are an eBPF program there, swapped in one step: no window to avoid. The
+		// update must still apply the rest.
+		mustRunCLI(t, "update", "--pids-limit", "30", "devsame")
+		return
+	}
+	devices := filepath.Join(cgroups.DefaultRoot, "devices", "contain", "devsame")
+	if err := os.WriteFile(filepath.Join(devices, "devices.allow"), []byte("c 10:229 rwm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listed := func(rule string) bool {
+		data, _ := os.ReadFile(filepath.Join(devices, "devices.list"))
+		return slices.Contains(strings.Split(strings.TrimSpace(string(data)), "\n"), rule)
+	}
+	if r := contain(t, `{"devices": `+rules+`, "pids": {"limit": 30}}`, "update", "-r", "-", "devsame"); r.code != 0 {
+		t.Fatalf("update with the same rules: exit %d %q", r.code, r.stderr)
+	}
+	if got := cg.value(t, "pids.max", "pids.max"); got != "30" || !listed("c 10:229 rwm") {
+		t.Errorf("after an update with the same device rules: pids.max %q, the test's rule listed %v; want 30 and the list left alone", got, listed("c 10:229 rwm"))
+	}
+	other := `[{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}]`
+	mustRunCLI(t, "update", "-r", writeTemp(t, `{"devices": `+other+`}`), "devsame")
+	if listed("c 10:229 rwm") || !listed("c 10:200 rwm") {
+		t.Errorf("after an update with other rules: want the list rewritten (10:200 in, the test's 10:229 gone)")
+	}
+	if err := os.WriteFile(filepath.Join(devices, "devices.allow"), []byte("c 10:229 rwm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRunCLI(t, "update", "-r", writeTemp(t, `{"devices": `+other+`}`), "devsame")
+	if !listed("c 10:229 rwm") {
+		t.Errorf("the rules of the last update, sent again, rewrote the list: they were not recorded")
+	}
+}
+
+// writeTemp writes content to a file of the test's own and returns its path.
+func writeTemp(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // kill ID KILL ends a paused container (podman kill, ctr task kill), not only kill --all:
