@@ -67,10 +67,7 @@ func withEnv(hooks []specs.Hook, env []string) []specs.Hook {
 
 func runHook(h specs.Hook, stdin []byte) error {
 	ctx := context.Background()
-	if h.Timeout != nil {
-		if *h.Timeout <= 0 {
-			return fmt.Errorf("timeout %d: must be positive", *h.Timeout)
-		}
+	if h.Timeout != nil { // above zero: Validate refused the spec otherwise (validateHooks)
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
 		defer cancel()

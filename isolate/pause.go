@@ -40,8 +40,9 @@ func Resume(root, id string) error {
 func Update(root, id string, r *specs.LinuxResources, log logger) error {
 	return withCgroup(root, id, nil, func(s *stateDir, cg cgroups.Manager) error {
 		rec := s.state.Cgroup
-		newRules := r != nil && r.Devices != nil && !reflect.DeepEqual(r.Devices, rec.DeviceRules) // by value: the rules hold pointers
-		if r != nil && r.Devices != nil && !newRules {
+		named := r != nil && r.Devices != nil
+		newRules := named && !reflect.DeepEqual(r.Devices, rec.DeviceRules) // by value: the rules hold pointers
+		if named && !newRules {
 			same := *r
 			same.Devices = nil
 			r = &same
