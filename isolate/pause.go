@@ -34,9 +34,11 @@ func Resume(root, id string) error {
 // rules get the runtime's own devices and the spec's linux.devices appended, as at create.
 //
 // Device rules the same as the last applied are left out: containerd sends the whole of
-// linux.resources with every update (a Kubernetes resize too), and on v1 rewriting the list
-// starts with "deny all", so that for a moment the running container could not open even
-// /dev/null. runc writes only the difference for the same reason.
+// linux.resources with every update (a Kubernetes resize too), and they would load a new
+// eBPF program on v2 each time. Rules that differ are applied; on v1 the driver writes only
+// what changes in devices.list (isolate/cgroups/devices_v1.go), since writing the list as it
+// is starts with "deny all", and for a moment the running container could not open even
+// /dev/null.
 func Update(root, id string, r *specs.LinuxResources, log logger) error {
 	return withCgroup(root, id, nil, func(s *stateDir, cg cgroups.Manager) error {
 		rec := s.state.Cgroup

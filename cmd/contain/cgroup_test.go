@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -303,6 +308,37 @@ func TestUpdateWithTheSameDeviceRulesLeavesThemAlone(t *testing.T) {
 	if !listed("c 10:229 rwm") {
 		t.Errorf("the rules of the last update, sent again, rewrote the list: they were not recorded")
 	}
+}
+
+// An update with other device rules never takes /dev/null away from the running container,
+// not even for a moment: a shell in it opens /dev/null in a loop and notes each failure while
+// the rules change 40 times. On v1 the list starts with "deny all", and writing it as it is
+// empties the list for the microseconds until the allow rules follow: the old code failed
+// here in every run. The control at the end (v1) denies /dev/null behind the runtime's back
+// and wants the failures noted, so a loop that stopped or never ran is seen.
+func TestDeviceUpdateKeepsWhatBothListsAllow(t *testing.T) {
+	needContainer(t)
+	loop := `while :; do true </dev/null 2>&- || echo x >>/dev/shm/fails; done`
+	runningContainer(t, "devkeep", nil, "/bin/sh", "-c", loop)
+	fails := fmt.Sprintf("/proc/%d/root/dev/shm/fails", state(t, "devkeep").Pid)
+	rules := func(minor int) string {
+		return writeTemp(t, fmt.Sprintf(`{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": %d, "access": "rwm"}]}`, minor))
+	}
+	first, second := rules(200), rules(229)
+	for i := range 40 {
+		mustRunCLI(t, "update", "-r", []string{first, second}[i%2], "devkeep")
+	}
+	if data, err := os.ReadFile(fails); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("/dev/null failed to open %d times during the updates (%v)", bytes.Count(data, []byte("x")), err)
+	}
+	if openHostCgroup(t, "/contain/devkeep").Version() == 2 {
+		return // the rules are one eBPF program there; the runtime cannot be bypassed to deny
+	}
+	devices := filepath.Join(cgroups.DefaultRoot, "devices", "contain", "devkeep")
+	if err := os.WriteFile(filepath.Join(devices, "devices.deny"), []byte("c 1:3 r"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitForFile(t, fails, 5*time.Second)
 }
 
 // writeTemp writes content to a file of the test's own and returns its path.

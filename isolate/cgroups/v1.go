@@ -224,6 +224,7 @@ func (c *V1) Update(r *specs.LinuxResources) ([]string, error) {
 	if err := c.enableUnified(l.writes); err != nil {
 		return nil, err
 	}
+	l.writes = c.deviceChanges(l.writes)
 	var missing []string
 	files := &controlFiles{}
 	defer files.close()
@@ -241,6 +242,30 @@ func (c *V1) Update(r *specs.LinuxResources) ([]string, error) {
 		return nil, fmt.Errorf("this host mounts no cgroup hierarchy for %v", missing)
 	}
 	return l.warnings, nil
+}
+
+// deviceChanges replaces the device rules among writes by the changes they make to the
+// cgroup's devices.list, when it can (see devices_v1.go): an update then never empties the
+// list of the running container. The rules are one run of writes; the changes take their place.
+func (c *V1) deviceChanges(writes []write) []write {
+	first := slices.IndexFunc(writes, func(w write) bool { return w.ctrl == "devices" })
+	dir, ok := c.dir("devices")
+	if first < 0 || !ok {
+		return writes
+	}
+	end := first + 1
+	for end < len(writes) && writes[end].ctrl == "devices" {
+		end++
+	}
+	list, err := readFile(dir, "devices.list")
+	if err != nil {
+		return writes
+	}
+	diff, ok := deviceTransition(list, writes[first:end])
+	if !ok {
+		return writes
+	}
+	return slices.Concat(writes[:first], diff, writes[end:])
 }
 
 // enableUnified enables, in the cgroup2 hierarchy of a hybrid host, the controllers whose files
