@@ -191,20 +191,37 @@ func TestDeviceTransitionRandom(t *testing.T) {
 }
 
 // TestV1DeviceUpdateWritesOnlyChanges: an update of a container's device rules, on a cgroup
-// whose devices.list reads like a running container's, writes the changes and no "deny all".
+// whose devices.list reads like a running container's, writes the changes and no "deny all";
+// a Create writes the rules as they are (nothing runs in the new cgroup yet).
 func TestV1DeviceUpdateWritesOnlyChanges(t *testing.T) {
-	c, root := v1Fixture(t)
-	leaf := filepath.Join(root, "devices", "contain", "c1")
-	if err := os.WriteFile(filepath.Join(leaf, "devices.list"), []byte("c 1:3 rwm\nc 136:* rwm\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err := c.Update(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+	rules := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
 		{Allow: false, Access: "rwm"},
 		{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},
 		{Allow: true, Type: "c", Major: i64(10), Minor: i64(200), Access: "rwm"},
-	}})
-	if err != nil {
+	}}
+	listed := func(root string) string {
+		leaf := filepath.Join(root, "devices", "contain", "c1")
+		if err := os.WriteFile(filepath.Join(leaf, "devices.list"), []byte("c 1:3 rwm\nc 136:* rwm\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return leaf
+	}
+	c, root := v1Fixture(t)
+	leaf := listed(root)
+	if _, err := c.Update(rules); err != nil {
 		t.Fatal(err)
 	}
 	expectFiles(t, leaf, map[string]string{"devices.deny": "c 136:* rwm", "devices.allow": "c 10:200 rwm"})
+
+	c, root = v1Fixture(t)
+	leaf = listed(root)
+	var leaves []string
+	for _, mount := range c.mounts() {
+		leaves = append(leaves, filepath.Join(mount, c.path))
+	}
+	asMadeByMkdir(t, leaves...)
+	if _, err := c.Create(rules); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, leaf, map[string]string{"devices.deny": "a *:* rwm", "devices.allow": "c 1:3 rwmc 10:200 rwm"})
 }

@@ -21,6 +21,7 @@ type V1 struct {
 	hierarchies map[string]string // controller name -> mount directory
 	unified     string            // the cgroup2 mount beside them, or ""
 	path        string
+	made        bool // by this process, just now: no process in it yet (see deviceChanges)
 }
 
 // NewV1 returns the v1 cgroup at cgPath in the given hierarchies (controller name -> mount
@@ -142,6 +143,7 @@ func (c *V1) makeDirs() error {
 			return err
 		}
 	}
+	c.made = true
 	return nil
 }
 
@@ -247,10 +249,12 @@ func (c *V1) Update(r *specs.LinuxResources) ([]string, error) {
 // deviceChanges replaces the device rules among writes by the changes they make to the
 // cgroup's devices.list, when it can (see devices_v1.go): an update then never empties the
 // list of the running container. The rules are one run of writes; the changes take their place.
+// A cgroup Create just made has no process to keep devices for: its rules go as they are,
+// without reading the list.
 func (c *V1) deviceChanges(writes []write) []write {
 	first := slices.IndexFunc(writes, func(w write) bool { return w.ctrl == "devices" })
 	dir, ok := c.dir("devices")
-	if first < 0 || !ok {
+	if first < 0 || !ok || c.made {
 		return writes
 	}
 	end := first + 1
