@@ -7,7 +7,11 @@
 # For each engine: run and remove (output), exit code, a detached run and its logs, the state
 # under the --root the engine passes, exec (output and exit code; and with a terminal), stop (TERM honoured; TERM
 # ignored, so KILL after the timeout), a run with a terminal and a tmpfs mount; with podman, a
-# non-root user; with containerd, ps. At the end, no state, process, mount or cgroup of this
+# non-root user; with containerd, ps. Then, on a running container of their own (ce-ops), the
+# operations: pause and unpause/resume (its count stops, then goes on), kill with USR1 (its trap's
+# line in the log), exec with a user and a working directory (podman: and --env, --detach); with
+# podman, update (the values in the cgroup's files) and restart (a new init); with containerd,
+# metrics (the memory limit and the processes). At the end, no state, process, mount or cgroup of this
 # run may be left (the cleanup and leaks cases). Each case prints PASS, FAIL or
 # SKIP; a failure shows the engine's command, its output and every contain command line the
 # engine ran for that case, with its exit status. The last line is the summary:
@@ -163,6 +167,46 @@ go_arch() {
 TERM_SCRIPT='trap "echo got-term; exit 0" TERM; echo started; while :; do sleep 1; done'
 IGNORE_SCRIPT='trap "" TERM; echo ready; while :; do sleep 1; done'
 STOP_WAIT=2 # seconds an engine waits after TERM before KILL, for the container that ignores TERM
+# The container of the operations cases (pause, update, kill with a signal, restart, exec's
+# options): it logs USR1 and TERM (TERM ends it) and counts in /tmp/tick ten times a second, so
+# that a frozen container is seen not to count.
+# shellcheck disable=SC2016 # $i is the container shell's
+OPS_SCRIPT='trap "echo got-usr1" USR1; trap "echo got-term; exit 0" TERM; i=0; echo started; while :; do i=$((i + 1)); echo $i >/tmp/tick; sleep 0.1; done'
+FROZEN_WAIT=0.6 # seconds in which a container that is not frozen counts at least once
+
+# tick PID: the OPS_SCRIPT container's count, read from the host through its init's root.
+tick() { cat "/proc/$1/root/tmp/tick" 2>/dev/null || true; }
+# ticking PID [N]: the count is there and is not N.
+ticking() {
+	local n
+	n=$(tick "$1")
+	[ -n "$n" ] && [ "$n" != "${2:-}" ]
+}
+# frozen PID: the count does not move for FROZEN_WAIT seconds (and the process still exists).
+frozen() {
+	local a b
+	a=$(tick "$1")
+	sleep "$FROZEN_WAIT"
+	b=$(tick "$1")
+	[ -d "/proc/$1" ] && [ "$a" = "$b" ]
+}
+# cg_file PID CONTROLLER V1FILE V2FILE: a file of PID's cgroup, in CONTROLLER's v1 hierarchy
+# where it has one (v1, hybrid), else in the cgroup2 hierarchy (a pure v2 host).
+cg_file() {
+	local pid=$1 ctl=$2 path mnt
+	path=$(awk -F: -v c="$ctl" '{n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3}' "/proc/$pid/cgroup" 2>/dev/null || true)
+	if [ -n "$path" ]; then
+		cat "/sys/fs/cgroup/$ctl$path/$3" 2>/dev/null || true
+		return
+	fi
+	path=$(awk -F: '$1 == 0 {print $3}' "/proc/$pid/cgroup" 2>/dev/null || true)
+	mnt=$(awk '{for (i = 7; i < NF; i++) if ($i == "-") {if ($(i + 1) == "cgroup2") print $5; break}}' /proc/self/mountinfo | head -n1)
+	if [ -n "$path" ] && [ -n "$mnt" ]; then cat "$mnt$path/$4" 2>/dev/null || true; fi
+}
+# contain_status ROOT ID: the status in contain's state of ID under ROOT.
+contain_status() {
+	{ "$CONTAIN" --root "$1" state "$2" 2>/dev/null || true; } | sed -n 's/^ *"status": *"\([a-z]*\)".*/\1/p'
+}
 
 # ---- cleanup ---------------------------------------------------------------------------------
 
@@ -439,6 +483,8 @@ podman_cases() {
 	run "$pm" run --rm "${rf[@]}" --tmpfs /scratch "$IMG" sh -c 'touch /scratch/f && echo tmpfs-ok'
 	if [ "$last_rc" -eq 0 ] && has_line tmpfs-ok; then ok; else bad "want output tmpfs-ok and exit 0"; fi
 
+	podman_ops_cases "${rf[@]}"
+
 	begin podman/cleanup
 	run "$pm" rm -af -t 0
 	local rm_rc=$last_rc
@@ -452,6 +498,139 @@ podman_cases() {
 	left=$(grep -lF "$T/podman" /run/contain/*/state.json 2>/dev/null || true)
 	[ -z "$left" ] || problems+=("state under the default /run/contain: $left")
 	if [ ${#problems[@]} -eq 0 ]; then ok; else last_cmd='' && bad "${problems[*]}"; fi
+}
+
+# The operations podman passes to the runtime on a running container: pause and unpause (contain
+# pause and resume), update (update --resources), kill with a signal of the user's, restart (kill,
+# delete --force, create, start) and exec's --detach, --user, --env and --workdir. One container,
+# ce-ops, for all of them; each case checks the effect (the count stops and goes on, the cgroup's
+# files, the trap's line in the logs, a new init), not only the exit status.
+podman_ops_cases() {
+	local pm=$T/bin/pm
+	local -a rf=("$@")
+	local pid id n st t0 el new
+
+	begin podman/pause
+	run "$pm" run -d --name ce-ops "${rf[@]}" "$IMG" sh -c "$OPS_SCRIPT"
+	pid=$("$pm" inspect --format '{{.State.Pid}}' ce-ops 2>/dev/null || true)
+	record_pid "$pid"
+	id=$("$pm" inspect --format '{{.Id}}' ce-ops 2>/dev/null || true)
+	if [ "$last_rc" -ne 0 ] || ! wait_for 10 ticking "$pid"; then
+		bad "the detached run failed, or its container never counted"
+		for n in unpause update kill-signal exec-detach exec-options restart; do
+			skipcase "podman/$n" "no ce-ops container"
+		done
+		"$pm" rm -f -t 0 ce-ops >/dev/null 2>&1 || true
+		return
+	fi
+	run "$pm" pause ce-ops
+	st=$("$pm" inspect --format '{{.State.Status}}' ce-ops 2>/dev/null || echo '?')
+	if [ "$last_rc" -ne 0 ]; then
+		bad "podman pause failed"
+	elif ! frozen "$pid"; then
+		bad "still counting after pause (at $(tick "$pid"))"
+	elif [ "$(contain_status "$T/state/podman" "$id")" != paused ]; then
+		bad "contain state says $(contain_status "$T/state/podman" "$id"), want paused"
+	elif [ "$st" != paused ]; then
+		bad "podman says $st, want paused"
+	else
+		ok
+	fi
+
+	begin podman/unpause
+	n=$(tick "$pid")
+	run "$pm" unpause ce-ops
+	if [ "$last_rc" -ne 0 ]; then
+		bad "podman unpause failed"
+	elif ! wait_for 5 ticking "$pid" "$n"; then
+		bad "not counting 5 s after unpause (still at $n)"
+	elif [ "$(contain_status "$T/state/podman" "$id")" != running ]; then
+		bad "contain state says $(contain_status "$T/state/podman" "$id"), want running"
+	else
+		run "$pm" exec ce-ops echo after-unpause
+		if [ "$last_rc" -eq 0 ] && has_line after-unpause; then ok; else bad "exec after unpause: want output after-unpause"; fi
+	fi
+
+	# podman 4.3's update has no --pids-limit; --cpus is a CFS quota of 50000 in 100000 us.
+	begin podman/update
+	run "$pm" update --memory 123m --cpus 0.5 --cpu-shares 512 ce-ops
+	local mem quota shares
+	mem=$(cg_file "$pid" memory memory.limit_in_bytes memory.max)
+	quota=$(cg_file "$pid" cpu cpu.cfs_quota_us cpu.max)
+	shares=$(cg_file "$pid" cpu cpu.shares cpu.weight)
+	if [ "$last_rc" -ne 0 ]; then
+		bad "podman update failed"
+	elif [ "$mem" != 128974848 ]; then
+		bad "memory limit ${mem:-unreadable}, want 128974848 (123m)"
+	elif [ "$quota" != 50000 ] && [ "$quota" != "50000 100000" ]; then
+		bad "cpu quota ${quota:-unreadable}, want 50000 (v1) or 50000 100000 (v2)"
+	elif [ "$shares" != 512 ] && [ "$shares" != 20 ]; then
+		bad "cpu shares ${shares:-unreadable}, want 512 (v1 cpu.shares) or 20 (v2 cpu.weight)"
+	else
+		ok
+	fi
+
+	begin podman/kill-signal
+	run "$pm" kill --signal USR1 ce-ops
+	if [ "$last_rc" -ne 0 ]; then
+		bad "podman kill --signal USR1 failed"
+	elif ! wait_for 5 pm_logs_say ce-ops got-usr1; then
+		bad "the logs lack got-usr1 5 s after USR1"
+	elif ! wait_for 2 ticking "$pid" "$(tick "$pid")"; then
+		bad "the container stopped counting after USR1"
+	else
+		ok
+	fi
+
+	# The detached process outlives podman exec: exec returns while it sleeps.
+	begin podman/exec-detach
+	t0=$(now_ms)
+	run "$pm" exec --detach ce-ops sh -c 'echo detached >/tmp/d; sleep 5; echo done >/tmp/d'
+	el=$(($(now_ms) - t0))
+	if [ "$last_rc" -ne 0 ]; then
+		bad "podman exec --detach failed"
+	elif [ "$el" -ge 4000 ]; then
+		bad "podman exec --detach took ${el} ms: it waited for the process"
+	elif ! wait_for 3 grep -qx detached "/proc/$pid/root/tmp/d"; then
+		bad "the detached process did not write /tmp/d"
+	else
+		ok
+	fi
+
+	begin podman/exec-options
+	# shellcheck disable=SC2016 # expanded by the container's shell
+	run "$pm" exec --user 1000:1000 --env FOO=bar --workdir /tmp ce-ops sh -c 'echo "$(id -u):$(id -g) FOO=$FOO $(pwd)"'
+	if [ "$last_rc" -eq 0 ] && has_line '1000:1000 FOO=bar /tmp'; then
+		ok
+	else
+		bad "want output 1000:1000 FOO=bar /tmp and exit 0"
+	fi
+
+	# restart: TERM (the trap exits 0), then a new init of the same container.
+	begin podman/restart
+	t0=$(now_ms)
+	run "$pm" restart -t 10 ce-ops
+	el=$(($(now_ms) - t0))
+	new=$("$pm" inspect --format '{{.State.Pid}}' ce-ops 2>/dev/null || true)
+	record_pid "$new"
+	st=$("$pm" inspect --format '{{.State.Status}}' ce-ops 2>/dev/null || echo '?')
+	n=$("$pm" logs ce-ops 2>/dev/null | grep -cx started || true)
+	if [ "$last_rc" -ne 0 ]; then
+		bad "podman restart failed"
+	elif [ "$el" -ge 9000 ]; then
+		bad "restart took ${el} ms: TERM was not honoured (KILL after the timeout)"
+	elif [ -z "$new" ] || [ "$new" = 0 ] || [ "$new" = "$pid" ]; then
+		bad "init pid ${new:-none} after restart, want a new one (was $pid)"
+	elif [ "$st" != running ]; then
+		bad "podman says $st after restart, want running"
+	elif [ "$n" != 2 ] || ! pm_logs_say ce-ops got-term; then
+		bad "the logs want got-term and started twice (started $n times)"
+	elif ! wait_for 5 ticking "$new"; then
+		bad "the new init never counted"
+	else
+		ok
+	fi
+	"$pm" rm -f -t 0 ce-ops >/dev/null 2>&1 || true
 }
 
 # ---- containerd ------------------------------------------------------------------------------
@@ -654,6 +833,8 @@ containerd_cases() {
 		sh -c 'touch /scratch/f && echo tmpfs-ok'
 	if [ "$last_rc" -eq 0 ] && has_line tmpfs-ok; then ok; else bad "want output tmpfs-ok and exit 0"; fi
 
+	containerd_ops_cases "${rf[@]}"
+
 	# The CRI plugin's form of the same options (README): containerd must accept it.
 	begin containerd/cri-config
 	cat >"$C/cri.toml" <<EOF
@@ -689,6 +870,91 @@ EOF
 	left=$(awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo)
 	[ -z "$left" ] || problems+=("mounts left: $left")
 	if [ ${#problems[@]} -eq 0 ]; then ok; else last_cmd='' && bad "${problems[*]}"; fi
+}
+
+# The operations ctr passes to the runtime through the runc shim on a running task: pause and
+# resume, kill with a signal of the user's, exec with --user and --cwd; and metrics, which the
+# shim reads from the task's cgroup itself (v1 or v2 stats): the memory limit the task was made
+# with, and its processes. One task, ce-ops; each case checks the effect, as podman's do.
+containerd_ops_cases() {
+	local ctr=$T/bin/ctr C=$T/containerd root=$T/state/containerd/$UNIQ
+	local -a rf=("$@")
+	local pid n
+
+	begin containerd/pause
+	run "$ctr" run -d --memory-limit 134217728 --log-uri "file://$C/logs/ce-ops.log" "${rf[@]}" "$IMG" ce-ops sh -c "$OPS_SCRIPT"
+	pid=$("$ctr" tasks ls 2>/dev/null | awk '$1 == "ce-ops" {print $2}' || true)
+	record_pid "$pid"
+	if [ "$last_rc" -ne 0 ] || ! wait_for 10 ticking "$pid"; then
+		bad "the detached run failed, or its task never counted"
+		for n in resume kill-signal metrics exec-user; do
+			skipcase "containerd/$n" "no ce-ops task"
+		done
+	else
+		run "$ctr" tasks pause ce-ops
+		if [ "$last_rc" -ne 0 ]; then
+			bad "ctr tasks pause failed"
+		elif ! frozen "$pid"; then
+			bad "still counting after pause (at $(tick "$pid"))"
+		elif [ "$(contain_status "$root" ce-ops)" != paused ]; then
+			bad "contain state says $(contain_status "$root" ce-ops), want paused"
+		elif ! task_is ce-ops PAUSED; then
+			bad "ctr says $(task_status ce-ops), want PAUSED"
+		else
+			ok
+		fi
+
+		begin containerd/resume
+		n=$(tick "$pid")
+		run "$ctr" tasks resume ce-ops
+		if [ "$last_rc" -ne 0 ]; then
+			bad "ctr tasks resume failed"
+		elif ! wait_for 5 ticking "$pid" "$n"; then
+			bad "not counting 5 s after resume (still at $n)"
+		elif [ "$(contain_status "$root" ce-ops)" != running ]; then
+			bad "contain state says $(contain_status "$root" ce-ops), want running"
+		elif ! task_is ce-ops RUNNING; then
+			bad "ctr says $(task_status ce-ops), want RUNNING"
+		else
+			ok
+		fi
+
+		begin containerd/kill-signal
+		run "$ctr" tasks kill --signal USR1 ce-ops
+		if [ "$last_rc" -ne 0 ]; then
+			bad "ctr tasks kill --signal USR1 failed"
+		elif ! wait_for 5 grep -qx got-usr1 "$C/logs/ce-ops.log"; then
+			bad "the log lacks got-usr1 5 s after USR1"
+		elif ! task_is ce-ops RUNNING || ! wait_for 2 ticking "$pid" "$(tick "$pid")"; then
+			bad "the task stopped after USR1 ($(task_status ce-ops))"
+		else
+			ok
+		fi
+
+		begin containerd/metrics
+		run "$ctr" tasks metrics ce-ops
+		if [ "$last_rc" -ne 0 ]; then
+			bad "ctr tasks metrics failed"
+		elif ! printf '%s\n' "$last_out" | grep -Eq '^memory\.(limit_in_bytes|usage_limit) +134217728( |$)'; then
+			bad "want the memory limit 134217728 (v1 memory.limit_in_bytes, v2 memory.usage_limit)"
+		elif ! printf '%s\n' "$last_out" | grep -Eq '^pids\.current +[1-9]'; then
+			bad "want pids.current of 1 or more"
+		else
+			ok
+		fi
+
+		begin containerd/exec-user
+		# shellcheck disable=SC2016 # expanded by the container's shell
+		run "$ctr" tasks exec --exec-id ce-ops-user --user 1000:1000 --cwd /tmp --fifo-dir "$C/fifo" ce-ops \
+			sh -c 'echo "$(id -u):$(id -g) $(pwd)"'
+		if [ "$last_rc" -eq 0 ] && has_line '1000:1000 /tmp'; then ok; else bad "want output 1000:1000 /tmp and exit 0"; fi
+	fi
+	if [ -n "$(task_status ce-ops)" ]; then
+		"$ctr" tasks kill -s KILL ce-ops >/dev/null 2>&1 || true
+		wait_for 10 task_is ce-ops STOPPED || true
+	fi
+	"$ctr" tasks rm -f ce-ops >/dev/null 2>&1 || true
+	"$ctr" containers rm ce-ops >/dev/null 2>&1 || true
 }
 
 # ---- main ------------------------------------------------------------------------------------
