@@ -122,7 +122,9 @@ func (c *V1) Exists() bool {
 // CPUs and no memory nodes, and a process cannot join it until they are set, so each cpuset
 // level starts with its parent's.
 func (c *V1) Create(r *specs.LinuxResources) ([]string, error) {
-	return create(c, c.makeDirs, r)
+	warnings, err := create(c, c.makeDirs, r)
+	c.made = false // processes join it from now on
+	return warnings, err
 }
 
 func (c *V1) makeDirs() error {
