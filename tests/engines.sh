@@ -107,6 +107,8 @@ wait_for() {
 now_ms() { date +%s%3N; }
 # pm_logs_say NAME LINE: podman's logs of NAME have LINE.
 pm_logs_say() { "$T/bin/pm" logs "$1" 2>/dev/null | grep -qx -- "$2"; }
+# pm_logs_count NAME LINE N: the podman container's logs have LINE N times.
+pm_logs_count() { [ "$("$T/bin/pm" logs "$1" 2>/dev/null | grep -cx -- "$2" || true)" = "$3" ]; }
 # task_is NAME STATUS: ctr tasks ls says NAME is STATUS (RUNNING, STOPPED, ...).
 task_is() { [ "$(task_status "$1")" = "$2" ]; }
 # Every container process the engines report, with its start time, to prove it is gone at the end.
@@ -202,6 +204,13 @@ cg_file() {
 	path=$(awk -F: '$1 == 0 {print $3}' "/proc/$pid/cgroup" 2>/dev/null || true)
 	mnt=$(awk '{for (i = 7; i < NF; i++) if ($i == "-") {if ($(i + 1) == "cgroup2") print $5; break}}' /proc/self/mountinfo | head -n1)
 	if [ -n "$path" ] && [ -n "$mnt" ]; then cat "$mnt$path/$4" 2>/dev/null || true; fi
+}
+# counting_anew PID OLD: the count is back below OLD (a new init counts from 1 again; the file
+# itself outlives the restart in the container's upper layer).
+counting_anew() {
+	local n
+	n=$(tick "$1")
+	[ -n "$n" ] && [ "$n" -lt "$2" ]
 }
 # contain_status ROOT ID: the status in contain's state of ID under ROOT.
 contain_status() {
@@ -550,6 +559,14 @@ podman_ops_cases() {
 		run "$pm" exec ce-ops echo after-unpause
 		if [ "$last_rc" -eq 0 ] && has_line after-unpause; then ok; else bad "exec after unpause: want output after-unpause"; fi
 	fi
+	if [ "$(contain_status "$T/state/podman" "$id")" = paused ]; then
+		# An exec into a frozen container would wait for the engine's timeout.
+		for n in update kill-signal exec-detach exec-options restart; do
+			skipcase "podman/$n" "ce-ops is still paused"
+		done
+		"$pm" rm -f -t 0 ce-ops >/dev/null 2>&1 || true
+		return
+	fi
 
 	# podman 4.3's update has no --pids-limit; --cpus is a CFS quota of 50000 in 100000 us.
 	begin podman/update
@@ -582,14 +599,15 @@ podman_ops_cases() {
 		ok
 	fi
 
-	# The detached process outlives podman exec: exec returns while it sleeps.
+	# The detached process outlives podman exec: exec returns while it sleeps (the restart
+	# below ends it).
 	begin podman/exec-detach
 	t0=$(now_ms)
-	run "$pm" exec --detach ce-ops sh -c 'echo detached >/tmp/d; sleep 5; echo done >/tmp/d'
+	run "$pm" exec --detach ce-ops sh -c 'echo detached >/tmp/d; sleep 30; echo done >/tmp/d'
 	el=$(($(now_ms) - t0))
 	if [ "$last_rc" -ne 0 ]; then
 		bad "podman exec --detach failed"
-	elif [ "$el" -ge 4000 ]; then
+	elif [ "$el" -ge 20000 ]; then
 		bad "podman exec --detach took ${el} ms: it waited for the process"
 	elif ! wait_for 3 grep -qx detached "/proc/$pid/root/tmp/d"; then
 		bad "the detached process did not write /tmp/d"
@@ -608,13 +626,13 @@ podman_ops_cases() {
 
 	# restart: TERM (the trap exits 0), then a new init of the same container.
 	begin podman/restart
+	n=$(tick "$pid")
 	t0=$(now_ms)
 	run "$pm" restart -t 10 ce-ops
 	el=$(($(now_ms) - t0))
 	new=$("$pm" inspect --format '{{.State.Pid}}' ce-ops 2>/dev/null || true)
 	record_pid "$new"
 	st=$("$pm" inspect --format '{{.State.Status}}' ce-ops 2>/dev/null || echo '?')
-	n=$("$pm" logs ce-ops 2>/dev/null | grep -cx started || true)
 	if [ "$last_rc" -ne 0 ]; then
 		bad "podman restart failed"
 	elif [ "$el" -ge 9000 ]; then
@@ -623,10 +641,10 @@ podman_ops_cases() {
 		bad "init pid ${new:-none} after restart, want a new one (was $pid)"
 	elif [ "$st" != running ]; then
 		bad "podman says $st after restart, want running"
-	elif [ "$n" != 2 ] || ! pm_logs_say ce-ops got-term; then
-		bad "the logs want got-term and started twice (started $n times)"
-	elif ! wait_for 5 ticking "$new"; then
-		bad "the new init never counted"
+	elif ! wait_for 5 pm_logs_count ce-ops started 2 || ! pm_logs_say ce-ops got-term; then
+		bad "the logs want got-term and started twice"
+	elif ! wait_for 5 counting_anew "$new" "${n:-0}"; then
+		bad "the new init never counted from 1 again (the old one was at ${n:-nothing})"
 	else
 		ok
 	fi
@@ -919,35 +937,42 @@ containerd_ops_cases() {
 			ok
 		fi
 
-		begin containerd/kill-signal
-		run "$ctr" tasks kill --signal USR1 ce-ops
-		if [ "$last_rc" -ne 0 ]; then
-			bad "ctr tasks kill --signal USR1 failed"
-		elif ! wait_for 5 grep -qx got-usr1 "$C/logs/ce-ops.log"; then
-			bad "the log lacks got-usr1 5 s after USR1"
-		elif ! task_is ce-ops RUNNING || ! wait_for 2 ticking "$pid" "$(tick "$pid")"; then
-			bad "the task stopped after USR1 ($(task_status ce-ops))"
+		# An exec into a frozen container would wait for ever.
+		if [ "$(contain_status "$root" ce-ops)" = paused ]; then
+			for n in kill-signal metrics exec-user; do
+				skipcase "containerd/$n" "ce-ops is still paused"
+			done
 		else
-			ok
-		fi
+			begin containerd/kill-signal
+			run "$ctr" tasks kill --signal USR1 ce-ops
+			if [ "$last_rc" -ne 0 ]; then
+				bad "ctr tasks kill --signal USR1 failed"
+			elif ! wait_for 5 grep -qx got-usr1 "$C/logs/ce-ops.log"; then
+				bad "the log lacks got-usr1 5 s after USR1"
+			elif ! task_is ce-ops RUNNING || ! wait_for 2 ticking "$pid" "$(tick "$pid")"; then
+				bad "the task stopped after USR1 ($(task_status ce-ops))"
+			else
+				ok
+			fi
 
-		begin containerd/metrics
-		run "$ctr" tasks metrics ce-ops
-		if [ "$last_rc" -ne 0 ]; then
-			bad "ctr tasks metrics failed"
-		elif ! printf '%s\n' "$last_out" | grep -Eq '^memory\.(limit_in_bytes|usage_limit) +134217728( |$)'; then
-			bad "want the memory limit 134217728 (v1 memory.limit_in_bytes, v2 memory.usage_limit)"
-		elif ! printf '%s\n' "$last_out" | grep -Eq '^pids\.current +[1-9]'; then
-			bad "want pids.current of 1 or more"
-		else
-			ok
-		fi
+			begin containerd/metrics
+			run "$ctr" tasks metrics ce-ops
+			if [ "$last_rc" -ne 0 ]; then
+				bad "ctr tasks metrics failed"
+			elif ! printf '%s\n' "$last_out" | grep -Eq '^memory\.(limit_in_bytes|usage_limit) +134217728( |$)'; then
+				bad "want the memory limit 134217728 (v1 memory.limit_in_bytes, v2 memory.usage_limit)"
+			elif ! printf '%s\n' "$last_out" | grep -Eq '^pids\.current +[1-9]'; then
+				bad "want pids.current of 1 or more"
+			else
+				ok
+			fi
 
-		begin containerd/exec-user
-		# shellcheck disable=SC2016 # expanded by the container's shell
-		run "$ctr" tasks exec --exec-id ce-ops-user --user 1000:1000 --cwd /tmp --fifo-dir "$C/fifo" ce-ops \
-			sh -c 'echo "$(id -u):$(id -g) $(pwd)"'
-		if [ "$last_rc" -eq 0 ] && has_line '1000:1000 /tmp'; then ok; else bad "want output 1000:1000 /tmp and exit 0"; fi
+			begin containerd/exec-user
+			# shellcheck disable=SC2016 # expanded by the container's shell
+			run "$ctr" tasks exec --exec-id ce-ops-user --user 1000:1000 --cwd /tmp --fifo-dir "$C/fifo" ce-ops \
+				sh -c 'echo "$(id -u):$(id -g) $(pwd)"'
+			if [ "$last_rc" -eq 0 ] && has_line '1000:1000 /tmp'; then ok; else bad "want output 1000:1000 /tmp and exit 0"; fi
+		fi
 	fi
 	if [ -n "$(task_status ce-ops)" ]; then
 		"$ctr" tasks kill -s KILL ce-ops >/dev/null 2>&1 || true
