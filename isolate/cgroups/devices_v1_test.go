@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,10 +20,12 @@ import (
 // apart from the code under test: an "a" line resets the cgroup to its default; otherwise a
 // line that agrees with the default takes access away from the exception for the same devices,
 // and one that disagrees adds it. Majors and minors are 32-bit numbers, 4294967295 being "*",
-// and only the first three access letters are read.
+// and only the first three access letters are read. Exceptions keep the kernel's order, new
+// ones last, so that devices.list reads the same on every run.
 type kernelDevices struct {
 	allowAll bool
 	ex       map[string]string // "c 1:3" -> the access letters it has, in "rwm" order
+	order    []string          // the keys of ex, as the kernel lists them
 }
 
 // kernelNumber is a major or minor as the kernel keeps and prints it.
@@ -38,7 +41,7 @@ func (k *kernelDevices) write(file, line string) {
 	f := strings.Fields(line)
 	allow := file == "devices.allow"
 	if f[0] == "a" {
-		k.allowAll, k.ex = allow, map[string]string{}
+		k.allowAll, k.ex, k.order = allow, map[string]string{}, nil
 		return
 	}
 	major, minor, _ := strings.Cut(f[1], ":")
@@ -53,9 +56,14 @@ func (k *kernelDevices) write(file, line string) {
 			next.WriteRune(c)
 		}
 	}
-	if next.Len() == 0 {
+	switch _, had := k.ex[dev]; {
+	case next.Len() == 0:
 		delete(k.ex, dev)
-	} else {
+		k.order = slices.DeleteFunc(k.order, func(d string) bool { return d == dev })
+	case !had:
+		k.order = append(k.order, dev)
+		fallthrough
+	default:
 		k.ex[dev] = next.String()
 	}
 }
@@ -66,14 +74,14 @@ func (k *kernelDevices) list() string {
 		return "a *:* rwm"
 	}
 	var lines []string
-	for dev, access := range k.ex {
-		lines = append(lines, dev+" "+access)
+	for _, dev := range k.order {
+		lines = append(lines, dev+" "+k.ex[dev])
 	}
 	return strings.Join(lines, "\n")
 }
 
 func (k *kernelDevices) clone() *kernelDevices {
-	return &kernelDevices{k.allowAll, maps.Clone(k.ex)}
+	return &kernelDevices{k.allowAll, maps.Clone(k.ex), slices.Clone(k.order)}
 }
 
 // allows reports whether a "deny all" cgroup allows access to the device "c 10:200": whether
