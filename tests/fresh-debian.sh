@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# fresh-debian.sh [DIR]
+#
+# The README's first command on a fresh Debian 12, as a new user runs it: debootstrap makes a
+# Debian 12 base system (what an install without tasks has: no make, no git, no busybox) in
+# DIR/root, Go is copied in as /usr/local/go (the README's "with Go 1.26 installed"), this
+# repository's HEAD is cloned into /root/contain, `make` is installed as the README's
+# Requirements say, and then, inside that tree (its own mount and pid namespaces, pivot_root,
+# the host's kernel, /sys and /dev), `make run` opens a shell in a container on a pseudo-terminal.
+# The shell is sent a command, and its answer must come back; the first run must say that it
+# builds the default rootfs from host programs (no busybox-static), the second, after
+# `apt-get install busybox-static` and with a new CONTAIN_ROOTFS, from busybox. No cgroup or
+# state of a container may be left afterwards.
+#
+# Needs root, debootstrap and a Debian mirror (MIRROR, default the first of the host's apt
+# sources, else deb.debian.org). Go modules come from this machine's module cache through a
+# file:// GOPROXY, so that the check needs no other network. DIR defaults to a new temporary
+# directory; it is removed at the end unless KEEP=1 (a kept DIR/root is reused next time, which
+# saves the debootstrap). The last line is "fresh-debian: passed" or "fresh-debian: FAILED: why".
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+dir=${1:-}
+keep=${KEEP:-0}
+
+fail() {
+  echo "fresh-debian: FAILED: $*"
+  exit 1
+}
+say() { echo "fresh-debian: $*"; }
+show() { while IFS= read -r line; do echo "  | $line"; done <<<"$1"; } # what the tree printed, indented
+
+[ "$(id -u)" = 0 ] || fail "needs root"
+command -v debootstrap >/dev/null || fail "needs debootstrap (apt-get install debootstrap)"
+GO=$(command -v go || echo /usr/local/go/bin/go)
+[ -x "$GO" ] || fail "needs Go on this machine, to copy into the tree"
+
+mirror=${MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
+mirror=${mirror:-http://deb.debian.org/debian}
+
+if [ -z "$dir" ]; then
+  dir=$(mktemp -d /tmp/contain-fresh-debian.XXXXXX)
+else
+  mkdir -p "$dir"
+fi
+dir=$(cd "$dir" && pwd)
+root=$dir/root
+cleanup() {
+  if [ "$keep" = 1 ]; then say "kept $dir"; else rm -rf --one-file-system "$dir"; fi
+}
+trap cleanup EXIT
+
+# in_tree CMD: runs CMD with bash as root in the tree: new mount and pid namespaces, the tree
+# bind-mounted on itself and made the root with pivot_root (a chroot would make every
+# pivot_root inside fail), a fresh /proc, the host's /sys and /dev, a tmpfs on /run, and an
+# environment as bare as a login's.
+in_tree() {
+  # shellcheck disable=SC2016 # expanded by the inner bash, on purpose
+  unshare --mount --pid --fork --propagation private bash -c '
+    set -e
+    root=$1
+    mount --bind "$root" "$root"
+    mount -t proc proc "$root/proc"
+    mount --rbind /sys "$root/sys"
+    mount --rbind /dev "$root/dev"
+    mount -t tmpfs -o mode=755 tmpfs "$root/run"
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    cd "$root"
+    mkdir -p .oldroot
+    pivot_root . .oldroot
+    umount -l /.oldroot
+    rmdir /.oldroot
+    cd /root
+    exec env -i HOME=/root TERM=xterm LANG=C.UTF-8 \
+      PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/go/bin \
+      GOPROXY=file:///root/goproxy GOFLAGS=-modcacherw bash -c "$2"
+  ' in_tree "$root" "$1"
+}
+
+if [ -f "$root/etc/debian_version" ] && [ -f "$root/.fresh-debian-base" ]; then
+  say "reusing the base system in $root (what the last check installed is purged)"
+  in_tree 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q make busybox-static && apt-get autoremove -y -q --purge' >"$dir/purge.log" 2>&1 ||
+    fail "apt-get purge: see $dir/purge.log"
+else
+  rm -rf --one-file-system "$root"
+  say "debootstrap bookworm from $mirror (about a minute)"
+  debootstrap bookworm "$root" "$mirror" >"$dir/debootstrap.log" 2>&1 || fail "debootstrap: see $dir/debootstrap.log (KEEP=1 keeps it)"
+  touch "$root/.fresh-debian-base"
+fi
+for tool in make git busybox; do
+  if in_tree "command -v $tool" >/dev/null; then fail "the base system already has $tool: not a fresh machine"; fi
+done
+
+say "Go $("$GO" env GOVERSION) to /usr/local/go, HEAD of $repo to /root/contain"
+rm -rf "$root/usr/local/go" "$root/root/contain" "$root/root/goproxy" "$root/var/lib/contain"
+cp -a "$("$GO" env GOROOT)" "$root/usr/local/go"
+git clone -q "$repo" "$root/root/contain"
+
+# The modules of go.mod, laid out as a module proxy serves them (module/@v/version.{info,mod,zip}).
+modcache=$(cd "$repo" && "$GO" env GOMODCACHE)
+(cd "$repo" && "$GO" mod download all) || fail "go mod download on this machine"
+mkdir -p "$root/root/goproxy"
+(cd "$modcache/cache/download" && find . -path '*/@v/*' \( -name '*.info' -o -name '*.mod' -o -name '*.zip' \) -print0 |
+  cpio -0 -pdm --quiet "$root/root/goproxy")
+
+say "apt-get install make (the README's Requirements)"
+in_tree 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends make' >"$dir/apt.log" 2>&1 ||
+  fail "apt-get install make: see $dir/apt.log"
+
+# cgroups of containers before: none may be added by the runs (contain keeps its parent, /contain).
+leftovers() { find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/contain/*' 2>/dev/null | sort; }
+before=$(leftovers)
+
+# shell_in_container NAME ENV: `make run` under script(1), a pseudo-terminal; once the shell's
+# prompt is there, it gets a command and exit. Prints what the terminal showed.
+shell_in_container() {
+  local name=$1 env=$2
+  in_tree "
+    cd contain
+    $env
+    rm -f /tmp/in /tmp/$name.log; mkfifo /tmp/in
+    script -qfec 'make run' /tmp/$name.log </tmp/in >/dev/null &
+    exec 3>/tmp/in
+    for i in \$(seq 600); do
+      grep -q 'run -t -- sh' /tmp/$name.log && tail -n 1 /tmp/$name.log | grep -q '# ' && break
+      sleep 0.2
+    done
+    printf 'echo \"answer from \$(hostname), pid \$\$\"; exit\n' >&3
+    exec 3>&-
+    wait \$! || echo 'make run: exit status' \$?
+    tr -d '\r' </tmp/$name.log
+  "
+}
+
+say "make run, default rootfs from host programs"
+out=$(shell_in_container host '')
+show "$out"
+echo "$out" | grep -q '^contain: building the default rootfs in /var/lib/contain/rootfs from host (first use, offline)$' ||
+  fail "no line saying the default rootfs is built from host programs"
+echo "$out" | grep -q '^answer from contain, pid 1$' || fail "the shell in the container did not answer"
+echo "$out" | grep -q 'exit status' && fail "make run failed"
+
+say "apt-get install busybox-static; make run, default rootfs from busybox"
+in_tree 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static' >>"$dir/apt.log" 2>&1 ||
+  fail "apt-get install busybox-static: see $dir/apt.log"
+out=$(shell_in_container busybox 'export CONTAIN_ROOTFS=/var/lib/contain/rootfs-busybox')
+show "$out"
+echo "$out" | grep -q '^contain: building the default rootfs in /var/lib/contain/rootfs-busybox from busybox (first use, offline)$' ||
+  fail "no line saying the default rootfs is built from busybox"
+echo "$out" | grep -q '^answer from contain, pid 1$' || fail "the shell in the container did not answer"
+echo "$out" | grep -q 'exit status' && fail "make run failed"
+
+version=$(in_tree 'contain/bin/contain version')
+show "$version"
+echo "$version" | grep -q '^commit: unknown$' || fail "contain version without git: want commit: unknown"
+
+after=$(leftovers)
+[ "$before" = "$after" ] || fail "cgroups left behind: $(comm -13 <(echo "$before") <(echo "$after") | tr '\n' ' ')"
+say "passed"
