@@ -97,7 +97,7 @@ git clone -q "$repo" "$root/root/contain"
 
 # The modules of go.mod, laid out as a module proxy serves them (module/@v/version.{info,mod,zip}).
 modcache=$(cd "$repo" && "$GO" env GOMODCACHE)
-(cd "$repo" && "$GO" mod download all) || fail "go mod download on this machine"
+(cd "$repo" && "$GO" mod download) || fail "go mod download on this machine"
 mkdir -p "$root/root/goproxy"
 (cd "$modcache/cache/download" && find . -path '*/@v/*' \( -name '*.info' -o -name '*.mod' -o -name '*.zip' \) -print0 |
   cpio -0 -pdm --quiet "$root/root/goproxy")
