@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +45,26 @@ func TestEventsStats(t *testing.T) {
 	needContainer(t)
 	runningContainer(t, "evstats", func(spec obj) {
 		limit, pids := int64(64<<20), int64(40)
-		linux(spec)["resources"] = specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}, Pids: &specs.LinuxPids{Limit: &pids}}
+		linux(spec)["resources"] = specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}, Pids: &specs.LinuxPids{Limit: &pids},
+			CPU: &specs.LinuxCPU{Cpus: "0"}}
 	}, "/bin/probe", "sleep", "60")
 	before := readStats(t, "evstats")
+	cg := openHostCgroup(t, "/contain/evstats")
+	// The pressure files are in every cgroup2 directory of a kernel with PSI on (v2, and the
+	// cgroup2 directory of a hybrid host); runc reads them on v2.
+	if cg.has("cpu.pressure") {
+		if before.CPU.PSI == nil || before.Memory.PSI == nil || before.Blkio.PSI == nil {
+			t.Errorf("psi: cpu %v, memory %v, io %v: want all three, the cgroup has cpu.pressure", before.CPU.PSI, before.Memory.PSI, before.Blkio.PSI)
+		}
+	} else if before.CPU.PSI != nil {
+		t.Errorf("cpu psi %+v, but the cgroup has no cpu.pressure", before.CPU.PSI)
+	}
+	// cpuset's lists on v1, as runc reports them; cgroup2 has no cpuset in runc's output.
+	if cg.Version() == 1 && cg.has("cpuset.cpus") {
+		if !slices.Equal(before.CPUSet.CPUs, []uint16{0}) || len(before.CPUSet.Mems) == 0 {
+			t.Errorf("cpuset %+v, want cpus [0] as the spec asks, and the memory nodes", before.CPUSet)
+		}
+	}
 	if before.Memory.Usage.Limit != 64<<20 || before.Memory.Usage.Usage == 0 {
 		t.Errorf("memory %+v, want limit 64 MiB and some use", before.Memory.Usage)
 	}

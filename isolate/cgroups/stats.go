@@ -20,6 +20,7 @@ import (
 // pids limit, which reads 0 (and is left out), as runc has it.
 type Stats struct {
 	CPU     CPUStats                `json:"cpu"`
+	CPUSet  CPUSetStats             `json:"cpuset"`
 	Memory  MemoryStats             `json:"memory"`
 	Pids    PidsStats               `json:"pids"`
 	Blkio   BlkioStats              `json:"blkio"`
@@ -29,6 +30,41 @@ type Stats struct {
 type CPUStats struct {
 	Usage      CPUUsage   `json:"usage"`
 	Throttling Throttling `json:"throttling"`
+	PSI        *PSIStats  `json:"psi,omitempty"`
+}
+
+// PSIStats is a cgroup2 pressure file (cpu.pressure, memory.pressure, io.pressure): the share
+// of wall time in which some or all of the cgroup's runnable tasks waited for the resource,
+// averaged over 10, 60 and 300 seconds (percent), and the total stall (microseconds).
+// Documentation/accounting/psi.rst. Nil where the kernel keeps none: a v1 hierarchy, a kernel
+// without CONFIG_PSI or booted with psi=0.
+type PSIStats struct {
+	Some PSIData `json:"some,omitempty"`
+	Full PSIData `json:"full,omitempty"`
+}
+
+type PSIData struct {
+	Avg10  float64 `json:"avg10"`
+	Avg60  float64 `json:"avg60"`
+	Avg300 float64 `json:"avg300"`
+	Total  uint64  `json:"total"`
+}
+
+// CPUSetStats is a v1 cpuset directory: the CPUs and memory nodes the cgroup may use, and its
+// flags (cgroup-v1/cpusets.rst). cgroup2 has no counterpart in runc's output, so it stays
+// empty there.
+type CPUSetStats struct {
+	CPUs                  []uint16 `json:"cpus,omitempty"`
+	CPUExclusive          uint64   `json:"cpu_exclusive"`
+	Mems                  []uint16 `json:"mems,omitempty"`
+	MemHardwall           uint64   `json:"mem_hardwall"`
+	MemExclusive          uint64   `json:"mem_exclusive"`
+	MemoryMigrate         uint64   `json:"memory_migrate"`
+	MemorySpreadPage      uint64   `json:"memory_spread_page"`
+	MemorySpreadSlab      uint64   `json:"memory_spread_slab"`
+	MemoryPressure        uint64   `json:"memory_pressure"`
+	SchedLoadBalance      uint64   `json:"sched_load_balance"`
+	SchedRelaxDomainLevel int64    `json:"sched_relax_domain_level"`
 }
 
 // CPUUsage is CPU time in nanoseconds: in all, per CPU (v1 only: cgroup2 does not count per
@@ -56,6 +92,7 @@ type MemoryStats struct {
 	Swap   MemoryEntry       `json:"swap,omitempty"`
 	Kernel MemoryEntry       `json:"kernel,omitempty"`
 	Raw    map[string]uint64 `json:"raw,omitempty"`
+	PSI    *PSIStats         `json:"psi,omitempty"`
 }
 
 // MemoryEntry is one memory counter: its limit, use now, highest use, and how many times the
@@ -76,6 +113,7 @@ type PidsStats struct {
 type BlkioStats struct {
 	IoServiceBytesRecursive []BlkioEntry `json:"ioServiceBytesRecursive,omitempty"`
 	IoServicedRecursive     []BlkioEntry `json:"ioServicedRecursive,omitempty"`
+	PSI                     *PSIStats    `json:"psi,omitempty"`
 }
 
 type BlkioEntry struct {
@@ -191,7 +229,66 @@ func (c *V2) Stats() (*Stats, error) {
 	s.Pids = f.pids()
 	s.Blkio = v2IO(f)
 	s.Hugetlb = v2Hugetlb(f)
+	v2Pressure(f, &s)
 	return &s, f.err
+}
+
+// v2Pressure reads the three pressure files of a cgroup2 directory.
+func v2Pressure(f *statFiles, s *Stats) {
+	s.CPU.PSI = f.pressure("cpu.pressure")
+	s.Memory.PSI = f.pressure("memory.pressure")
+	s.Blkio.PSI = f.pressure("io.pressure")
+}
+
+// pressure reads a PSI file: a "some" line and, except for cpu before Linux 5.13, a "full"
+// line, each "avg10=0.12 avg60=0.00 avg300=0.00 total=1234". Nil when the file is not there
+// (PSI off), or when reading it fails with EOPNOTSUPP: older kernels booted with psi=0
+// show the files all the same.
+func (f *statFiles) pressure(name string) *PSIStats {
+	before := f.err
+	data, ok := f.text(name)
+	if !ok {
+		if before == nil && errors.Is(f.err, unix.EOPNOTSUPP) {
+			f.err = nil
+		}
+		return nil
+	}
+	var p PSIStats
+	for _, line := range strings.Split(data, "\n") {
+		kind, values, _ := strings.Cut(line, " ")
+		var d *PSIData
+		switch kind {
+		case "some":
+			d = &p.Some
+		case "full":
+			d = &p.Full
+		default:
+			continue
+		}
+		for _, kv := range strings.Fields(values) {
+			key, value, _ := strings.Cut(kv, "=")
+			switch key {
+			case "avg10":
+				d.Avg10 = f.float(name, value)
+			case "avg60":
+				d.Avg60 = f.float(name, value)
+			case "avg300":
+				d.Avg300 = f.float(name, value)
+			case "total":
+				d.Total = f.parse(name, value)
+			}
+		}
+	}
+	return &p
+}
+
+// float parses a PSI average.
+func (f *statFiles) float(name, value string) float64 {
+	v, err := strconv.ParseFloat(value, 64)
+	if err != nil && f.err == nil {
+		f.err = fmt.Errorf("%s: %q is not a number", filepath.Join(f.dir, name), value)
+	}
+	return v
 }
 
 // v2CPU reads cpu.stat, which counts microseconds.
@@ -311,6 +408,7 @@ func (c *V1) Stats() (*Stats, error) {
 	})
 	read("memory", func(f *statFiles) { s.Memory = v1Memory(f) })
 	read("pids", func(f *statFiles) { s.Pids = f.pids() })
+	read("cpuset", func(f *statFiles) { s.CPUSet = v1CPUSet(f) })
 	read("blkio", func(f *statFiles) {
 		s.Blkio = BlkioStats{IoServiceBytesRecursive: v1Blkio(f, "blkio.throttle.io_service_bytes_recursive"),
 			IoServicedRecursive: v1Blkio(f, "blkio.throttle.io_serviced_recursive")}
@@ -320,7 +418,62 @@ func (c *V1) Stats() (*Stats, error) {
 	} else {
 		read("unified", func(f *statFiles) { s.Hugetlb = v2Hugetlb(f) })
 	}
+	// A hybrid host keeps pressure for the container's cgroup2 directory, whatever controllers
+	// the v1 hierarchies have.
+	read("unified", func(f *statFiles) { v2Pressure(f, &s) })
 	return &s, errors.Join(errs...)
+}
+
+// v1CPUSet reads a cpuset directory's lists and flags.
+func v1CPUSet(f *statFiles) CPUSetStats {
+	return CPUSetStats{
+		CPUs: f.idList("cpuset.cpus"), Mems: f.idList("cpuset.mems"),
+		CPUExclusive: f.number("cpuset.cpu_exclusive"), MemExclusive: f.number("cpuset.mem_exclusive"),
+		MemHardwall: f.number("cpuset.mem_hardwall"), MemoryMigrate: f.number("cpuset.memory_migrate"),
+		MemorySpreadPage: f.number("cpuset.memory_spread_page"), MemorySpreadSlab: f.number("cpuset.memory_spread_slab"),
+		MemoryPressure: f.number("cpuset.memory_pressure"), SchedLoadBalance: f.number("cpuset.sched_load_balance"),
+		SchedRelaxDomainLevel: f.signed("cpuset.sched_relax_domain_level"),
+	}
+}
+
+// idList reads a cpuset list, "0-3,8,10-11" (cpusets.rst's "list format"), as the numbers it names.
+func (f *statFiles) idList(name string) []uint16 {
+	data, ok := f.text(name)
+	if !ok || data == "" {
+		return nil
+	}
+	var ids []uint16
+	for _, part := range strings.Split(data, ",") {
+		first, last, isRange := strings.Cut(part, "-")
+		lo, err1 := strconv.ParseUint(first, 10, 16)
+		hi, err2 := lo, error(nil)
+		if isRange {
+			hi, err2 = strconv.ParseUint(last, 10, 16)
+		}
+		if err1 != nil || err2 != nil || hi < lo {
+			if f.err == nil {
+				f.err = fmt.Errorf("%s: %q is not a list of numbers", filepath.Join(f.dir, name), data)
+			}
+			return nil
+		}
+		for id := lo; id <= hi; id++ {
+			ids = append(ids, uint16(id))
+		}
+	}
+	return ids
+}
+
+// signed reads a file that holds one number that may be negative.
+func (f *statFiles) signed(name string) int64 {
+	data, ok := f.text(name)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(data, 10, 64)
+	if err != nil && f.err == nil {
+		f.err = fmt.Errorf("%s: %q is not a number", filepath.Join(f.dir, name), data)
+	}
+	return n
 }
 
 // userHZ is the unit of cpuacct.stat: USER_HZ, 100 on every Linux ABI (times(2)).

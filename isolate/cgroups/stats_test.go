@@ -21,21 +21,28 @@ func TestStatsV2(t *testing.T) {
 		"memory.stat=anon 100\nfile 200\n",
 		"pids.current=3\n", "pids.max=20\n",
 		"io.stat=8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n",
-		"hugetlb.2MB.current=4194304\n", "hugetlb.2MB.max=max\n", "hugetlb.2MB.events=max 4\n", "hugetlb.2MB.rsvd.current=0\n")
+		"hugetlb.2MB.current=4194304\n", "hugetlb.2MB.max=max\n", "hugetlb.2MB.events=max 4\n", "hugetlb.2MB.rsvd.current=0\n",
+		"cpu.pressure=some avg10=1.50 avg60=0.25 avg300=0.05 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+		"memory.pressure=some avg10=0.00 avg60=0.00 avg300=0.00 total=7\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=3\n",
+		"io.pressure=some avg10=12.34 avg60=5.00 avg300=1.00 total=99\nfull avg10=10.00 avg60=4.00 avg300=0.50 total=88\n")
 	got, err := NewV2(mount, "/c").Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Stats{
 		CPU: CPUStats{Usage: CPUUsage{Total: 1500000, User: 1000000, Kernel: 500000},
-			Throttling: Throttling{Periods: 10, ThrottledPeriods: 2, ThrottledTime: 300000}},
+			Throttling: Throttling{Periods: 10, ThrottledPeriods: 2, ThrottledTime: 300000},
+			PSI:        &PSIStats{Some: PSIData{Avg10: 1.5, Avg60: 0.25, Avg300: 0.05, Total: 123456}}},
 		Memory: MemoryStats{Cache: 200, Raw: map[string]uint64{"anon": 100, "file": 200},
 			Usage: MemoryEntry{Usage: 1048576, Max: 2097152, Limit: math.MaxUint64, Failcnt: 3},
-			Swap:  MemoryEntry{Usage: 1048576 + 4096, Limit: math.MaxUint64, Failcnt: 5}},
+			Swap:  MemoryEntry{Usage: 1048576 + 4096, Limit: math.MaxUint64, Failcnt: 5},
+			PSI:   &PSIStats{Some: PSIData{Total: 7}, Full: PSIData{Total: 3}}},
 		Pids: PidsStats{Current: 3, Limit: 20},
 		Blkio: BlkioStats{
 			IoServiceBytesRecursive: []BlkioEntry{{8, 0, "Read", 10}, {8, 0, "Write", 20}, {8, 0, "Discard", 0}},
-			IoServicedRecursive:     []BlkioEntry{{8, 0, "Read", 1}, {8, 0, "Write", 2}, {8, 0, "Discard", 0}}},
+			IoServicedRecursive:     []BlkioEntry{{8, 0, "Read", 1}, {8, 0, "Write", 2}, {8, 0, "Discard", 0}},
+			PSI: &PSIStats{Some: PSIData{Avg10: 12.34, Avg60: 5, Avg300: 1, Total: 99},
+				Full: PSIData{Avg10: 10, Avg60: 4, Avg300: 0.5, Total: 88}}},
 		Hugetlb: map[string]HugetlbStats{"2MB": {Usage: 4194304, Failcnt: 4}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -49,8 +56,9 @@ func TestStatsV2MissingAndDamaged(t *testing.T) {
 	mount := t.TempDir()
 	fixture(t, filepath.Join(mount, "c"), "cpu.stat=usage_usec 7\n")
 	got, err := NewV2(mount, "/c").Stats()
-	if err != nil || got.CPU.Usage.Total != 7000 || got.Memory.Usage != (MemoryEntry{}) || got.Pids != (PidsStats{}) {
-		t.Errorf("only cpu.stat: %+v %v, want the CPU time and zeros", got, err)
+	if err != nil || got.CPU.Usage.Total != 7000 || got.Memory.Usage != (MemoryEntry{}) || got.Pids != (PidsStats{}) ||
+		got.CPU.PSI != nil || got.Memory.PSI != nil || got.Blkio.PSI != nil {
+		t.Errorf("only cpu.stat: %+v %v, want the CPU time, zeros and no pressure", got, err)
 	}
 	if _, err := NewV2(mount, "/gone").Stats(); err == nil {
 		t.Error("stats of a cgroup that is not there: no error")
@@ -59,14 +67,41 @@ func TestStatsV2MissingAndDamaged(t *testing.T) {
 	if _, err := NewV2(mount, "/c").Stats(); err == nil {
 		t.Error("pids.current \"lots\": no error")
 	}
+	fixture(t, filepath.Join(mount, "d"), "cpu.pressure=some avg10=high avg60=0.00 avg300=0.00 total=1\n")
+	if _, err := NewV2(mount, "/d").Stats(); err == nil {
+		t.Error("cpu.pressure avg10=high: no error")
+	}
+}
+
+// cpuset's list format, cgroup-v1/cpusets.rst: ranges and single numbers, comma-separated.
+func TestCPUSetLists(t *testing.T) {
+	dir := t.TempDir()
+	for content, want := range map[string][]uint16{
+		"0-3,8,10-11\n": {0, 1, 2, 3, 8, 10, 11},
+		"1\n":           {1},
+		"\n":            nil, // a cpuset not given any CPU yet
+	} {
+		fixture(t, dir, "cpuset.cpus="+content)
+		f := &statFiles{dir: dir}
+		if got := f.idList("cpuset.cpus"); !reflect.DeepEqual(got, want) || f.err != nil {
+			t.Errorf("%q: %v %v, want %v", content, got, f.err, want)
+		}
+	}
+	for _, bad := range []string{"3-1", "a", "1-", "0-70000"} {
+		fixture(t, dir, "cpuset.cpus="+bad)
+		f := &statFiles{dir: dir}
+		if got := f.idList("cpuset.cpus"); got != nil || f.err == nil {
+			t.Errorf("%q: %v %v, want an error", bad, got, f.err)
+		}
+	}
 }
 
 // On v1 each controller is read in its own hierarchy; cpuacct.stat counts USER_HZ ticks. On
-// a hybrid host hugetlb comes from the cgroup2 hierarchy.
+// a hybrid host hugetlb and the pressure files come from the cgroup2 hierarchy.
 func TestStatsV1(t *testing.T) {
 	root := t.TempDir()
 	h := map[string]string{}
-	for _, ctrl := range []string{"cpuacct", "cpu", "memory", "pids", "blkio"} {
+	for _, ctrl := range []string{"cpuacct", "cpu", "memory", "pids", "blkio", "cpuset"} {
 		h[ctrl] = filepath.Join(root, ctrl)
 	}
 	unified := filepath.Join(root, "unified")
@@ -80,17 +115,25 @@ func TestStatsV1(t *testing.T) {
 	fixture(t, filepath.Join(h["pids"], "c"), "pids.current=2\n", "pids.max=max\n")
 	fixture(t, filepath.Join(h["blkio"], "c"), "blkio.throttle.io_service_bytes_recursive=8:16 Read 4096\n8:16 Write 0\nTotal 4096\n",
 		"blkio.throttle.io_serviced_recursive=Total 0\n")
-	fixture(t, filepath.Join(unified, "c"), "hugetlb.1GB.current=0\n", "hugetlb.1GB.events=max 0\n")
+	fixture(t, filepath.Join(h["cpuset"], "c"), "cpuset.cpus=0-1\n", "cpuset.mems=0\n", "cpuset.cpu_exclusive=0\n",
+		"cpuset.mem_exclusive=0\n", "cpuset.mem_hardwall=1\n", "cpuset.memory_migrate=0\n", "cpuset.memory_spread_page=0\n",
+		"cpuset.memory_spread_slab=1\n", "cpuset.memory_pressure=5\n", "cpuset.sched_load_balance=1\n",
+		"cpuset.sched_relax_domain_level=-1\n")
+	fixture(t, filepath.Join(unified, "c"), "hugetlb.1GB.current=0\n", "hugetlb.1GB.events=max 0\n",
+		"cpu.pressure=some avg10=0.50 avg60=0.10 avg300=0.02 total=4242\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
 	got, err := NewV1(h, unified, "/c").Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Stats{
 		CPU: CPUStats{Usage: CPUUsage{Total: 3e9, Percpu: []uint64{1e9, 2e9}, User: 1.2e9, Kernel: 0.3e9},
-			Throttling: Throttling{Periods: 4, ThrottledPeriods: 1, ThrottledTime: 500}},
+			Throttling: Throttling{Periods: 4, ThrottledPeriods: 1, ThrottledTime: 500},
+			PSI:        &PSIStats{Some: PSIData{Avg10: 0.5, Avg60: 0.1, Avg300: 0.02, Total: 4242}}}, // the hybrid host's cgroup2 directory
 		Memory: MemoryStats{Cache: 12, Raw: map[string]uint64{"cache": 12, "rss": 34},
 			Usage: MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432, Failcnt: 2},
 			Swap:  MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432}},
+		CPUSet: CPUSetStats{CPUs: []uint16{0, 1}, Mems: []uint16{0}, MemHardwall: 1, MemorySpreadSlab: 1, MemoryPressure: 5,
+			SchedLoadBalance: 1, SchedRelaxDomainLevel: -1},
 		Pids:    PidsStats{Current: 2}, // pids.max "max": 0, as runc reports it
 		Blkio:   BlkioStats{IoServiceBytesRecursive: []BlkioEntry{{8, 16, "Read", 4096}, {8, 16, "Write", 0}}},
 		Hugetlb: map[string]HugetlbStats{"1GB": {}},
