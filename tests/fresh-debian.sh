@@ -131,23 +131,27 @@ shell_in_container() {
   "
 }
 
+# make_run NAME ROOTFS FROM: `make run`, with CONTAIN_ROOTFS=ROOTFS unless ROOTFS is the default,
+# must say that it builds the default rootfs there from FROM, and the shell in the container
+# must answer.
+make_run() {
+  local name=$1 rootfs=$2 from=$3 env='' out
+  [ "$rootfs" = /var/lib/contain/rootfs ] || env="export CONTAIN_ROOTFS=$rootfs"
+  out=$(shell_in_container "$name" "$env")
+  show "$out"
+  grep -qxF "contain: building the default rootfs in $rootfs from $from (first use, offline)" <<<"$out" ||
+    fail "no line saying the default rootfs is built from $from"
+  grep -qx 'answer from contain, pid 1' <<<"$out" || fail "the shell in the container did not answer"
+  if grep -q 'make run: exit status' <<<"$out"; then fail "make run failed"; fi
+}
+
 say "make run, default rootfs from host programs"
-out=$(shell_in_container host '')
-show "$out"
-echo "$out" | grep -q '^contain: building the default rootfs in /var/lib/contain/rootfs from host (first use, offline)$' ||
-  fail "no line saying the default rootfs is built from host programs"
-echo "$out" | grep -q '^answer from contain, pid 1$' || fail "the shell in the container did not answer"
-echo "$out" | grep -q 'exit status' && fail "make run failed"
+make_run host /var/lib/contain/rootfs host
 
 say "apt-get install busybox-static; make run, default rootfs from busybox"
 in_tree 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static' >>"$dir/apt.log" 2>&1 ||
   fail "apt-get install busybox-static: see $dir/apt.log"
-out=$(shell_in_container busybox 'export CONTAIN_ROOTFS=/var/lib/contain/rootfs-busybox')
-show "$out"
-echo "$out" | grep -q '^contain: building the default rootfs in /var/lib/contain/rootfs-busybox from busybox (first use, offline)$' ||
-  fail "no line saying the default rootfs is built from busybox"
-echo "$out" | grep -q '^answer from contain, pid 1$' || fail "the shell in the container did not answer"
-echo "$out" | grep -q 'exit status' && fail "make run failed"
+make_run busybox /var/lib/contain/rootfs-busybox busybox
 
 version=$(in_tree 'contain/bin/contain version')
 show "$version"
