@@ -413,14 +413,18 @@ func (c *V1) Stats() (*Stats, error) {
 		s.Blkio = BlkioStats{IoServiceBytesRecursive: v1Blkio(f, "blkio.throttle.io_service_bytes_recursive"),
 			IoServicedRecursive: v1Blkio(f, "blkio.throttle.io_serviced_recursive")}
 	})
-	if _, ok := c.hierarchies["hugetlb"]; ok {
-		read("hugetlb", func(f *statFiles) { s.Hugetlb = v1Hugetlb(f) })
-	} else {
-		read("unified", func(f *statFiles) { s.Hugetlb = v2Hugetlb(f) })
+	_, v1Hugetlb := c.hierarchies["hugetlb"]
+	if v1Hugetlb {
+		read("hugetlb", func(f *statFiles) { s.Hugetlb = v1HugetlbStats(f) })
 	}
-	// A hybrid host keeps pressure for the container's cgroup2 directory, whatever controllers
-	// the v1 hierarchies have.
-	read("unified", func(f *statFiles) { v2Pressure(f, &s) })
+	// The cgroup2 directory of a hybrid host: hugetlb where no v1 hierarchy has it, and the
+	// pressure files, which it has whatever controllers the v1 hierarchies hold.
+	read("unified", func(f *statFiles) {
+		if !v1Hugetlb {
+			s.Hugetlb = v2Hugetlb(f)
+		}
+		v2Pressure(f, &s)
+	})
 	return &s, errors.Join(errs...)
 }
 
@@ -520,8 +524,8 @@ func v1Blkio(f *statFiles, name string) []BlkioEntry {
 	return entries
 }
 
-// v1Hugetlb reads hugetlb.SIZE.usage_in_bytes, max_usage_in_bytes and failcnt.
-func v1Hugetlb(f *statFiles) map[string]HugetlbStats {
+// v1HugetlbStats reads hugetlb.SIZE.usage_in_bytes, max_usage_in_bytes and failcnt.
+func v1HugetlbStats(f *statFiles) map[string]HugetlbStats {
 	stats := map[string]HugetlbStats{}
 	for _, size := range pageSizes(f.dir, ".usage_in_bytes") {
 		p := "hugetlb." + size

@@ -1,10 +1,13 @@
 package cgroups
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -87,7 +90,7 @@ func TestCPUSetLists(t *testing.T) {
 			t.Errorf("%q: %v %v, want %v", content, got, f.err, want)
 		}
 	}
-	for _, bad := range []string{"3-1", "a", "1-", "0-70000"} {
+	for _, bad := range []string{"3-1", "a", "1-", "0-70000", "70000", "1,,2", "-1"} {
 		fixture(t, dir, "cpuset.cpus="+bad)
 		f := &statFiles{dir: dir}
 		if got := f.idList("cpuset.cpus"); got != nil || f.err == nil {
@@ -115,9 +118,10 @@ func TestStatsV1(t *testing.T) {
 	fixture(t, filepath.Join(h["pids"], "c"), "pids.current=2\n", "pids.max=max\n")
 	fixture(t, filepath.Join(h["blkio"], "c"), "blkio.throttle.io_service_bytes_recursive=8:16 Read 4096\n8:16 Write 0\nTotal 4096\n",
 		"blkio.throttle.io_serviced_recursive=Total 0\n")
-	fixture(t, filepath.Join(h["cpuset"], "c"), "cpuset.cpus=0-1\n", "cpuset.mems=0\n", "cpuset.cpu_exclusive=0\n",
-		"cpuset.mem_exclusive=0\n", "cpuset.mem_hardwall=1\n", "cpuset.memory_migrate=0\n", "cpuset.memory_spread_page=0\n",
-		"cpuset.memory_spread_slab=1\n", "cpuset.memory_pressure=5\n", "cpuset.sched_load_balance=1\n",
+	// Each flag file a value of its own, so that a flag read from the wrong file shows.
+	fixture(t, filepath.Join(h["cpuset"], "c"), "cpuset.cpus=0-1\n", "cpuset.mems=0\n", "cpuset.cpu_exclusive=2\n",
+		"cpuset.mem_exclusive=3\n", "cpuset.mem_hardwall=4\n", "cpuset.memory_migrate=5\n", "cpuset.memory_spread_page=6\n",
+		"cpuset.memory_spread_slab=7\n", "cpuset.memory_pressure=8\n", "cpuset.sched_load_balance=9\n",
 		"cpuset.sched_relax_domain_level=-1\n")
 	fixture(t, filepath.Join(unified, "c"), "hugetlb.1GB.current=0\n", "hugetlb.1GB.events=max 0\n",
 		"cpu.pressure=some avg10=0.50 avg60=0.10 avg300=0.02 total=4242\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
@@ -132,8 +136,9 @@ func TestStatsV1(t *testing.T) {
 		Memory: MemoryStats{Cache: 12, Raw: map[string]uint64{"cache": 12, "rss": 34},
 			Usage: MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432, Failcnt: 2},
 			Swap:  MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432}},
-		CPUSet: CPUSetStats{CPUs: []uint16{0, 1}, Mems: []uint16{0}, MemHardwall: 1, MemorySpreadSlab: 1, MemoryPressure: 5,
-			SchedLoadBalance: 1, SchedRelaxDomainLevel: -1},
+		CPUSet: CPUSetStats{CPUs: []uint16{0, 1}, Mems: []uint16{0}, CPUExclusive: 2, MemExclusive: 3, MemHardwall: 4,
+			MemoryMigrate: 5, MemorySpreadPage: 6, MemorySpreadSlab: 7, MemoryPressure: 8, SchedLoadBalance: 9,
+			SchedRelaxDomainLevel: -1},
 		Pids:    PidsStats{Current: 2}, // pids.max "max": 0, as runc reports it
 		Blkio:   BlkioStats{IoServiceBytesRecursive: []BlkioEntry{{8, 16, "Read", 4096}, {8, 16, "Write", 0}}},
 		Hugetlb: map[string]HugetlbStats{"1GB": {}},
@@ -182,4 +187,62 @@ func TestWatchOOMV2(t *testing.T) {
 	if _, err := w.Kills(); err == nil {
 		t.Error("kills of a cgroup that is gone: no error")
 	}
+}
+
+// The JSON is runc's (types/events.go), name for name, so that a tool written against runc's
+// events reads contain's: the pressure and cpuset fields spelled out, and those with
+// omitempty left out when empty.
+func TestStatsJSONNames(t *testing.T) {
+	s := Stats{
+		CPU: CPUStats{PSI: &PSIStats{Some: PSIData{Avg10: 1.5, Avg60: 2, Avg300: 3, Total: 4}, Full: PSIData{Total: 5}}},
+		CPUSet: CPUSetStats{CPUs: []uint16{0, 1}, CPUExclusive: 1, Mems: []uint16{0}, MemHardwall: 2, MemExclusive: 3, MemoryMigrate: 4,
+			MemorySpreadPage: 5, MemorySpreadSlab: 6, MemoryPressure: 7, SchedLoadBalance: 8, SchedRelaxDomainLevel: -1},
+		Memory: MemoryStats{PSI: &PSIStats{}},
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"cpu.psi.some.avg10": "1.5", "cpu.psi.some.avg60": "2", "cpu.psi.some.avg300": "3", "cpu.psi.some.total": "4",
+		"cpu.psi.full.total": "5", "memory.psi.some.total": "0",
+		"cpuset.cpus": "[0 1]", "cpuset.cpu_exclusive": "1", "cpuset.mems": "[0]", "cpuset.mem_hardwall": "2",
+		"cpuset.mem_exclusive": "3", "cpuset.memory_migrate": "4", "cpuset.memory_spread_page": "5",
+		"cpuset.memory_spread_slab": "6", "cpuset.memory_pressure": "7", "cpuset.sched_load_balance": "8",
+		"cpuset.sched_relax_domain_level": "-1",
+	}
+	for path, value := range want {
+		if v, ok := jsonAt(got, path); !ok || fmt.Sprint(v) != value {
+			t.Errorf("%s: %v (there: %v), want %s in %s", path, v, ok, value, data)
+		}
+	}
+	for _, absent := range []string{"blkio.psi", "cpu.psi.some.avg10x"} {
+		if _, ok := jsonAt(got, absent); ok {
+			t.Errorf("%s is there, want it left out: %s", absent, data)
+		}
+	}
+	empty, _ := json.Marshal(Stats{})
+	for _, absent := range []string{`"psi"`, `"cpus"`, `"mems"`} {
+		if strings.Contains(string(empty), absent) {
+			t.Errorf("empty stats have %s, want it left out: %s", absent, empty)
+		}
+	}
+}
+
+// jsonAt follows a dotted path through decoded JSON objects.
+func jsonAt(v any, path string) (any, bool) {
+	for _, key := range strings.Split(path, ".") {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = obj[key]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
 }
