@@ -9,14 +9,18 @@
 # the host's kernel, /sys and /dev), `make run` opens a shell in a container on a pseudo-terminal.
 # The shell is sent a command, and its answer must come back; the first run must say that it
 # builds the default rootfs from host programs (no busybox-static), the second, after
-# `apt-get install busybox-static` and with a new CONTAIN_ROOTFS, from busybox. No cgroup or
-# state of a container may be left afterwards.
+# `apt-get install busybox-static` and with a new CONTAIN_ROOTFS, from busybox. Each run must
+# leave no state in the tree's /run/contain, and the two no container cgroup on the host (so
+# run it where no other contain container starts meanwhile).
 #
 # Needs root, debootstrap and a Debian mirror (MIRROR, default the first of the host's apt
 # sources, else deb.debian.org). Go modules come from this machine's module cache through a
-# file:// GOPROXY, so that the check needs no other network. DIR defaults to a new temporary
-# directory; it is removed at the end unless KEEP=1 (a kept DIR/root is reused next time, which
-# saves the debootstrap). The last line is "fresh-debian: passed" or "fresh-debian: FAILED: why".
+# file:// GOPROXY, so that the check needs no other network. The tree is DIR/root, DIR a new
+# temporary directory unless given; at the end the script removes what it made (a temporary
+# DIR whole; in a given DIR, root and its logs) unless KEEP=1, and a kept DIR/root is reused
+# next time, which saves the debootstrap. A DIR/root it did not make is refused, never removed.
+# The last line is "fresh-debian: passed" or "fresh-debian: FAILED: why" (with KEEP=1, a line
+# naming the kept DIR follows).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-}
@@ -25,6 +29,11 @@ keep=${KEEP:-0}
 fail() {
   echo "fresh-debian: FAILED: $*"
   exit 1
+}
+# fail_log LOG WHY: fails, with the end of LOG, which the clean-up is about to remove.
+fail_log() {
+  tail -n 15 "$1" | sed 's/^/  | /'
+  fail "$2"
 }
 say() { echo "fresh-debian: $*"; }
 show() { while IFS= read -r line; do echo "  | $line"; done <<<"$1"; } # what the tree printed, indented
@@ -37,15 +46,28 @@ GO=$(command -v go || echo /usr/local/go/bin/go)
 mirror=${MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
 mirror=${mirror:-http://deb.debian.org/debian}
 
+made_dir=false
 if [ -z "$dir" ]; then
   dir=$(mktemp -d /tmp/contain-fresh-debian.XXXXXX)
+  made_dir=true
 else
   mkdir -p "$dir"
 fi
 dir=$(cd "$dir" && pwd)
 root=$dir/root
+# .fresh-debian-ours: made by this script; .fresh-debian-base: and debootstrap finished there.
+if [ -e "$root" ] && [ ! -f "$root/.fresh-debian-ours" ]; then
+  fail "$root is there and was not made by this script: give another DIR"
+fi
 cleanup() {
-  if [ "$keep" = 1 ]; then say "kept $dir"; else rm -rf --one-file-system "$dir"; fi
+  if [ "$keep" = 1 ]; then
+    say "kept $dir"
+  elif $made_dir; then
+    rm -rf --one-file-system "$dir"
+  else
+    rm -rf --one-file-system "$root"
+    rm -f "$dir/debootstrap.log" "$dir/apt.log" "$dir/purge.log"
+  fi
 }
 trap cleanup EXIT
 
@@ -76,14 +98,16 @@ in_tree() {
   ' in_tree "$root" "$1"
 }
 
-if [ -f "$root/etc/debian_version" ] && [ -f "$root/.fresh-debian-base" ]; then
+if [ -f "$root/.fresh-debian-base" ]; then
   say "reusing the base system in $root (what the last check installed is purged)"
   in_tree 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q make busybox-static && apt-get autoremove -y -q --purge' >"$dir/purge.log" 2>&1 ||
-    fail "apt-get purge: see $dir/purge.log"
+    fail_log "$dir/purge.log" "apt-get purge"
 else
-  rm -rf --one-file-system "$root"
   say "debootstrap bookworm from $mirror (about a minute)"
-  debootstrap bookworm "$root" "$mirror" >"$dir/debootstrap.log" 2>&1 || fail "debootstrap: see $dir/debootstrap.log (KEEP=1 keeps it)"
+  rm -rf --one-file-system "$root" # only ever a tree of ours whose debootstrap did not finish
+  mkdir "$root"
+  touch "$root/.fresh-debian-ours"
+  debootstrap bookworm "$root" "$mirror" >"$dir/debootstrap.log" 2>&1 || fail_log "$dir/debootstrap.log" "debootstrap"
   touch "$root/.fresh-debian-base"
 fi
 for tool in make git busybox; do
@@ -92,22 +116,23 @@ done
 
 say "Go $("$GO" env GOVERSION) to /usr/local/go, HEAD of $repo to /root/contain"
 rm -rf "$root/usr/local/go" "$root/root/contain" "$root/root/goproxy" "$root/var/lib/contain"
-cp -a "$("$GO" env GOROOT)" "$root/usr/local/go"
-git clone -q "$repo" "$root/root/contain"
+cp -a "$("$GO" env GOROOT)" "$root/usr/local/go" || fail "copy Go into the tree"
+git clone -q "$repo" "$root/root/contain" || fail "git clone $repo"
 
 # The modules of go.mod, laid out as a module proxy serves them (module/@v/version.{info,mod,zip}).
 modcache=$(cd "$repo" && "$GO" env GOMODCACHE)
 (cd "$repo" && "$GO" mod download) || fail "go mod download on this machine"
 mkdir -p "$root/root/goproxy"
 (cd "$modcache/cache/download" && find . -path '*/@v/*' \( -name '*.info' -o -name '*.mod' -o -name '*.zip' \) -print0 |
-  cpio -0 -pdm --quiet "$root/root/goproxy")
+  cpio -0 -pdm --quiet "$root/root/goproxy") || fail "copy the Go modules into the tree"
 
 say "apt-get install make (the README's Requirements)"
 in_tree 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends make' >"$dir/apt.log" 2>&1 ||
-  fail "apt-get install make: see $dir/apt.log"
+  fail_log "$dir/apt.log" "apt-get install make"
 
 # cgroups of containers before: none may be added by the runs (contain keeps its parent, /contain).
-leftovers() { find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/contain/*' 2>/dev/null | sort; }
+# (find fails when a cgroup vanishes under it: what it listed is still the answer.)
+leftovers() { { find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/contain/*' 2>/dev/null || true; } | sort; }
 before=$(leftovers)
 
 # shell_in_container NAME ENV: `make run` under script(1), a pseudo-terminal; once the shell's
@@ -128,6 +153,8 @@ shell_in_container() {
     exec 3>&-
     wait \$! || echo 'make run: exit status' \$?
     tr -d '\r' </tmp/$name.log
+    ls -A /run/contain 2>/dev/null | sed 's/^/state left in \/run\/contain: /'
+
   "
 }
 
@@ -137,12 +164,13 @@ shell_in_container() {
 make_run() {
   local name=$1 rootfs=$2 from=$3 env='' out
   [ "$rootfs" = /var/lib/contain/rootfs ] || env="export CONTAIN_ROOTFS=$rootfs"
-  out=$(shell_in_container "$name" "$env")
+  out=$(shell_in_container "$name" "$env") || fail "the tree did not run make run ($name)"
   show "$out"
   grep -qxF "contain: building the default rootfs in $rootfs from $from (first use, offline)" <<<"$out" ||
     fail "no line saying the default rootfs is built from $from"
   grep -qx 'answer from contain, pid 1' <<<"$out" || fail "the shell in the container did not answer"
   if grep -q 'make run: exit status' <<<"$out"; then fail "make run failed"; fi
+  if grep -q '^state left in /run/contain' <<<"$out"; then fail "state left in /run/contain"; fi
 }
 
 say "make run, default rootfs from host programs"
@@ -150,10 +178,10 @@ make_run host /var/lib/contain/rootfs host
 
 say "apt-get install busybox-static; make run, default rootfs from busybox"
 in_tree 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static' >>"$dir/apt.log" 2>&1 ||
-  fail "apt-get install busybox-static: see $dir/apt.log"
+  fail_log "$dir/apt.log" "apt-get install busybox-static"
 make_run busybox /var/lib/contain/rootfs-busybox busybox
 
-version=$(in_tree 'contain/bin/contain version')
+version=$(in_tree 'contain/bin/contain version') || fail "contain version in the tree"
 show "$version"
 echo "$version" | grep -q '^commit: unknown$' || fail "contain version without git: want commit: unknown"
 
