@@ -9,7 +9,8 @@
 # the host's kernel, /sys and /dev), `make run` opens a shell in a container on a pseudo-terminal.
 # The shell is sent a command, and its answer must come back; the first run must say that it
 # builds the default rootfs from host programs (no busybox-static), the second, after
-# `apt-get install busybox-static` and with a new CONTAIN_ROOTFS, from busybox. Each run must
+# `apt-get install busybox-static` and with a new CONTAIN_ROOTFS, from busybox. Between the
+# two, the README's other quick-form examples run there without a terminal. Each run must
 # leave no state in the tree's /run/contain, and the two no container cgroup on the host (so
 # run it where no other contain container starts meanwhile).
 #
@@ -175,6 +176,19 @@ make_run() {
 
 say "make run, default rootfs from host programs"
 make_run host /var/lib/contain/rootfs host
+
+# The README's other quick-form examples, without a terminal, on the rootfs just built.
+say "the README's quick form: a command, the options, cgroup limits"
+# shellcheck disable=SC2016 # expanded in the container, on purpose
+quick=$(in_tree '
+  c=contain/bin/contain
+  $c run -- sh -c "echo hi"
+  $c run --hostname box -e KEY=VAL --cwd /tmp --user 1000:1000 -- sh -c "echo \$(hostname) \$KEY \$(pwd) \$(id -u):\$(id -g)"
+  $c run --memory 64M --pids-limit 100 --cpus 0.5 -- sh -c "echo limits ok"
+  ls -A /run/contain 2>/dev/null | sed "s/^/state left in \/run\/contain: /"
+') || fail "the README's quick form in the tree"
+show "$quick"
+[ "$quick" = $'hi\nbox VAL /tmp 1000:1000\nlimits ok' ] || fail "the README's quick form: want hi, box VAL /tmp 1000:1000, limits ok"
 
 say "apt-get install busybox-static; make run, default rootfs from busybox"
 in_tree 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static' >>"$dir/apt.log" 2>&1 ||
