@@ -15,8 +15,9 @@ import (
 // busyboxPaths are where Debian's busybox-static installs busybox.
 var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox"}
 
-// errNoBusybox explains how to get a busybox that works in any rootfs.
-var errNoBusybox = errors.New("install Debian's busybox-static (apt-get install busybox-static)")
+// ErrNoBusybox is in the error of a busybox build on a host without a static busybox: it says
+// how to get one that works in any rootfs (errors.Is finds it).
+var ErrNoBusybox = errors.New("install Debian's busybox-static (apt-get install busybox-static)")
 
 // findBusybox returns the host's static busybox. A dynamic one is refused: the rootfs has no
 // loader or libc for it.
@@ -36,9 +37,9 @@ func findBusybox() (string, error) {
 		dynamic = p
 	}
 	if dynamic != "" {
-		return "", fmt.Errorf("busybox %s is dynamically linked: %w", dynamic, errNoBusybox)
+		return "", fmt.Errorf("busybox %s is dynamically linked: %w", dynamic, ErrNoBusybox)
 	}
-	return "", fmt.Errorf("no busybox in %s: %w", strings.Join(busyboxPaths, " or "), errNoBusybox)
+	return "", fmt.Errorf("no busybox in %s: %w", strings.Join(busyboxPaths, " or "), ErrNoBusybox)
 }
 
 // isFile reports whether p is (or links to) a regular file.
