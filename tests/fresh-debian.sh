@@ -10,7 +10,8 @@
 # The shell is sent a command, and its answer must come back; the first run must say that it
 # builds the default rootfs from host programs (no busybox-static), the second, after
 # `apt-get install busybox-static` and with a new CONTAIN_ROOTFS, from busybox. Between the
-# two, the README's other quick-form examples run there without a terminal. Each run must
+# two, the README's other quick-form examples run there without a terminal, and after them
+# `make test` must pass (its engine part skips: no podman or containerd). Each run must
 # leave no state in the tree's /run/contain, and the two no container cgroup on the host (so
 # run it where no other contain container starts meanwhile).
 #
@@ -194,6 +195,13 @@ say "apt-get install busybox-static; make run, default rootfs from busybox"
 in_tree 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static' >>"$dir/apt.log" 2>&1 ||
   fail_log "$dir/apt.log" "apt-get install busybox-static"
 make_run busybox /var/lib/contain/rootfs-busybox busybox
+
+# The README's second command. There is no podman or containerd in the tree, so the engine part
+# skips; everything else must pass.
+say "make test (the engine part skips: no podman or containerd here)"
+tests=$(in_tree 'cd contain && make test 2>&1 | tail -n 3') || fail "make test in the tree"
+show "$tests"
+grep -qE '^tests: [0-9]+ passed, 0 failed, [0-9]+ skipped$' <<<"$tests" || fail "make test: want no failure"
 
 version=$(in_tree 'contain/bin/contain version') || fail "contain version in the tree"
 show "$version"
