@@ -384,8 +384,20 @@ func signalInit(s *stateDir, sig unix.Signal) error {
 	if start, err := processStart(s.state.Pid); err != nil || start != s.state.InitStart {
 		return fmt.Errorf("container %q: %w", s.state.ID, ErrNotRunning)
 	}
-	if err := unix.PidfdSendSignal(pidfd, sig, nil, 0); err != nil {
-		return fmt.Errorf("kill %d: %w", s.state.Pid, err)
+	return sendSignal(pidfd, s.state.ID, s.state.Pid, sig)
+}
+
+// sendSignal signals the process of pidfd, init of container id. ESRCH means that it exited
+// and was reaped since the pidfd was opened: it is not running, which is what delete --force
+// wants. That happens: delete kills the cgroup first, and an engine's shim (a subreaper) reaps
+// init at once, between the checks of signalInit and this signal.
+func sendSignal(pidfd int, id string, pid int, sig unix.Signal) error {
+	err := unix.PidfdSendSignal(pidfd, sig, nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("container %q: %w", id, ErrNotRunning)
+	}
+	if err != nil {
+		return fmt.Errorf("pidfd_send_signal %s to %d: %w", unix.SignalName(sig), pid, err)
 	}
 	return nil
 }

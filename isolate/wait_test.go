@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"errors"
 	"fmt"
 	"os/exec"
 	"testing"
@@ -34,5 +35,29 @@ func TestAwaitExitLeavesTheProcessToItsWaiter(t *testing.T) {
 
 	if awaitExit(-1) {
 		t.Error("awaitExit(-1): true")
+	}
+}
+
+// A signal to init that exited and was reaped after its pidfd was opened (an engine's shim
+// reaps at once) finds it not running, which is what delete --force wants, not an error;
+// one to a live process is sent.
+func TestSendSignalToAReapedInitIsNotRunning(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "sleep 60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		testenv.Skip(t, fmt.Sprintf("pidfd_open: %v", err))
+	}
+	defer unix.Close(pidfd)
+	if err := sendSignal(pidfd, "c", cmd.Process.Pid, unix.SIGKILL); err != nil {
+		t.Errorf("SIGKILL to a live process: %v", err)
+	}
+	cmd.Wait() // reaped: the pidfd now names no process
+	if err := sendSignal(pidfd, "c", cmd.Process.Pid, unix.SIGKILL); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("SIGKILL to a reaped process: %v, want ErrNotRunning", err)
 	}
 }

@@ -13,11 +13,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/containkit/contain/internal/testenv"
 	"github.com/containkit/contain/isolate"
@@ -366,6 +368,7 @@ func TestManyAtOnce(t *testing.T) {
 	const n = 200
 	logs := t.TempDir()
 	errs := make(chan error, n)
+	reap := actAsShim(t)
 	for i := 0; i < n; i++ {
 		go func() {
 			id := "many-" + strconv.Itoa(i)
@@ -387,6 +390,9 @@ func TestManyAtOnce(t *testing.T) {
 					err = fmt.Errorf("%s %s: %v: %s", verb, id, err, msg)
 					break
 				}
+			}
+			if err == nil {
+				err = reap(id)
 			}
 			errs <- err
 		}()
@@ -413,6 +419,52 @@ func TestManyAtOnce(t *testing.T) {
 		if !gone(pid) {
 			t.Errorf("init %d still runs after delete --force", pid)
 		}
+	}
+}
+
+// actAsShim makes the test what an engine's shim is to its containers (containerd-shim,
+// conmon): the subreaper of their inits, which reaps each one the moment it exits. reap(id)
+// starts doing so for a started container. delete --force then races the reaping: it kills
+// the cgroup, and init can be reaped before the runtime signals it, which the runtime must
+// take as "gone": with the test as the shim, the code before failed 1 or 2 of the 200 deletes
+// of TestManyAtOnce in each of three runs with "no such process", and left their state and
+// cgroups. When the test ends, every init must have been reaped within 10 s.
+func actAsShim(t *testing.T) (reap func(id string) error) {
+	t.Helper()
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("prctl PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+	var reaped sync.WaitGroup
+	t.Cleanup(func() {
+		done := make(chan struct{})
+		go func() { reaped.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("a container's init was not reaped 10 s after the test")
+		}
+		unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	})
+	return func(id string) error {
+		st, err := loadStateFile(id)
+		if err != nil {
+			return err
+		}
+		var ws unix.WaitStatus
+		// Init is ours once create has exited; a pid that is not says the subreaper failed.
+		if _, err := unix.Wait4(st.Pid, &ws, unix.WNOHANG, nil); err != nil {
+			return fmt.Errorf("%s: init %d is not the test's child: %v", id, st.Pid, err)
+		}
+		reaped.Add(1)
+		go func() {
+			defer reaped.Done()
+			for {
+				if _, err := unix.Wait4(st.Pid, &ws, 0, nil); err != unix.EINTR {
+					return
+				}
+			}
+		}()
+		return nil
 	}
 }
 
