@@ -15,16 +15,7 @@ import (
 // wait4, for hooks cmd.Wait) still gets its status. On a pidfd that names no process it
 // cannot wait, and says so.
 func TestAwaitExitLeavesTheProcessToItsWaiter(t *testing.T) {
-	cmd := exec.Command("/bin/sh", "-c", "sleep 0.05; exit 7")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
-	if err != nil {
-		cmd.Wait()
-		testenv.Skip(t, fmt.Sprintf("pidfd_open: %v", err))
-	}
-	defer unix.Close(pidfd)
+	cmd, pidfd := startWithPidfd(t, "sleep 0.05; exit 7")
 	if !awaitExit(pidfd) {
 		t.Error("awaitExit: false for a child that exits")
 	}
@@ -42,7 +33,21 @@ func TestAwaitExitLeavesTheProcessToItsWaiter(t *testing.T) {
 // reaps at once) finds it not running, which is what delete --force wants, not an error;
 // one to a live process is sent.
 func TestSendSignalToAReapedInitIsNotRunning(t *testing.T) {
-	cmd := exec.Command("/bin/sh", "-c", "sleep 60")
+	cmd, pidfd := startWithPidfd(t, "sleep 60")
+	if err := sendSignal(pidfd, "c", cmd.Process.Pid, unix.SIGKILL); err != nil {
+		t.Errorf("SIGKILL to a live process: %v", err)
+	}
+	cmd.Wait() // reaped: the pidfd now names no process
+	if err := sendSignal(pidfd, "c", cmd.Process.Pid, unix.SIGKILL); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("SIGKILL to a reaped process: %v, want ErrNotRunning", err)
+	}
+}
+
+// startWithPidfd starts sh -c script as a child and opens a pidfd on it, closed when the test
+// ends. Without pidfd_open(2) (Linux 5.3) the test skips.
+func startWithPidfd(t *testing.T, script string) (*exec.Cmd, int) {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +57,6 @@ func TestSendSignalToAReapedInitIsNotRunning(t *testing.T) {
 		cmd.Wait()
 		testenv.Skip(t, fmt.Sprintf("pidfd_open: %v", err))
 	}
-	defer unix.Close(pidfd)
-	if err := sendSignal(pidfd, "c", cmd.Process.Pid, unix.SIGKILL); err != nil {
-		t.Errorf("SIGKILL to a live process: %v", err)
-	}
-	cmd.Wait() // reaped: the pidfd now names no process
-	if err := sendSignal(pidfd, "c", cmd.Process.Pid, unix.SIGKILL); !errors.Is(err, ErrNotRunning) {
-		t.Errorf("SIGKILL to a reaped process: %v, want ErrNotRunning", err)
-	}
+	t.Cleanup(func() { unix.Close(pidfd) })
+	return cmd, pidfd
 }
