@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fresh-debian.sh [DIR]
 #
-# The README's first command on a fresh Debian 12, as a new user runs it: debootstrap makes a
+# The README's two commands on a fresh Debian 12, as a new user runs them: debootstrap makes a
 # Debian 12 base system (what an install without tasks has: no make, no git, no busybox) in
 # DIR/root, Go is copied in as /usr/local/go (the README's "with Go 1.26 installed"), this
 # repository's HEAD is cloned into /root/contain, `make` is installed as the README's
