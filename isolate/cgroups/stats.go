@@ -169,10 +169,17 @@ func (f *statFiles) parse(name, value string) uint64 {
 		return math.MaxUint64
 	}
 	n, err := strconv.ParseUint(value, 10, 64)
-	if err != nil && f.err == nil {
-		f.err = fmt.Errorf("%s: %q is not a number", filepath.Join(f.dir, name), value)
+	if err != nil {
+		f.damaged(name, value, "a number")
 	}
 	return n
+}
+
+// damaged keeps, as the first error, that the file name holds value where it should hold what.
+func (f *statFiles) damaged(name, value, what string) {
+	if f.err == nil {
+		f.err = fmt.Errorf("%s: %q is not %s", filepath.Join(f.dir, name), value, what)
+	}
 }
 
 // keyed reads a flat keyed file ("key value" lines: cpu.stat, memory.stat, memory.events).
@@ -285,8 +292,8 @@ func (f *statFiles) pressure(name string) *PSIStats {
 // float parses a PSI average.
 func (f *statFiles) float(name, value string) float64 {
 	v, err := strconv.ParseFloat(value, 64)
-	if err != nil && f.err == nil {
-		f.err = fmt.Errorf("%s: %q is not a number", filepath.Join(f.dir, name), value)
+	if err != nil {
+		f.damaged(name, value, "a number")
 	}
 	return v
 }
@@ -455,9 +462,7 @@ func (f *statFiles) idList(name string) []uint16 {
 			hi, err2 = strconv.ParseUint(last, 10, 16)
 		}
 		if err1 != nil || err2 != nil || hi < lo {
-			if f.err == nil {
-				f.err = fmt.Errorf("%s: %q is not a list of numbers", filepath.Join(f.dir, name), data)
-			}
+			f.damaged(name, data, "a list of numbers")
 			return nil
 		}
 		for id := lo; id <= hi; id++ {
@@ -474,8 +479,8 @@ func (f *statFiles) signed(name string) int64 {
 		return 0
 	}
 	n, err := strconv.ParseInt(data, 10, 64)
-	if err != nil && f.err == nil {
-		f.err = fmt.Errorf("%s: %q is not a number", filepath.Join(f.dir, name), data)
+	if err != nil {
+		f.damaged(name, data, "a number")
 	}
 	return n
 }
