@@ -58,11 +58,18 @@ func makeCgroup(cg cgroups.Manager, spec *specs.Spec, log *slog.Logger) error {
 	return nil
 }
 
-// withRuntimeDevices returns r with, when it has a device list, an allow rule after it for
-// every device the runtime makes in /dev itself, and for each of the spec's linux.devices.
-// A spec's device list usually starts with "deny all" (config-linux.md, "Allowed Device
-// list"): without these, the container could not use the /dev/null the runtime gave it. The
-// last matching rule wins, so they go at the end, as runc puts them.
+// withRuntimeDevices returns r with, when it has a device list, allow rules after it: for
+// every device the runtime makes in /dev itself, for each of the spec's linux.devices, for
+// mknod(2) of any device, and for /dev/net/tun. A spec's device list usually starts with
+// "deny all" (config-linux.md, "Allowed Device list"): without these, the container could not
+// use the /dev/null the runtime gave it. The last matching rule wins, so they go at the end,
+// as runc puts them.
+//
+// The last two are runc's and crun's too, and images count on them. "m" lets a process with
+// CAP_MKNOD (Docker's default set has it) make a node, as package scripts and debootstrap
+// do, but not open it: reading and writing a device still needs its own rule. /dev/net/tun
+// makes interfaces only in the container's network namespace, and only with CAP_NET_ADMIN
+// (VPN clients in containers open it).
 func withRuntimeDevices(r *specs.LinuxResources, devices []specs.LinuxDevice) *specs.LinuxResources {
 	if r == nil || len(r.Devices) == 0 {
 		return r
@@ -87,6 +94,11 @@ func withRuntimeDevices(r *specs.LinuxResources, devices []specs.LinuxDevice) *s
 	ptmx := int64(2)
 	allow("c", 5, &ptmx) // /dev/ptmx, the one in /dev/pts
 	allow("c", 136, nil) // /dev/pts/N: no minor is any minor
+	tun := int64(200)
+	allow("c", 10, &tun) // /dev/net/tun
+	for _, kind := range []string{"c", "b"} {
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: kind, Access: "m"})
+	}
 	return &out
 }
 

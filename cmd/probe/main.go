@@ -43,7 +43,7 @@ var commands = map[string]command{
 	"forkn":         {"N", "start N child processes and count how many start", 1, 1, forkn},
 	"memhog":        {"MIB", "allocate and touch MIB mebibytes", 1, 1, memhog},
 	"spin":          {"SECONDS", "keep a CPU busy SECONDS by the clock; say how much CPU time it got", 1, 1, spin},
-	"mknod":         {"MAJ MIN", "try to create the character device MAJ:MIN", 2, 2, mknod},
+	"mknod":         {"MAJ MIN [open]", "try to create the character device MAJ:MIN (and open it)", 2, 3, mknod},
 	"fds":           {"", "list the open file descriptors", 0, 0, fds},
 	"userns-mount":  {"", "try to mount a tmpfs from a new user namespace", 0, 0, usernsMount},
 	"bind":          {"PORT [SECONDS]", "listen on TCP 0.0.0.0:PORT, and hold it SECONDS", 1, 2, bind},
@@ -214,7 +214,11 @@ func mknod(args []string, human bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return emit(probe.Mknod(uint32(major), uint32(minor)), human), nil
+	open := len(args) == 3
+	if open && args[2] != "open" {
+		return 0, badUsage("mknod: the third argument can only be \"open\", not %q", args[2])
+	}
+	return emit(probe.Mknod(uint32(major), uint32(minor), open), human), nil
 }
 
 func fds(_ []string, human bool) (int, error) {

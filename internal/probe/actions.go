@@ -131,9 +131,12 @@ func Write(path, text string) PathResult {
 }
 
 // Mknod tries to create the character device major:minor, which needs CAP_MKNOD and a
-// device cgroup that allows it; see mknod(2). The node goes in /tmp (or / without /tmp)
-// and is removed right away.
-func Mknod(major, minor uint32) PathResult {
+// device cgroup that allows it ("m"); see mknod(2). With open, it then opens the node for
+// reading, which needs the cgroup's "r" as well: a cgroup can allow making a node and still
+// refuse its use, as runc's and contain's do for every device. The node goes in /tmp (or /
+// without /tmp) and is removed right away. The error names the step that failed: "mknod" or
+// "open".
+func Mknod(major, minor uint32, open bool) PathResult {
 	dir := "/tmp"
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		dir = ""
@@ -145,11 +148,26 @@ func Mknod(major, minor uint32) PathResult {
 		res.done(&os.PathError{Op: "mknod", Path: path, Err: err})
 		return res
 	}
-	res.OK = true
+	var err error
+	if open {
+		res.op = "mknod and open"
+		err = openDevice(path)
+	}
+	res.done(err)
 	if err := unix.Unlink(path); err != nil {
 		res.Errors = append(res.Errors, fmt.Sprintf("unlink %s: %v (left behind)", path, err))
 	}
 	return res
+}
+
+// openDevice opens a device node for reading and closes it: without blocking (a tty or fifo
+// would wait) and without making a terminal the controlling one.
+func openDevice(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return unix.Close(fd)
 }
 
 // FDsResult is the result of FDs.
