@@ -395,19 +395,29 @@ func setupProcess(cfg *initConfig) error {
 
 // becomeUser drops to the spec's user and capabilities and returns the program's path. It
 // also leaves one entry per variable in p.Env, the last one given, as runc does: the PATH it
-// looks the program up in is then the one the program sees (getenv(3) takes the first).
+// looks the program up in is then the one the program sees (getenv(3) takes the first). And
+// it gives the program a HOME when the spec has none (withHome).
 func becomeUser(p *specs.Process) (string, error) {
-	p.Env = uniqueEnv(p.Env)
+	p.Env = withHome(uniqueEnv(p.Env), p.User.UID, "/etc/passwd")
 	// The runtime warned about what resolving skips already (capabilityWarnings).
 	sets := resolveCapabilities(p.Capabilities, ownBoundingSet(), func(string) {})
 	if err := dropBoundingSet(sets.bounding); err != nil {
 		return "", err
 	}
+	// The working directory first as root, as runc does: a user may be given a cwd it could
+	// not enter itself (`docker run -u nobody -w /root`). Where root is refused (a network
+	// filesystem that maps root to nobody), the user may do better: try again after the switch.
+	chdirErr := unix.Chdir(p.Cwd)
+	if chdirErr != nil && chdirErr != unix.EACCES && chdirErr != unix.EPERM {
+		return "", &pathError{"chdir", p.Cwd, chdirErr}
+	}
 	if err := switchUser(p.User); err != nil {
 		return "", err
 	}
-	if err := unix.Chdir(p.Cwd); err != nil {
-		return "", &pathError{"chdir", p.Cwd, err}
+	if chdirErr != nil {
+		if err := unix.Chdir(p.Cwd); err != nil {
+			return "", &pathError{"chdir", p.Cwd, err}
+		}
 	}
 	path, err := lookPath(p.Args[0], p.Env)
 	if err != nil {

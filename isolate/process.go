@@ -3,6 +3,7 @@ package isolate
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -119,6 +120,73 @@ func uniqueEnv(env []string) []string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// withHome gives the process a HOME when it has none, or an empty one, as runc does: the
+// user's home directory in passwd (the container's /etc/passwd), or "/" when the user has no
+// entry there. Engines set HOME themselves; a bundle's config.json, the quick form and `exec
+// --user` leave it to the runtime, and programs that keep files under $HOME need it. It runs
+// as root, before the switch to the user, who may not be able to read the file.
+func withHome(env []string, uid uint32, passwd string) []string {
+	at := -1
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "HOME=") {
+			if kv != "HOME=" {
+				return env
+			}
+			at = i
+		}
+	}
+	home := "/"
+	if dir, ok := passwdHome(passwd, uid); ok {
+		home = dir
+	}
+	if at >= 0 {
+		env[at] = "HOME=" + home
+		return env
+	}
+	return append(env, "HOME="+home)
+}
+
+// passwdLimit bounds how much of a passwd file is read: it is the image's, which may be
+// anything.
+const passwdLimit = 4 << 20
+
+// passwdHome returns the home directory of uid in a passwd(5) file. The image may have made
+// the file a fifo or a device (a symlink to /dev/zero): only a regular file is read, opened
+// without blocking, and at most passwdLimit of it.
+func passwdHome(path string, uid uint32) (string, bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return "", false
+	}
+	data, err := io.ReadAll(io.LimitReader(f, passwdLimit))
+	if err != nil {
+		return "", false
+	}
+	return homeInPasswd(string(data), uid)
+}
+
+// homeInPasswd finds uid's entry, name:password:UID:GID:GECOS:directory:shell, and returns
+// its directory; the first entry for the uid wins, as getpwuid(3)'s does.
+func homeInPasswd(passwd string, uid uint32) (string, bool) {
+	want := strconv.FormatUint(uint64(uid), 10)
+	for line := range strings.Lines(passwd) {
+		fields := strings.Split(strings.TrimRight(line, "\r\n"), ":")
+		if len(fields) < 7 || strings.HasPrefix(fields[0], "#") || fields[2] != want {
+			continue
+		}
+		if fields[5] == "" {
+			return "/", true
+		}
+		return fields[5], true
+	}
+	return "", false
 }
 
 // lookPath finds the program the way execvp(3) would, using the container's PATH, and checks

@@ -34,7 +34,7 @@ func DefaultSpec() *specs.Spec {
 		Version: specs.Version,
 		Process: &specs.Process{
 			Args: []string{"sh"},
-			Env:  []string{DefaultPath, "HOME=/root"},
+			Env:  []string{DefaultPath},
 			Cwd:  "/",
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: caps, Effective: caps, Permitted: caps,

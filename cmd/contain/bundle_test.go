@@ -67,8 +67,9 @@ func TestBundleProcess(t *testing.T) {
 	if r.NoNewPrivs != 0 {
 		t.Errorf("NoNewPrivs %d, want 0", r.NoNewPrivs)
 	}
-	if !slices.Equal(r.Env, []string{"PATH=/bin", "ONE=1"}) || r.Cwd != "/tmp" {
-		t.Errorf("env %v cwd %q", r.Env, r.Cwd)
+	// HOME: the user has no entry in the image's /etc/passwd (withHome).
+	if !slices.Equal(r.Env, []string{"PATH=/bin", "ONE=1", "HOME=/"}) || r.Cwd != "/tmp" {
+		t.Errorf("env %v cwd %q, want [PATH=/bin ONE=1 HOME=/] /tmp", r.Env, r.Cwd)
 	}
 	// A non-root process keeps, across execve, its ambient set as permitted and effective.
 	want := map[string][]string{
@@ -403,8 +404,8 @@ func TestBundleEnvLastValueWins(t *testing.T) {
 		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "mnt/rel", "type": "tmpfs", "source": "tmpfs"})
 	})
 	r := decodeReport(t, mustRun(t, "run", "--bundle", bundle, "dupenv"))
-	if !slices.Equal(r.Env, []string{"FOO=last", "PATH=/bin"}) {
-		t.Errorf("env %q, want [FOO=last PATH=/bin]", r.Env)
+	if !slices.Equal(r.Env, []string{"FOO=last", "PATH=/bin", "HOME=/root"}) {
+		t.Errorf("env %q, want [FOO=last PATH=/bin HOME=/root] (HOME from /etc/passwd)", r.Env)
 	}
 	mountAt(t, r, "/mnt/rel")
 	// probe reads its environment with Go's os.Getenv, which takes the first entry (sh takes
@@ -413,5 +414,71 @@ func TestBundleEnvLastValueWins(t *testing.T) {
 	decodeProbe(t, mustRun(t, "run", "--rootfs", testRootfs, "-e", "FOO=1", "-e", "FOO=2", "-e", "PATH=/bin", "--", "probe", "report"), &q)
 	if !slices.Contains(q.Env, "FOO=2") || slices.Contains(q.Env, "FOO=1") || !slices.Contains(q.Env, "PATH=/bin") {
 		t.Errorf("-e FOO=1 -e FOO=2 -e PATH=/bin: the program's environment is %q, want FOO=2 and PATH=/bin only", q.Env)
+	}
+}
+
+// A process without HOME gets its user's home directory from the container's /etc/passwd,
+// or "/" when the user has none there, as with runc: quick form, bundle and exec --user.
+// (The test rootfs's passwd has root at /root and nobody at /nonexistent.)
+func TestHomeFromTheContainersPasswd(t *testing.T) {
+	needContainer(t)
+	home := func(args ...string) string {
+		args = append(append([]string{"run", "--rootfs", testRootfs}, args...), "--", "sh", "-c", `echo "$HOME"`)
+		return strings.TrimSpace(mustRun(t, args...))
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "/root"},
+		{[]string{"--user", "65534:65534"}, "/nonexistent"},
+		{[]string{"--user", "4242"}, "/"},
+		{[]string{"-e", "HOME=/given"}, "/given"},
+		{[]string{"-e", "HOME="}, "/root"}, // empty is none, as runc has it
+	} {
+		if got := home(c.args...); got != c.want {
+			t.Errorf("run %q: HOME=%q, want %q", c.args, got, c.want)
+		}
+	}
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["user"] = obj{"uid": 65534, "gid": 65534}
+		process(spec)["env"] = list{"PATH=/bin"}
+		process(spec)["args"] = list{"sh", "-c", `echo "$HOME"`}
+	})
+	if got := mustRun(t, "run", "--bundle", bundle, "home"); got != "/nonexistent\n" {
+		t.Errorf("bundle as 65534 without HOME: %q, want /nonexistent", got)
+	}
+	runningContainer(t, "homex", nil, "/bin/probe", "sleep", "60")
+	if got := mustRun(t, "exec", "--user", "65534", "homex", "sh", "-c", `echo "$HOME"`); got != "/nonexistent\n" {
+		t.Errorf("exec --user 65534: HOME=%q, want /nonexistent", got)
+	}
+	// A passwd that the image made a fifo is not read (the open would block): "/".
+	if got := mustRun(t, "exec", "homex", "sh", "-c", `mkfifo /etc/passwd.fifo && mv /etc/passwd.fifo /etc/passwd && echo "$HOME"`); got != "/root\n" {
+		t.Errorf("exec as root: HOME=%q, want /root (read before the passwd became a fifo)", got)
+	}
+	if got := mustRun(t, "exec", "homex", "sh", "-c", `echo "$HOME"`); got != "/\n" {
+		t.Errorf("exec as root with a fifo for /etc/passwd: HOME=%q, want /", got)
+	}
+}
+
+// The working directory is entered as root before the switch to the user, as runc does: a
+// user may be given a directory it could not enter itself. One that is a file is still an
+// error (one that does not exist is made, as runc makes it).
+func TestCwdTheUserCannotEnter(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["user"] = obj{"uid": 65534, "gid": 65534}
+		process(spec)["cwd"] = "/private"
+		process(spec)["args"] = list{"sh", "-c", "pwd; ls . >/dev/null 2>&1 || echo not-readable"}
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/private", "type": "tmpfs", "source": "tmpfs", "options": list{"mode=0700"}})
+	})
+	if got := mustRun(t, "run", "--bundle", bundle, "cwdroot"); got != "/private\nnot-readable\n" {
+		t.Errorf("cwd /private (0700, root's) as 65534: %q, want /private and not-readable", got)
+	}
+	file := newBundle(t, func(spec obj) {
+		process(spec)["cwd"] = "/etc/hostname"
+	})
+	if r := contain(t, "", "run", "--bundle", file, "cwdfile"); r.code == 0 || !strings.Contains(r.stderr, "/etc/hostname") {
+		t.Errorf("a cwd that is a file: exit %d, %q", r.code, r.stderr)
 	}
 }

@@ -229,8 +229,9 @@ func TestExecProcessFile(t *testing.T) {
 	if r.UID[0] != 1000 || !slices.Equal(r.Groups, []int{7}) || r.Cwd != "/tmp" || r.NoNewPrivs != 0 {
 		t.Errorf("uid %v groups %v cwd %q no_new_privs %d: want the file's", r.UID, r.Groups, r.Cwd, r.NoNewPrivs)
 	}
-	if !slices.Equal(r.Env, p.Env) || r.Rlimits["RLIMIT_NOFILE"].Soft != 512 {
-		t.Errorf("env %v RLIMIT_NOFILE %+v: want the file's", r.Env, r.Rlimits["RLIMIT_NOFILE"])
+	// And a HOME, which the file has not: uid 1000 has no entry in the image's /etc/passwd.
+	if !slices.Equal(r.Env, append(p.Env, "HOME=/")) || r.Rlimits["RLIMIT_NOFILE"].Soft != 512 {
+		t.Errorf("env %v RLIMIT_NOFILE %+v: want the file's, and HOME=/", r.Env, r.Rlimits["RLIMIT_NOFILE"])
 	}
 }
 

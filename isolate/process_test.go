@@ -1,0 +1,76 @@
+package isolate
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestHomeInPasswd(t *testing.T) {
+	passwd := "# a comment:x:0:0::/comment:/bin/sh\n" +
+		"root:x:0:0:root:/root:/bin/sh\r\n" +
+		"short:x:7\n" +
+		"empty:x:8:8:::/bin/sh\n" +
+		"first:x:9:9::/first:/bin/sh\n" +
+		"second:x:9:9::/second:/bin/sh\n" +
+		"last:x:10:10::/last:/bin/sh" // no newline at the end
+	for _, c := range []struct {
+		uid  uint32
+		want string
+		ok   bool
+	}{
+		{0, "/root", true}, // the comment is skipped, the \r dropped
+		{7, "", false},     // too few fields
+		{8, "/", true},     // an empty directory is /
+		{9, "/first", true},
+		{10, "/last", true},
+		{11, "", false},
+	} {
+		if got, ok := homeInPasswd(passwd, c.uid); got != c.want || ok != c.ok {
+			t.Errorf("uid %d: %q %v, want %q %v", c.uid, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// Only a regular file is read: a fifo would block the open or the read.
+func TestPasswdHomeReadsOnlyARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "passwd")
+	if err := os.WriteFile(file, []byte("u:x:5:5::/home/u:/bin/sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := passwdHome(file, 5); got != "/home/u" || !ok {
+		t.Errorf("a regular file: %q %v", got, ok)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := passwdHome(fifo, 5); ok {
+		t.Error("a fifo was read")
+	}
+	if _, ok := passwdHome(filepath.Join(dir, "missing"), 5); ok {
+		t.Error("a missing file was read")
+	}
+}
+
+// HOME given and not empty is kept; empty is replaced in place; missing is added.
+func TestWithHomeKeepsAGivenHome(t *testing.T) {
+	passwd := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(passwd, []byte("u:x:5:5::/home/u:/bin/sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=/bin", "HOME=/given"}
+	if got := withHome(slices.Clone(env), 5, passwd); !slices.Equal(got, env) {
+		t.Errorf("%q", got)
+	}
+	if got := withHome([]string{"HOME=", "PATH=/bin"}, 5, passwd); !slices.Equal(got, []string{"HOME=/home/u", "PATH=/bin"}) {
+		t.Errorf("empty HOME: %q", got)
+	}
+	if got := withHome([]string{"PATH=/bin"}, 6, passwd); !slices.Equal(got, []string{"PATH=/bin", "HOME=/"}) {
+		t.Errorf("no HOME, no entry: %q", got)
+	}
+}
