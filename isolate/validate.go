@@ -208,8 +208,24 @@ func validateSysctl(spec *specs.Spec) error {
 		if strings.Contains(key, "/") || strings.Contains(key, "..") || strings.HasSuffix(key, ".") {
 			return fmt.Errorf("config: linux.sysctl %q: malformed name", key)
 		}
+		// Two settings of one name: which wins would depend on the order the runtime applies
+		// them in. runc refuses the pair too.
+		if field := sysctlField(spec, key); field != "" {
+			return fmt.Errorf("config: linux.sysctl %q conflicts with the %q field: set only one of them", key, field)
+		}
 	}
 	return nil
+}
+
+// sysctlField names the spec's field that also sets sysctl key, when the spec sets it.
+func sysctlField(spec *specs.Spec, key string) string {
+	switch {
+	case key == "kernel.hostname" && spec.Hostname != "":
+		return "hostname"
+	case key == "kernel.domainname" && spec.Domainname != "":
+		return "domainname"
+	}
+	return ""
 }
 
 func sysctlNamespace(key string) (specs.LinuxNamespaceType, bool) {

@@ -69,6 +69,13 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}, {Type: "uts"}}
 			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
 		}, "new network namespace"},
+		{"kernel.hostname beside hostname", func(s *specs.Spec) {
+			s.Linux.Sysctl = map[string]string{"kernel.hostname": "other"}
+		}, `linux.sysctl "kernel.hostname" conflicts with the "hostname" field`},
+		{"kernel.domainname beside domainname", func(s *specs.Spec) {
+			s.Domainname = "example.org"
+			s.Linux.Sysctl = map[string]string{"kernel.domainname": "other"}
+		}, `conflicts with the "domainname" field`},
 		{"unknown capability", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_FLY"} }, "unknown capability"},
 		{"unknown rlimit", func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_FLY", Soft: 1, Hard: 1}}
