@@ -655,7 +655,7 @@ func TestRunDetachAndKeep(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "-d", "--rootfs", testRootfs, "--", "true"}, "belongs to the OCI form"},
+		{[]string{"run", "-d", "--rootfs", testRootfs, "--", "true"}, "--rootfs belongs to the quick form"},
 		{[]string{"run", "--console-socket", "/tmp/x.sock", "--bundle", sleeper, "runsock"}, "only with --detach"},
 		{[]string{"run", "-d", "--keep", "--bundle", sleeper, "runsock"}, "only in the foreground"},
 	} {

@@ -23,11 +23,13 @@ var runCommand = &cli.Command{
 	Usage: "run a container in the foreground",
 	UsageText: "contain run [--rootfs DIR] [--hostname NAME] [-e KEY=VAL]... [--cwd DIR] [--user UID[:GID]] [-t]\n" +
 		"            [--memory BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [--cpu-weight N] ... [--] COMMAND [ARG...]\n" +
-		"contain run --bundle DIR [--pid-file FILE] [-d [--console-socket SOCK]] [--keep] ID",
+		"contain run [--bundle DIR] [--pid-file FILE] [-d [--console-socket SOCK]] [--keep] ID",
 	Description: "The first form runs COMMAND in a new container on a root filesystem (the default one,\n" +
 		"built on first use, unless --rootfs). The second runs the OCI bundle DIR (DIR/config.json)\n" +
-		"as container ID, like runc run. Both wait for the container and exit with its status\n" +
-		"(128+N when signal N killed it), forwarding signals to it.",
+		"as container ID, like runc run; without --bundle it is the current directory, when it holds\n" +
+		"a config.json and run has a lone ID, or has -d, --keep or --console-socket. Both wait for\n" +
+		"the container and exit with its status (128+N when signal N killed it), forwarding signals\n" +
+		"to it.",
 	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "run the OCI bundle in `DIR`"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the container's pid to `FILE`"},
@@ -62,7 +64,7 @@ func runAction(c *cli.Context) error {
 		NoNewKeyring: c.Bool("no-new-keyring"),
 	}
 	var err error
-	if c.IsSet("bundle") {
+	if ociForm(c) {
 		err = bundleRun(c, &opts)
 	} else {
 		err = quickRun(c, &opts)
@@ -126,18 +128,49 @@ func runDetached(c *cli.Context, opts isolate.RunOptions) error {
 	return nil
 }
 
-// bundleRun prepares the OCI form: run --bundle DIR ID.
-func bundleRun(c *cli.Context, o *isolate.RunOptions) error {
+// ociFlags are the run flags only the OCI form has.
+var ociFlags = []string{"detach", "keep", "console-socket"}
+
+// ociForm says whether this run is the OCI form. runc's run takes the current directory for
+// the bundle when --bundle is not given, so besides --bundle, a flag only the OCI form has
+// means it too, and so does a lone container ID, with no quick-form flag, in a directory that
+// holds a config.json: `cd bundle && contain run ID` runs that bundle, as it does with runc.
+func ociForm(c *cli.Context) bool {
+	if c.IsSet("bundle") {
+		return true
+	}
+	given := c.LocalFlagNames()
+	for _, oci := range ociFlags {
+		if slices.Contains(given, oci) {
+			return true
+		}
+	}
+	if c.NArg() != 1 || quickFlag(given) != "" || isolate.ValidateID(c.Args().First()) != nil {
+		return false
+	}
+	st, err := os.Stat("config.json")
+	return err == nil && st.Mode().IsRegular()
+}
+
+// quickFlag returns the first of the given flags that only the quick form has, or "".
+func quickFlag(given []string) string {
 	quickFlags := []string{"rootfs", "hostname", "env", "cwd", "user", "tty"}
 	for _, f := range limitFlags {
 		quickFlags = append(quickFlags, f.Names()[0])
 	}
-	// One pass over the flags given: IsSet on a flag not given scans every flag's names.
-	given := c.LocalFlagNames()
 	for _, quick := range quickFlags {
 		if slices.Contains(given, quick) {
-			return fmt.Errorf("--%s belongs to the quick form; with --bundle, edit config.json", quick)
+			return quick
 		}
+	}
+	return ""
+}
+
+// bundleRun prepares the OCI form: run [--bundle DIR] ID.
+func bundleRun(c *cli.Context, o *isolate.RunOptions) error {
+	// One pass over the flags given: IsSet on a flag not given scans every flag's names.
+	if quick := quickFlag(c.LocalFlagNames()); quick != "" {
+		return fmt.Errorf("--%s belongs to the quick form; for the OCI form, edit config.json", quick)
 	}
 	opts, err := bundleOptions(c)
 	if err != nil {
@@ -154,11 +187,6 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	}
 	if err := refuseModes(c); err != nil {
 		return err
-	}
-	for _, oci := range []string{"detach", "keep", "console-socket"} {
-		if c.IsSet(oci) {
-			return fmt.Errorf("--%s belongs to the OCI form (run --bundle DIR ID)", oci)
-		}
 	}
 	dir, err := quickRootfs(c.String("rootfs"))
 	if err != nil {

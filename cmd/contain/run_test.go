@@ -368,3 +368,23 @@ func TestQuickFormLeavesTheDefaultRootfsAsItWas(t *testing.T) {
 		t.Errorf("a write into --rootfs DIR did not stay: %v", err)
 	}
 }
+
+// runc's run takes the current directory for the bundle; so does contain's for a lone
+// container ID with no quick-form flag. A quick-form flag keeps the quick form.
+func TestRunInABundleDirectory(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"sh", "-c", "echo from-the-bundle"}
+	})
+	inBundle := func(args ...string) result {
+		cmd := containCmd(args...)
+		cmd.Dir = bundle
+		return runResult(t, cmd)
+	}
+	if r := inBundle("run", "cwdrun"); r.code != 0 || r.stdout != "from-the-bundle\n" {
+		t.Errorf("run ID in the bundle's directory: exit %d, %q %q, want the bundle's output", r.code, r.stdout, r.stderr)
+	}
+	if r := inBundle("run", "--rootfs", testRootfs, "hostname"); r.code != 0 || r.stdout != "contain\n" {
+		t.Errorf("run --rootfs DIR hostname in a bundle's directory: exit %d, %q %q, want the quick form", r.code, r.stdout, r.stderr)
+	}
+}
