@@ -3,6 +3,7 @@ package isolate
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,21 +119,24 @@ func capabilityWarnings(c *specs.LinuxCapabilities) []string {
 
 // resolveCapabilities turns spec names into bitmasks. Capabilities this kernel or this
 // process does not have are dropped with a warning: asking for them would fail capset(2)
-// with EPERM (this host's bounding set lacks CAP_SYS_RESOURCE, for example).
+// with EPERM (this host's bounding set lacks CAP_SYS_RESOURCE, for example). Each reason
+// is one warning, naming every capability it skips once, whatever the sets that list it:
+// an engine's config can name a dozen (buildah's RUN steps ask for 14 ambient ones).
 func resolveCapabilities(c *specs.LinuxCapabilities, have capSet, warn func(string)) capSets {
 	if c == nil {
 		return capSets{}
 	}
 	last := lastCap()
+	var unknown, outside []string
 	mask := func(names []string) capSet {
 		var s capSet
 		for _, name := range names {
 			n, _ := capabilityByName(name) // validated earlier
 			switch {
 			case n > last:
-				warn(fmt.Sprintf("capability %s is not known to this kernel: skipped", name))
+				unknown = appendNew(unknown, name)
 			case !have.has(n):
-				warn(fmt.Sprintf("capability %s is not in this runtime's own bounding set: skipped", name))
+				outside = appendNew(outside, name)
 			default:
 				s |= 1 << uint(n)
 			}
@@ -145,13 +149,39 @@ func resolveCapabilities(c *specs.LinuxCapabilities, have capSet, warn func(stri
 	}
 	// capabilities(7): "a capability can be raised in the ambient set only if it is in both
 	// the permitted and the inheritable sets". runc and crun skip the others too.
+	var ambient []string
 	for n := 0; n <= last; n++ {
 		if s.ambient.has(n) && !(s.permitted.has(n) && s.inheritable.has(n)) {
-			warn(fmt.Sprintf("ambient capability %s is not also permitted and inheritable: skipped", capName(n)))
+			ambient = append(ambient, capName(n))
 			s.ambient &^= 1 << uint(n)
 		}
 	}
+	if len(unknown) > 0 {
+		warn(capabilitiesAre(unknown, "", "not known to this kernel: skipped"))
+	}
+	if len(outside) > 0 {
+		warn(capabilitiesAre(outside, "", "not in this runtime's own bounding set: skipped"))
+	}
+	if len(ambient) > 0 {
+		warn(capabilitiesAre(ambient, "ambient ", "not also permitted and inheritable: skipped"))
+	}
 	return s
+}
+
+// capabilitiesAre writes "capability CAP_A is WHAT" or "capabilities CAP_A, CAP_B are WHAT".
+func capabilitiesAre(names []string, kind, what string) string {
+	if len(names) == 1 {
+		return kind + "capability " + names[0] + " is " + what
+	}
+	return kind + "capabilities " + strings.Join(names, ", ") + " are " + what
+}
+
+// appendNew appends name unless list has it already.
+func appendNew(list []string, name string) []string {
+	if slices.Contains(list, name) {
+		return list
+	}
+	return append(list, name)
 }
 
 // ownBoundingSet reads the calling thread's bounding set with prctl(PR_CAPBSET_READ).

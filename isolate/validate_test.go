@@ -292,6 +292,18 @@ func TestCapabilityNames(t *testing.T) {
 	if sets.ambient != 0 || len(warned) != 1 {
 		t.Errorf("ambient = %#x, warnings %q: want none raised (not inheritable) and one warning", sets.ambient, warned)
 	}
+	// One warning a reason, each capability named once, whatever the sets that list it.
+	warned = nil
+	both := []string{"CAP_SYS_RESOURCE", "CAP_KILL", "CAP_CHOWN"}
+	resolveCapabilities(&specs.LinuxCapabilities{Bounding: both, Effective: both, Permitted: both, Ambient: both},
+		all&^(1<<24), func(w string) { warned = append(warned, w) })
+	want := []string{
+		"capability CAP_SYS_RESOURCE is not in this runtime's own bounding set: skipped",
+		"ambient capabilities CAP_CHOWN, CAP_KILL are not also permitted and inheritable: skipped",
+	}
+	if !slices.Equal(warned, want) {
+		t.Errorf("warnings %q, want %q", warned, want)
+	}
 }
 
 // lastCap probes with prctl(PR_CAPBSET_READ): it must agree with the kernel's own count.
