@@ -7,8 +7,9 @@
 # For each engine: run and remove (output), exit code, a detached run and its logs, the state
 # under the --root the engine passes, exec (output and exit code; and with a terminal), stop (TERM honoured; TERM
 # ignored, so KILL after the timeout), a run with a terminal and a tmpfs mount; with podman, a
-# non-root user; with containerd, ps. Then, on a running container of their own (ce-ops), the
-# operations: pause and unpause/resume (its count stops, then goes on), kill with USR1 (its trap's
+# non-root user, a HOME for a user without a passwd entry, a device node made (not opened),
+# and a build (each RUN step a container); with containerd, ps. Then, on a running container
+# of their own (ce-ops), the operations: pause and unpause/resume (its count stops, then goes on), kill with USR1 (its trap's
 # line in the log), exec with a user and a working directory (podman: and --env, --detach); with
 # podman, update (the values in the cgroup's files) and restart (a new init); with containerd,
 # metrics (the memory limit and the processes). At the end, no state, process, mount or cgroup of this
@@ -486,6 +487,34 @@ podman_cases() {
 		ok
 	else
 		bad "want uid=1000 gid=1000 and exit 0"
+	fi
+
+	# What runc gives and images count on: a HOME for a user the image's passwd lacks ("/"),
+	# and any node made (the device cgroup's c *:* m), though not opened.
+	begin podman/home-and-mknod
+	# shellcheck disable=SC2016 # $HOME is the container's
+	run "$pm" run --rm "${rf[@]}" --user 1000:1000 "$IMG" sh -c 'echo "home=$HOME"'
+	local home_rc=$last_rc home_out=$last_out
+	run "$pm" run --rm "${rf[@]}" "$IMG" sh -c 'mknod /tmp/n c 1 6 && echo made; cat /tmp/n 2>/dev/null || echo not-opened'
+	if [ "$home_rc" -ne 0 ] || ! printf '%s\n' "$home_out" | grep -qx 'home=/'; then
+		last_rc=$home_rc last_out=$home_out
+		bad "--user 1000: want home=/ and exit 0"
+	elif [ "$last_rc" -eq 0 ] && has_line made && has_line not-opened; then
+		ok
+	else
+		bad "want mknod c 1 6 made (made), its open refused (not-opened), exit 0"
+	fi
+
+	# A build: buildah runs each RUN step through the runtime (create, start, delete).
+	begin podman/build
+	mkdir -p "$T/podman/build"
+	# shellcheck disable=SC2016 # the RUN step's shell expands them
+	printf 'FROM %s\nRUN echo "built by $(id -u), home=$HOME" > /built\nRUN cat /built\n' "$IMG" >"$T/podman/build/Containerfile"
+	run "$pm" build --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 -t "$IMG-built" "$T/podman/build"
+	if [ "$last_rc" -eq 0 ] && has_line 'built by 0, home=/root'; then
+		ok
+	else
+		bad "want both RUN steps to run, 'built by 0, home=/root' printed, exit 0"
 	fi
 
 	begin podman/tmpfs
