@@ -55,6 +55,10 @@ func TestSpecWritesDefaultConfig(t *testing.T) {
 	if spec.Process.Terminal || len(spec.Process.Args) != 1 || spec.Process.Args[0] != "sh" || spec.Root.Path != "rootfs" {
 		t.Errorf("spec process %+v root %+v", spec.Process, spec.Root)
 	}
+	// A version other runtimes read too (Debian 12's crun refuses 1.3.0).
+	if spec.Version != "1.0.2" {
+		t.Errorf("ociVersion %q, want 1.0.2", spec.Version)
+	}
 	if out, err := containCmd("spec", "--bundle", dir).CombinedOutput(); err == nil {
 		t.Errorf("a second spec overwrote config.json: %s", out)
 	}

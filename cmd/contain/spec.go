@@ -19,7 +19,14 @@ var specCommand = &cli.Command{
 	},
 	Action: func(c *cli.Context) error {
 		spec := isolate.DefaultSpec()
+		spec.Version = specFileVersion
 		spec.Process.Env = append(spec.Process.Env, "TERM=xterm")
 		return isolate.WriteSpec(c.String("bundle"), spec)
 	},
 }
+
+// specFileVersion is the ociVersion of the config.json that spec writes: the oldest
+// runtime-spec that has every field it writes. The runtime implements a later one (contain
+// version), but a bundle should run under other runtimes too, and Debian 12's crun (1.8.1)
+// refuses 1.3.0 ("unknown version specified"); runc 1.1's own spec writes 1.0.2-dev.
+const specFileVersion = "1.0.2"
