@@ -67,6 +67,8 @@ type execConfig struct {
 	// NoNewKeyring: the program keeps the session keyring of exec's caller (the container
 	// was made with --no-new-keyring); otherwise it gets an anonymous one of its own.
 	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
+	// Raw: the process's args and env as bytes, when they are not all UTF-8 (see rawArgs).
+	Raw *rawArgs `json:"raw,omitempty"`
 }
 
 // ContainerProcess returns the container's own process (State.Process, or the default
@@ -117,7 +119,7 @@ func ExecInContainer(o ExecOptions) (int, error) {
 		return 0, err
 	}
 	cfg := execConfig{Process: o.Process, InitPid: s.state.Pid, InitStart: s.state.InitStart,
-		Namespaces: joined, NoNewKeyring: s.state.NoNewKeyring}
+		Namespaces: joined, NoNewKeyring: s.state.NoNewKeyring, Raw: rawArgsOf(o.Process)}
 	if cg != nil {
 		cfg.CgroupTasks = cg.TaskFiles()
 	}

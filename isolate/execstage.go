@@ -78,6 +78,7 @@ func readExecConfig() (*execConfig, error) {
 	if cfg.Process == nil {
 		return nil, fmt.Errorf("exec: the config has no process")
 	}
+	cfg.Raw.restore(cfg.Process)
 	return &cfg, nil
 }
 

@@ -60,6 +60,8 @@ type initConfig struct {
 	// (cgroups.JoinSelf); on v2, and in a hybrid host's cgroup2 part, init was cloned into
 	// its cgroup.
 	CgroupTasks []string `json:"cgroup_tasks,omitempty"`
+	// Raw: the process's args and env as bytes, when they are not all UTF-8 (see rawArgs).
+	Raw *rawArgs `json:"raw,omitempty"`
 }
 
 // initLinuxConfig is the part of specs.Linux that init applies.
@@ -84,7 +86,7 @@ func newInitConfig(spec *specs.Spec, rootfs, bundle string, execFifo bool) initC
 			RootfsPropagation: l.RootfsPropagation,
 		},
 		Rootfs: rootfs, Bundle: bundle, Terminal: spec.Process.Terminal, DieWithParent: true,
-		ExecFifo: execFifo, Hooks: spec.Hooks,
+		ExecFifo: execFifo, Hooks: spec.Hooks, Raw: rawArgsOf(spec.Process),
 	}
 }
 
@@ -238,6 +240,7 @@ func readInitConfig() (*initConfig, error) {
 	if err := readConfig(os.NewFile(uintptr(initConfigFD), "config-pipe"), &cfg); err != nil {
 		return nil, fmt.Errorf("init: read config: %w", err)
 	}
+	cfg.Raw.restore(cfg.Process)
 	return &cfg, nil
 }
 

@@ -67,6 +67,19 @@ func newApp() *cli.App {
 	return app
 }
 
+// envValues are the KEY=VAL entries of run's and exec's -e and --env, in the order given.
+//
+// Two flags of one name each, that share this list, rather than one flag with an alias:
+// urfave/cli copies an aliased list to the alias's name through JSON, which turns the bytes
+// that are not UTF-8 into U+FFFD (`-e NAME=$'\xff'`), and refuses an alias given beside its
+// flag. KeepSpace: a value keeps its spaces (`-e 'PS1=$ '`), which urfave/cli trims otherwise.
+// The process runs one command, so one list serves both verbs.
+var (
+	envValues    = new(cli.StringSlice)
+	envFlag      = &cli.StringSliceFlag{Name: "env", Usage: "set `KEY=VAL` in the environment (also -e)", Destination: envValues, KeepSpace: true}
+	envShortFlag = &cli.StringSliceFlag{Name: "e", Usage: "--env", Hidden: true, Destination: envValues, KeepSpace: true}
+)
+
 // cacheFlagNames makes the flags answer Names() from a list made once. urfave/cli works out a
 // flag's names with a regular expression each time it asks, and it asks every flag for them
 // to find any one flag: before a command runs, it checks each of the command's flags with

@@ -31,7 +31,7 @@ var execCommand = &cli.Command{
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the process a pseudo-terminal"},
 		&cli.StringFlag{Name: "console-socket", Usage: "with -t -d, send the pty master to the unix socket `SOCK`"},
 		&cli.StringFlag{Name: "cwd", Usage: "working `DIR` inside the container"},
-		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `KEY=VAL` in the environment"},
+		envFlag, envShortFlag,
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `UID[:GID]`"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the process"},
 		&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "add the capability `CAP_NAME` (bounding, effective, permitted)"},
@@ -97,7 +97,7 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 		return nil, errors.New("--ignore-paused: not supported: the process would freeze with the container; resume it first")
 	}
 	if path := c.String("process"); path != "" {
-		for _, flag := range []string{"cwd", "env", "user", "cap", "no-new-privs", "additional-gids", "apparmor", "process-label"} {
+		for _, flag := range []string{"cwd", "env", "e", "user", "cap", "no-new-privs", "additional-gids", "apparmor", "process-label"} {
 			if c.IsSet(flag) {
 				return nil, fmt.Errorf("--%s: with --process, the process file says it all", flag)
 			}
@@ -124,7 +124,7 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 		return nil, err
 	}
 	p.Args = c.Args().Slice()[1:]
-	p.Env = append(p.Env, c.StringSlice("env")...)
+	p.Env = append(p.Env, envValues.Value()...)
 	if c.IsSet("cwd") {
 		p.Cwd = c.String("cwd")
 	}

@@ -36,7 +36,7 @@ var runCommand = &cli.Command{
 		noNewKeyringFlag,
 		&cli.StringFlag{Name: "rootfs", Usage: "root filesystem `DIR` (default: the default rootfs)"},
 		&cli.StringFlag{Name: "hostname", Value: "contain", Usage: "the container's hostname"},
-		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `KEY=VAL` in the environment"},
+		envFlag, envShortFlag,
 		&cli.StringFlag{Name: "cwd", Value: "/", Usage: "working `DIR` inside the container"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `UID[:GID]`"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
@@ -154,7 +154,7 @@ func ociForm(c *cli.Context) bool {
 
 // quickFlag returns the first of the given flags that only the quick form has, or "".
 func quickFlag(given []string) string {
-	quickFlags := []string{"rootfs", "hostname", "env", "cwd", "user", "tty"}
+	quickFlags := []string{"rootfs", "hostname", "env", "e", "cwd", "user", "tty"}
 	for _, f := range limitFlags {
 		quickFlags = append(quickFlags, f.Names()[0])
 	}
@@ -201,7 +201,7 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	}
 	spec.Process.Args = c.Args().Slice()
 	spec.Process.Cwd = c.String("cwd")
-	spec.Process.Env = append(spec.Process.Env, c.StringSlice("env")...)
+	spec.Process.Env = append(spec.Process.Env, envValues.Value()...)
 	if c.IsSet("user") {
 		if spec.Process.User, err = parseUser(c.String("user")); err != nil {
 			return err

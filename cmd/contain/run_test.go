@@ -388,3 +388,23 @@ func TestRunInABundleDirectory(t *testing.T) {
 		t.Errorf("run --rootfs DIR hostname in a bundle's directory: exit %d, %q %q, want the quick form", r.code, r.stdout, r.stderr)
 	}
 }
+
+// Arguments and variables reach the program byte for byte, UTF-8 or not (a file name in
+// Latin-1), spaces included, in run's quick form and in exec: the JSON of init's config pipe
+// would replace every byte that is not UTF-8 with U+FFFD, and so would urfave/cli's copy of
+// -e to --env; urfave/cli would trim the spaces. -e and --env go together, in order.
+func TestArgsAndEnvThatAreNotUTF8(t *testing.T) {
+	needContainer(t)
+	const arg, val = "caf\xe9", "\xff\xfe"
+	script := `printf '%s|%s|%s' "$1" "$RAW" "$SP" | od -An -tx1`
+	want := []string{"63", "61", "66", "e9", "7c", "ff", "fe", "7c", "20", "78", "20"} // caf\xe9|\xff\xfe| x
+	out := mustRun(t, "run", "--rootfs", testRootfs, "-e", "RAW="+val, "--env", "SP=no", "-e", "SP= x ", "--", "sh", "-c", script, "sh", arg)
+	if got := strings.Fields(out); !slices.Equal(got, want) {
+		t.Errorf("run: the program got %q, want %q", got, want)
+	}
+	runningContainer(t, "rawargs", nil, "/bin/probe", "sleep", "60")
+	out = mustRun(t, "exec", "--env", "RAW="+val, "-e", "SP= x ", "rawargs", "sh", "-c", script, "sh", arg)
+	if got := strings.Fields(out); !slices.Equal(got, want) {
+		t.Errorf("exec: the program got %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,59 @@
+package isolate
+
+import (
+	"unicode/utf8"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// rawArgs carries process.args and process.env byte for byte to init and to the exec stage,
+// when one of them is not UTF-8. The quick form's and exec's command lines come from argv,
+// which may hold any bytes (a file name in Latin-1, `-e NAME=$'\xff'`), but the config pipe is
+// JSON, whose strings are UTF-8: encoding replaces every other byte with U+FFFD, and the
+// program would get another name. []byte encodes as base64, which keeps the bytes. It is set
+// only for such a process: for the rest the strings are enough, and cheaper to encode.
+type rawArgs struct {
+	Args [][]byte `json:"args,omitempty"`
+	Env  [][]byte `json:"env,omitempty"`
+}
+
+// rawArgsOf returns p's args and env as bytes when one of them is not UTF-8, or nil.
+func rawArgsOf(p *specs.Process) *rawArgs {
+	if p == nil || allUTF8(p.Args) && allUTF8(p.Env) {
+		return nil
+	}
+	return &rawArgs{Args: asBytes(p.Args), Env: asBytes(p.Env)}
+}
+
+// restore puts the bytes back into p's args and env (after the config was decoded).
+func (r *rawArgs) restore(p *specs.Process) {
+	if r == nil || p == nil {
+		return
+	}
+	p.Args, p.Env = asStrings(r.Args), asStrings(r.Env)
+}
+
+func allUTF8(list []string) bool {
+	for _, s := range list {
+		if !utf8.ValidString(s) {
+			return false
+		}
+	}
+	return true
+}
+
+func asBytes(list []string) [][]byte {
+	out := make([][]byte, len(list))
+	for i, s := range list {
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+func asStrings(list [][]byte) []string {
+	out := make([]string, len(list))
+	for i, b := range list {
+		out[i] = string(b)
+	}
+	return out
+}
