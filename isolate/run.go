@@ -48,9 +48,24 @@ type RunOptions struct {
 	Signals <-chan os.Signal
 }
 
-// ForwardedSignals are relayed from contain to the container's first process.
+// ForwardedSignals are relayed from contain to the container's first process: those people
+// and supervisors send to stop or poke a program, and every signal whose default action in a
+// Go program would end contain without its clean-up, leaving the container's state and
+// cgroup behind. SIGXFSZ (core, by the kernel's default: Go leaves it so), and SIGABRT,
+// SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV, SIGSTKFLT and SIGSYS (Go dies with a stack dump)
+// are caught only when sent with kill(2): the same signals raised by a fault in contain still
+// end it, as they must. The last seven cost nothing to catch: Go's handler is installed for
+// them already. Each of the rest costs a round trip to os/signal's thread at start (about
+// 0.07 ms here).
+//
+// The others are not forwarded, so that a short container does not pay for them (runc
+// forwards every signal): SIGALRM, SIGPWR, SIGXCPU, SIGVTALRM, SIGIO, SIGCONT and the
+// real-time signals are ignored by contain (send them with `contain kill`), and SIGTSTP,
+// SIGTTIN and SIGTTOU stop contain, as they stop any program (see README).
 var ForwardedSignals = []os.Signal{
 	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
+	unix.SIGABRT, unix.SIGXFSZ,
+	unix.SIGILL, unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV, unix.SIGSTKFLT, unix.SIGSYS,
 }
 
 // CatchSignals starts catching ForwardedSignals for a process that will exit once its

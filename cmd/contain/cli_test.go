@@ -279,3 +279,19 @@ func TestInitSkipsTheCommandLinePackages(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]int{
+		"TERM": 15, "SIGKILL": 9, "usr1": 10, "15": 15, "0": 0,
+		"RTMIN": 34, "SIGRTMIN+3": 37, "rtmin+30": 64, "RTMAX": 64, "SIGRTMAX-2": 62, "RTMAX-30": 34,
+	} {
+		if got, err := parseSignal(in); err != nil || int(got) != want {
+			t.Errorf("parseSignal(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"FLY", "65", "-1", "RTMIN+31", "RTMAX-31", "RTMIN-1", "RTMAX+1", "RTMIN+", "RTMIN+x", "RTMINX"} {
+		if got, err := parseSignal(in); err == nil {
+			t.Errorf("parseSignal(%q) = %d, want an error", in, got)
+		}
+	}
+}

@@ -228,8 +228,9 @@ func oneID(c *cli.Context) (string, error) {
 // noNewKeyringFlag is runc's: the container keeps the caller's session keyring.
 var noNewKeyringFlag = &cli.BoolFlag{Name: "no-new-keyring", Usage: "keep the caller's session keyring (default: an anonymous one of the container's own)"}
 
-// parseSignal reads TERM, SIGTERM or 15; 0, kill(2)'s null signal, only checks that the
-// container runs.
+// parseSignal reads TERM, SIGTERM or 15, and the real-time signals as RTMIN+N and RTMAX-N
+// (systemd, as a container's init, halts on SIGRTMIN+3); 0, kill(2)'s null signal, only
+// checks that the container runs.
 func parseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
 		if n < 0 || n > 64 {
@@ -244,7 +245,47 @@ func parseSignal(s string) (unix.Signal, error) {
 	if sig := unix.SignalNum(name); sig != 0 {
 		return sig, nil
 	}
+	if sig, ok := realtimeSignal(name); ok {
+		return sig, nil
+	}
 	return 0, fmt.Errorf("unknown signal %q", s)
+}
+
+// The real-time signals a program can use: glibc keeps 32 and 33 for itself (signal(7)).
+const (
+	sigRTMin = 34
+	sigRTMax = 64
+)
+
+// realtimeSignal reads SIGRTMIN, SIGRTMIN+N, SIGRTMAX and SIGRTMAX-N, as kill(1) does.
+func realtimeSignal(name string) (unix.Signal, bool) {
+	base, sign, rest := 0, 1, ""
+	switch {
+	case strings.HasPrefix(name, "SIGRTMIN"):
+		base, rest = sigRTMin, strings.TrimPrefix(name, "SIGRTMIN")
+		if rest != "" && rest[0] != '+' {
+			return 0, false
+		}
+	case strings.HasPrefix(name, "SIGRTMAX"):
+		base, sign, rest = sigRTMax, -1, strings.TrimPrefix(name, "SIGRTMAX")
+		if rest != "" && rest[0] != '-' {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	n := 0
+	if rest != "" {
+		var err error
+		if n, err = strconv.Atoi(rest[1:]); err != nil || n < 0 {
+			return 0, false
+		}
+	}
+	sig := base + sign*n
+	if sig < sigRTMin || sig > sigRTMax {
+		return 0, false
+	}
+	return unix.Signal(sig), true
 }
 
 func printJSON(c *cli.Context, v any) error {

@@ -258,17 +258,13 @@ func UsernsMountInside() UsernsResult {
 	return res
 }
 
-// TrapSignals are the signals Trap reports.
-var TrapSignals = []os.Signal{
-	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
-}
-
-// Trap prints "ready", then the name of each signal in TrapSignals as it arrives, to prove
-// that signals sent to a container reach its process. It returns the exit status: 0 right
-// after SIGTERM, 1 when timeout passes first.
+// Trap prints "ready", then the name of each signal it receives, to prove that signals sent
+// to a container reach its process: every signal it can catch (os/signal's all), but
+// SIGURG, which Go's runtime sends itself to preempt goroutines, and SIGCHLD. It returns the
+// exit status: 0 right after SIGTERM, 1 when timeout passes first.
 func Trap(timeout time.Duration, w io.Writer) int {
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, TrapSignals...)
+	signal.Notify(sigs)
 	defer signal.Stop(sigs)
 	fmt.Fprintln(w, "ready")
 	timer := time.NewTimer(timeout)
@@ -276,6 +272,9 @@ func Trap(timeout time.Duration, w io.Writer) int {
 	for {
 		select {
 		case sig := <-sigs:
+			if sig == unix.SIGURG || sig == unix.SIGCHLD {
+				continue
+			}
 			fmt.Fprintln(w, signalName(sig))
 			if sig == unix.SIGTERM {
 				return 0
