@@ -47,7 +47,7 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{runCommand, createCommand, startCommand, execCommand, stateCommand, killCommand,
 			deleteCommand, listCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand, featuresCommand,
-			specCommand, rootfsCommand, versionCommand},
+			specCommand, rootfsCommand, versionCommand, checkpointCommand, restoreCommand},
 		DisableSliceFlagSeparator: true, // -e A=1,2 is one variable, not two
 		HideHelpCommand:           true,
 		ExitErrHandler:            func(*cli.Context, error) {}, // run() prints errors, once

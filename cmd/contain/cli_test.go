@@ -295,3 +295,18 @@ func TestParseSignal(t *testing.T) {
 		}
 	}
 }
+
+// checkpoint and restore say what is missing, whatever flags an engine passes them, and fail
+// --help too, which podman runs to learn whether a runtime can checkpoint.
+func TestCheckpointAndRestoreSaySo(t *testing.T) {
+	needBinaries(t)
+	if r := contain(t, "", "checkpoint", "--help"); r.code == 0 {
+		t.Errorf("checkpoint --help: exit 0, %q", r.stdout)
+	}
+	for _, verb := range []string{"checkpoint", "restore"} {
+		r := contain(t, "", verb, "--image-path", "/tmp/x", "--leave-running", "someid")
+		if r.code == 0 || !strings.Contains(r.stderr, verb+": contain has no checkpoint and restore") {
+			t.Errorf("%s: exit %d, %q", verb, r.code, r.stderr)
+		}
+	}
+}

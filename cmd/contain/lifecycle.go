@@ -301,3 +301,21 @@ var featuresCommand = &cli.Command{
 		return printJSON(c, isolate.Features())
 	},
 }
+
+// checkpointCommand and restoreCommand are runc's verbs for CRIU, which contain does not
+// drive. They exist to say so: containerd shows the runtime's message, and urfave/cli's own
+// for an unknown verb ("No help topic for 'checkpoint'") tells its user nothing. Even
+// `checkpoint --help` fails: podman asks that to learn whether a runtime can checkpoint.
+var (
+	checkpointCommand = notSupportedCommand("checkpoint", "save a running container to disk (runc's, with CRIU): not supported")
+	restoreCommand    = notSupportedCommand("restore", "start a container from a checkpoint (runc's, with CRIU): not supported")
+)
+
+func notSupportedCommand(name, usage string) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: usage, SkipFlagParsing: true,
+		Action: func(*cli.Context) error {
+			return fmt.Errorf("%s: contain has no checkpoint and restore (they need CRIU, which contain does not drive)", name)
+		},
+	}
+}
