@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/containkit/contain/isolate/cgroups"
@@ -49,33 +50,44 @@ type RunOptions struct {
 }
 
 // ForwardedSignals are relayed from contain to the container's first process: those people
-// and supervisors send to stop or poke a program, and every signal whose default action in a
-// Go program would end contain without its clean-up, leaving the container's state and
-// cgroup behind. SIGXFSZ (core, by the kernel's default: Go leaves it so), and SIGABRT,
-// SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV, SIGSTKFLT and SIGSYS (Go dies with a stack dump)
-// are caught only when sent with kill(2): the same signals raised by a fault in contain still
-// end it, as they must. The last seven cost nothing to catch: Go's handler is installed for
-// them already. Each of the rest costs a round trip to os/signal's thread at start (about
-// 0.07 ms here).
+// and supervisors send to stop or poke a program, and those that, sent with kill(2), would end
+// contain by Go's default (a stack dump) before its clean-up, leaving the container's state
+// and cgroup behind: SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV, SIGSTKFLT and SIGSYS. The same
+// signals raised by a fault in contain still end it, as they must. Those seven cost nothing
+// to catch, Go's handler is installed for them already; each of the first seven costs a
+// round trip to os/signal's thread, before the container starts. See also lateSignals.
 //
-// The others are not forwarded, so that a short container does not pay for them (runc
-// forwards every signal): SIGALRM, SIGPWR, SIGXCPU, SIGVTALRM, SIGIO, SIGCONT and the
-// real-time signals are ignored by contain (send them with `contain kill`), and SIGTSTP,
-// SIGTTIN and SIGTTOU stop contain, as they stop any program (see README).
+// Not forwarded, so that a short container does not pay for them (runc forwards every
+// signal): SIGALRM, SIGPWR, SIGXCPU, SIGVTALRM, SIGIO, SIGCONT and the real-time signals,
+// which contain ignores (`contain kill` sends them), and SIGTSTP, SIGTTIN and SIGTTOU, which
+// stop contain, as they stop any program (see README).
 var ForwardedSignals = []os.Signal{
 	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
-	unix.SIGABRT, unix.SIGXFSZ,
 	unix.SIGILL, unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV, unix.SIGSTKFLT, unix.SIGSYS,
 }
+
+// lateSignals would end contain too, before its clean-up: SIGABRT (Go's stack dump; systemd's
+// watchdog sends it) and SIGXFSZ (the kernel's default, a core dump: Go leaves it alone). Each
+// costs a round trip to os/signal's thread, 0.25 ms of a single run here, so they are caught
+// by a goroutine started once the container's program runs, which nothing waits for: from
+// then on they are forwarded too; before, they end contain as they did.
+var lateSignals = []os.Signal{unix.SIGABRT, unix.SIGXFSZ}
+
+// caught is the channel of CatchSignals, kept by a process for good: relaySignals adds the
+// lateSignals to it.
+var (
+	caught     chan os.Signal
+	catchLater sync.Once
+)
 
 // CatchSignals starts catching ForwardedSignals for a process that will exit once its
 // container does (the CLI), and never stops: signal.Stop, like signal.Notify, makes a round
 // trip to the runtime's signal thread for each signal, 0.06 to 3.7 ms for the seven here, on
-// the way out of every `run` and `exec`.
+// the way out of every `run` and `exec`. Once the container runs, lateSignals come on it too.
 func CatchSignals() <-chan os.Signal {
-	signals := make(chan os.Signal, 16)
-	signal.Notify(signals, ForwardedSignals...)
-	return signals
+	caught = make(chan os.Signal, 16)
+	signal.Notify(caught, ForwardedSignals...)
+	return caught
 }
 
 // catchSignals returns o's signals, or catches ForwardedSignals until the returned stop.
@@ -612,6 +624,9 @@ func (p *initProcess) wait(signals <-chan os.Signal) (int, error) {
 // relaySignals forwards signals to the process behind pidfd (a window change resizes the
 // pty instead) until its wait status comes on exited, and returns it.
 func relaySignals(signals <-chan os.Signal, c *console, pidfd int, exited <-chan unix.WaitStatus) unix.WaitStatus {
+	if signals == caught {
+		catchLater.Do(func() { go signal.Notify(caught, lateSignals...) })
+	}
 	jobs, stopJobs := c.jobControl()
 	defer stopJobs()
 	for {

@@ -88,24 +88,49 @@ func (r *running) wait(t *testing.T) int {
 func TestSignalsAreForwarded(t *testing.T) {
 	needContainer(t)
 	c := startContainer(t, "run", "--rootfs", testRootfs, "--", "/bin/probe", "trap", "20")
-	for _, s := range []struct {
+	type sig struct {
 		sig  syscall.Signal
 		name string
-	}{
-		{syscall.SIGUSR1, "SIGUSR1"}, {syscall.SIGUSR2, "SIGUSR2"}, {syscall.SIGHUP, "SIGHUP"},
-		{syscall.SIGINT, "SIGINT"}, {syscall.SIGQUIT, "SIGQUIT"}, {syscall.SIGWINCH, "SIGWINCH"},
+	}
+	send := func(list ...sig) {
+		for _, s := range list {
+			c.signal(t, s.sig, s.name)
+		}
+	}
+	send(sig{syscall.SIGUSR1, "SIGUSR1"}, sig{syscall.SIGUSR2, "SIGUSR2"}, sig{syscall.SIGHUP, "SIGHUP"},
+		sig{syscall.SIGINT, "SIGINT"}, sig{syscall.SIGQUIT, "SIGQUIT"}, sig{syscall.SIGWINCH, "SIGWINCH"},
 		// Each of these, sent with kill(2), would end a Go program that does not catch it,
 		// and contain without its clean-up (the leak check after the test would see it).
-		{syscall.SIGABRT, "SIGABRT"}, {syscall.SIGXFSZ, "SIGXFSZ"}, {syscall.SIGILL, "SIGILL"},
-		{syscall.SIGTRAP, "SIGTRAP"}, {syscall.SIGBUS, "SIGBUS"}, {syscall.SIGFPE, "SIGFPE"},
-		{syscall.SIGSEGV, "SIGSEGV"}, {syscall.SIGSTKFLT, "SIGSTKFLT"}, {syscall.SIGSYS, "SIGSYS"},
-		{syscall.SIGTERM, "SIGTERM"},
-	} {
-		c.signal(t, s.sig, s.name)
-	}
+		sig{syscall.SIGILL, "SIGILL"}, sig{syscall.SIGTRAP, "SIGTRAP"}, sig{syscall.SIGBUS, "SIGBUS"},
+		sig{syscall.SIGFPE, "SIGFPE"}, sig{syscall.SIGSEGV, "SIGSEGV"}, sig{syscall.SIGSTKFLT, "SIGSTKFLT"},
+		sig{syscall.SIGSYS, "SIGSYS"})
+	// The late ones are caught once the program runs, SIGXFSZ last: its handler, which Go
+	// installs only then, shows in SigCgt.
+	waitFor(t, func() bool { return catches(t, c.cmd.Process.Pid, syscall.SIGXFSZ) })
+	send(sig{syscall.SIGABRT, "SIGABRT"}, sig{syscall.SIGXFSZ, "SIGXFSZ"}, sig{syscall.SIGTERM, "SIGTERM"})
 	if code := c.wait(t); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0 (probe trap exits 0 on TERM)", code)
 	}
+}
+
+// catches says whether process pid has a handler for sig (/proc/PID/status, SigCgt).
+func catches(t *testing.T, pid int, sig syscall.Signal) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			bits, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			if err != nil {
+				t.Fatalf("SigCgt %q: %v", mask, err)
+			}
+			return bits&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	t.Fatal("no SigCgt in /proc/PID/status")
+	return false
 }
 
 // A container killed by a signal makes contain exit 128+N; --pid-file names the process.
