@@ -3,7 +3,6 @@ package isolate
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -146,47 +145,6 @@ func withHome(env []string, uid uint32, passwd string) []string {
 		return env
 	}
 	return append(env, "HOME="+home)
-}
-
-// passwdLimit bounds how much of a passwd file is read: it is the image's, which may be
-// anything.
-const passwdLimit = 4 << 20
-
-// passwdHome returns the home directory of uid in a passwd(5) file. The image may have made
-// the file a fifo or a device (a symlink to /dev/zero): only a regular file is read, opened
-// without blocking, and at most passwdLimit of it.
-func passwdHome(path string, uid uint32) (string, bool) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", false
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return "", false
-	}
-	data, err := io.ReadAll(io.LimitReader(f, passwdLimit))
-	if err != nil {
-		return "", false
-	}
-	return homeInPasswd(string(data), uid)
-}
-
-// homeInPasswd finds uid's entry, name:password:UID:GID:GECOS:directory:shell, and returns
-// its directory; the first entry for the uid wins, as getpwuid(3)'s does.
-func homeInPasswd(passwd string, uid uint32) (string, bool) {
-	want := strconv.FormatUint(uint64(uid), 10)
-	for line := range strings.Lines(passwd) {
-		fields := strings.Split(strings.TrimRight(line, "\r\n"), ":")
-		if len(fields) < 7 || strings.HasPrefix(fields[0], "#") || fields[2] != want {
-			continue
-		}
-		if fields[5] == "" {
-			return "/", true
-		}
-		return fields[5], true
-	}
-	return "", false
 }
 
 // lookPath finds the program the way execvp(3) would, using the container's PATH, and checks

@@ -21,7 +21,7 @@ import (
 var runCommand = &cli.Command{
 	Name:  "run",
 	Usage: "run a container in the foreground",
-	UsageText: "contain run [--rootfs DIR] [--hostname NAME] [-e KEY=VAL]... [--cwd DIR] [--user UID[:GID]] [-t]\n" +
+	UsageText: "contain run [--rootfs DIR] [--hostname NAME] [-e KEY=VAL]... [--cwd DIR] [--user USER[:GROUP]] [-t]\n" +
 		"            [--memory BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [--cpu-weight N] ... [--] COMMAND [ARG...]\n" +
 		"contain run [--bundle DIR] [--pid-file FILE] [-d [--console-socket SOCK]] [--keep] ID",
 	Description: "The first form runs COMMAND in a new container on a root filesystem (the default one,\n" +
@@ -38,7 +38,7 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "hostname", Value: "contain", Usage: "the container's hostname"},
 		envFlag, envShortFlag,
 		&cli.StringFlag{Name: "cwd", Value: "/", Usage: "working `DIR` inside the container"},
-		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `UID[:GID]`"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `USER[:GROUP]`, names or numbers (names from the rootfs's /etc/passwd and /etc/group)"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the container's process"},
 		// runc's run flags, for the OCI form.
@@ -203,7 +203,7 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	spec.Process.Cwd = c.String("cwd")
 	spec.Process.Env = append(spec.Process.Env, envValues.Value()...)
 	if c.IsSet("user") {
-		if spec.Process.User, err = parseUser(c.String("user")); err != nil {
+		if spec.Process.User, err = isolate.LookupUser(dir, c.String("user")); err != nil {
 			return err
 		}
 	}
@@ -247,15 +247,6 @@ func setTerminal(spec *specs.Spec) {
 		term = "xterm"
 	}
 	spec.Process.Env = append(spec.Process.Env, "TERM="+term)
-}
-
-// parseUser reads UID[:GID]; the gid defaults to the uid.
-func parseUser(s string) (specs.User, error) {
-	uid, gid, hasGID, err := parseIDs(s)
-	if !hasGID {
-		gid = uid
-	}
-	return specs.User{UID: uid, GID: gid}, err
 }
 
 // parseIDs reads --user UID[:GID] and says whether it had a GID.

@@ -408,3 +408,34 @@ func TestArgsAndEnvThatAreNotUTF8(t *testing.T) {
 		t.Errorf("exec: the program got %q, want %q", got, want)
 	}
 }
+
+// The quick form's --user takes names, from the rootfs's /etc/passwd and /etc/group, as
+// docker run -u does from the image's: the user's ids, its groups, and its HOME.
+func TestQuickFormUserByName(t *testing.T) {
+	needContainer(t)
+	rootfs := filepath.Join(newBundle(t, nil), "rootfs")
+	appendTo := func(name, line string) {
+		f, err := os.OpenFile(filepath.Join(rootfs, name), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendTo("etc/passwd", "alice:x:1500:1600:Alice:/home/alice:/bin/sh\n")
+	appendTo("etc/group", "staff:x:1600:\nwheel:x:10:bob,alice\n")
+	var r probe.Report
+	decodeProbe(t, mustRun(t, "run", "--rootfs", rootfs, "--user", "alice", "--", "/bin/probe", "report"), &r)
+	if r.UID[0] != 1500 || r.GID[0] != 1600 || !slices.Equal(r.Groups, []int{10}) || !slices.Contains(r.Env, "HOME=/home/alice") {
+		t.Errorf("--user alice: uid %v gid %v groups %v env %q; want 1500, 1600, [10], HOME=/home/alice", r.UID, r.GID, r.Groups, r.Env)
+	}
+	decodeProbe(t, mustRun(t, "run", "--rootfs", rootfs, "--user", "alice:wheel", "--", "/bin/probe", "report"), &r)
+	if r.UID[0] != 1500 || r.GID[0] != 10 {
+		t.Errorf("--user alice:wheel: uid %v gid %v, want 1500 and 10", r.UID, r.GID)
+	}
+	if res := contain(t, "", "run", "--rootfs", rootfs, "--user", "carol", "--", "true"); res.code == 0 || !strings.Contains(res.stderr, `no user "carol"`) {
+		t.Errorf("--user carol (no such user): exit %d, %q", res.code, res.stderr)
+	}
+}

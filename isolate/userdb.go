@@ -1,0 +1,206 @@
+package isolate
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The container's user database: its /etc/passwd and /etc/group (passwd(5), group(5)), which
+// give a process without HOME its home directory, and the quick form's --user NAME its ids.
+// They are the image's files, which may be anything: only a regular file is read, opened
+// without blocking (a fifo would wait for a writer), and at most userDBLimit of it.
+
+// userDBLimit bounds how much of a passwd or group file is read.
+const userDBLimit = 4 << 20
+
+// readUserDB reads the passwd or group file open on fd (and closes it); false if it is not a
+// regular file or cannot be read.
+func readUserDB(fd int, name string) (string, bool) {
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return "", false
+	}
+	data, err := io.ReadAll(io.LimitReader(f, userDBLimit))
+	return string(data), err == nil
+}
+
+// userDBFlags open a user database file: read-only, without blocking or taking a terminal.
+const userDBFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
+
+// passwdHome returns the home directory of uid in the passwd file at path, as this process
+// sees it (init's, after pivot_root: the container's).
+func passwdHome(path string, uid uint32) (string, bool) {
+	fd, err := unix.Open(path, userDBFlags, 0)
+	if err != nil {
+		return "", false
+	}
+	passwd, ok := readUserDB(fd, path)
+	if !ok {
+		return "", false
+	}
+	return homeInPasswd(passwd, uid)
+}
+
+// homeInPasswd returns the directory of uid's entry; "/" when the entry has none.
+func homeInPasswd(passwd string, uid uint32) (string, bool) {
+	e, ok := findPasswd(passwd, func(e passwdEntry) bool { return e.uid == uid })
+	if !ok {
+		return "", false
+	}
+	if e.home == "" {
+		return "/", true
+	}
+	return e.home, true
+}
+
+// passwdEntry is a line of passwd(5): name:password:UID:GID:GECOS:directory:shell.
+type passwdEntry struct {
+	name     string
+	uid, gid uint32
+	home     string
+}
+
+// findPasswd returns the first entry that match accepts, as getpwuid(3) and getpwnam(3) do.
+// Comments and lines that are not entries (too few fields, ids that are not numbers) are
+// skipped.
+func findPasswd(passwd string, match func(passwdEntry) bool) (passwdEntry, bool) {
+	for line := range strings.Lines(passwd) {
+		f := strings.Split(strings.TrimRight(line, "\r\n"), ":")
+		if len(f) < 7 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		uid, err1 := strconv.ParseUint(f[2], 10, 32)
+		gid, err2 := strconv.ParseUint(f[3], 10, 32)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if e := (passwdEntry{name: f[0], uid: uint32(uid), gid: uint32(gid), home: f[5]}); match(e) {
+			return e, true
+		}
+	}
+	return passwdEntry{}, false
+}
+
+// groupEntry is a line of group(5): name:password:GID:member,member...
+type groupEntry struct {
+	name    string
+	gid     uint32
+	members []string
+}
+
+// groupEntries returns the entries of a group file, skipping what is not one.
+func groupEntries(group string) []groupEntry {
+	var out []groupEntry
+	for line := range strings.Lines(group) {
+		f := strings.Split(strings.TrimRight(line, "\r\n"), ":")
+		if len(f) < 4 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		gid, err := strconv.ParseUint(f[2], 10, 32)
+		if err != nil {
+			continue
+		}
+		var members []string
+		if f[3] != "" {
+			members = strings.Split(f[3], ",")
+		}
+		out = append(out, groupEntry{name: f[0], gid: uint32(gid), members: members})
+	}
+	return out
+}
+
+// LookupUser turns the quick form's --user USER[:GROUP] into ids, as `docker run --user`
+// does, from the /etc/passwd and /etc/group of the root filesystem rootfs (a path on the
+// host; its symlinks are resolved inside it). A number is that id, whether or not the files
+// have it, and a USER given as a number without GROUP is also its GID. A USER given by name
+// has its passwd entry's GID, unless GROUP is given, and the groups that list it as a member
+// as additional groups.
+func LookupUser(rootfs, spec string) (specs.User, error) {
+	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
+	var u specs.User
+	uid, uidErr := parseID(userPart)
+	if uidErr == nil {
+		u.UID, u.GID = uid, uid
+	} else {
+		passwd, err := readRootfsUserDB(rootfs, "etc/passwd")
+		if err != nil {
+			return u, fmt.Errorf("--user %q: %w", spec, err)
+		}
+		e, ok := findPasswd(passwd, func(e passwdEntry) bool { return e.name == userPart })
+		if !ok {
+			return u, fmt.Errorf("--user %q: no user %q in %s", spec, userPart, filepath.Join(rootfs, "etc/passwd"))
+		}
+		u.UID, u.GID, u.AdditionalGids = e.uid, e.gid, memberOf(rootfs, e.name, e.gid)
+	}
+	if !hasGroup {
+		return u, nil
+	}
+	if gid, err := parseID(groupPart); err == nil {
+		u.GID = gid
+		return u, nil
+	}
+	group, err := readRootfsUserDB(rootfs, "etc/group")
+	if err != nil {
+		return u, fmt.Errorf("--user %q: %w", spec, err)
+	}
+	for _, g := range groupEntries(group) {
+		if g.name == groupPart {
+			u.GID = g.gid
+			return u, nil
+		}
+	}
+	return u, fmt.Errorf("--user %q: no group %q in %s", spec, groupPart, filepath.Join(rootfs, "etc/group"))
+}
+
+// parseID reads a uid or gid, a decimal number (validateProcess checks its range).
+func parseID(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	return uint32(n), err
+}
+
+// memberOf returns the gids of the groups that list user as a member, but gid, its own. No
+// group file is no additional group, as getgrouplist(3) has it.
+func memberOf(rootfs, user string, gid uint32) []uint32 {
+	group, err := readRootfsUserDB(rootfs, "etc/group")
+	if err != nil {
+		return nil
+	}
+	var gids []uint32
+	for _, g := range groupEntries(group) {
+		for _, m := range g.members {
+			if m == user && g.gid != gid {
+				gids = append(gids, g.gid)
+				break
+			}
+		}
+	}
+	return gids
+}
+
+// readRootfsUserDB reads rootfs's passwd or group file, name relative to rootfs, resolving
+// its path inside rootfs (RESOLVE_IN_ROOT: an absolute symlink such as etc/passwd ->
+// /etc/passwd stays in the image, never reaches the host's).
+func readRootfsUserDB(rootfs, name string) (string, error) {
+	rootfd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &pathError{"open", rootfs, err}
+	}
+	defer unix.Close(rootfd)
+	fd, err := unix.Openat2(rootfd, name, &unix.OpenHow{Flags: userDBFlags, Resolve: resolveInRoot})
+	if err != nil {
+		return "", &pathError{"openat2", filepath.Join(rootfs, name), err}
+	}
+	data, ok := readUserDB(fd, name)
+	if !ok {
+		return "", fmt.Errorf("%s: not a regular file that can be read", filepath.Join(rootfs, name))
+	}
+	return data, nil
+}

@@ -1,0 +1,86 @@
+package isolate
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// userRootfs makes a root filesystem with just the given etc files.
+func userRootfs(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func TestLookupUser(t *testing.T) {
+	root := userRootfs(t, map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n# alice:x:1:1::/:/bin/sh\nbroken:x:no:1::/:/bin/sh\n" +
+			"alice:x:1500:1600:Alice:/home/alice:/bin/sh\nbob:x:1501:1501::/home/bob:/bin/sh\n",
+		"etc/group": "root:x:0:\nwheel:x:10:bob,alice\nstaff:x:1600:alice\naudio:x:29:alice\nbob:x:1501:\n",
+	})
+	for _, c := range []struct {
+		spec string
+		want specs.User
+	}{
+		{"1000", specs.User{UID: 1000, GID: 1000}},
+		{"1000:5", specs.User{UID: 1000, GID: 5}},
+		{"alice", specs.User{UID: 1500, GID: 1600, AdditionalGids: []uint32{10, 29}}}, // not staff: her own
+		{"alice:audio", specs.User{UID: 1500, GID: 29, AdditionalGids: []uint32{10, 29}}},
+		{"bob:7", specs.User{UID: 1501, GID: 7, AdditionalGids: []uint32{10}}},
+		{"1500:wheel", specs.User{UID: 1500, GID: 10}},
+	} {
+		got, err := LookupUser(root, c.spec)
+		if err != nil || got.UID != c.want.UID || got.GID != c.want.GID || !slices.Equal(got.AdditionalGids, c.want.AdditionalGids) {
+			t.Errorf("LookupUser(%q) = %+v, %v; want %+v", c.spec, got, err, c.want)
+		}
+	}
+	for spec, want := range map[string]string{
+		"carol":       `no user "carol" in ` + root + "/etc/passwd",
+		"broken":      `no user "broken"`, // its uid is not a number
+		"alice:nogrp": `no group "nogrp" in ` + root + "/etc/group",
+	} {
+		if _, err := LookupUser(root, spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("LookupUser(%q): %v, want an error with %q", spec, err, want)
+		}
+	}
+}
+
+// The files are the image's: an absolute symlink resolves inside the rootfs, never on the
+// host, and a fifo is not read.
+func TestLookupUserStaysInTheRootfs(t *testing.T) {
+	root := userRootfs(t, map[string]string{"etc/passwd.real": "dave:x:1700:1700::/:/bin/sh\n"})
+	// On the host, /contain-no-such-dir/passwd does not exist: only inside the rootfs.
+	if err := os.MkdirAll(filepath.Join(root, "contain-no-such-dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(root, "etc/passwd.real"), filepath.Join(root, "contain-no-such-dir/passwd")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/contain-no-such-dir/passwd", filepath.Join(root, "etc/passwd")); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := LookupUser(root, "dave"); err != nil || u.UID != 1700 {
+		t.Errorf("through an absolute symlink: %+v, %v", u, err)
+	}
+	fifo := userRootfs(t, nil)
+	if err := unix.Mkfifo(filepath.Join(fifo, "etc/passwd"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LookupUser(fifo, "dave"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a fifo for passwd: %v", err)
+	}
+}
