@@ -119,20 +119,24 @@ func capabilityWarnings(c *specs.LinuxCapabilities) []string {
 
 // resolveCapabilities turns spec names into bitmasks. Capabilities this kernel or this
 // process does not have are dropped with a warning: asking for them would fail capset(2)
-// with EPERM (this host's bounding set lacks CAP_SYS_RESOURCE, for example). Each reason
-// is one warning, naming every capability it skips once, whatever the sets that list it:
-// an engine's config can name a dozen (buildah's RUN steps ask for 14 ambient ones).
+// with EPERM (this host's bounding set lacks CAP_SYS_RESOURCE, for example). So are names
+// this runtime does not know (a capability newer than it): config.md asks for a warning and
+// says a runtime SHOULD NOT fail on a capability it cannot grant, and runc skips them too.
+// Each reason is one warning, naming every capability it skips once, whatever the sets that
+// list it: an engine's config can name a dozen (buildah's RUN steps ask for 14 ambient ones).
 func resolveCapabilities(c *specs.LinuxCapabilities, have capSet, warn func(string)) capSets {
 	if c == nil {
 		return capSets{}
 	}
 	last := lastCap()
-	var unknown, outside []string
+	var unnamed, unknown, outside []string
 	mask := func(names []string) capSet {
 		var s capSet
 		for _, name := range names {
-			n, _ := capabilityByName(name) // validated earlier
+			n, named := capabilityByName(name)
 			switch {
+			case !named:
+				unnamed = appendNew(unnamed, name)
 			case n > last:
 				unknown = appendNew(unknown, name)
 			case !have.has(n):
@@ -155,6 +159,9 @@ func resolveCapabilities(c *specs.LinuxCapabilities, have capSet, warn func(stri
 			ambient = append(ambient, capName(n))
 			s.ambient &^= 1 << uint(n)
 		}
+	}
+	if len(unnamed) > 0 {
+		warn(capabilitiesAre(unnamed, "", "not one this runtime knows: skipped"))
 	}
 	if len(unknown) > 0 {
 		warn(capabilitiesAre(unknown, "", "not known to this kernel: skipped"))

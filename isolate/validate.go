@@ -104,15 +104,7 @@ func validateProcess(spec *specs.Spec) error {
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		return fmt.Errorf("config: process.oomScoreAdj %d is outside -1000..1000", *p.OOMScoreAdj)
 	}
-	if c := p.Capabilities; c != nil {
-		for _, set := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
-			for _, name := range set {
-				if _, ok := capabilityByName(name); !ok {
-					return fmt.Errorf("config: process.capabilities: unknown capability %q", name)
-				}
-			}
-		}
-	}
+	// A capability name this runtime does not know is a warning (capabilityWarnings).
 	return nil
 }
 

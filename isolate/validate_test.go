@@ -76,7 +76,6 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 			s.Domainname = "example.org"
 			s.Linux.Sysctl = map[string]string{"kernel.domainname": "other"}
 		}, `conflicts with the "domainname" field`},
-		{"unknown capability", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_FLY"} }, "unknown capability"},
 		{"unknown rlimit", func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_FLY", Soft: 1, Hard: 1}}
 		}, "unknown type"},
@@ -291,6 +290,13 @@ func TestCapabilityNames(t *testing.T) {
 		all, func(w string) { warned = append(warned, w) })
 	if sets.ambient != 0 || len(warned) != 1 {
 		t.Errorf("ambient = %#x, warnings %q: want none raised (not inheritable) and one warning", sets.ambient, warned)
+	}
+	// A name this runtime does not know is skipped with a warning, as config.md asks.
+	warned = nil
+	sets = resolveCapabilities(&specs.LinuxCapabilities{Bounding: []string{"CAP_FLY", "CAP_KILL"}, Effective: []string{"CAP_FLY"}},
+		all, func(w string) { warned = append(warned, w) })
+	if sets.bounding != 1<<5 || sets.effective != 0 || !slices.Equal(warned, []string{"capability CAP_FLY is not one this runtime knows: skipped"}) {
+		t.Errorf("CAP_FLY: bounding %#x effective %#x, warnings %q", sets.bounding, sets.effective, warned)
 	}
 	// One warning a reason, each capability named once, whatever the sets that list it.
 	warned = nil
