@@ -105,8 +105,9 @@ func LoadProcess(path string) (*specs.Process, []string, error) {
 
 // DecodeResources reads a linux.resources object, as `update --resources` takes it, from
 // data, which came from name; a member it does not know is a warning, as in a config.json.
-// An object that names no limit at all (`{}`, `null`) is an error: an update that changes
-// nothing is a mistake worth saying.
+// An object that names no limit at all (`{}`, `null`) is nil resources, which change
+// nothing, with a warning: runc takes it without a word, and an engine may send one, but
+// from a person it is likely a mistake.
 func DecodeResources(data []byte, name string) (*specs.LinuxResources, []string, error) {
 	var r specs.LinuxResources
 	warnings, err := decodeWithWarnings(data, name, &r)
@@ -114,7 +115,7 @@ func DecodeResources(data []byte, name string) (*specs.LinuxResources, []string,
 		return nil, nil, err
 	}
 	if reflect.ValueOf(r).IsZero() {
-		return nil, warnings, fmt.Errorf("%s: the resources name no limit", name)
+		return nil, append(warnings, name+": the resources name no limit: nothing changes"), nil
 	}
 	return &r, warnings, nil
 }

@@ -210,6 +210,12 @@ func TestUpdateRefusesWhatItWouldDrop(t *testing.T) {
 	update := func(stdin string, args ...string) result {
 		return contain(t, stdin, append(append([]string{"update"}, args...), "upd")...)
 	}
+	// No limit at all changes nothing, with a warning (runc takes it without one).
+	for _, empty := range []string{`{}`, `null`} {
+		if r := update(empty, "-r", "-"); r.code != 0 || !strings.Contains(r.stderr, "the resources name no limit: nothing changes") {
+			t.Errorf("update -r with %s: exit %d %q, want success with a warning", empty, r.code, r.stderr)
+		}
+	}
 	if r := update(`{"pids": {"limit": 9, "limt": 8}, "memroy": {}}`, "-r", "-"); r.code != 0 ||
 		!strings.Contains(r.stderr, `unknown field "pids.limt"`) || !strings.Contains(r.stderr, `unknown field "memroy"`) {
 		t.Errorf("update -r with unknown members: exit %d %q, want it applied with two warnings", r.code, r.stderr)
@@ -222,8 +228,6 @@ func TestUpdateRefusesWhatItWouldDrop(t *testing.T) {
 		args  []string
 		want  string
 	}{
-		{`{}`, []string{"-r", "-"}, "name no limit"},
-		{`null`, []string{"-r", "-"}, "name no limit"},
 		{`{"pids": {"limit": 11}} xyz`, []string{"-r", "-"}, "invalid character"},
 		{`{"pids": {"limit": 12}}{"pids": {"limit": 13}}`, []string{"-r", "-"}, "invalid character"},
 		{`{"pids": {"limit": 14}}`, []string{"-r", "-", "--pids-limit", "15"}, "--resources and limit flags together"},
