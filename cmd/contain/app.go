@@ -260,12 +260,16 @@ func logOutcome(err error) {
 	logger.Error(err.Error(), "warnings", warnings)
 }
 
-// lowercaseLevel writes "level":"error" as engines such as containerd expect (runc's format).
+// lowercaseLevel writes the level as runc's logrus does: "error" (containerd looks for that),
+// "warning" (slog's name for it is WARN), "info", "debug".
 func lowercaseLevel(_ []string, a slog.Attr) slog.Attr {
-	if a.Key == slog.LevelKey {
-		return slog.String(slog.LevelKey, strings.ToLower(a.Value.String()))
+	if a.Key != slog.LevelKey {
+		return a
 	}
-	return a
+	if level, ok := a.Value.Any().(slog.Level); ok && level == slog.LevelWarn {
+		return slog.String(slog.LevelKey, "warning")
+	}
+	return slog.String(slog.LevelKey, strings.ToLower(a.Value.String()))
 }
 
 // lineHandler prints "contain: warning: message key=value" lines for people at a terminal.
