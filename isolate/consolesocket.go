@@ -9,9 +9,10 @@ import (
 
 // The console socket (--console-socket) is how engines get a detached container's terminal:
 // they listen on a unix socket, and the runtime connects and sends the pty master there. The
-// protocol is runc's (its utils.SendFd): one message whose data is the pty's name as the
-// container sees it ("/dev/pts/0") and whose SCM_RIGHTS control message carries the master
-// fd. See unix(7).
+// protocol is runc's (its utils.SendFd): one message whose data is a name and whose
+// SCM_RIGHTS control message carries the master fd (unix(7)). runc 1.1 sends the master's
+// name, "/dev/ptmx"; contain sends the pty's as the container sees it ("/dev/pts/0"), which
+// says more. Engines (conmon, containerd's shim) read only the fd.
 
 // ErrConsoleSocket explains runc's rule, which engines rely on: a terminal for a process the
 // runtime does not wait for needs a console socket, and a console socket needs such a terminal.
