@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -163,9 +164,22 @@ func initMain() error {
 		return err
 	}
 	if isExecStage() {
+		nameSelf("contain:exec")
 		return execStage()
 	}
+	nameSelf("contain:init")
 	return initContainer()
+}
+
+// nameSelf gives this process a name that says what it is until it execs the program:
+// ps(1) and /proc/PID/comm otherwise show the last part of the path it was executed by,
+// "17" (/proc/self/fd/17, the read-only mount of this binary: see selfexe.go). runc's init
+// calls itself "runc:[2:INIT]". A name is at most 15 bytes (prctl(2), PR_SET_NAME); a
+// failure only leaves the number.
+func nameSelf(name string) {
+	if p, err := unix.BytePtrFromString(name); err == nil {
+		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0)
+	}
 }
 
 func initContainer() error {

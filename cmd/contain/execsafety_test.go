@@ -103,3 +103,17 @@ func TestCreatedInitIsNotDumpable(t *testing.T) {
 		t.Errorf("init (pid 1) while created: %+v, want /proc/1/exe refused with EACCES", res)
 	}
 }
+
+// A created container's init says what it is in ps(1), rather than the "17" of the fd it was
+// executed by (the exec stage names itself the same way, contain:exec, but lives too briefly
+// to look at).
+func TestRuntimeProcessesSayWhatTheyAre(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	createContainer(t, bundle, "named")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "named") })
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(state(t, "named").Pid) + "/comm")
+	if err != nil || string(comm) != "contain:init\n" {
+		t.Errorf("created init's comm: %q, %v; want contain:init", comm, err)
+	}
+}
