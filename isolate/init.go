@@ -424,16 +424,16 @@ func becomeUser(p *specs.Process) (string, error) {
 	// The working directory first as root, as runc does: a user may be given a cwd it could
 	// not enter itself (`docker run -u nobody -w /root`). Where root is refused (a network
 	// filesystem that maps root to nobody), the user may do better: try again after the switch.
-	chdirErr := unix.Chdir(p.Cwd)
-	if chdirErr != nil && chdirErr != unix.EACCES && chdirErr != unix.EPERM {
-		return "", &pathError{"chdir", p.Cwd, chdirErr}
+	cwdErr := enterCwd(p.Cwd)
+	if cwdErr != nil && !errors.Is(cwdErr, unix.EACCES) && !errors.Is(cwdErr, unix.EPERM) {
+		return "", cwdErr
 	}
 	if err := switchUser(p.User); err != nil {
 		return "", err
 	}
-	if chdirErr != nil {
-		if err := unix.Chdir(p.Cwd); err != nil {
-			return "", &pathError{"chdir", p.Cwd, err}
+	if cwdErr != nil {
+		if err := enterCwd(p.Cwd); err != nil {
+			return "", err
 		}
 	}
 	path, err := lookPath(p.Args[0], p.Env)
@@ -449,6 +449,30 @@ func becomeUser(p *specs.Process) (string, error) {
 		}
 	}
 	return path, nil
+}
+
+// enterCwd makes path, resolved inside this process's root, the working directory. The
+// container's files decide where a path leads, and this runs with every capability: so it is
+// resolved as openat2(2) RESOLVE_IN_ROOT does (a symlink to /x stays in the container) with
+// RESOLVE_NO_MAGICLINKS. A magic link (/proc/PID/cwd, /proc/self/fd/N) jumps to whatever the
+// process it names has open: where the container shares the host's pid namespace, another
+// process's directory on the host, or an fd the caller of `contain exec` left open; a program
+// started there reaches the host's whole tree through "..". runc's CVE-2024-21626 was that.
+func enterCwd(path string) error {
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"open", "/", err}
+	}
+	defer unix.Close(root)
+	fd, err := openDirInRoot(root, path)
+	if err != nil {
+		return fmt.Errorf("process.cwd: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchdir(fd); err != nil {
+		return &pathError{"fchdir", path, err}
+	}
+	return nil
 }
 
 // waitForStart tells the parent the container is ready and blocks until it may exec: for a

@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -115,5 +117,40 @@ func TestRuntimeProcessesSayWhatTheyAre(t *testing.T) {
 	comm, err := os.ReadFile("/proc/" + strconv.Itoa(state(t, "named").Pid) + "/comm")
 	if err != nil || string(comm) != "contain:init\n" {
 		t.Errorf("created init's comm: %q, %v; want contain:init", comm, err)
+	}
+}
+
+// exec's working directory is resolved inside the container: a magic link cannot put the
+// program in a host directory, from where ".." reaches the host's tree (runc's
+// CVE-2024-21626). Two ways in: /proc/PID/cwd of a host process, which a container without a
+// pid namespace of its own sees (through a symlink of its own, or named directly), and an fd
+// that exec's caller left open (/proc/self/fd/N).
+func TestExecCwdCannotLeaveTheContainer(t *testing.T) {
+	needContainer(t)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "host-marker"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sleeper := exec.Command("sleep", "60")
+	sleeper.Dir = host
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	runningContainer(t, "cwdleak", func(spec obj) { dropNamespace(spec, "pid") }, "/bin/probe", "sleep", "60")
+	hostCwd := "/proc/" + strconv.Itoa(sleeper.Process.Pid) + "/cwd"
+	mustRunCLI(t, "exec", "cwdleak", "ln", "-s", hostCwd, "/hostcwd")
+	dir, err := os.Open(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	for _, cwd := range []string{"/hostcwd", hostCwd, "/proc/self/fd/7"} {
+		cmd := containCmd("exec", "--cwd", cwd, "cwdleak", "ls")
+		cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, dir} // fd 7 in contain exec
+		r := runResult(t, cmd)
+		if r.code == 0 || strings.Contains(r.stdout, "host-marker") {
+			t.Errorf("exec --cwd %s: exit %d, %q %q; want it refused, never the host's directory", cwd, r.code, r.stdout, r.stderr)
+		}
 	}
 }
