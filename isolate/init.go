@@ -366,10 +366,16 @@ func setupNamespaces(spec *specs.Spec) error {
 // setupKernelFiles writes sysctls, then hides and freezes the kernel's files, then makes / read
 // only if asked: in that order, because each step takes away what the next one writes to.
 func setupKernelFiles(spec *specs.Spec) error {
-	for key, value := range spec.Linux.Sysctl {
-		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
-		if err := os.WriteFile(path, []byte(value), 0); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
+	if len(spec.Linux.Sysctl) > 0 {
+		procSys, err := openProcSys("/proc/sys")
+		if err != nil {
+			return err
+		}
+		defer unix.Close(procSys)
+		for key, value := range spec.Linux.Sysctl {
+			if err := writeSysctl(procSys, key, value); err != nil {
+				return err
+			}
 		}
 	}
 	if err := maskPaths(spec.Linux.MaskedPaths); err != nil {
@@ -380,6 +386,54 @@ func setupKernelFiles(spec *specs.Spec) error {
 	}
 	if spec.Root.Readonly {
 		return readonlyRoot()
+	}
+	return nil
+}
+
+// openProcSys opens the container's /proc/sys for writeSysctl, after checking it is a proc
+// filesystem: a tmpfs or a bind mounted there would take the writes.
+func openProcSys(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &pathError{"open", path, err}
+	}
+	if err := onProcfs(fd, path); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// writeSysctl writes one of linux.sysctl below procSys. The file is found without following
+// a symlink or crossing a mount (openat2(2) RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|
+// RESOLVE_NO_XDEV), and must be procfs's own: a mount over part of /proc/sys, or a file the
+// image or a volume put there, cannot send the value anywhere else (runc's CVE-2025-52881 was
+// a write redirected so). Never O_CREAT: /proc/sys makes no files.
+func writeSysctl(procSys int, key, value string) error {
+	name := strings.ReplaceAll(key, ".", "/")
+	fd, err := unix.Openat2(procSys, name, &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CLOEXEC | unix.O_NOCTTY,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV})
+	if err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", key, value, &pathError{"openat2", "/proc/sys/" + name, err})
+	}
+	defer unix.Close(fd)
+	if err := onProcfs(fd, "/proc/sys/"+name); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
+	}
+	if _, err := unix.Write(fd, []byte(value)); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", key, value, &pathError{"write", "/proc/sys/" + name, err})
+	}
+	return nil
+}
+
+// onProcfs checks that fd is on a proc filesystem (fstatfs(2): PROC_SUPER_MAGIC).
+func onProcfs(fd int, path string) error {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return &pathError{"fstatfs", path, err}
+	}
+	if fs.Type != unix.PROC_SUPER_MAGIC {
+		return fmt.Errorf("%s is not on a proc filesystem (type %#x): refused", path, fs.Type)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -132,6 +133,62 @@ func (m *mounter) mountAll() error {
 	return nil
 }
 
+// mountPoint makes mnt's destination exist inside the rootfs (a directory, or a file for a
+// bind of a file) and returns an O_PATH handle on it, refusing one that landed inside the
+// container's /proc (see procDestination).
+func (m *mounter) mountPoint(mnt specs.Mount, dir bool) (int, error) {
+	fd, err := ensureInRoot(m.rootfd, mnt.Destination, dir)
+	if err != nil {
+		return -1, err
+	}
+	if err := m.procDestination(fd, mnt); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// procMountable are the files in /proc a mount may cover: those lxcfs emulates, which runc
+// allows too (its checkProcMount).
+var procMountable = []string{"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+	"/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+	"/proc/sys/kernel/ns_last_pid"}
+
+// procDestination refuses a mount whose destination, resolved, is inside a proc filesystem
+// already mounted in the container, as runc does: the image's symlinks decide where a
+// destination leads (an image's /data -> /proc/sys/kernel with a volume at /data), and a
+// mount there would put files of the container's choosing where the runtime later writes
+// (sysctls) and masks (maskedPaths). A proc mount on /proc itself is let be, and so are the
+// files lxcfs covers, named as they are, with no symlink on the way.
+func (m *mounter) procDestination(fd int, mnt specs.Mount) error {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return &pathError{"fstatfs", mnt.Destination, err}
+	}
+	if fs.Type != unix.PROC_SUPER_MAGIC {
+		return nil
+	}
+	dest := mountDestination(mnt)
+	if dest == "/proc" && mnt.Type == "proc" || slices.Contains(procMountable, dest) && m.namedAsIs(fd, dest) {
+		return nil
+	}
+	return fmt.Errorf("the destination is inside the container's /proc: refused (only the files lxcfs covers may be mounted over, as in runc: %s)", strings.Join(procMountable, ", "))
+}
+
+// namedAsIs says whether path, resolved inside the rootfs without following any symlink, is
+// the file fd holds.
+func (m *mounter) namedAsIs(fd int, path string) bool {
+	rel := strings.TrimPrefix(filepath.Clean(path), "/")
+	direct, err := unix.Openat2(m.rootfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_SYMLINKS})
+	if err != nil {
+		return false
+	}
+	defer unix.Close(direct)
+	var a, b unix.Stat_t
+	return unix.Fstat(fd, &a) == nil && unix.Fstat(direct, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
+}
+
 // mountDestination is a mount's destination as an absolute path: config.md still allows a
 // relative one (deprecated), taken as relative to "/".
 func mountDestination(m specs.Mount) string {
@@ -184,7 +241,7 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 			unix.Close(fd)
 		}
 	}
-	fd, err := ensureInRoot(m.rootfd, mnt.Destination, true)
+	fd, err := m.mountPoint(mnt, true)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
 	}
@@ -235,7 +292,7 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	if err != nil {
 		return fmt.Errorf("bind mount %s: %w", mnt.Destination, err)
 	}
-	fd, err := ensureInRoot(m.rootfd, mnt.Destination, info.IsDir())
+	fd, err := m.mountPoint(mnt, info.IsDir())
 	if err != nil {
 		return fmt.Errorf("bind mount %s: %w", mnt.Destination, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -72,5 +73,50 @@ func TestWithHomeKeepsAGivenHome(t *testing.T) {
 	}
 	if got := withHome([]string{"PATH=/bin"}, 6, passwd); !slices.Equal(got, []string{"PATH=/bin", "HOME=/"}) {
 		t.Errorf("no HOME, no entry: %q", got)
+	}
+}
+
+// Sysctls are written only into procfs's own files: never through a symlink, never into a
+// file of another filesystem (a mount over part of /proc/sys), never created. The checks are
+// tried on a temporary directory; nothing here writes a real sysctl.
+func TestSysctlWritesOnlyProcfsFiles(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := openProcSys(dir); err == nil || !strings.Contains(err.Error(), "not on a proc filesystem") {
+		t.Errorf("openProcSys of a temporary directory: %v, want it refused", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "net/ipv4"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, []byte("0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "net/ipv4/ip_forward"), []byte("0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, "net/ipv4/link")); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for key, want := range map[string]string{
+		"net.ipv4.ip_forward": "not on a proc filesystem", // a file, but not procfs's
+		"net.ipv4.link":       "too many levels of symbolic links",
+		"net.ipv4.missing":    "no such file",
+	} {
+		if err := writeSysctl(fd, key, "1"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("writeSysctl %s: %v, want an error with %q", key, err, want)
+		}
+	}
+	for _, name := range []string{"target", "net/ipv4/ip_forward"} {
+		if data, _ := os.ReadFile(filepath.Join(dir, name)); string(data) != "0" {
+			t.Errorf("%s was written: %q", name, data)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "net/ipv4/missing")); err == nil {
+		t.Error("writeSysctl made a file")
 	}
 }

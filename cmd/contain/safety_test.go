@@ -251,3 +251,34 @@ func TestContainerGetsItsOwnSessionKeyring(t *testing.T) {
 		t.Errorf("exec in a container made with --no-new-keyring: session keyring %q, want the caller's %s", got, name)
 	}
 }
+
+// A mount whose destination leads, through the image's symlinks, into the container's /proc is
+// refused, as runc refuses it: files of the container's choosing over /proc/sys would take the
+// runtime's sysctl writes and hide what maskedPaths masks. The files lxcfs covers may be
+// bound over, named as they are.
+func TestMountIntoProcIsRefused(t *testing.T) {
+	needContainer(t)
+	for _, target := range []string{"/proc/sys/kernel", "/proc"} {
+		bundle := newBundle(t, func(spec obj) {
+			spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/data", "type": "tmpfs", "source": "tmpfs"})
+			linux(spec)["sysctl"] = obj{"kernel.shm_rmid_forced": "1"}
+		})
+		if err := os.Symlink(target, filepath.Join(bundle, "rootfs/data")); err != nil {
+			t.Fatal(err)
+		}
+		if r := contain(t, "", "run", "--bundle", bundle, "procdest"); r.code == 0 || !strings.Contains(r.stderr, "inside the container's /proc: refused") {
+			t.Errorf("a tmpfs at /data -> %s: exit %d, %q; want it refused", target, r.code, r.stderr)
+		}
+	}
+	uptime := filepath.Join(t.TempDir(), "uptime")
+	if err := os.WriteFile(uptime, []byte("12345.67 0.00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/proc/uptime", "type": "bind", "source": uptime, "options": list{"bind", "ro"}})
+		process(spec)["args"] = list{"cat", "/proc/uptime"}
+	})
+	if out := mustRun(t, "run", "--bundle", bundle, "lxcfs"); out != "12345.67 0.00\n" {
+		t.Errorf("a bind over /proc/uptime, as lxcfs makes: %q", out)
+	}
+}
