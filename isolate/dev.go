@@ -127,11 +127,27 @@ func mknodAt(parent int, d specs.LinuxDevice, replace bool) (made bool, err erro
 	if d.GID != nil {
 		gid = int(*d.GID)
 	}
-	// mknod(2) applies the umask; set the exact mode and owner the spec asked for.
-	if err := unix.Fchmodat(parent, name, mode&0o7777, 0); err != nil {
+	// mknod(2) applies the umask; set the exact mode and owner the spec asked for, on the node
+	// just made and on nothing else: the directory may be one another process can write to (a
+	// /dev on a volume), where the name could be swapped for a symlink in between, and this
+	// runs before pivot_root, where a symlink's target is the host's. So the node is opened
+	// without following a link, checked to be the device made, and changed through that fd.
+	fd, err := unix.Openat(parent, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true, &pathError{"open", d.Path, err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return true, &pathError{"stat", d.Path, err}
+	}
+	if st.Mode&unix.S_IFMT != mode&unix.S_IFMT || (mode&unix.S_IFMT != unix.S_IFIFO && st.Rdev != dev) {
+		return true, fmt.Errorf("device %s: replaced while it was being made: refused", d.Path)
+	}
+	if err := unix.Chmod(fdPath(fd), mode&0o7777); err != nil {
 		return true, &pathError{"chmod", d.Path, err}
 	}
-	if err := unix.Fchownat(parent, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
 		return true, &pathError{"chown", d.Path, err}
 	}
 	return true, nil

@@ -454,6 +454,12 @@ func readonlyRoot() error {
 // maskPaths hides kernel files the container should not read: a directory gets an empty
 // read-only tmpfs over it, a file gets /dev/null bound over it. Missing paths are skipped.
 func maskPaths(paths []string) error {
+	null := -1
+	defer func() {
+		if null >= 0 {
+			unix.Close(null)
+		}
+	}()
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if errors.Is(err, os.ErrNotExist) {
@@ -465,13 +471,41 @@ func maskPaths(paths []string) error {
 		if info.IsDir() {
 			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0")
 		} else {
-			err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+			if null < 0 {
+				if null, err = openNull(); err != nil {
+					return fmt.Errorf("mask %s: %w", p, err)
+				}
+			}
+			err = unix.Mount(fdPath(null), p, "", unix.MS_BIND, "")
 		}
 		if err != nil {
 			return &pathError{"mount", p, fmt.Errorf("mask: %w", err)}
 		}
 	}
 	return nil
+}
+
+// openNull opens the container's /dev/null for masks to bind from, and checks that it is the
+// null device (character 1:3), not followed through a symlink: what a mask binds over a
+// kernel file is readable, and writable, where the file was. Were it a symlink or another
+// file, put there by the image or by a process that shares a volume the container's /dev
+// lies on, a mask of /proc/timer_list could bind /proc/sys/kernel/core_pattern writable in
+// its place (runc's CVE-2025-31133). The mounts bind the checked fd itself.
+func openNull() (int, error) {
+	fd, err := unix.Open("/dev/null", unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &pathError{"open", "/dev/null", err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, &pathError{"stat", "/dev/null", err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("/dev/null is not the null device (mode %#o, %d:%d): refused", st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	return fd, nil
 }
 
 // readonlyPaths binds each path onto itself and makes the bind read-only, recursively.

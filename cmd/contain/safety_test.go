@@ -282,3 +282,35 @@ func TestMountIntoProcIsRefused(t *testing.T) {
 		t.Errorf("a bind over /proc/uptime, as lxcfs makes: %q", out)
 	}
 }
+
+// Masks bind the container's /dev/null over kernel files only if it is the null device: in a
+// /dev that is somebody's directory (a bind, here; a shared volume, where another container
+// could swap it), a null that is a file or a symlink would be bound in /proc's place, readable
+// and writable (runc's CVE-2025-31133). The run is refused.
+func TestMaskBindsOnlyTheNullDevice(t *testing.T) {
+	needContainer(t)
+	marker := filepath.Join(t.TempDir(), "marker")
+	if err := os.WriteFile(marker, []byte("HOST\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"file", "symlink"} {
+		source := t.TempDir()
+		var err error
+		if kind == "file" {
+			err = os.WriteFile(filepath.Join(source, "null"), []byte("HOST\n"), 0o644)
+		} else {
+			err = os.Symlink(marker, filepath.Join(source, "null"))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle := newBundle(t, func(spec obj) {
+			spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/dev", "type": "bind", "source": source, "options": list{"rbind"}})
+			process(spec)["args"] = list{"cat", "/proc/timer_list"}
+		})
+		r := contain(t, "", "run", "--bundle", bundle, "masknull-"+kind)
+		if r.code == 0 || strings.Contains(r.stdout, "HOST") || !strings.Contains(r.stderr, "/dev/null is not the null device") {
+			t.Errorf("a null that is a %s: exit %d, %q %q; want the run refused", kind, r.code, r.stdout, r.stderr)
+		}
+	}
+}
