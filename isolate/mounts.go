@@ -279,10 +279,16 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 	return m.propagate(mnt.Destination, opts)
 }
 
-// bindMount binds a host path into the rootfs, then applies the flags its options name with
-// mount_setattr(2): a bind mount ignores most flags on the first call, and a remount would
-// change only the top mount of an rbind. The flags no option names stay as the source has
-// them.
+// bindMount binds a host path into the rootfs with the flags its options name. The bind is
+// made detached first (open_tree(2) OPEN_TREE_CLONE, recursive for rbind), its flags are set
+// there with mount_setattr(2), and only then is it attached at the destination's fd
+// (move_mount(2)); propagation is set through the same fd. Nothing is looked up by path
+// after the destination was resolved: were the flags applied to "the mount now at the
+// destination", a process that shares the volume the destination lies on could swap it for
+// a symlink in between, and a read-only bind would stay writable while the flag went
+// elsewhere (runc's CVE-2021-30465 class). mount_setattr also changes every mount of an
+// rbind, where a remount would change only the top one. The flags no option names stay as
+// the source has them.
 func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	source := mnt.Source
 	if !filepath.IsAbs(source) {
@@ -292,32 +298,40 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	if err != nil {
 		return fmt.Errorf("bind mount %s: %w", mnt.Destination, err)
 	}
+	at := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	if opts.recursive {
+		at |= unix.AT_RECURSIVE
+	}
+	tree, err := unix.OpenTree(unix.AT_FDCWD, source, at)
+	if err != nil {
+		return &pathError{"open_tree", source, fmt.Errorf("bind mount %s: %w", mnt.Destination, err)}
+	}
+	defer unix.Close(tree)
+	// The recursive options first, then the plain ones on the top mount: "rro,rw" leaves the
+	// top writable and everything below it read-only.
+	if opts.recAttr {
+		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, opts.rAttr()); err != nil {
+			return &pathError{"mount_setattr", mnt.Destination, err}
+		}
+	}
+	if opts.attrSet != 0 || opts.attrClr != 0 {
+		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, opts.attr()); err != nil {
+			return &pathError{"mount_setattr", mnt.Destination, err}
+		}
+	}
 	fd, err := m.mountPoint(mnt, info.IsDir())
 	if err != nil {
 		return fmt.Errorf("bind mount %s: %w", mnt.Destination, err)
 	}
-	flags := uintptr(unix.MS_BIND)
-	if opts.recursive {
-		flags |= unix.MS_REC
-	}
-	err = unix.Mount(source, fdPath(fd), "", flags, "")
+	err = unix.MoveMount(tree, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
 	unix.Close(fd)
 	if err != nil {
-		return &pathError{"mount", mnt.Destination, fmt.Errorf("bind %s: %w", source, err)}
+		return &pathError{"move_mount", mnt.Destination, fmt.Errorf("bind %s: %w", source, err)}
 	}
-	// The recursive options first, then the plain ones on the top mount: "rro,rw" leaves the
-	// top writable and everything below it read-only.
-	if opts.recAttr {
-		if err := m.setAttr(mnt.Destination, opts.rAttr(), true); err != nil {
-			return err
-		}
+	if opts.propagation != 0 {
+		return setPropagation(fdPath(tree), opts.propagation) // tree: the mount, attached now
 	}
-	if opts.attrSet != 0 || opts.attrClr != 0 {
-		if err := m.setAttr(mnt.Destination, opts.attr(), false); err != nil {
-			return err
-		}
-	}
-	return m.propagate(mnt.Destination, opts)
+	return nil
 }
 
 // setAttr changes the flags of the mount now at dest (and below it when recursive).
