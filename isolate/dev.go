@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -48,8 +49,12 @@ func deviceMode(d specs.LinuxDevice) (uint32, error) {
 
 // makeDevices creates the default device nodes and the spec's, then the /dev symlinks, inside
 // the fresh /dev tmpfs. The image's own /dev is never used: its null could be a regular file
-// or a symlink to a host path.
-func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
+// or a symlink to a host path. devFS, when not 0, is the device number of the filesystem
+// the runtime mounted on /dev (mounter.devFS): every directory below /dev a node goes in must
+// be on it. /dev is looked up again here, and the image's symlinks decide where it leads:
+// an image whose /dev links to /data/dev, with a volume mounted on /data after /dev, would
+// send the nodes onto the volume, where whoever shares it could use them or swap them.
+func makeDevices(rootfd int, extra []specs.LinuxDevice, devFS uint64) error {
 	devices := append(append([]specs.LinuxDevice(nil), defaultDevices...), extra...)
 	// Each directory is made or opened once, however many nodes go in it (all of the
 	// default ones go in /dev).
@@ -64,10 +69,15 @@ func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
 			return fd, nil
 		}
 		fd, err := mkdirAllInRoot(rootfd, dir)
-		if err == nil {
-			dirs[dir] = fd
+		if err != nil {
+			return -1, err
 		}
-		return fd, err
+		if err := onDevFS(fd, dir, devFS); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+		dirs[dir] = fd
+		return fd, nil
 	}
 	made := map[string]bool{} // the nodes made here: a spec's entry replaces a default one
 	for _, d := range devices {
@@ -91,6 +101,22 @@ func makeDevices(rootfd int, extra []specs.LinuxDevice) error {
 		if err != nil && !errors.Is(err, unix.EEXIST) {
 			return &pathError{"symlink", link[1], err}
 		}
+	}
+	return nil
+}
+
+// onDevFS checks that dir, open on fd, is on the filesystem devFS, if dir is /dev or below it
+// and devFS is known.
+func onDevFS(fd int, dir string, devFS uint64) error {
+	if devFS == 0 || dir != "/dev" && !strings.HasPrefix(dir, "/dev/") {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &pathError{"stat", dir, err}
+	}
+	if st.Dev != devFS {
+		return fmt.Errorf("%s is not on the filesystem the runtime mounted on /dev (the image's /dev leads elsewhere, into a mount made after it?): refused", dir)
 	}
 	return nil
 }
@@ -208,5 +234,5 @@ func MakeDev(rootfs string) error {
 	if err != nil {
 		return &pathError{"mount", filepath.Join(rootfs, "dev"), fmt.Errorf("tmpfs: %w", err)}
 	}
-	return makeDevices(rootfd, nil)
+	return makeDevices(rootfd, nil, 0)
 }

@@ -322,7 +322,7 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 		return err
 	}
 	if devIsOurs(spec) {
-		if err := makeDevices(rootfd, spec.Linux.Devices); err != nil {
+		if err := makeDevices(rootfd, spec.Linux.Devices, m.devFS); err != nil {
 			return err
 		}
 	}

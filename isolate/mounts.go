@@ -113,6 +113,9 @@ type mounter struct {
 	rootfd int    // the rootfs, after BindRootfs
 	bundle string // relative bind sources are relative to the bundle
 	spec   *specs.Spec
+	// devFS is the device number (st_dev) of the filesystem last mounted on /dev, which
+	// makeDevices checks its directories against; 0 when no filesystem was mounted there.
+	devFS uint64
 }
 
 // mountAll mounts the spec's mounts in order, with a fresh tmpfs on /dev first when the spec
@@ -271,12 +274,32 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 			return err
 		}
 	}
+	if mnt.Destination == "/dev" {
+		if err := m.noteDevFS(); err != nil {
+			return err
+		}
+	}
 	if opts.recAttr {
 		if err := m.setAttr(mnt.Destination, opts.rAttr(), true); err != nil {
 			return err
 		}
 	}
 	return m.propagate(mnt.Destination, opts)
+}
+
+// noteDevFS records which filesystem /dev is, right after the runtime mounted it there.
+func (m *mounter) noteDevFS() error {
+	fd, err := openDirInRoot(m.rootfd, "/dev")
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &pathError{"stat", "/dev", err}
+	}
+	m.devFS = st.Dev
+	return nil
 }
 
 // bindMount binds a host path into the rootfs with the flags its options name. The bind is

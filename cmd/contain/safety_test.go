@@ -314,3 +314,27 @@ func TestMaskBindsOnlyTheNullDevice(t *testing.T) {
 		}
 	}
 }
+
+// An image whose /dev links into a directory that a later mount covers (a volume at /data,
+// with /dev -> /data/dev): the runtime's /dev tmpfs lands below the volume's mount point, and
+// looking /dev up again to make the nodes would lead onto the volume. The run is refused.
+func TestDevicesGoOnlyOnTheRuntimesDev(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/data", "type": "tmpfs", "source": "tmpfs"})
+	})
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := os.RemoveAll(filepath.Join(rootfs, "dev")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(rootfs, "data/dev"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/data/dev", filepath.Join(rootfs, "dev")); err != nil {
+		t.Fatal(err)
+	}
+	r := contain(t, "", "run", "--bundle", bundle, "devcovered")
+	if r.code == 0 || !strings.Contains(r.stderr, "is not on the filesystem the runtime mounted on /dev") {
+		t.Errorf("exit %d, %q; want the run refused", r.code, r.stderr)
+	}
+}
