@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -25,7 +26,7 @@ func setupTerminal(syncFD int, size *specs.Box, uid uint32) error {
 	}
 	defer unix.Close(master)
 	defer unix.Close(slave)
-	if err := bindConsole(slavePath); err != nil {
+	if err := bindConsole(slave, slavePath); err != nil {
 		return err
 	}
 	for fd := 0; fd <= 2; fd++ {
@@ -43,6 +44,10 @@ func setupTerminal(syncFD int, size *specs.Box, uid uint32) error {
 // owned by uid, and returns both sides (close-on-exec) and the slave's name. devpts makes it
 // root's, mode 0620: a program running as another user could not open its own terminal
 // again (tty(1), /dev/tty), as login(1) and runc make it the user's.
+//
+// The master must be a pty multiplexer (character 5:2), and the slave is asked of the
+// master (ioctl TIOCGPTPEER), not opened by its name: what /dev holds is looked up by path,
+// and a name that leads somewhere else must not become the container's terminal.
 func openPty(size *specs.Box, uid uint32) (master, slave int, slavePath string, err error) {
 	master, err = unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -52,6 +57,13 @@ func openPty(size *specs.Box, uid uint32) (master, slave int, slavePath string, 
 		unix.Close(master)
 		return -1, -1, "", err
 	}
+	var st unix.Stat_t
+	if err := unix.Fstat(master, &st); err != nil {
+		return fail(&pathError{"stat", "/dev/ptmx", err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 5 || unix.Minor(st.Rdev) != 2 {
+		return fail(fmt.Errorf("/dev/ptmx is not a pty multiplexer (%d:%d): refused", unix.Major(st.Rdev), unix.Minor(st.Rdev)))
+	}
 	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
 		return fail(fmt.Errorf("ioctl TIOCSPTLCK: %w", err))
 	}
@@ -60,10 +72,11 @@ func openPty(size *specs.Box, uid uint32) (master, slave int, slavePath string, 
 		return fail(fmt.Errorf("ioctl TIOCGPTN: %w", err))
 	}
 	slavePath = "/dev/pts/" + strconv.Itoa(int(n))
-	slave, err = unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fail(&pathError{"open", slavePath, err})
+	peer, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return fail(fmt.Errorf("ioctl TIOCGPTPEER: %w", errno))
 	}
+	slave = int(peer)
 	if err := unix.Fchown(slave, int(uid), -1); err != nil { // the group stays tty's
 		unix.Close(slave)
 		return fail(&pathError{"chown", slavePath, err})
@@ -80,14 +93,29 @@ func openPty(size *specs.Box, uid uint32) (master, slave int, slavePath string, 
 
 // bindConsole makes /dev/console the container's terminal, as programs that write to the
 // console expect (runtime-spec: "/dev/console ... if terminal is enabled").
-func bindConsole(slavePath string) error {
-	f, err := os.OpenFile("/dev/console", os.O_CREATE|os.O_RDONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("create /dev/console: %w", err)
+//
+// The bind goes from the slave's fd onto an fd of /dev/console made here, never followed
+// through a symlink: mounted by name, a console the image or a shared /dev turned into a
+// link would put the terminal over whatever the link names, a file in /proc say (runc's
+// CVE-2025-52565). A /dev/console that exists already must be a plain file or a device.
+func bindConsole(slave int, slavePath string) error {
+	fd, err := unix.Open("/dev/console", unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, unix.EEXIST) {
+		fd, err = unix.Open("/dev/console", unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
-	f.Close()
-	if err := unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, ""); err != nil {
-		return &pathError{"mount", "/dev/console", err}
+	if err != nil {
+		return &pathError{"create", "/dev/console", err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &pathError{"stat", "/dev/console", err}
+	}
+	if kind := st.Mode & unix.S_IFMT; kind != unix.S_IFREG && kind != unix.S_IFCHR {
+		return fmt.Errorf("/dev/console is not a file or a device (mode %#o): refused", st.Mode)
+	}
+	if err := unix.Mount(fdPath(slave), fdPath(fd), "", unix.MS_BIND, ""); err != nil {
+		return &pathError{"mount", "/dev/console", fmt.Errorf("bind %s: %w", slavePath, err)}
 	}
 	return nil
 }

@@ -338,3 +338,35 @@ func TestDevicesGoOnlyOnTheRuntimesDev(t *testing.T) {
 		t.Errorf("exit %d, %q; want the run refused", r.code, r.stderr)
 	}
 }
+
+// The terminal is bound over /dev/console only if /dev/console is a file or a device, never
+// through a symlink: in a /dev that is somebody's directory (a bind here, a shared volume
+// elsewhere), a console linked to another file would put the container's terminal over it
+// (runc's CVE-2025-52565). The run is refused.
+func TestConsoleIsNotFollowedThroughASymlink(t *testing.T) {
+	needContainer(t)
+	source := t.TempDir()
+	if err := unix.Mknod(filepath.Join(source, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"ptmx": "pts/ptmx", "console": "/etc/hostname"} {
+		if err := os.Symlink(target, filepath.Join(source, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bundle := newBundle(t, func(spec obj) {
+		mounts := []any{obj{"destination": "/dev", "type": "bind", "source": source, "options": list{"rbind"}}}
+		for _, m := range spec["mounts"].([]any) {
+			if d := m.(obj)["destination"]; d != "/dev" {
+				mounts = append(mounts, m)
+			}
+		}
+		spec["mounts"] = mounts
+		process(spec)["terminal"] = true
+		process(spec)["args"] = list{"cat", "/etc/hostname"}
+	})
+	r := contain(t, "", "run", "--bundle", bundle, "consolelink")
+	if r.code == 0 || !strings.Contains(r.stderr, "/dev/console is not a file or a device") {
+		t.Errorf("exit %d, %q %q; want the run refused", r.code, r.stdout, r.stderr)
+	}
+}
