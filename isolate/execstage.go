@@ -21,8 +21,8 @@ func isExecStage() bool {
 }
 
 // execStage enters the container and starts the program; it returns once the program runs.
-// It is non-dumpable from its first instruction on (initMain), and so is the program until its
-// execve(2): fork copies the flag.
+// It makes itself non-dumpable first thing (initMain, after Go's start), and so is the
+// program until its execve(2): fork copies the flag.
 func execStage() error {
 	cfg, err := readExecConfig()
 	if err != nil {
