@@ -96,9 +96,7 @@ func TestExecCannotOverwriteRuntime(t *testing.T) {
 // process exec'd into the created container cannot even read /proc/1/exe.
 func TestCreatedInitIsNotDumpable(t *testing.T) {
 	needContainer(t)
-	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
-	createContainer(t, bundle, "nodump")
-	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "nodump") })
+	createdInit(t, "nodump")
 	res := exeAttack(t, "nodump", "0.5", func() {})
 	i := slices.IndexFunc(res.Targets, func(x probe.ExeTarget) bool { return x.PID == 1 })
 	if i < 0 || res.Targets[i].Refused != "EACCES" || res.Written != 0 {
@@ -111,10 +109,7 @@ func TestCreatedInitIsNotDumpable(t *testing.T) {
 // to look at).
 func TestRuntimeProcessesSayWhatTheyAre(t *testing.T) {
 	needContainer(t)
-	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
-	createContainer(t, bundle, "named")
-	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "named") })
-	comm, err := os.ReadFile("/proc/" + strconv.Itoa(state(t, "named").Pid) + "/comm")
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(createdInit(t, "named")) + "/comm")
 	if err != nil || string(comm) != "contain:init\n" {
 		t.Errorf("created init's comm: %q, %v; want contain:init", comm, err)
 	}

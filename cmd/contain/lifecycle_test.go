@@ -58,6 +58,15 @@ func createContainer(t *testing.T, bundle, id string, flags ...string) {
 	}
 }
 
+// createdInit creates container id, whose process is `probe sleep 60`, and returns its init's
+// pid; delete --force removes it when the test ends.
+func createdInit(t *testing.T, id string) int {
+	t.Helper()
+	createContainer(t, newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} }), id)
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", id) })
+	return state(t, id).Pid
+}
+
 // create, start, state, kill, delete: the states runtime.md names, in order.
 func TestLifecycle(t *testing.T) {
 	needContainer(t)

@@ -275,10 +275,7 @@ func TestInitsGoThreadsAreRelaxed(t *testing.T) {
 // with says so, and Go reads both before any of init's code runs.
 func TestInitsGoRuntimeHasOnePAndNoGC(t *testing.T) {
 	needContainer(t)
-	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
-	createContainer(t, bundle, "onep")
-	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "onep") })
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(state(t, "onep").Pid) + "/environ")
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(createdInit(t, "onep")) + "/environ")
 	if err != nil {
 		t.Fatal(err)
 	}

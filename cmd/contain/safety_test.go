@@ -50,26 +50,13 @@ func TestImageDevSymlinkIsNotFollowedOut(t *testing.T) {
 // /dev hides it, and stdio never goes to it.
 func TestImageDevNullIsNotTrusted(t *testing.T) {
 	needContainer(t)
-	hostFile := filepath.Join(t.TempDir(), "host-file")
-	if err := os.WriteFile(hostFile, []byte("HOST"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	hostFile := hostMarker(t)
 	for _, kind := range []string{"file", "symlink"} {
 		t.Run(kind, func(t *testing.T) {
 			bundle := newBundle(t, func(spec obj) {
 				process(spec)["args"] = list{"sh", "-c", "echo written > /dev/null; cat /dev/null; echo ok"}
 			})
-			null := filepath.Join(bundle, "rootfs", "dev", "null")
-			os.Remove(null)
-			var err error
-			if kind == "file" {
-				err = os.WriteFile(null, []byte("IMAGE"), 0o644)
-			} else {
-				err = os.Symlink(hostFile, null)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			null := fakeNull(t, filepath.Join(bundle, "rootfs", "dev"), kind, hostFile)
 			out := mustRun(t, "run", "--bundle", bundle, "devnull-"+kind)
 			if out != "ok\n" {
 				t.Errorf("stdout = %q, want only ok", out)
@@ -289,27 +276,16 @@ func TestMountIntoProcIsRefused(t *testing.T) {
 // and writable (runc's CVE-2025-31133). The run is refused.
 func TestMaskBindsOnlyTheNullDevice(t *testing.T) {
 	needContainer(t)
-	marker := filepath.Join(t.TempDir(), "marker")
-	if err := os.WriteFile(marker, []byte("HOST\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	marker := hostMarker(t)
 	for _, kind := range []string{"file", "symlink"} {
 		source := t.TempDir()
-		var err error
-		if kind == "file" {
-			err = os.WriteFile(filepath.Join(source, "null"), []byte("HOST\n"), 0o644)
-		} else {
-			err = os.Symlink(marker, filepath.Join(source, "null"))
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		fakeNull(t, source, kind, marker)
 		bundle := newBundle(t, func(spec obj) {
 			spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/dev", "type": "bind", "source": source, "options": list{"rbind"}})
 			process(spec)["args"] = list{"cat", "/proc/timer_list"}
 		})
 		r := contain(t, "", "run", "--bundle", bundle, "masknull-"+kind)
-		if r.code == 0 || strings.Contains(r.stdout, "HOST") || !strings.Contains(r.stderr, "/dev/null is not the null device") {
+		if r.code == 0 || strings.Contains(r.stdout, "HOST") || strings.Contains(r.stdout, "IMAGE") || !strings.Contains(r.stderr, "/dev/null is not the null device") {
 			t.Errorf("a null that is a %s: exit %d, %q %q; want the run refused", kind, r.code, r.stdout, r.stderr)
 		}
 	}
@@ -369,4 +345,32 @@ func TestConsoleIsNotFollowedThroughASymlink(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "/dev/console is not a file or a device") {
 		t.Errorf("exit %d, %q %q; want the run refused", r.code, r.stdout, r.stderr)
 	}
+}
+
+// hostMarker is a host file holding HOST, for an attack to aim at.
+func hostMarker(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "host-file")
+	if err := os.WriteFile(path, []byte("HOST"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fakeNull puts at dir/null what an image or a shared /dev could hold there instead of the
+// null device: a regular file holding IMAGE, or a symlink to hostFile. It returns its path.
+func fakeNull(t *testing.T, dir, kind, hostFile string) string {
+	t.Helper()
+	null := filepath.Join(dir, "null")
+	os.Remove(null)
+	var err error
+	if kind == "file" {
+		err = os.WriteFile(null, []byte("IMAGE"), 0o644)
+	} else {
+		err = os.Symlink(hostFile, null)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return null
 }
