@@ -14,36 +14,74 @@ import (
 
 // The container's user database: its /etc/passwd and /etc/group (passwd(5), group(5)), which
 // give a process without HOME its home directory, and the quick form's --user NAME its ids.
-// They are the image's files, which may be anything: only a regular file is read, opened
-// without blocking (a fifo would wait for a writer), and at most userDBLimit of it.
+// They are the image's files, which may be anything, and the runtime reads them as root with
+// every capability. So a file is found inside the root it belongs to, with no magic link on
+// the way (openat2(2) RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS: /proc/PID/root/x of a host
+// process, in a container that shares the host's pid namespace, would be a host file), and
+// opened only for a look (O_PATH): it is read only if it is a regular file of an ordinary
+// filesystem, at most userDBLimit of it. Opening a fifo or a device has effects of its own (a
+// created container's exec.fifo would start it), and procfs's "regular" files are the
+// kernel's (reading /proc/kmsg, with init's CAP_SYSLOG, would drain the host's log).
 
 // userDBLimit bounds how much of a passwd or group file is read.
 const userDBLimit = 4 << 20
 
-// readUserDB reads the passwd or group file open on fd (and closes it); false if it is not a
-// regular file or cannot be read.
-func readUserDB(fd int, name string) (string, bool) {
+// readUserDB reads the file name (passwd or group, relative to root) of the root
+// filesystem open on rootfd.
+func readUserDB(rootfd int, name string) (string, error) {
+	rel := strings.TrimPrefix(filepath.Clean("/"+name), "/")
+	look, err := unix.Openat2(rootfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolveInRoot})
+	if err != nil {
+		return "", &pathError{"openat2", name, err}
+	}
+	defer unix.Close(look)
+	seen, err := ordinaryFile(look, name)
+	if err != nil {
+		return "", err
+	}
+	// Opened again to read, the same way (/proc/self/fd, which would reopen the fd itself,
+	// is not there for the exec stage, outside the container's pid namespace), and taken only
+	// if it is still the file looked at.
+	fd, err := unix.Openat2(rootfd, rel, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC, Resolve: resolveInRoot})
+	if err != nil {
+		return "", &pathError{"openat2", name, err}
+	}
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return "", false
+	if now, err := ordinaryFile(fd, name); err != nil || now != seen {
+		return "", fmt.Errorf("%s: changed while it was being opened", name)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, userDBLimit))
-	return string(data), err == nil
+	return string(data), err
 }
 
-// userDBFlags open a user database file: read-only, without blocking or taking a terminal.
-const userDBFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
+// ordinaryFile checks that fd is a regular file outside procfs and sysfs, and returns its
+// device and inode numbers.
+func ordinaryFile(fd int, name string) ([2]uint64, error) {
+	var st unix.Stat_t
+	var fs unix.Statfs_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return [2]uint64{}, &pathError{"stat", name, err}
+	}
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return [2]uint64{}, &pathError{"fstatfs", name, err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || fs.Type == unix.PROC_SUPER_MAGIC || fs.Type == unix.SYSFS_MAGIC {
+		return [2]uint64{}, fmt.Errorf("%s: not a regular file of an ordinary filesystem", name)
+	}
+	return [2]uint64{st.Dev, st.Ino}, nil
+}
 
 // passwdHome returns the home directory of uid in the passwd file at path, as this process
 // sees it (init's, after pivot_root: the container's).
 func passwdHome(path string, uid uint32) (string, bool) {
-	fd, err := unix.Open(path, userDBFlags, 0)
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", false
 	}
-	passwd, ok := readUserDB(fd, path)
-	if !ok {
+	defer unix.Close(root)
+	passwd, err := readUserDB(root, path)
+	if err != nil {
 		return "", false
 	}
 	return homeInPasswd(passwd, uid)
@@ -185,22 +223,18 @@ func memberOf(rootfs, user string, gid uint32) []uint32 {
 	return gids
 }
 
-// readRootfsUserDB reads rootfs's passwd or group file, name relative to rootfs, resolving
-// its path inside rootfs (RESOLVE_IN_ROOT: an absolute symlink such as etc/passwd ->
-// /etc/passwd stays in the image, never reaches the host's).
+// readRootfsUserDB reads rootfs's passwd or group file, name relative to rootfs, found and
+// read as readUserDB does (an absolute symlink such as etc/passwd -> /etc/passwd stays in
+// the image, never reaches the host's).
 func readRootfsUserDB(rootfs, name string) (string, error) {
 	rootfd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", &pathError{"open", rootfs, err}
 	}
 	defer unix.Close(rootfd)
-	fd, err := unix.Openat2(rootfd, name, &unix.OpenHow{Flags: userDBFlags, Resolve: resolveInRoot})
+	data, err := readUserDB(rootfd, name)
 	if err != nil {
-		return "", &pathError{"openat2", filepath.Join(rootfs, name), err}
-	}
-	data, ok := readUserDB(fd, name)
-	if !ok {
-		return "", fmt.Errorf("%s: not a regular file that can be read", filepath.Join(rootfs, name))
+		return "", fmt.Errorf("%s: %w", rootfs, err)
 	}
 	return data, nil
 }

@@ -84,3 +84,34 @@ func TestLookupUserStaysInTheRootfs(t *testing.T) {
 		t.Errorf("a fifo for passwd: %v", err)
 	}
 }
+
+// Not through a magic link (/proc/self/root/... leads out of any root), and not a file of
+// procfs (the kernel's, /proc/kmsg among them): both are refused before anything is read.
+func TestUserDBRefusesMagicLinksAndProcfs(t *testing.T) {
+	host := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(host, []byte("eve:x:1800:1800::/:/bin/sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := userRootfs(t, nil)
+	if err := os.Symlink("/proc/self/root"+host, filepath.Join(root, "etc/passwd")); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := LookupUser(root, "eve"); err == nil {
+		t.Errorf("etc/passwd leading out of the rootfs: %+v", u)
+	}
+	if home, ok := passwdHome("/proc/self/root"+host, 1800); ok {
+		t.Errorf("passwdHome through a magic link: %q", home)
+	}
+	slash, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(slash)
+	if _, err := readUserDB(slash, "/proc/self/root"+host); err == nil || !strings.Contains(err.Error(), "too many levels of symbolic links") {
+		t.Errorf("through a magic link: %v, want ELOOP (RESOLVE_NO_MAGICLINKS)", err)
+	}
+	// The host's own /proc, as the container's is: only a look (O_PATH), never a read.
+	if _, err := readUserDB(slash, "/proc/version"); err == nil || !strings.Contains(err.Error(), "not a regular file of an ordinary filesystem") {
+		t.Errorf("a procfs file: %v, want it refused", err)
+	}
+}
