@@ -28,11 +28,6 @@ func execStage() error {
 	if err != nil {
 		return err
 	}
-	// Only stdio and the preserved fds may reach the program: the config pipe and the sync
-	// socket, inherited without close-on-exec, get it now.
-	if err := unix.CloseRange(uint(3+preservedFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close_range: %w", err)
-	}
 	// The v1 cgroup first, while the host's /sys/fs/cgroup is still in view: this thread (the
 	// one that forks the program: Init locks it) moves itself, and the program is born in it.
 	if err := cgroups.JoinSelf(cfg.CgroupTasks); err != nil {

@@ -163,6 +163,14 @@ func initMain() error {
 	if err := setNonDumpable(); err != nil {
 		return err
 	}
+	// Only fds 0-2 and the preserved ones may reach what this process starts: the program,
+	// and before it the hooks it runs (createContainer, startContainer: the image's programs,
+	// which must not get the sync socket or the exec fifo) and the program's children. What
+	// else it inherited (from contain's caller, the config pipe, the sync socket) is closed by
+	// every execve from now on; this process keeps using its own. See close_range(2).
+	if err := unix.CloseRange(uint(3+preservedFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
 	if isExecStage() {
 		nameSelf("contain:exec")
 		return execStage()
@@ -239,12 +247,6 @@ func initContainer() error {
 		if err := runHooks("startContainer", withEnv(cfg.Hooks.StartContainer, spec.Process.Env), hookState); err != nil {
 			return err
 		}
-	}
-	// Only fds 0-2 and the preserved ones reach the program: whatever else this process
-	// inherited (from contain's caller, or the sync socket) is closed by execve. See
-	// close_range(2).
-	if err := unix.CloseRange(uint(3+preservedFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close_range: %w", err)
 	}
 	return &pathError{"exec", path, unix.Exec(path, spec.Process.Args, spec.Process.Env)}
 }

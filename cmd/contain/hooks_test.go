@@ -158,3 +158,33 @@ func TestFailingHooksStopTheContainer(t *testing.T) {
 		t.Errorf("a startContainer hook with no env of its own saw %q; want the process's", env)
 	}
 }
+
+// The hooks init runs (createContainer, startContainer: the image's programs) get fds 0-2
+// alone, not init's sync socket or its exec fifo, with which they could speak for init.
+func TestInitsHooksGetOnlyStdio(t *testing.T) {
+	needContainer(t)
+	count := `n=0; for f in /proc/self/fd/*; do n=$((n+1)); done; echo "$1 $n" >> $2`
+	hookFds := func(kind, file string) obj {
+		return obj{"path": "/bin/sh", "args": list{"sh", "-c", count, "sh", kind, file}}
+	}
+	dir := t.TempDir()
+	bundle := newBundle(t, func(spec obj) {
+		// createContainer runs before pivot_root, where "/" is still the host's: it writes
+		// to the rootfs by its host path. startContainer runs in the container.
+		spec["hooks"] = obj{"createContainer": list{hookFds("createContainer", filepath.Join(dir, "bundle", "rootfs", "hookfds"))},
+			"startContainer": list{hookFds("startContainer", "/hookfds")}}
+		process(spec)["args"] = list{"true"}
+	})
+	if err := os.Symlink(bundle, filepath.Join(dir, "bundle")); err != nil {
+		t.Fatal(err)
+	}
+	createContainer(t, bundle, "hookfds")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "hookfds") })
+	mustRunCLI(t, "start", "hookfds")
+	waitFor(t, func() bool { return state(t, "hookfds").Status == specs.StateStopped })
+	// The glob runs in sh itself: 0, 1, 2, and the directory it reads /proc/self/fd through.
+	got, _ := os.ReadFile(filepath.Join(bundle, "rootfs", "hookfds"))
+	if string(got) != "createContainer 4\nstartContainer 4\n" {
+		t.Errorf("fds the hooks saw: %q, want 4 each (stdio and the glob's own)", got)
+	}
+}
