@@ -167,6 +167,11 @@ func Resolve(cgroupsPath, id string) (string, error) {
 	if p == "/" {
 		return "", fmt.Errorf("linux.cgroupsPath %q: the root cgroup cannot be a container's", cgroupsPath)
 	}
+	if p == DefaultParent {
+		// Every container with no cgroupsPath of its own lives below it: owning it, one
+		// container's limits would cap them all, its pause freeze them, its delete kill them.
+		return "", fmt.Errorf("linux.cgroupsPath %q: %s is the parent of every container's cgroup, never one container's", cgroupsPath, DefaultParent)
+	}
 	return p, nil
 }
 

@@ -84,6 +84,9 @@ func TestResolve(t *testing.T) {
 		{"../x", "", `".." is not allowed`},
 		{"..", "", `".." is not allowed`},
 		{"/", "", "root cgroup"},
+		{"/contain", "", "parent of every container's cgroup"},
+		{"/contain/", "", "parent of every container's cgroup"},
+		{".", "", "parent of every container's cgroup"},
 		{"system.slice:contain:c1", "", "--cgroup-manager cgroupfs"},
 	}
 	for _, tt := range tests {
