@@ -25,8 +25,16 @@ func DefaultDir() string {
 	if dir := os.Getenv("CONTAIN_ROOTFS"); dir != "" {
 		return dir
 	}
-	return "/var/lib/contain/rootfs"
+	return filepath.Join(defaultParent, "rootfs")
 }
+
+// defaultParent holds the default rootfs, and only root may enter it (0700). Containers
+// do not see it: their root is the rootfs itself. Host users must not reach the tree: its
+// /tmp is 1777, so any of them could put a file there that every quick-form container then
+// sees, and a setuid program a container leaves in a rootfs given with --rootfs would run
+// for them as root on the host. A parent that CONTAIN_ROOTFS names, and that exists, is the
+// user's to set.
+const defaultParent = "/var/lib/contain"
 
 // treeState says what DefaultDir holds.
 type treeState int
@@ -54,6 +62,9 @@ func EnsureDefault(probe string, log io.Writer) (string, error) {
 
 // ensureDefault builds dir when needed, else refreshes its probe.
 func ensureDefault(dir, probe string, log logger) error {
+	if err := closeParent(dir, defaultParent); err != nil {
+		return err
+	}
 	state, err := stateOf(dir)
 	if err != nil {
 		return err
@@ -65,6 +76,22 @@ func ensureDefault(dir, probe string, log logger) error {
 		return fmt.Errorf("not made by contain (no %s): remove it or set CONTAIN_ROOTFS to another directory", MarkerName)
 	}
 	return buildDefault(dir, probe, log)
+}
+
+// closeParent makes parent (defaultParent) 0700 where an older contain made it 0755, when
+// dir is the default rootfs in it.
+func closeParent(dir, parent string) error {
+	if filepath.Dir(dir) != parent {
+		return nil
+	}
+	st, err := os.Stat(parent)
+	if err != nil || st.Mode().Perm()&0o077 == 0 {
+		return nil // missing: buildDefault makes it, 0700
+	}
+	if err := os.Chmod(parent, 0o700); err != nil {
+		return fmt.Errorf("chmod %s: %w", parent, err)
+	}
+	return nil
 }
 
 // stateOf reads the marker of dir.
@@ -95,7 +122,7 @@ func buildDefault(dir, probe string, log logger) error {
 		from = fromHost
 	}
 	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return err
 	}
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")

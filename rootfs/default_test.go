@@ -248,3 +248,26 @@ func TestSameContent(t *testing.T) {
 		}
 	}
 }
+
+// Only root may enter the default rootfs's parent: made 0700, and closed where an older
+// contain left it 0755. Another directory's parent is left alone.
+func TestDefaultParentIsClosed(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "lib-contain")
+	if err := os.Mkdir(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := closeParent(filepath.Join(parent, "rootfs"), parent); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(parent); st.Mode().Perm() != 0o700 {
+		t.Errorf("the default rootfs's parent: %v, want 0700", st.Mode().Perm())
+	}
+	other := t.TempDir()
+	os.Chmod(other, 0o755)
+	if err := closeParent(filepath.Join(other, "rootfs"), parent); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(other); st.Mode().Perm() != 0o755 {
+		t.Errorf("another rootfs's parent changed: %v", st.Mode().Perm())
+	}
+}
