@@ -141,6 +141,38 @@ func validateNamespaces(spec *specs.Spec) error {
 		if ns.Path != "" && !filepath.IsAbs(ns.Path) {
 			return fmt.Errorf("config: linux.namespaces: %s path %q must be absolute", ns.Type, ns.Path)
 		}
+		if err := refuseHostNamespace(spec, ns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refuseHostNamespace refuses a namespace "joined" by path that is the runtime's own (the
+// host's) where joining it would change the host: init mounts the rootfs in the mount
+// namespace it is in, makes every mount there private and pivot_roots, which moves the root
+// of every process of that namespace (pivot_root(2)); hostname and domainname are set in the
+// uts namespace. (sysctls need a namespace made new.) A namespace is the same one when both
+// paths lead to the same nsfs inode: a /proc/PID/ns link, or a file bound from one (ip
+// netns's /run/netns/NAME). A path that cannot be looked at is left to init's setns(2).
+func refuseHostNamespace(spec *specs.Spec, ns specs.LinuxNamespace) error {
+	name, changes := "", ""
+	switch {
+	case ns.Path == "":
+		return nil
+	case ns.Type == specs.MountNamespace:
+		name, changes = "mnt", "contain would mount the rootfs in it and pivot_root every process in it"
+	case ns.Type == specs.UTSNamespace && (spec.Hostname != "" || spec.Domainname != ""):
+		name, changes = "uts", "hostname and domainname would rename the host"
+	default:
+		return nil
+	}
+	var theirs, ours unix.Stat_t
+	if unix.Stat(ns.Path, &theirs) != nil || unix.Stat("/proc/self/ns/"+name, &ours) != nil {
+		return nil
+	}
+	if theirs.Dev == ours.Dev && theirs.Ino == ours.Ino {
+		return fmt.Errorf("config: linux.namespaces: %s path %q is this runtime's own %s namespace, the host's: %s", ns.Type, ns.Path, ns.Type, changes)
 	}
 	return nil
 }

@@ -38,6 +38,14 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		{"unknown namespace", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"})
 		}, "unknown namespace type"},
+		// "Joining" the runtime's own (the host's) namespaces: the rootfs mounted and pivoted
+		// into the host's mount namespace, the host renamed.
+		{"the host's mount namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount", Path: "/proc/self/ns/mnt"}, {Type: "uts"}}
+		}, `mount path "/proc/self/ns/mnt" is this runtime's own mount namespace, the host's`},
+		{"the host's uts namespace with a hostname", func(s *specs.Spec) {
+			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}, {Type: "uts", Path: "/proc/self/ns/uts"}}
+		}, "would rename the host"},
 		{"namespace twice", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "pid"})
 		}, "listed twice"},
