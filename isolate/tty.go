@@ -262,7 +262,7 @@ func relayConsole(c *console, stdin, stdout *os.File) *relay {
 				}
 			}
 			if c.host == nil {
-				c.sendEOF(last != '\n')
+				c.endInput(last != '\n', r.done)
 			}
 		}()
 	}
@@ -324,10 +324,36 @@ func (r *relay) drain() {
 	}
 }
 
+// eofAgain is how often the end of the input is said again, until the output ends.
+const eofAgain = 200 * time.Millisecond
+
+// endInput tells the program that the input, which was not a terminal, has ended: the pty's
+// end-of-file character, then again every eofAgain until done (the output ended). With a
+// pipe every read after the end returns nothing; a pty's end-of-file ends one read. A
+// program that reads twice (`sh -c 'cat; cat'`) would wait for good on the second, and so
+// would a shell that put the pty in raw mode, for its own line editing, just after the
+// first came in canonical mode and was lost in the switch.
+func (c *console) endInput(partialLine bool, done <-chan struct{}) {
+	c.sendEOF(partialLine)
+	tick := time.NewTicker(eofAgain)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			if !c.sendEOF(false) {
+				return
+			}
+		}
+	}
+}
+
 // sendEOF writes the pty's end-of-file character (VEOF, Ctrl-D unless changed): once ends a
 // line-mode read at the start of a line, twice when a partial line is pending (the first
 // hands the partial line over).
-func (c *console) sendEOF(partialLine bool) {
+// It reports whether the write went through.
+func (c *console) sendEOF(partialLine bool) bool {
 	eof := byte(4)
 	if t, err := unix.IoctlGetTermios(int(c.master.Fd()), unix.TCGETS); err == nil && t.Cc[unix.VEOF] != 0 {
 		eof = t.Cc[unix.VEOF]
@@ -336,5 +362,6 @@ func (c *console) sendEOF(partialLine bool) {
 	if partialLine {
 		seq = append(seq, eof)
 	}
-	c.master.Write(seq)
+	_, err := c.master.Write(seq)
+	return err == nil
 }
