@@ -670,8 +670,10 @@ podman_ops_cases() {
 		bad "init pid ${new:-none} after restart, want a new one (was $pid)"
 	elif [ "$st" != running ]; then
 		bad "podman says $st after restart, want running"
-	elif ! wait_for 5 pm_logs_count ce-ops started 2 || ! pm_logs_say ce-ops got-term; then
-		bad "the logs want got-term and started twice"
+	elif ! wait_for 5 pm_logs_say ce-ops got-term; then
+		bad "the logs want got-term (the old init's TERM trap)"
+	elif ! wait_for 10 pm_logs_count ce-ops started 2; then
+		bad "the logs want started twice (the new init's first line), within 10 s"
 	elif ! wait_for 5 counting_anew "$new" "${n:-0}"; then
 		bad "the new init never counted from 1 again (the old one was at ${n:-nothing})"
 	else
