@@ -10,17 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// copyUp fills the tmpfs just mounted at dest with a copy of the directory it covers (open as
-// covered): the "tmpcopyup" option that podman puts on --tmpfs and --read-only mounts, so that a
+// copyUp fills the tmpfs just mounted at dest (its root open as top) with a copy of the
+// directory it covers (open as covered): the "tmpcopyup" option that podman puts on --tmpfs and --read-only mounts, so that a
 // tmpfs over /etc or /var/tmp starts with the image's files. The tmpfs root takes the covered
 // directory's owner and mode, unless the options name them (uid=, gid=, mode=). Then it makes
 // the tmpfs read-only if the mount asked for that.
-func (m *mounter) copyUp(covered int, dest string, opts mountOptions) error {
-	top, err := openDirInRoot(m.rootfd, dest)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(top)
+func copyUp(covered, top int, dest string, opts mountOptions) error {
 	dir, err := unix.Open(fdPath(top), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &pathError{"open", dest, err}
@@ -53,7 +48,7 @@ func (m *mounter) copyUp(covered int, dest string, opts mountOptions) error {
 		return fmt.Errorf("tmpcopyup %s: %w", dest, err)
 	}
 	if opts.flags&unix.MS_RDONLY != 0 {
-		return m.setAttr(dest, readOnly, false)
+		return setAttrAt(top, dest, readOnly, false)
 	}
 	return nil
 }

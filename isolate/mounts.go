@@ -235,12 +235,12 @@ func (m *mounter) mount(mnt specs.Mount) error {
 
 // fsMount mounts a filesystem by type: proc, sysfs, tmpfs, devpts, mqueue, ...
 func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
-	copyUp := opts.tmpcopyup && mnt.Type == "tmpfs"
-	if copyUp {
+	copyingUp := opts.tmpcopyup && mnt.Type == "tmpfs"
+	if copyingUp {
 		// A directory made here has nothing to copy up, and no owner or mode the tmpfs
 		// should take over from it: tmpfs's own (1777, or mode=) stand, as in runc.
 		fd, err := openPathInRoot(m.rootfd, mnt.Destination)
-		if copyUp = err == nil; copyUp {
+		if copyingUp = err == nil; copyingUp {
 			unix.Close(fd)
 		}
 	}
@@ -249,8 +249,13 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
 	}
 	defer unix.Close(fd)
+	parent, base, err := entryOf(fd, mnt.Destination)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(parent)
 	covered := -1
-	if copyUp {
+	if copyingUp {
 		// Opened before the mount, this fd still reads the directory the tmpfs will cover.
 		if covered, err = unix.Open(fdPath(fd), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 			return &pathError{"open", mnt.Destination, fmt.Errorf("tmpcopyup: %w", err)}
@@ -269,36 +274,85 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 		}
 		return &pathError{"mount", mnt.Destination, fmt.Errorf("type %s: %w%s", mnt.Type, err, hint)}
 	}
+	top, err := mountedAt(parent, base, mnt.Destination)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(top)
 	if covered >= 0 {
-		if err := m.copyUp(covered, mnt.Destination, opts); err != nil {
+		if err := copyUp(covered, top, mnt.Destination, opts); err != nil {
 			return err
 		}
 	}
 	if mnt.Destination == "/dev" {
-		if err := m.noteDevFS(); err != nil {
-			return err
+		var st unix.Stat_t
+		if err := unix.Fstat(top, &st); err != nil {
+			return &pathError{"stat", "/dev", err}
 		}
+		m.devFS = st.Dev // see makeDevices
 	}
 	if opts.recAttr {
-		if err := m.setAttr(mnt.Destination, opts.rAttr(), true); err != nil {
+		if err := setAttrAt(top, mnt.Destination, opts.rAttr(), true); err != nil {
 			return err
 		}
 	}
-	return m.propagate(mnt.Destination, opts)
+	if opts.propagation != 0 {
+		return setPropagation(fdPath(top), opts.propagation)
+	}
+	return nil
 }
 
-// noteDevFS records which filesystem /dev is, right after the runtime mounted it there.
-func (m *mounter) noteDevFS() error {
-	fd, err := openDirInRoot(m.rootfd, "/dev")
+// entryOf returns the directory that holds the destination open on fd, and its name there,
+// checked to be that very destination. After the mount, mountedAt looks the name up in that
+// directory, where it leads into the new mount, and nowhere else: the destination is not
+// looked up again from the root, where a process that shares a volume on the way could have
+// swapped a directory for a symlink, and the flags set next (recursive ones, propagation,
+// tmpcopyup's read-only) would go to whatever mount that leads to.
+func entryOf(fd int, dest string) (parent int, base string, err error) {
+	where, err := os.Readlink(fdPath(fd))
 	if err != nil {
-		return err
+		return -1, "", &pathError{"readlink", dest, err}
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return &pathError{"stat", "/dev", err}
+	base = filepath.Base(where)
+	if parent, err = unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return -1, "", &pathError{"open", dest + "/..", err}
 	}
-	m.devFS = st.Dev
+	var a, b unix.Stat_t
+	if unix.Fstat(fd, &a) != nil || unix.Fstatat(parent, base, &b, unix.AT_SYMLINK_NOFOLLOW) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		unix.Close(parent)
+		return -1, "", fmt.Errorf("mount %s: the destination moved while it was being mounted on: refused", dest)
+	}
+	return parent, base, nil
+}
+
+// mountedAt opens the root of the mount just made on base in parent (see entryOf), and checks
+// that it is the root of a mount: a name swapped for a symlink or another directory is not.
+func mountedAt(parent int, base, dest string) (int, error) {
+	top, err := unix.Openat(parent, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &pathError{"open", dest, err}
+	}
+	var stx unix.Statx_t
+	if err := unix.Statx(top, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, &stx); err != nil {
+		unix.Close(top)
+		return -1, &pathError{"statx", dest, err}
+	}
+	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		unix.Close(top)
+		return -1, fmt.Errorf("mount %s: the destination is not the mount just made (moved while it was being mounted on): refused", dest)
+	}
+	return top, nil
+}
+
+// setAttrAt changes the flags of the mount whose root fd holds (and below it when recursive).
+func setAttrAt(fd int, dest string, attr *unix.MountAttr, recursive bool) error {
+	at := unix.AT_EMPTY_PATH
+	if recursive {
+		at |= unix.AT_RECURSIVE
+	}
+	if err := unix.MountSetattr(fd, "", uint(at), attr); err != nil {
+		return &pathError{"mount_setattr", dest, err}
+	}
 	return nil
 }
 
@@ -357,34 +411,16 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	return nil
 }
 
-// setAttr changes the flags of the mount now at dest (and below it when recursive).
+// setAttr changes the flags of the mount now at dest (and below it when recursive), looked up
+// again: for a destination inside the kernel's own filesystems (the cgroup tmpfs under sysfs),
+// where no process of the container or a volume can put a symlink.
 func (m *mounter) setAttr(dest string, attr *unix.MountAttr, recursive bool) error {
 	fd, err := openPathInRoot(m.rootfd, dest)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	at := unix.AT_EMPTY_PATH
-	if recursive {
-		at |= unix.AT_RECURSIVE
-	}
-	if err := unix.MountSetattr(fd, "", uint(at), attr); err != nil {
-		return &pathError{"mount_setattr", dest, err}
-	}
-	return nil
-}
-
-// propagate applies a propagation option (rshared, slave, ...) to the mount now at dest.
-func (m *mounter) propagate(dest string, opts mountOptions) error {
-	if opts.propagation == 0 {
-		return nil
-	}
-	fd, err := openPathInRoot(m.rootfd, dest)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return setPropagation(fdPath(fd), opts.propagation)
+	return setAttrAt(fd, dest, attr, recursive)
 }
 
 // cgroupMount shows the container the cgroup hierarchy, read-only unless the spec says rw.
