@@ -428,16 +428,25 @@ func writeSysctl(procSys int, key, value string) error {
 	return nil
 }
 
-// onProcfs checks that fd is on a proc filesystem (fstatfs(2): PROC_SUPER_MAGIC).
+// onProcfs checks that fd is on a proc filesystem.
 func onProcfs(fd int, path string) error {
-	var fs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &fs); err != nil {
-		return &pathError{"fstatfs", path, err}
+	kind, err := fsType(fd, path)
+	if err != nil {
+		return err
 	}
-	if fs.Type != unix.PROC_SUPER_MAGIC {
-		return fmt.Errorf("%s is not on a proc filesystem (type %#x): refused", path, fs.Type)
+	if kind != unix.PROC_SUPER_MAGIC {
+		return fmt.Errorf("%s is not on a proc filesystem (type %#x): refused", path, kind)
 	}
 	return nil
+}
+
+// fsType is the type of the filesystem fd is on (fstatfs(2): PROC_SUPER_MAGIC, ...).
+func fsType(fd int, path string) (int64, error) {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return 0, &pathError{"fstatfs", path, err}
+	}
+	return fs.Type, nil
 }
 
 // setupProcess sets what the program inherits: oom score, rlimits, its own session, and

@@ -164,12 +164,8 @@ var procMountable = []string{"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo"
 // (sysctls) and masks (maskedPaths). A proc mount on /proc itself is let be, and so are the
 // files lxcfs covers, named as they are, with no symlink on the way.
 func (m *mounter) procDestination(fd int, mnt specs.Mount) error {
-	var fs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &fs); err != nil {
-		return &pathError{"fstatfs", mnt.Destination, err}
-	}
-	if fs.Type != unix.PROC_SUPER_MAGIC {
-		return nil
+	if kind, err := fsType(fd, mnt.Destination); err != nil || kind != unix.PROC_SUPER_MAGIC {
+		return err
 	}
 	dest := mountDestination(mnt)
 	if dest == "/proc" && mnt.Type == "proc" || slices.Contains(procMountable, dest) && m.namedAsIs(fd, dest) {

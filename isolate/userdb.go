@@ -18,8 +18,8 @@ import (
 // every capability. So a file is found inside the root it belongs to, with no magic link on
 // the way (openat2(2) RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS: /proc/PID/root/x of a host
 // process, in a container that shares the host's pid namespace, would be a host file), and
-// opened only for a look (O_PATH): it is read only if it is a regular file of an ordinary
-// filesystem, at most userDBLimit of it. Opening a fifo or a device has effects of its own (a
+// looked at first through an O_PATH fd: it is opened and read only if it is a regular file of
+// an ordinary filesystem, at most userDBLimit of it. Opening a fifo or a device has effects of its own (a
 // created container's exec.fifo would start it), and procfs's "regular" files are the
 // kernel's (reading /proc/kmsg, with init's CAP_SYSLOG, would drain the host's log).
 
@@ -59,14 +59,14 @@ func readUserDB(rootfd int, name string) (string, error) {
 // device and inode numbers.
 func ordinaryFile(fd int, name string) ([2]uint64, error) {
 	var st unix.Stat_t
-	var fs unix.Statfs_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return [2]uint64{}, &pathError{"stat", name, err}
 	}
-	if err := unix.Fstatfs(fd, &fs); err != nil {
-		return [2]uint64{}, &pathError{"fstatfs", name, err}
+	kind, err := fsType(fd, name)
+	if err != nil {
+		return [2]uint64{}, err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || fs.Type == unix.PROC_SUPER_MAGIC || fs.Type == unix.SYSFS_MAGIC {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || kind == unix.PROC_SUPER_MAGIC || kind == unix.SYSFS_MAGIC {
 		return [2]uint64{}, fmt.Errorf("%s: not a regular file of an ordinary filesystem", name)
 	}
 	return [2]uint64{st.Dev, st.Ino}, nil
