@@ -47,7 +47,7 @@ func planCgroup(spec *specs.Spec, st *State) (cgroups.Manager, error) {
 
 // makeCgroup makes the planned cgroup (recorded in the state already) with the spec's limits.
 func makeCgroup(cg cgroups.Manager, spec *specs.Spec, log *slog.Logger) error {
-	warnings, err := cg.Create(withRuntimeDevices(spec.Linux.Resources, spec.Linux.Devices))
+	warnings, err := cg.Create(withRuntimeDevices(withDeviceList(spec.Linux.Resources), spec.Linux.Devices))
 	if err != nil {
 		return fmt.Errorf("cgroup %s: %w", cg.Path(), err)
 	}
@@ -58,12 +58,33 @@ func makeCgroup(cg cgroups.Manager, spec *specs.Spec, log *slog.Logger) error {
 	return nil
 }
 
-// withRuntimeDevices returns r with, when it has a device list, allow rules after it: for
+// withDeviceList returns r with a device list, empty where the spec has none. The list is an
+// allowlist (config-linux.md, "Allowed Device list"; runc reads it so too): a container whose
+// spec names no devices, or allows a few and denies nothing, may still open only the devices
+// withRuntimeDevices adds. Without a list, the cgroup would keep its parent's "allow all", and
+// a process with CAP_MKNOD could make and open a node of any host device, a disk included.
+func withDeviceList(r *specs.LinuxResources) *specs.LinuxResources {
+	if r != nil && r.Devices != nil {
+		return r
+	}
+	out := specs.LinuxResources{}
+	if r != nil {
+		out = *r
+	}
+	out.Devices = []specs.LinuxDeviceCgroup{}
+	return &out
+}
+
+// withRuntimeDevices returns r with, when it has a device list, "deny all" before it and allow
+// rules after it: for
 // every device the runtime makes in /dev itself, for each of the spec's linux.devices, for
 // mknod(2) of any device, and for /dev/net/tun. A spec's device list usually starts with
 // "deny all" (config-linux.md, "Allowed Device list"): without these, the container could not
 // use the /dev/null the runtime gave it. The last matching rule wins, so they go at the end,
-// as runc puts them.
+// as runc puts them. "deny all" goes first unless the list starts with it already: without
+// it, a list of allow rules alone would add to the parent's "allow all" and deny nothing.
+// An update with an empty list ("devices": []) is thus "deny all" and the runtime's devices;
+// one with no list (nil) leaves the devices as they are.
 //
 // The last two are runc's and crun's too, and images count on them. "m" lets a process with
 // CAP_MKNOD (Docker's default set has it) make a node, as package scripts and debootstrap
@@ -71,11 +92,15 @@ func makeCgroup(cg cgroups.Manager, spec *specs.Spec, log *slog.Logger) error {
 // makes interfaces only in the container's network namespace, and only with CAP_NET_ADMIN
 // (VPN clients in containers open it).
 func withRuntimeDevices(r *specs.LinuxResources, devices []specs.LinuxDevice) *specs.LinuxResources {
-	if r == nil || len(r.Devices) == 0 {
+	if r == nil || r.Devices == nil {
 		return r
 	}
 	out := *r
-	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
+	out.Devices = nil
+	if len(r.Devices) == 0 || !deniesAll(r.Devices[0]) {
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: false, Access: "rwm"})
+	}
+	out.Devices = append(out.Devices, r.Devices...)
 	allow := func(kind string, major int64, minor *int64) {
 		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: kind,
 			Major: &major, Minor: minor, Access: "rwm"})
@@ -100,6 +125,13 @@ func withRuntimeDevices(r *specs.LinuxResources, devices []specs.LinuxDevice) *s
 		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: kind, Access: "m"})
 	}
 	return &out
+}
+
+// deniesAll says whether rule d is "deny all": no device type or "a", no numbers, every access.
+func deniesAll(d specs.LinuxDeviceCgroup) bool {
+	anyNumber := func(n *int64) bool { return n == nil || *n < 0 }
+	return !d.Allow && (d.Type == "" || d.Type == "a") && anyNumber(d.Major) && anyNumber(d.Minor) &&
+		(d.Access == "" || d.Access == "rwm")
 }
 
 // openCgroup is the manager of a container whose state recorded a cgroup, or nil.

@@ -574,6 +574,30 @@ func TestCgroupDevices(t *testing.T) {
 	} else {
 		t.Log("the host has no /dev/net/tun (10:200): its rule is not tried")
 	}
+	// The list is an allowlist, as runc reads it: a spec with no list, or with allow rules
+	// alone, still denies every device the runtime did not add.
+	for name, resources := range map[string]any{
+		"no linux.resources":   nil,
+		"no device list":       obj{},
+		"an empty device list": obj{"devices": list{}},
+		"allow rules alone": obj{"devices": list{
+			obj{"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}}},
+	} {
+		bundle := newBundle(t, func(spec obj) {
+			process(spec)["args"] = list{"/bin/probe", "mknod", "1", "6", "open"}
+			if resources == nil {
+				delete(linux(spec), "resources")
+			} else {
+				linux(spec)["resources"] = resources
+			}
+			withMknod(spec)
+		})
+		var res probe.PathResult
+		decodeProbe(t, mustRun(t, "run", "--bundle", bundle, "devlist"), &res)
+		if !refusedAt(res, "open", "EPERM") {
+			t.Errorf("open of c 1:6 with %s: %+v, want open refused with EPERM", name, res)
+		}
+	}
 	// The host's console is not one of the runtime's devices: a node of it would open it.
 	bundle := newBundle(t, func(spec obj) {
 		process(spec)["args"] = list{"/bin/probe", "mknod", "5", "1", "open"}
