@@ -647,3 +647,37 @@ func TestCPUIdleOrderAndSwapZero(t *testing.T) {
 		t.Errorf("v1 without memsw, swap below the limit: %v %q, want the not-applied warning", err, l.warnings)
 	}
 }
+
+// A hugepageLimits pageSize becomes part of a file name: one that is not a page size is
+// refused before any write, on both versions, and the writer refuses any name with a slash
+// ("2MB.max/../../hugetlb.2MB" would otherwise be cleaned into the parent cgroup's file).
+func TestHugepageSizesAreFileNames(t *testing.T) {
+	has := func(string) bool { return true }
+	for _, size := range []string{"2MB.max/../../hugetlb.2MB", "../2MB", "2M", "MB", "", "2TB", "-2MB", "2 MB"} {
+		r := &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: size, Limit: 1 << 21}}}
+		if _, err := v1Limits(r, has); err == nil || !strings.Contains(err.Error(), "not a huge page size") {
+			t.Errorf("v1, pageSize %q: %v, want it refused", size, err)
+		}
+		if _, err := v2Limits(r, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "not a huge page size") {
+			t.Errorf("v2, pageSize %q: %v, want it refused", size, err)
+		}
+	}
+	for _, size := range []string{"64KB", "2MB", "1GB"} {
+		r := &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: size, Limit: 1 << 21}}}
+		if _, err := v2Limits(r, func(string) string { return "" }); err != nil {
+			t.Errorf("pageSize %q: %v", size, err)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "c"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"x/../../y", "../y", "..", ""} {
+		if err := writeFile(filepath.Join(dir, "c"), name, "1"); err == nil || !strings.Contains(err.Error(), "not a control file") {
+			t.Errorf("write to %q: %v, want it refused", name, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the writes made %d entries, want none beside c", len(entries)-1)
+	}
+}

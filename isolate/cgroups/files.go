@@ -133,6 +133,11 @@ type controlFiles struct {
 
 func (c *controlFiles) write(dir, name, value string) error {
 	file := filepath.Join(dir, name)
+	if name == "" || strings.ContainsRune(name, '/') || name == ".." {
+		// A name built from the spec must stay a file of dir: Join would clean "x/../../y"
+		// into a file of another cgroup (the parsers refuse such names before this).
+		return fmt.Errorf("write %q to %s: %q is not a control file's name", value, file, name)
+	}
 	var err error
 	if file != c.path {
 		c.close()

@@ -177,6 +177,9 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 	if b := r.BlockIO; b != nil {
 		blkioV1(l, b, has)
 	}
+	if err := checkPagesizes(r.HugepageLimits); err != nil {
+		return nil, err
+	}
 	for _, h := range r.HugepageLimits {
 		if has("hugetlb") {
 			l.add("hugetlb", "hugetlb."+h.Pagesize+".limit_in_bytes", itoa(h.Limit))
@@ -291,6 +294,21 @@ func rdmaLine(dev string, r specs.LinuxRdma) string {
 
 // unifiedWrites adds linux.resources.unified: control file names and values given verbatim.
 // A name is one file of the cgroup's own directory, nothing else.
+// checkPagesizes refuses a hugepageLimits pageSize that is not one the kernel names its files
+// by ("2MB", "1GB", "64KB": hugetlb_cgroup.c, mem_fmt): it becomes part of a file name.
+func checkPagesizes(limits []specs.LinuxHugepageLimit) error {
+	for _, h := range limits {
+		number, unit := "", ""
+		if n := len(h.Pagesize); n > 2 {
+			number, unit = h.Pagesize[:n-2], h.Pagesize[n-2:]
+		}
+		if _, err := strconv.ParseUint(number, 10, 32); err != nil || (unit != "KB" && unit != "MB" && unit != "GB") {
+			return fmt.Errorf("linux.resources.hugepageLimits: pageSize %q is not a huge page size such as 2MB or 1GB", h.Pagesize)
+		}
+	}
+	return nil
+}
+
 func unifiedWrites(l *limits, ctrl string, unified map[string]string) error {
 	for file, value := range unified {
 		if file == "" || strings.ContainsAny(file, "/\x00") || strings.HasPrefix(file, ".") || strings.HasPrefix(file, "cgroup.") && file != "cgroup.freeze" {
@@ -331,6 +349,9 @@ func v2Limits(r *specs.LinuxResources, current func(file string) string) (*limit
 	}
 	if b := r.BlockIO; b != nil {
 		ioV2(l, b)
+	}
+	if err := checkPagesizes(r.HugepageLimits); err != nil {
+		return nil, err
 	}
 	for _, h := range r.HugepageLimits {
 		l.add("", "hugetlb."+h.Pagesize+".max", itoa(h.Limit))
