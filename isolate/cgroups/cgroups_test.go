@@ -681,3 +681,28 @@ func TestHugepageSizesAreFileNames(t *testing.T) {
 		t.Errorf("the writes made %d entries, want none beside c", len(entries)-1)
 	}
 }
+
+// A memory limit of 0 is "not set", as runc reads it, with a warning: written, it would kill
+// init at once. On update it leaves the limit as it is.
+func TestMemoryLimitZeroIsNotSet(t *testing.T) {
+	zero := int64(0)
+	r := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &zero}}
+	for name, limits := range map[string]func(*specs.LinuxResources) (*limits, error){
+		"v1": func(r *specs.LinuxResources) (*limits, error) { return v1Limits(r, func(string) bool { return true }) },
+		"v2": func(r *specs.LinuxResources) (*limits, error) { return v2Limits(r, func(string) string { return "" }) },
+	} {
+		l, err := limits(r)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(l.writes) != 0 {
+			t.Errorf("%s: writes %v, want none", name, l.writes)
+		}
+		if len(l.warnings) != 1 || !strings.Contains(l.warnings[0], "limit 0 is taken as not set") {
+			t.Errorf("%s: warnings %q, want one about limit 0", name, l.warnings)
+		}
+	}
+	if r.Memory.Limit == nil || *r.Memory.Limit != 0 {
+		t.Errorf("the caller's spec was changed")
+	}
+}

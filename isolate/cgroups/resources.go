@@ -80,6 +80,19 @@ func checkMemory(l *limits, m *specs.LinuxMemory) error {
 	return nil
 }
 
+// limitSet is m with a limit of 0 left out, with a warning: runc reads 0 as "not set" (its
+// configuration has no other way to say it), and written as it is, a limit of 0 would kill
+// init at its first page. Nil stays nil.
+func limitSet(l *limits, m *specs.LinuxMemory) *specs.LinuxMemory {
+	if m == nil || m.Limit == nil || *m.Limit != 0 {
+		return m
+	}
+	l.warn("linux.resources.memory.limit 0 is taken as not set, as runc reads it (use -1 for no limit)")
+	out := *m
+	out.Limit = nil
+	return &out
+}
+
 // swapSet reports whether the spec sets swap: 0 means "not set", as in runc.
 func swapSet(m *specs.LinuxMemory) bool { return m.Swap != nil && *m.Swap != 0 }
 
@@ -99,7 +112,7 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 	if r == nil {
 		return l, nil
 	}
-	if m := r.Memory; m != nil {
+	if m := limitSet(l, r.Memory); m != nil {
 		if err := checkMemory(l, m); err != nil {
 			return nil, err
 		}
@@ -336,7 +349,7 @@ func v2Limits(r *specs.LinuxResources, current func(file string) string) (*limit
 			l.add("", "cpuset.mems", c.Mems)
 		}
 	}
-	if m := r.Memory; m != nil {
+	if m := limitSet(l, r.Memory); m != nil {
 		if err := memoryV2(l, m); err != nil {
 			return nil, err
 		}
