@@ -63,7 +63,9 @@ var flagOptions = map[string]flagOption{
 
 // atimeOptions choose the access-time mode, one field of mount(2)'s flags and of
 // mount_setattr(2)'s attributes: the last one given wins. "atime", "norelatime" and
-// "nostrictatime" mean what mount(8) says they mean.
+// "nostrictatime" do what they do in mount(8) and runc: each clears one flag, and with no
+// atime flag left the kernel makes the mount relatime. So "norelatime" is not strictatime
+// (util-linux's `mount -o norelatime` shows relatime in mountinfo too).
 var atimeOptions = map[string]struct {
 	flags uintptr
 	attr  uint64
@@ -73,7 +75,7 @@ var atimeOptions = map[string]struct {
 	"nostrictatime": {unix.MS_RELATIME, unix.MOUNT_ATTR_RELATIME},
 	"noatime":       {unix.MS_NOATIME, unix.MOUNT_ATTR_NOATIME},
 	"strictatime":   {unix.MS_STRICTATIME, unix.MOUNT_ATTR_STRICTATIME},
-	"norelatime":    {unix.MS_STRICTATIME, unix.MOUNT_ATTR_STRICTATIME},
+	"norelatime":    {unix.MS_RELATIME, unix.MOUNT_ATTR_RELATIME},
 }
 
 const atimeFlags = unix.MS_RELATIME | unix.MS_NOATIME | unix.MS_STRICTATIME

@@ -54,6 +54,9 @@ func mountWarnings(spec *specs.Spec) []string {
 		if (m.Type == "bind" || opts.bind) && len(opts.data) > 0 {
 			w = append(w, fmt.Sprintf("config: mount %s: options %q mean nothing to a bind mount and are ignored", m.Destination, opts.data))
 		}
+		if fsWide := filesystemFlags(m.Options); (m.Type == "bind" || opts.bind) && len(fsWide) > 0 {
+			w = append(w, fmt.Sprintf("config: mount %s: options %q belong to the whole filesystem, not to a bind mount of it, and are ignored", m.Destination, fsWide))
+		}
 		if opts.tmpcopyup && m.Type != "tmpfs" {
 			w = append(w, fmt.Sprintf("config: mount %s: tmpcopyup is for tmpfs mounts only and is ignored", m.Destination))
 		}
@@ -70,6 +73,18 @@ func mountWarnings(spec *specs.Spec) []string {
 		w = append(w, fmt.Sprintf("config: linux.devices are not made: /dev is a bind mount of %s, which holds what it holds", devMount(spec).Source))
 	}
 	return w
+}
+
+// filesystemFlags are the options among opts that are flags of a filesystem (its superblock:
+// sync, lazytime...) or remount, which mount_setattr(2) cannot set on a bind mount.
+func filesystemFlags(opts []string) []string {
+	var names []string
+	for _, o := range opts {
+		if f, ok := flagOptions[o]; ok && f.flag != 0 && f.attr == 0 {
+			names = append(names, o)
+		}
+	}
+	return names
 }
 
 func validateProcess(spec *specs.Spec) error {

@@ -128,7 +128,7 @@ func TestValidateWarnsAboutUnsupported(t *testing.T) {
 	spec.Process.User.Username = "root"
 	spec.Mounts = append(spec.Mounts,
 		specs.Mount{Destination: "mnt/rel", Type: "tmpfs", Source: "tmpfs"},
-		specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "mode=700", "rslave"}})
+		specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "mode=700", "rslave", "sync", "ro", "lazytime"}})
 	warnings, err := Validate(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +136,7 @@ func TestValidateWarnsAboutUnsupported(t *testing.T) {
 	joined := strings.Join(warnings, "\n")
 	for _, field := range []string{"linux.seccomp", "solaris", "windows", "process.user.username",
 		`"mnt/rel" is relative: taken as /mnt/rel`, `options ["mode=700"] mean nothing to a bind mount`,
+		`options ["sync" "lazytime"] belong to the whole filesystem`,
 		"mount /data: it can only be a slave of the host's mounts when linux.rootfsPropagation is slave or shared"} {
 		if !strings.Contains(joined, field) {
 			t.Errorf("no warning for %s in %q", field, joined)
@@ -243,6 +244,8 @@ func TestMountAttrNamesOnlyWhatIsAsked(t *testing.T) {
 		{[]string{"noatime", "relatime"}, unix.MOUNT_ATTR_RELATIME, atime, unix.MS_RELATIME, false, false},
 		{[]string{"rstrictatime"}, unix.MOUNT_ATTR_STRICTATIME, atime, unix.MS_STRICTATIME, false, true},
 		{[]string{"ratime"}, unix.MOUNT_ATTR_RELATIME, atime, unix.MS_RELATIME, false, true},
+		// norelatime clears relatime, as in mount(8) and runc: the kernel's default then.
+		{[]string{"strictatime", "norelatime"}, unix.MOUNT_ATTR_RELATIME, atime, unix.MS_RELATIME, false, false},
 		// A filesystem's own flags mean nothing to mount_setattr(2).
 		{[]string{"iversion", "lazytime", "sync"}, 0, 0, unix.MS_I_VERSION | unix.MS_LAZYTIME | unix.MS_SYNCHRONOUS, false, false},
 	} {
