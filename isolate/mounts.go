@@ -513,9 +513,13 @@ func isCgroup2Only() bool {
 }
 
 // readonlyRoot makes the container's / read-only (root.readonly), after everything is mounted.
+// mount_setattr(2) sets that one attribute: a bind remount (MS_BIND|MS_REMOUNT|MS_RDONLY)
+// sets every flag it names and clears the others, and would take away the nosuid, nodev or
+// noexec the rootfs's mount had on the host.
 func readonlyRoot() error {
-	if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-		return &pathError{"mount", "/", fmt.Errorf("remount read-only: %w", err)}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(unix.AT_FDCWD, "/", 0, attr); err != nil {
+		return &pathError{"mount_setattr", "/", fmt.Errorf("read-only: %w", err)}
 	}
 	return nil
 }

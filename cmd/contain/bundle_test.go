@@ -257,6 +257,30 @@ func TestBundleReadonlyRoot(t *testing.T) {
 	}
 }
 
+// A read-only root keeps the flags the rootfs's mount had: a bind remount to read-only would
+// clear its nosuid and nodev (runc 1.1's does).
+func TestBundleReadonlyRootKeepsItsFlags(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["root"].(obj)["readonly"] = true
+		process(spec)["args"] = list{"sh", "-c", `awk '$5 == "/" {print $6}' /proc/self/mountinfo`}
+	})
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s: %v", rootfs, err)
+	}
+	t.Cleanup(func() { unix.Unmount(rootfs, unix.MNT_DETACH) })
+	if err := unix.Mount("", rootfs, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		t.Fatalf("remount %s nosuid,nodev: %v", rootfs, err)
+	}
+	flags := strings.Split(strings.TrimSpace(mustRun(t, "run", "--bundle", bundle, "roflags")), ",")
+	for _, want := range []string{"ro", "nosuid", "nodev"} {
+		if !slices.Contains(flags, want) {
+			t.Errorf("the container's / has %q, want %s among them", flags, want)
+		}
+	}
+}
+
 // State during the run: runtime-spec state JSON with status, pid, bundle and annotations.
 func TestBundleStateAndAnnotations(t *testing.T) {
 	needContainer(t)
