@@ -30,7 +30,7 @@ func Validate(spec *specs.Spec) (warnings []string, err error) {
 	}
 	checks := []func(*specs.Spec) error{
 		validateProcess, validateNamespaces, validateHostname, validateMounts, validateSysctl,
-		validateDevices, validateHooks, validateResources, refuseIntelRdt,
+		validateDevices, validateHooks, validateResources, refuseIntelRdt, validateAnnotations,
 	}
 	for _, check := range checks {
 		if err := check(spec); err != nil {
@@ -75,6 +75,26 @@ func mountWarnings(spec *specs.Spec) []string {
 	return w
 }
 
+// noNUL refuses a value that execve(2) cannot pass: its arguments and environment are C
+// strings, which end at their first NUL byte (the exec would fail with EINVAL, late and
+// without naming the field).
+func noNUL(field string, values []string) error {
+	for i, v := range values {
+		if strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("config: %s[%d] %q holds a NUL byte, which execve(2) cannot pass", field, i, v)
+		}
+	}
+	return nil
+}
+
+// validateAnnotations refuses an empty key (config.md: keys MUST NOT be an empty string).
+func validateAnnotations(spec *specs.Spec) error {
+	if _, ok := spec.Annotations[""]; ok {
+		return errors.New("config: annotations: a key must not be empty")
+	}
+	return nil
+}
+
 // filesystemFlags are the options among opts that are flags of a filesystem (its superblock:
 // sync, lazytime...) or remount, which mount_setattr(2) cannot set on a bind mount.
 func filesystemFlags(opts []string) []string {
@@ -102,6 +122,13 @@ func validateProcess(spec *specs.Spec) error {
 		if key, _, ok := strings.Cut(kv, "="); !ok || key == "" {
 			return fmt.Errorf("config: process.env %q: want KEY=VALUE", kv)
 		}
+	}
+	if err := errors.Join(noNUL("process.args", p.Args), noNUL("process.env", p.Env)); err != nil {
+		return err
+	}
+	if b := p.ConsoleSize; b != nil && (b.Height > math.MaxUint16 || b.Width > math.MaxUint16) {
+		// struct winsize holds 16 bits each (TIOCSWINSZ)
+		return fmt.Errorf("config: process.consoleSize %dx%d: a terminal has at most 65535 rows and columns", b.Width, b.Height)
 	}
 	seen := map[string]bool{}
 	for _, r := range p.Rlimits {
@@ -152,6 +179,10 @@ func validateNamespaces(spec *specs.Spec) error {
 		seen[ns.Type] = true
 		if ns.Type == specs.UserNamespace {
 			return errors.New("config: linux.namespaces: user namespaces are not supported yet (see steps/11-userns)")
+		}
+		if ns.Type == specs.TimeNamespace && ns.Path != "" {
+			// timens_install: EUSERS unless the caller is single-threaded, and init is Go.
+			return fmt.Errorf("config: linux.namespaces: the time namespace %s cannot be joined: setns(2) takes a time namespace only from a single-threaded process, and init is a Go program; leave out path for a new one", ns.Path)
 		}
 		if ns.Path != "" && !filepath.IsAbs(ns.Path) {
 			return fmt.Errorf("config: linux.namespaces: %s path %q must be absolute", ns.Type, ns.Path)
@@ -305,6 +336,10 @@ func validateHooks(spec *specs.Spec) error {
 		for i, hook := range kind.hooks {
 			if !filepath.IsAbs(hook.Path) {
 				return fmt.Errorf("config: hooks.%s[%d]: path %q must be absolute", kind.name, i, hook.Path)
+			}
+			field := fmt.Sprintf("hooks.%s[%d]", kind.name, i)
+			if err := errors.Join(noNUL(field+".args", hook.Args), noNUL(field+".env", hook.Env)); err != nil {
+				return err
 			}
 			if hook.Timeout != nil && *hook.Timeout <= 0 {
 				return fmt.Errorf("config: hooks.%s[%d] (%s): timeout %d must be greater than zero", kind.name, i, hook.Path, *hook.Timeout)

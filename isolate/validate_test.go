@@ -108,6 +108,16 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 			s.Linux.Resources = &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{WeightDevice: []specs.LinuxWeightDevice{{}}}}
 		}, "weightDevice[0] (0:0): give weight or leafWeight"},
 		{"intelRdt", func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"} }, "linux.intelRdt"},
+		{"NUL in an argument", func(s *specs.Spec) { s.Process.Args = []string{"sh", "-c\x00x"} }, `process.args[1] "-c\x00x" holds a NUL byte`},
+		{"NUL in the environment", func(s *specs.Spec) { s.Process.Env = append(s.Process.Env, "X=a\x00b") }, "process.env[1]"},
+		{"NUL in a hook's environment", func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true", Env: []string{"A=\x00"}}}}
+		}, "hooks.poststop[0].env[0]"},
+		{"console too wide", func(s *specs.Spec) { s.Process.ConsoleSize = &specs.Box{Height: 24, Width: 1 << 16} }, "at most 65535"},
+		{"empty annotation key", func(s *specs.Spec) { s.Annotations = map[string]string{"": "x"} }, "a key must not be empty"},
+		{"time namespace by path", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "time", Path: "/proc/self/ns/time"})
+		}, "cannot be joined"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
