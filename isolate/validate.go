@@ -57,6 +57,11 @@ func mountWarnings(spec *specs.Spec) []string {
 		if fsWide := filesystemFlags(m.Options); (m.Type == "bind" || opts.bind) && len(fsWide) > 0 {
 			w = append(w, fmt.Sprintf("config: mount %s: options %q belong to the whole filesystem, not to a bind mount of it, and are ignored", m.Destination, fsWide))
 		}
+		if m.Type == "cgroup2" && !isCgroup2Only() {
+			// A config made on a cgroup v2 host, run on a v1 or hybrid one: the controllers
+			// are in the v1 hierarchies, where the container's programs must look for limits.
+			w = append(w, fmt.Sprintf("config: mount %s: type cgroup2, but this host's controllers are in cgroup v1 hierarchies: the container gets the host's layout (the v1 hierarchies and the cgroup2 one)", m.Destination))
+		}
 		if opts.tmpcopyup && m.Type != "tmpfs" {
 			w = append(w, fmt.Sprintf("config: mount %s: tmpcopyup is for tmpfs mounts only and is ignored", m.Destination))
 		}

@@ -156,6 +156,16 @@ func TestValidateWarnsAboutUnsupported(t *testing.T) {
 		t.Errorf("default spec gives warnings %q, error %v", w, err)
 	}
 	spec = DefaultSpec()
+	for i, m := range spec.Mounts {
+		if m.Destination == "/sys/fs/cgroup" {
+			spec.Mounts[i].Type, spec.Mounts[i].Source = "cgroup2", "cgroup2"
+		}
+	}
+	w, _ := Validate(spec)
+	if got := strings.Contains(strings.Join(w, "\n"), "type cgroup2, but this host's controllers are in cgroup v1"); got == isCgroup2Only() {
+		t.Errorf("a cgroup2 mount, pure v2 host %v: warnings %q", isCgroup2Only(), w)
+	}
+	spec = DefaultSpec()
 	spec.Version = "banana"
 	spec.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedIdle}
 	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "tmpcopyup"}})
@@ -182,6 +192,16 @@ func TestValidateWarnsAboutUnsupported(t *testing.T) {
 	}
 	if w, err := Validate(DefaultSpec()); err != nil || len(w) != 0 {
 		t.Errorf("default spec gives warnings %q, error %v", w, err)
+	}
+	spec = DefaultSpec()
+	for i, m := range spec.Mounts {
+		if m.Destination == "/sys/fs/cgroup" {
+			spec.Mounts[i].Type, spec.Mounts[i].Source = "cgroup2", "cgroup2"
+		}
+	}
+	w, _ = Validate(spec)
+	if got := strings.Contains(strings.Join(w, "\n"), "type cgroup2, but this host's controllers are in cgroup v1"); got == isCgroup2Only() {
+		t.Errorf("a cgroup2 mount, pure v2 host %v: warnings %q", isCgroup2Only(), w)
 	}
 	spec.Linux.RootfsPropagation = "rslave"
 	if w, err := Validate(spec); err != nil || strings.Contains(strings.Join(w, "\n"), "can only be a slave") {
