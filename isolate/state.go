@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -170,16 +171,20 @@ func (s *stateDir) remove() error {
 }
 
 // writeFileAtomic replaces path with data so that readers see the old or the new content,
-// never a part: write a temporary file beside it, then rename(2) it over path. The temporary
-// name carries this process's pid, so two writers never share one; a file left by a killed
-// process that had the same pid is truncated and reused (one process writes one file at a
-// time). Plain syscalls, not os.File: every container start writes its state two or three
-// times, and os.File's poller registration would add four syscalls to each.
+// never a part: write a new temporary file beside it, then rename(2) it over path. Plain
+// syscalls, not os.File: every container start writes its state two or three times, and
+// os.File's poller registration would add four syscalls to each.
+//
+// The temporary file is made with O_EXCL under a random name, never opened if it exists: a
+// --pid-file may go to a directory that others write to (a container's volume, /tmp), and
+// whatever they left at a name this process would use (a hard link to a file of theirs or
+// to a block device, a fifo that hangs the open) must not be written through. A name taken
+// is tried again with another; a file a killed writer left is removed with its directory
+// (the state's) or stays, as runc's do.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+strconv.Itoa(os.Getpid()))
-	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, uint32(perm))
+	fd, tmp, err := createTemp(path, perm)
 	if err != nil {
-		return &pathError{"open", tmp, err}
+		return err
 	}
 	err = writeAll(fd, data)
 	if err == nil {
@@ -197,6 +202,24 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return &pathError{"rename", path, err}
 	}
 	return nil
+}
+
+// tempSuffix names temporary files; a variable for the tests.
+var tempSuffix = func() string { return strconv.FormatUint(rand.Uint64(), 36) }
+
+// createTemp makes a new file beside path, named ".BASE.RANDOM", and opens it for writing.
+func createTemp(path string, perm os.FileMode) (fd int, tmp string, err error) {
+	for range 10 {
+		tmp = filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+tempSuffix())
+		fd, err = unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, uint32(perm))
+		if err != unix.EEXIST {
+			break
+		}
+	}
+	if err != nil {
+		return -1, "", &pathError{"open", tmp, err}
+	}
+	return fd, tmp, nil
 }
 
 // writeAll writes data to fd, continuing after short writes.

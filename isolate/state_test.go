@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,4 +56,42 @@ func waitZombie(t *testing.T, pid int) {
 		}
 	}
 	t.Fatalf("pid %d did not exit", pid)
+}
+
+// writeFileAtomic never opens a file that is there already: a --pid-file's directory may be
+// writable by others, who could leave a hard link to a file or a device, or a fifo, at the
+// temporary name. The name taken is skipped; the victim is untouched and the open does not
+// hang on the fifo.
+func TestWriteFileAtomicMakesANewFile(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"link", "fifo", "free"}
+	defer func(f func() string) { tempSuffix = f }(tempSuffix)
+	tempSuffix = func() string { n := names[0]; names = names[1:]; return n }
+	if err := os.Link(victim, filepath.Join(dir, ".pid.link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, ".pid.fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pid")
+	if err := writeFileAtomic(path, []byte("42"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "mine" {
+		t.Errorf("the victim holds %q, want it untouched", data)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 || st.Mode&0o777 != 0o644 {
+		t.Errorf("pid file: %v, mode %o, %d links; want a new regular file, mode 644", err, st.Mode, st.Nlink)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "42" {
+		t.Errorf("pid file holds %q", data)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".pid.free")); err == nil {
+		t.Error("the temporary file was left")
+	}
 }
