@@ -357,7 +357,12 @@ func Delete(root, id string, force bool, log *slog.Logger) error {
 			return err
 		}
 	}
-	err = s.remove()
+	if err := s.removeCgroup(); err != nil {
+		// The state stays, so that delete can be tried again; the poststop hooks run then,
+		// once the container is gone, and not at every try.
+		return err
+	}
+	err = s.removeDir()
 	if s.state.Pid != 0 || s.state.InitStart != 0 { // a container that was made: its poststop
 		runPoststop(log, &specs.Hooks{Poststop: s.state.Poststop}, s.state.State)
 	}

@@ -157,6 +157,11 @@ func (s *stateDir) remove() error {
 	if err := s.removeCgroup(); err != nil {
 		return err
 	}
+	return s.removeDir()
+}
+
+// removeDir removes the state directory.
+func (s *stateDir) removeDir() error {
 	// The directory almost always holds the state file alone: two system calls. Whatever
 	// else is there (an exec fifo, a temporary file a killed writer left) goes by RemoveAll,
 	// which costs four more even then.

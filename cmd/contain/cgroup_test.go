@@ -656,3 +656,32 @@ func TestCgroupUpdateKeepsSpecDevices(t *testing.T) {
 		t.Errorf("/dev/null after update: %q", out)
 	}
 }
+
+// A container with a writable cgroup mount can make cgroups inside its own and move its
+// processes there. They are still the container's: ps lists them, and delete --force kills
+// them and removes those cgroups with its own, as runc does (it used to fail with EBUSY after
+// 5 s a hierarchy, and keep the state).
+func TestCgroupsMadeInsideTheContainer(t *testing.T) {
+	needContainer(t)
+	bundle := runningContainer(t, "subcg", func(spec obj) {
+		for _, m := range spec["mounts"].([]any) {
+			if m := m.(obj); m["destination"] == "/sys/fs/cgroup" {
+				m["options"] = list{"nosuid", "noexec", "nodev", "relatime", "rw"}
+			}
+		}
+	}, "sh", "-c", `if [ -f /sys/fs/cgroup/cgroup.procs ]; then dirs=/sys/fs/cgroup
+		else dirs=$(for d in /sys/fs/cgroup/*; do [ -L "$d" ] || echo "$d"; done); fi
+		for d in $dirs; do mkdir "$d/sub" && echo $$ > "$d/sub/cgroup.procs" || exit 1; done
+		touch /ready; exec sleep 60`)
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(bundle, "rootfs", "ready")); return err == nil })
+	var pids []int
+	if err := json.Unmarshal([]byte(mustRunCLI(t, "ps", "--format", "json", "subcg")), &pids); err != nil || len(pids) != 1 {
+		t.Errorf("ps --format json: %v %v, want the one process in the cgroups made inside", pids, err)
+	}
+	if r := contain(t, "", "delete", "--force", "subcg"); r.code != 0 {
+		t.Fatalf("delete --force: exit %d, %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(stateRoot, "subcg")); err == nil {
+		t.Error("the state is still there after delete --force")
+	}
+}

@@ -185,7 +185,9 @@ func readFile(dir, name string) (string, error) {
 	}
 }
 
-// readPids parses a cgroup.procs file.
+// readPids lists the processes of the cgroup in dir and of every cgroup below it. A container
+// with a writable cgroup mount can make cgroups inside its own and move processes there; they
+// are still the container's, for ps, kill --all and delete.
 func readPids(dir string) ([]int, error) {
 	data, err := readFile(dir, "cgroup.procs")
 	if err != nil {
@@ -197,14 +199,43 @@ func readPids(dir string) ([]int, error) {
 			pids = append(pids, pid)
 		}
 	}
-	return pids, nil
+	children, err := childCgroups(dir)
+	for _, child := range children {
+		more, err := readPids(child)
+		if err != nil && !errors.Is(err, unix.ENOENT) { // ENOENT: removed meanwhile
+			return nil, err
+		}
+		pids = append(pids, more...)
+	}
+	return pids, err
+}
+
+// childCgroups lists the cgroup directories right below dir.
+func childCgroups(dir string) ([]string, error) {
+	fd, err := openFile(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), dir) // a directory: os.File reads it without the poller
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join(dir, e.Name()))
+		}
+	}
+	return dirs, err
 }
 
 // rmdirWait removes a cgroup directory. rmdir(2) fails with EBUSY while a process is still
 // in the cgroup; one that was just killed leaves it once the kernel has torn it down, so
-// EBUSY is retried for a while.
+// EBUSY is retried for a while. It fails so too while the cgroup has cgroups below it (a
+// container with a writable cgroup mount can make them): at the first EBUSY those are
+// removed, deepest first, as runc does.
 func rmdirWait(dir string) error {
 	deadline := time.Now().Add(5 * time.Second)
+	lookedBelow := false
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
 		err := rmdir(dir)
 		switch {
@@ -212,6 +243,16 @@ func rmdirWait(dir string) error {
 			return nil
 		case err != unix.EBUSY || time.Now().After(deadline):
 			return &os.PathError{Op: "rmdir", Path: dir, Err: hint(err)}
+		case !lookedBelow:
+			lookedBelow = true
+			children, err := childCgroups(dir)
+			for _, child := range children {
+				err = errors.Join(err, rmdirWait(child))
+			}
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		time.Sleep(delay)
 	}
