@@ -174,11 +174,14 @@ func TestV2Update(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectFiles(t, c.Dir(), map[string]string{"cpu.max": "max 50000", "pids.max": "max"})
-	// config-linux.md: "0 is a valid limit value ... and SHOULD be treated as such".
+	// 0 is "not set", as runc 1.1 reads it (TestZeroIsNotSet): the limit stays as it was.
+	if _, err := c.Update(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(40)}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Update(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}}); err != nil {
 		t.Fatal(err)
 	}
-	expectFiles(t, c.Dir(), map[string]string{"pids.max": "0"})
+	expectFiles(t, c.Dir(), map[string]string{"pids.max": "40"})
 }
 
 func TestV2Refuses(t *testing.T) {
@@ -682,11 +685,12 @@ func TestHugepageSizesAreFileNames(t *testing.T) {
 	}
 }
 
-// A memory limit of 0 is "not set", as runc reads it, with a warning: written, it would kill
-// init at once. On update it leaves the limit as it is.
-func TestMemoryLimitZeroIsNotSet(t *testing.T) {
+// A memory limit, a memory reservation and a pids limit of 0 are "not set", as runc 1.1 reads
+// them, with a warning each: podman 4.3 sends pids.limit 0 for --pids-limit -1, and a memory
+// limit of 0 written would kill init at once. On update they leave the cgroup as it is.
+func TestZeroIsNotSet(t *testing.T) {
 	zero := int64(0)
-	r := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &zero}}
+	r := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &zero, Reservation: &zero}, Pids: &specs.LinuxPids{Limit: &zero}}
 	for name, limits := range map[string]func(*specs.LinuxResources) (*limits, error){
 		"v1": func(r *specs.LinuxResources) (*limits, error) { return v1Limits(r, func(string) bool { return true }) },
 		"v2": func(r *specs.LinuxResources) (*limits, error) { return v2Limits(r, func(string) string { return "" }) },
@@ -698,11 +702,14 @@ func TestMemoryLimitZeroIsNotSet(t *testing.T) {
 		if len(l.writes) != 0 {
 			t.Errorf("%s: writes %v, want none", name, l.writes)
 		}
-		if len(l.warnings) != 1 || !strings.Contains(l.warnings[0], "limit 0 is taken as not set") {
-			t.Errorf("%s: warnings %q, want one about limit 0", name, l.warnings)
+		joined := strings.Join(l.warnings, "\n")
+		for _, field := range []string{"memory.limit 0", "memory.reservation 0", "pids.limit 0"} {
+			if !strings.Contains(joined, field+" is taken as not set") {
+				t.Errorf("%s: warnings %q, want one about %s", name, l.warnings, field)
+			}
 		}
 	}
-	if r.Memory.Limit == nil || *r.Memory.Limit != 0 {
+	if *r.Memory.Limit != 0 || *r.Memory.Reservation != 0 || r.Pids.Limit == nil {
 		t.Errorf("the caller's spec was changed")
 	}
 }

@@ -80,16 +80,35 @@ func checkMemory(l *limits, m *specs.LinuxMemory) error {
 	return nil
 }
 
-// limitSet is m with a limit of 0 left out, with a warning: runc reads 0 as "not set" (its
-// configuration has no other way to say it), and written as it is, a limit of 0 would kill
-// init at its first page. Nil stays nil.
-func limitSet(l *limits, m *specs.LinuxMemory) *specs.LinuxMemory {
-	if m == nil || m.Limit == nil || *m.Limit != 0 {
-		return m
+// zeroNotSet is r with the values runc 1.1 reads as "not set" when 0 left out, with a
+// warning for each: memory.limit, memory.reservation and pids.limit. Engines made for runc
+// send them so: podman 4.3 (Debian 12's) sends pids.limit 0 for --pids-limit -1, "no limit".
+// Written as they are, a memory limit of 0 kills init at its first page and a pids limit of 0
+// refuses every fork. Runtime-spec 1.3 says a pids limit of 0 SHOULD be one; contain keeps
+// to the engines it runs under, and says so. The caller's r is not changed.
+func zeroNotSet(l *limits, r *specs.LinuxResources) *specs.LinuxResources {
+	zero := func(v *int64) bool { return v != nil && *v == 0 }
+	m, p := r.Memory, r.Pids
+	if !(m != nil && (zero(m.Limit) || zero(m.Reservation)) || p != nil && zero(p.Limit)) {
+		return r
 	}
-	l.warn("linux.resources.memory.limit 0 is taken as not set, as runc reads it (use -1 for no limit)")
-	out := *m
-	out.Limit = nil
+	out := *r
+	if m != nil {
+		mem := *m
+		if zero(mem.Limit) {
+			l.warn("linux.resources.memory.limit 0 is taken as not set, as runc reads it (-1 is no limit)")
+			mem.Limit = nil
+		}
+		if zero(mem.Reservation) {
+			l.warn("linux.resources.memory.reservation 0 is taken as not set, as runc reads it")
+			mem.Reservation = nil
+		}
+		out.Memory = &mem
+	}
+	if p != nil && zero(p.Limit) {
+		l.warn("linux.resources.pids.limit 0 is taken as not set, as runc 1.1 and the engines made for it read it (-1 is no limit)")
+		out.Pids = nil
+	}
 	return &out
 }
 
@@ -112,7 +131,8 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 	if r == nil {
 		return l, nil
 	}
-	if m := limitSet(l, r.Memory); m != nil {
+	r = zeroNotSet(l, r)
+	if m := r.Memory; m != nil {
 		if err := checkMemory(l, m); err != nil {
 			return nil, err
 		}
@@ -349,7 +369,8 @@ func v2Limits(r *specs.LinuxResources, current func(file string) string) (*limit
 			l.add("", "cpuset.mems", c.Mems)
 		}
 	}
-	if m := limitSet(l, r.Memory); m != nil {
+	r = zeroNotSet(l, r)
+	if m := r.Memory; m != nil {
 		if err := memoryV2(l, m); err != nil {
 			return nil, err
 		}
