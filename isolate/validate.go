@@ -252,6 +252,12 @@ func validateMounts(spec *specs.Spec) error {
 		if err != nil {
 			return fmt.Errorf("config: mount %s: %w", m.Destination, err)
 		}
+		if filepath.Join("/", m.Destination) == "/proc" && m.Type != "proc" {
+			// Another filesystem there would be trusted as procfs: init waits for start
+			// through /proc/self/fd, and programs read their limits and ids there. runc
+			// refuses it too (checkProcMount).
+			return fmt.Errorf("config: mount %s: type %q: only a proc filesystem (type proc) may be mounted at /proc", m.Destination, m.Type)
+		}
 		// config.md: with no mappings of its own and no user namespace, idmap MUST fail.
 		if m.UIDMappings != nil || m.GIDMappings != nil || opts.idmap {
 			return fmt.Errorf("config: mount %s: idmapped mounts need a user namespace, which this runtime does not make yet", m.Destination)

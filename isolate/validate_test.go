@@ -61,6 +61,9 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		}, "uts namespace"},
 		{"mount without destination", func(s *specs.Spec) { s.Mounts[0].Destination = "" }, "is the container's root"},
 		{"mount over the root", func(s *specs.Spec) { s.Mounts[0].Destination = "a/.." }, "is the container's root"},
+		{"bind over /proc", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/", Type: "bind", Source: "/tmp", Options: []string{"rbind"}})
+		}, `type "bind": only a proc filesystem`},
 		{"idmap without a user namespace", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "idmap"}})
 		}, "idmapped mounts need a user namespace"},
