@@ -422,27 +422,66 @@ func (m *mounter) setAttr(dest string, attr *unix.MountAttr, recursive bool) err
 // cgroupMount shows the container the cgroup hierarchy, read-only unless the spec says rw.
 // With its own cgroup namespace the container gets fresh cgroup mounts, made inside that
 // namespace and so rooted at its own cgroup: one cgroup2 mount on a pure v2 host, a tmpfs
-// with one mount per hierarchy on a v1 or hybrid one. Without, the host's /sys/fs/cgroup
-// is bound in, and /proc/self/cgroup gives the path to look under.
+// with one mount per hierarchy on a v1 or hybrid one.
+//
+// Without one, a read-only mount is the host's /sys/fs/cgroup bound in, every hierarchy
+// read-only, and /proc/self/cgroup gives the path to look under: the container sees the
+// names and counters of the host's other cgroups, and pays nothing for its own binds (about
+// 1 ms a container, measured: docs/performance.md, a0436f7). A writable one is the
+// container's own cgroups alone, each bound from the host's directory of it, as runc does
+// it: bound whole and writable, the tree would let the container change any cgroup on the
+// host, or move itself out of its own.
 func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
 	if hasNewNamespace(m.spec, specs.CgroupNamespace) { // init made it first: see enterCgroup
 		if isCgroup2Only() {
 			mnt.Type, mnt.Source = "cgroup2", "cgroup2"
 			return m.fsMount(mnt, opts)
 		}
-		return m.cgroupV1Mounts(mnt, opts)
+		return m.cgroupV1Mounts(mnt, opts, nil)
 	}
-	bind := specs.Mount{Destination: mnt.Destination, Type: "bind", Source: "/sys/fs/cgroup"}
-	opts.bind, opts.recursive = true, true
-	// Every hierarchy below it too: a writable one would let the container change any
-	// cgroup on the host.
-	return m.bindMount(bind, opts.everywhere())
+	if opts.flags&unix.MS_RDONLY == 0 {
+		own, err := ownCgroups()
+		if err != nil {
+			return &pathError{"read", "/proc/self/cgroup", err}
+		}
+		if isCgroup2Only() {
+			return m.bindCgroup(mnt.Destination, filepath.Join("/sys/fs/cgroup", own[""]), opts)
+		}
+		return m.cgroupV1Mounts(mnt, opts, own)
+	}
+	// Every hierarchy below it too: see above.
+	return m.bindCgroup(mnt.Destination, "/sys/fs/cgroup", opts.everywhere())
 }
 
-// cgroupV1Mounts lays out dest like the host's /sys/fs/cgroup: a tmpfs holding one cgroup
-// mount per v1 hierarchy (named by its controllers, as cpu,cpuacct), the cgroup2 one of a
-// hybrid host, and the host's symlinks between them (cpu -> cpu,cpuacct).
-func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions) error {
+// bindCgroup binds the host's cgroup directory dir at dest, with opts' flags.
+func (m *mounter) bindCgroup(dest, dir string, opts mountOptions) error {
+	opts.bind, opts.recursive = true, true
+	return m.bindMount(specs.Mount{Destination: dest, Type: "bind", Source: dir}, opts)
+}
+
+// ownCgroups reads this process's cgroups from /proc/self/cgroup ("ID:CONTROLLERS:PATH" per
+// hierarchy, cgroups(7)): the controllers ("cpu,cpuacct", "name=systemd", or "" for
+// cgroup2) to the path. Init has joined the container's cgroups by now.
+func ownCgroups() (map[string]string, error) {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]string{}
+	for line := range strings.Lines(string(data)) {
+		if _, rest, ok := strings.Cut(strings.TrimSuffix(line, "\n"), ":"); ok {
+			controllers, path, _ := strings.Cut(rest, ":")
+			own[controllers] = path
+		}
+	}
+	return own, nil
+}
+
+// cgroupV1Mounts lays out dest like the host's /sys/fs/cgroup: a tmpfs holding one mount per
+// v1 hierarchy (named by its controllers, as cpu,cpuacct), the cgroup2 one of a hybrid host,
+// and the host's symlinks between them (cpu -> cpu,cpuacct). Each is a fresh cgroup mount
+// when own is nil, else a bind of the host's directory of own's cgroup in that hierarchy.
+func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own map[string]string) error {
 	tmpfs := specs.Mount{Destination: mnt.Destination, Type: "tmpfs", Source: "cgroup"}
 	base := mountOptions{flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, data: []string{"mode=755"}}
 	if err := m.fsMount(tmpfs, base); err != nil {
@@ -452,7 +491,7 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions) error {
 	if err != nil {
 		return err
 	}
-	flags := mountOptions{flags: opts.flags}
+	flags := mountOptions{flags: opts.flags, attrSet: opts.attrSet, attrClr: opts.attrClr}
 	for _, e := range entries {
 		host, dest := filepath.Join("/sys/fs/cgroup", e.Name()), filepath.Join(mnt.Destination, e.Name())
 		if e.Type()&os.ModeSymlink != 0 {
@@ -465,15 +504,24 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions) error {
 		if unix.Statfs(host, &st) != nil {
 			continue
 		}
-		switch st.Type {
-		case unix.CGROUP_SUPER_MAGIC:
+		// The hierarchy's name in /proc/self/cgroup, and its mount options.
+		controllers, data := e.Name(), []string{e.Name()}
+		if e.Name() == "systemd" {
+			controllers, data = "name=systemd", []string{"none", "name=systemd"}
+		}
+		if st.Type == unix.CGROUP2_SUPER_MAGIC {
+			controllers = ""
+		}
+		switch path, ok := own[controllers]; {
+		case own != nil && !ok:
+			continue // a hierarchy init is in no cgroup of: nothing of it to show
+		case own != nil:
+			err = m.bindCgroup(dest, filepath.Join(host, path), flags)
+		case st.Type == unix.CGROUP_SUPER_MAGIC:
 			hierarchy := flags
-			hierarchy.data = []string{e.Name()} // the controllers, as mount -o wants them
-			if e.Name() == "systemd" {
-				hierarchy.data = []string{"none", "name=systemd"}
-			}
+			hierarchy.data = data // the controllers, as mount -o wants them
 			err = m.fsMount(specs.Mount{Destination: dest, Type: "cgroup", Source: "cgroup"}, hierarchy)
-		case unix.CGROUP2_SUPER_MAGIC:
+		case st.Type == unix.CGROUP2_SUPER_MAGIC:
 			err = m.fsMount(specs.Mount{Destination: dest, Type: "cgroup2", Source: "cgroup2"}, flags)
 		}
 		if err != nil {

@@ -420,6 +420,31 @@ func TestBundleCgroupMountWithoutANamespace(t *testing.T) {
 	}
 }
 
+// A writable cgroup mount without a cgroup namespace is the container's own cgroups alone,
+// as runc binds them: bound whole, the host's tree would let the container change any cgroup
+// on the host (a security review wrote another cgroup's pids.max and moved its shell out of
+// its own). A cgroup made in it is made in the container's, and goes with it.
+func TestBundleWritableCgroupMountIsTheContainersOwn(t *testing.T) {
+	needContainer(t)
+	dir := "/sys/fs/cgroup/pids"
+	if cgroups.IsV2(cgroups.DefaultRoot) {
+		dir = "/sys/fs/cgroup"
+	}
+	bundle := newBundle(t, func(spec obj) {
+		dropNamespace(spec, "cgroup")
+		linux(spec)["resources"].(obj)["pids"] = obj{"limit": 33}
+		for _, m := range spec["mounts"].([]any) {
+			if m := m.(obj); m["destination"] == "/sys/fs/cgroup" {
+				m["options"] = list{"nosuid", "noexec", "nodev", "relatime", "rw"}
+			}
+		}
+		process(spec)["args"] = list{"sh", "-c", "cat " + dir + "/pids.max; [ -e " + dir + "/contain ] && echo host-tree; mkdir " + dir + "/made && echo made"}
+	})
+	if out := mustRun(t, "run", "--bundle", bundle, "cgrw"); out != "33\nmade\n" {
+		t.Errorf("a writable cgroup mount without a namespace: %q, want the container's pids.max (33) at its root, no host tree, and a cgroup made", out)
+	}
+}
+
 // A variable given twice takes its last value, for the program and for finding it (runc
 // does the same); and `-e` overrides the spec's.
 func TestBundleEnvLastValueWins(t *testing.T) {
