@@ -7,7 +7,8 @@
 # For each engine: run and remove (output), exit code, a detached run and its logs, the state
 # under the --root the engine passes, exec (output and exit code; and with a terminal), stop (TERM honoured; TERM
 # ignored, so KILL after the timeout), a run with a terminal and a tmpfs mount; with podman, a
-# non-root user, a HOME for a user without a passwd entry, a device node made (not opened),
+# non-root user, a HOME for a user without a passwd entry, a device node made (not opened), a
+# --pids-limit -1 (sent as 0),
 # and a build (each RUN step a container); with containerd, ps. Then, on a running container
 # of their own (ce-ops), the operations: pause and unpause/resume (its count stops, then goes on), kill with USR1 (its trap's
 # line in the log), exec with a user and a working directory (podman: and --env, --detach); with
@@ -503,6 +504,16 @@ podman_cases() {
 		ok
 	else
 		bad "want mknod c 1 6 made (made), its open refused (not-opened), exit 0"
+	fi
+
+	# podman 4.3 sends pids.limit 0 for --pids-limit -1 ("no limit"), and runc 1.1 reads 0
+	# as not set: written as a limit, no process could fork.
+	begin podman/pids-unlimited
+	run "$pm" run --rm "${rf[@]}" --pids-limit -1 "$IMG" sh -c 'ls / >/dev/null && echo forked'
+	if [ "$last_rc" -eq 0 ] && has_line forked; then
+		ok
+	else
+		bad "--pids-limit -1: want the shell to fork (forked) and exit 0"
 	fi
 
 	# A build: buildah runs each RUN step through the runtime (create, start, delete).
