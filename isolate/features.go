@@ -47,6 +47,7 @@ func Features() features.Features {
 			Apparmor:     &features.Apparmor{Enabled: &no},
 			Selinux:      &features.Selinux{Enabled: &no},
 			IntelRdt:     &features.IntelRdt{Enabled: &no},
+			NetDevices:   &features.NetDevices{Enabled: &yes},
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: &no},
 			},

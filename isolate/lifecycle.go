@@ -75,6 +75,9 @@ func Create(o RunOptions) error {
 			c.kill()
 		}
 	}()
+	if err := moveNetDevices(o.Spec.Linux.NetDevices, c.pid, c.pidfd); err != nil {
+		return err
+	}
 	if h := o.Spec.Hooks; h != nil {
 		// start runs poststart and delete runs poststop, long after this process is gone.
 		state.state.Poststart, state.state.Poststop = h.Poststart, h.Poststop

@@ -31,6 +31,7 @@ func Validate(spec *specs.Spec) (warnings []string, err error) {
 	checks := []func(*specs.Spec) error{
 		validateProcess, validateNamespaces, validateHostname, validateMounts, validateSysctl,
 		validateDevices, validateHooks, validateResources, refuseIntelRdt, validateAnnotations,
+		validateNetDevices,
 	}
 	for _, check := range checks {
 		if err := check(spec); err != nil {
@@ -78,6 +79,35 @@ func mountWarnings(spec *specs.Spec) []string {
 		w = append(w, fmt.Sprintf("config: linux.devices are not made: /dev is a bind mount of %s, which holds what it holds", devMount(spec).Source))
 	}
 	return w
+}
+
+// validateNetDevices checks linux.netDevices before anything moves: they go into a network
+// namespace of the container's own (moved into the host's, or one joined by path, they would
+// never come back by themselves), under names the kernel takes (dev_valid_name: 1 to 15
+// bytes, not "." or "..", no "/", ":" or white space; "%d" in the new name is a template the
+// kernel numbers), each new name once.
+func validateNetDevices(spec *specs.Spec) error {
+	devices := spec.Linux.NetDevices
+	if len(devices) == 0 {
+		return nil
+	}
+	if !hasNewNamespace(spec, specs.NetworkNamespace) {
+		return errors.New("config: linux.netDevices need a new network namespace (linux.namespaces: network, without a path)")
+	}
+	names := map[string]string{}
+	for hostName, d := range devices {
+		name := cmp.Or(d.Name, hostName)
+		for _, n := range []string{hostName, strings.Replace(name, "%d", "0", 1)} {
+			if len(n) == 0 || len(n) >= unix.IFNAMSIZ || n == "." || n == ".." || strings.ContainsAny(n, "/: \t\n\v\f\r") {
+				return fmt.Errorf("config: linux.netDevices %q: %q is not a network device name (1 to %d bytes, no \"/\", \":\" or spaces)", hostName, n, unix.IFNAMSIZ-1)
+			}
+		}
+		if other, ok := names[name]; ok && !strings.Contains(name, "%d") {
+			return fmt.Errorf("config: linux.netDevices %q and %q both want the name %q in the container", other, hostName, name)
+		}
+		names[name] = hostName
+	}
+	return nil
 }
 
 // noNUL refuses a value that execve(2) cannot pass: its arguments and environment are C
@@ -453,7 +483,6 @@ func unsupported(spec *specs.Spec) []string {
 	add(l.Seccomp != nil, "linux.seccomp", "seccomp filters")
 	add(l.Personality != nil, "linux.personality", "")
 	add(len(l.TimeOffsets) > 0, "linux.timeOffsets", "")
-	add(len(l.NetDevices) > 0, "linux.netDevices", "")
 	add(l.MemoryPolicy != nil, "linux.memoryPolicy", "")
 	add(l.MountLabel != "", "linux.mountLabel", "no SELinux")
 	w = append(w, processUnsupported("config", spec.Process)...)

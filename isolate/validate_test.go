@@ -118,6 +118,19 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		}, "hooks.poststop[0].env[0]"},
 		{"console too wide", func(s *specs.Spec) { s.Process.ConsoleSize = &specs.Box{Height: 24, Width: 1 << 16} }, "at most 65535"},
 		{"empty annotation key", func(s *specs.Spec) { s.Annotations = map[string]string{"": "x"} }, "a key must not be empty"},
+		{"netDevices without a network namespace", func(s *specs.Spec) {
+			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}, {Type: "uts"}}
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"dummy0": {}}
+		}, "need a new network namespace"},
+		{"netDevices name with a slash", func(s *specs.Spec) {
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"dummy0": {Name: "a/b"}}
+		}, `"a/b" is not a network device name`},
+		{"netDevices name too long", func(s *specs.Spec) {
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"abcdefghijklmnop": {}}
+		}, "is not a network device name"},
+		{"netDevices one name twice", func(s *specs.Spec) {
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"d0": {Name: "eth1"}, "d1": {Name: "eth1"}}
+		}, `both want the name "eth1"`},
 		{"time namespace by path", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "time", Path: "/proc/self/ns/time"})
 		}, "cannot be joined"},
