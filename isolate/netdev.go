@@ -4,11 +4,12 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"strings"
-	"syscall"
 	"unsafe"
 
+	"github.com/containkit/contain/internal/rtnl"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -26,8 +27,8 @@ import (
 //
 // Nothing moves the device back: when the namespace goes, the kernel returns a physical
 // device to the host's and destroys a virtual one (network_namespaces(7)), as the spec says.
-// rtnetlink(7) messages are built here with golang.org/x/sys/unix: a few messages do not
-// need a netlink library.
+// The rtnetlink(7) messages go through internal/rtnl (golang.org/x/sys/unix alone): a few
+// messages do not need a netlink library in the runtime's binary.
 
 // moveNetDevices moves the spec's network devices into the network namespace of init (pid,
 // pidfd).
@@ -35,7 +36,7 @@ func moveNetDevices(devices map[string]specs.LinuxNetDevice, pid, pidfd int) err
 	if len(devices) == 0 {
 		return nil
 	}
-	host, err := netlinkSocket()
+	host, err := rtnl.Socket()
 	if err != nil {
 		return err
 	}
@@ -74,20 +75,19 @@ func moveNetDevice(host, inside int, hostName, name string, pid int) error {
 		}
 	}
 	move := newLinkRequest(index, 0, 0)
-	move.attr(unix.IFLA_NET_NS_PID, binary.NativeEndian.AppendUint32(nil, uint32(pid)))
-	move.attr(unix.IFLA_IFNAME, append([]byte(name), 0))
-	if err := move.do(host); err != nil {
+	move.Attr(unix.IFLA_NET_NS_PID, binary.NativeEndian.AppendUint32(nil, uint32(pid)))
+	move.Attr(unix.IFLA_IFNAME, append([]byte(name), 0))
+	if _, err := move.Do(host); err != nil {
 		return &pathError{"move to the container's network namespace as", name, netDeviceHint(err)}
 	}
 	// The kernel keeps the index when the container's namespace has no device with it, and
 	// a new namespace has only lo (1).
 	for _, a := range addrs {
-		a.index = index
-		if err := a.request().do(inside); err != nil {
+		if _, err := a.request(index).Do(inside); err != nil {
 			return fmt.Errorf("add address %s back: %w", a, err)
 		}
 	}
-	if err := newLinkRequest(index, unix.IFF_UP, unix.IFF_UP).do(inside); err != nil {
+	if _, err := newLinkRequest(index, unix.IFF_UP, unix.IFF_UP).Do(inside); err != nil {
 		return fmt.Errorf("set %s up: %w", name, err)
 	}
 	return nil
@@ -96,23 +96,16 @@ func moveNetDevice(host, inside int, hostName, name string, pid int) error {
 // linkExists says whether the namespace of the netlink socket fd has a device called name.
 func linkExists(fd int, name string) (bool, error) {
 	get := newLinkRequest(0, 0, 0)
-	get.typ = unix.RTM_GETLINK
-	get.attr(unix.IFLA_IFNAME, append([]byte(name), 0))
-	msgs, err := netlinkExchange(fd, get.typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK, get.buf)
-	if err != nil {
-		return false, err
+	get.Type = unix.RTM_GETLINK
+	get.Attr(unix.IFLA_IFNAME, append([]byte(name), 0))
+	msgs, err := get.Do(fd)
+	switch {
+	case err == unix.ENODEV:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("netlink RTM_GETLINK %s: %w", name, err)
 	}
-	for _, m := range msgs {
-		switch {
-		case m.Header.Type == unix.RTM_NEWLINK:
-			return true, nil
-		case m.Header.Type == unix.NLMSG_ERROR:
-			if err := netlinkErrno(m.Data); err != nil && err != unix.ENODEV {
-				return false, fmt.Errorf("netlink RTM_GETLINK %s: %w", name, err)
-			}
-		}
-	}
-	return false, nil
+	return len(msgs) > 0, nil
 }
 
 // netDeviceHint explains the errnos of a move.
@@ -146,19 +139,6 @@ func ifIndex(name string) (int, error) {
 	return int(req.Uint32()), nil
 }
 
-// netlinkSocket opens a NETLINK_ROUTE socket in this thread's network namespace.
-func netlinkSocket() (int, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-	if err != nil {
-		return -1, fmt.Errorf("socket NETLINK_ROUTE: %w", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("bind NETLINK_ROUTE: %w", err)
-	}
-	return fd, nil
-}
-
 // netlinkSocketIn opens a NETLINK_ROUTE socket in the network namespace of the process
 // pidfd: a socket belongs to the namespace it was made in, wherever it is used from. The
 // thread enters the namespace (setns(2) takes a pidfd since Linux 5.8), makes the socket
@@ -175,7 +155,7 @@ func netlinkSocketIn(pidfd int) (int, error) {
 		runtime.UnlockOSThread()
 		return -1, &pathError{"setns", "init's network namespace", err}
 	}
-	fd, sockErr := netlinkSocket()
+	fd, sockErr := rtnl.Socket()
 	if err := unix.Setns(own, unix.CLONE_NEWNET); err != nil {
 		if sockErr == nil {
 			unix.Close(fd)
@@ -186,109 +166,41 @@ func netlinkSocketIn(pidfd int) (int, error) {
 	return fd, sockErr
 }
 
-// netlinkRequest is one rtnetlink request: a header, a fixed body, then attributes.
-type netlinkRequest struct {
-	typ uint16
-	buf []byte // the body and attributes, after the header
-}
-
-func newLinkRequest(index int, flags, change uint32) *netlinkRequest {
+// newLinkRequest is an RTM_NEWLINK for the device index, acknowledged: its flags changed
+// where change says (IFF_UP), and the attributes the caller adds.
+func newLinkRequest(index int, flags, change uint32) *rtnl.Request {
 	info := unix.IfInfomsg{Family: unix.AF_UNSPEC, Index: int32(index), Flags: flags, Change: change}
-	return &netlinkRequest{typ: unix.RTM_NEWLINK, buf: structBytes(&info, unix.SizeofIfInfomsg)}
+	return rtnl.NewRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK, rtnl.Bytes(&info))
 }
 
-// attr appends one attribute (struct rtattr, then the data, padded to 4 bytes).
-func (r *netlinkRequest) attr(typ uint16, data []byte) {
-	r.buf = binary.NativeEndian.AppendUint16(r.buf, uint16(unix.SizeofRtAttr+len(data)))
-	r.buf = binary.NativeEndian.AppendUint16(r.buf, typ)
-	r.buf = append(r.buf, data...)
-	for len(r.buf)%unix.NLMSG_ALIGNTO != 0 {
-		r.buf = append(r.buf, 0)
-	}
-}
-
-// do sends the request with NLM_F_ACK and returns the kernel's answer: nil or an errno.
-func (r *netlinkRequest) do(fd int) error {
-	flags := uint16(unix.NLM_F_REQUEST | unix.NLM_F_ACK)
-	if r.typ == unix.RTM_NEWADDR {
-		flags |= unix.NLM_F_CREATE | unix.NLM_F_EXCL
-	}
-	msgs, err := netlinkExchange(fd, r.typ, flags, r.buf)
-	if err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		if m.Header.Type == unix.NLMSG_ERROR {
-			return netlinkErrno(m.Data)
-		}
-	}
-	return fmt.Errorf("netlink: no answer to message %d", r.typ)
-}
-
-// netlinkExchange sends one message and reads the answers until an NLMSG_ERROR (the ack of
-// a request) or NLMSG_DONE (the end of a dump).
-func netlinkExchange(fd int, typ, flags uint16, body []byte) ([]syscall.NetlinkMessage, error) {
-	hdr := unix.NlMsghdr{Len: uint32(unix.SizeofNlMsghdr + len(body)), Type: typ, Flags: flags, Seq: 1}
-	msg := append(structBytes(&hdr, unix.SizeofNlMsghdr), body...)
-	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("netlink send: %w", err)
-	}
-	var all []syscall.NetlinkMessage
-	buf := make([]byte, 1<<16)
-	for {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("netlink receive: %w", err)
-		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
-		if err != nil {
-			return nil, fmt.Errorf("netlink: %w", err)
-		}
-		for _, m := range msgs {
-			all = append(all, m)
-			if m.Header.Type == unix.NLMSG_ERROR || m.Header.Type == unix.NLMSG_DONE {
-				return all, nil
-			}
-		}
-	}
-}
-
-// netlinkErrno reads an NLMSG_ERROR's code: 0 is an ack, else a negative errno.
-func netlinkErrno(data []byte) error {
-	if len(data) < 4 {
-		return fmt.Errorf("netlink: short error message")
-	}
-	if code := int32(binary.NativeEndian.Uint32(data)); code < 0 {
-		return unix.Errno(-code)
-	}
-	return nil
-}
-
-// netAddr is an address of a device, as RTM_GETADDR gives it and RTM_NEWADDR takes it.
+// netAddr is an address of a device, as RTM_GETADDR gives it and RTM_NEWADDR takes it: the
+// struct ifaddrmsg and the attributes that name the address.
 type netAddr struct {
 	msg   unix.IfAddrmsg
-	index int
-	attrs []syscall.NetlinkRouteAttr
+	attrs []netAttr
+}
+
+type netAttr struct {
+	typ   uint16
+	value []byte
 }
 
 func (a netAddr) String() string {
 	for _, at := range a.attrs {
-		if at.Attr.Type == unix.IFA_LOCAL || at.Attr.Type == unix.IFA_ADDRESS {
-			return fmt.Sprintf("%v/%d", at.Value, a.msg.Prefixlen)
+		if ip, ok := netip.AddrFromSlice(at.value); ok && (at.typ == unix.IFA_LOCAL || at.typ == unix.IFA_ADDRESS) {
+			return fmt.Sprintf("%s/%d", ip, a.msg.Prefixlen)
 		}
 	}
 	return fmt.Sprintf("(family %d)/%d", a.msg.Family, a.msg.Prefixlen)
 }
 
-func (a netAddr) request() *netlinkRequest {
+// request is the RTM_NEWADDR that adds a to the device index.
+func (a netAddr) request(index int) *rtnl.Request {
 	msg := a.msg
-	msg.Index = uint32(a.index)
-	r := &netlinkRequest{typ: unix.RTM_NEWADDR, buf: structBytes(&msg, unix.SizeofIfAddrmsg)}
+	msg.Index = uint32(index)
+	r := rtnl.NewRequest(unix.RTM_NEWADDR, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, rtnl.Bytes(&msg))
 	for _, at := range a.attrs {
-		r.attr(at.Attr.Type, at.Value)
+		r.Attr(at.typ, at.value)
 	}
 	return r
 }
@@ -298,50 +210,36 @@ func (a netAddr) request() *netlinkRequest {
 // global scope, of any family. The attributes that name the address are kept; the label
 // (it starts with the device's old name) and the lifetimes are not.
 func permanentAddrs(fd, index int) ([]netAddr, error) {
-	req := unix.IfAddrmsg{Family: unix.AF_UNSPEC}
-	msgs, err := netlinkExchange(fd, unix.RTM_GETADDR, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, structBytes(&req, unix.SizeofIfAddrmsg))
+	dump := unix.IfAddrmsg{Family: unix.AF_UNSPEC}
+	msgs, err := rtnl.NewRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP, rtnl.Bytes(&dump)).Do(fd)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("netlink RTM_GETADDR: %w", err)
 	}
 	var addrs []netAddr
 	for _, m := range msgs {
-		if m.Header.Type == unix.NLMSG_ERROR {
-			if err := netlinkErrno(m.Data); err != nil {
-				return nil, fmt.Errorf("netlink RTM_GETADDR: %w", err)
-			}
-		}
-		if m.Header.Type != unix.RTM_NEWADDR || len(m.Data) < unix.SizeofIfAddrmsg {
+		if m.Type != unix.RTM_NEWADDR || len(m.Data) < unix.SizeofIfAddrmsg {
 			continue
 		}
-		msg := *(*unix.IfAddrmsg)(unsafe.Pointer(&m.Data[0]))
-		if int(msg.Index) != index || msg.Scope != unix.RT_SCOPE_UNIVERSE {
+		a := netAddr{msg: *(*unix.IfAddrmsg)(unsafe.Pointer(&m.Data[0]))}
+		if int(a.msg.Index) != index || a.msg.Scope != unix.RT_SCOPE_UNIVERSE {
 			continue
 		}
-		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
-		if err != nil {
-			return nil, fmt.Errorf("netlink RTM_GETADDR: %w", err)
-		}
-		flags := uint32(msg.Flags)
-		a := netAddr{msg: msg}
-		for _, at := range attrs {
-			switch at.Attr.Type {
+		flags := uint32(a.msg.Flags)
+		rtnl.Attrs(m.Data[unix.SizeofIfAddrmsg:], func(typ uint16, value []byte) {
+			switch typ {
 			case unix.IFA_FLAGS: // the flags that do not fit in the message's byte
-				if len(at.Value) >= 4 {
-					flags = binary.NativeEndian.Uint32(at.Value)
+				if len(value) >= 4 {
+					flags = binary.NativeEndian.Uint32(value)
 				}
-				a.attrs = append(a.attrs, at)
 			case unix.IFA_ADDRESS, unix.IFA_LOCAL, unix.IFA_BROADCAST:
-				a.attrs = append(a.attrs, at)
+			default:
+				return
 			}
-		}
+			a.attrs = append(a.attrs, netAttr{typ, append([]byte(nil), value...)})
+		})
 		if flags&unix.IFA_F_PERMANENT != 0 {
 			addrs = append(addrs, a)
 		}
 	}
 	return addrs, nil
-}
-
-// structBytes copies the first size bytes of the struct at p.
-func structBytes[T any](p *T, size int) []byte {
-	return append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(p)), size)...)
 }
