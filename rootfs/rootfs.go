@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -188,18 +189,44 @@ func removeBuilt(dir string, was fs.FileInfo) {
 	os.Chmod(dir, was.Mode().Perm()|was.Mode()&(fs.ModeSetgid|fs.ModeSticky))
 }
 
-// makeWritable gives every directory below dir (never a symlink's target) its owner's write
-// and search bits: an image's read-only directories would otherwise keep a caller who is not
-// root from removing what is inside them.
+// makeWritable gives every directory below dir its owner's write and search bits: an
+// image's read-only directories would otherwise keep a caller without CAP_DAC_OVERRIDE from
+// removing what is inside them. A walk of a tree that other users may write in (an image's
+// 1777 /tmp, a directory it gives a uid) must not follow a symlink one of them swaps in for a
+// directory: each directory is opened below its parent's fd, never through a symlink, and
+// changed through its own fd (a walk by path once let a local user make a root-owned file
+// outside the tree 0777).
 func makeWritable(dir string) {
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				os.Chmod(p, fi.Mode().Perm()|0o700)
+	if fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+		makeWritableAt(fd)
+	}
+}
+
+// makeWritableAt makes the directory of the O_PATH fd, and those below it, writable, and
+// closes fd.
+func makeWritableAt(fd int) {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return
+	}
+	if st.Mode&0o700 != 0o700 { // an O_PATH fd: chmod(2) of its /proc/self/fd link (proc(5))
+		unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), st.Mode&0o7777|0o700)
+	}
+	dirfd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	list := os.NewFile(uintptr(dirfd), ".")
+	entries, _ := list.ReadDir(-1)
+	list.Close()
+	for _, e := range entries {
+		if e.IsDir() {
+			if child, err := unix.Openat(fd, e.Name(), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+				makeWritableAt(child)
 			}
 		}
-		return nil
-	})
+	}
 }
 
 // fill writes the source into dir, then the files every rootfs gets.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,12 @@ func unpackFile(t *tree, file string, log logger) error {
 		return fmt.Errorf("unpack %s: %w", file, errNotTar)
 	}
 	if err := unpack(t, tar.NewReader(r), log, os.Geteuid() == 0); err != nil {
+		return fmt.Errorf("unpack %s: %w", file, err)
+	}
+	// The tar reader stops at the archive's end blocks, before a compressed stream's
+	// trailer, where gzip and bzip2 keep the checksum of what they held: read on to it, so
+	// that a damaged archive fails here as it does with tar(1).
+	if _, err := io.Copy(io.Discard, r); err != nil {
 		return fmt.Errorf("unpack %s: %w", file, err)
 	}
 	return nil
@@ -282,35 +289,69 @@ func (u *unpacker) node(dirfd int, name, full string, hdr *tar.Header) error {
 
 // setMeta applies owner (root only), extended attributes, mode and times to name below dirfd,
 // never following a symlink. The owner goes first: chown(2) clears setuid bits and file
-// capabilities.
+// capabilities. Every change goes through one O_PATH fd of the entry, checked to be of the
+// entry's type: a name looked up again for each change could lead, in between, to a file a
+// local user put there, and chowning it to root and giving it a setuid mode would make it a
+// setuid-root program of theirs (proc(5): /proc/self/fd/N is the very file the fd holds).
 func (u *unpacker) setMeta(dirfd int, name string, hdr *tar.Header) error {
+	fd, err := openat2(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW, 0, beneath)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("fstat: %w", err)
+	}
+	if want, ok := entryTypes[hdr.Typeflag]; ok && st.Mode&unix.S_IFMT != want {
+		return fmt.Errorf("it changed while unpacking (not the %s the archive made any more)", entryTypeNames[want])
+	}
 	if u.root {
-		if err := unix.Fchownat(dirfd, name, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := unix.Fchownat(fd, "", hdr.Uid, hdr.Gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("lchown: %w", err)
 		}
 	}
+	self := "/proc/self/fd/" + strconv.Itoa(fd)
 	// Before the mode: a user.* attribute needs write permission, which 0555 takes away.
-	if err := u.setXattrs(dirfd, name, hdr); err != nil {
+	if err := u.setXattrs(self, hdr); err != nil {
 		return err
 	}
-	if hdr.Typeflag != tar.TypeSymlink {
-		if err := chmodNoFollow(dirfd, name, u.mode(hdr)); err != nil {
-			return fmt.Errorf("chmod: %w", err)
-		}
-	}
 	ts := []unix.Timespec{timespec(hdr.AccessTime, hdr.ModTime), timespec(hdr.ModTime, hdr.ModTime)}
-	if err := unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if hdr.Typeflag == tar.TypeSymlink {
+		// A symlink has no mode of its own; its times are set on the link, which the
+		// magic link would follow. By name: at worst another file's times.
+		if err := unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("utimensat: %w", err)
+		}
+		return nil
+	}
+	if err := unix.Chmod(self, u.mode(hdr)); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, self, ts, 0); err != nil {
 		return fmt.Errorf("utimensat: %w", err)
 	}
 	return nil
+}
+
+// entryTypes are the file types of the entries setMeta sees; a hard link takes its target's.
+var entryTypes = map[byte]uint32{
+	tar.TypeReg: unix.S_IFREG, tar.TypeDir: unix.S_IFDIR, tar.TypeSymlink: unix.S_IFLNK,
+	tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO,
+}
+
+var entryTypeNames = map[uint32]string{
+	unix.S_IFREG: "file", unix.S_IFDIR: "directory", unix.S_IFLNK: "symlink",
+	unix.S_IFCHR: "character device", unix.S_IFBLK: "block device", unix.S_IFIFO: "fifo",
 }
 
 // setXattrs restores what a rootfs needs of the extended attributes a PAX archive carries
 // (SCHILY.xattr.NAME records, as GNU tar and Docker write them), on files and directories:
 // file capabilities (security.capability, such as ping's cap_net_raw; root only, after the
 // chown, which clears them) and user.* attributes. The rest (trusted.*, security.selinux,
-// ACLs) describe the host that made the archive: skipped, and said.
-func (u *unpacker) setXattrs(dirfd int, name string, hdr *tar.Header) error {
+// ACLs) describe the host that made the archive: skipped, and said. self is the entry's
+// /proc/self/fd path (setMeta).
+func (u *unpacker) setXattrs(self string, hdr *tar.Header) error {
 	var names []string
 	for key := range hdr.PAXRecords {
 		if attr, ok := strings.CutPrefix(key, "SCHILY.xattr."); ok {
@@ -321,17 +362,12 @@ func (u *unpacker) setXattrs(dirfd int, name string, hdr *tar.Header) error {
 		return nil
 	}
 	slices.Sort(names)
-	fd, err := openat2(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW, 0, beneath)
-	if err != nil {
-		return fmt.Errorf("open for xattrs: %w", err)
-	}
-	defer unix.Close(fd)
 	for _, attr := range names {
 		if !strings.HasPrefix(attr, "user.") && (attr != "security.capability" || !u.root) {
 			u.log.printf("rootfs: skipping extended attribute %s of %s", attr, hdr.Name)
 			continue
 		}
-		if err := unix.Fsetxattr(fd, attr, []byte(hdr.PAXRecords["SCHILY.xattr."+attr]), 0); err != nil {
+		if err := unix.Setxattr(self, attr, []byte(hdr.PAXRecords["SCHILY.xattr."+attr]), 0); err != nil {
 			return fmt.Errorf("setxattr %s: %w", attr, err)
 		}
 	}
@@ -358,7 +394,10 @@ func timespec(t, fallback time.Time) unix.Timespec {
 }
 
 // finishDirs applies directory metadata, deepest first so that a parent made read-only last
-// does not block its children. A directory replaced by a later entry is left alone.
+// does not block its children, and the root (".") after all of them. Until its turn every
+// directory stays as unpack made it, root's (the builder's) and 0755: no other user can put
+// anything in one whose entries are still being finished. A directory replaced by a later
+// entry is left alone.
 func (u *unpacker) finishDirs() error {
 	dirs := slices.Clone(u.dirs)
 	slices.SortStableFunc(dirs, func(a, b *tar.Header) int { return depth(b.Name) - depth(a.Name) })
@@ -385,8 +424,11 @@ func (u *unpacker) finishDir(name string, hdr *tar.Header) error {
 	return u.setMeta(dirfd, path.Base(name), hdr)
 }
 
-// depth counts the components of an entry name.
+// depth counts the components of an entry name below the root; the root itself is -1.
 func depth(name string) int {
 	rel, _ := cleanName(name)
+	if rel == "." || rel == "" {
+		return -1
+	}
 	return strings.Count(rel, "/")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -365,6 +366,28 @@ func TestUnpackReadsBzip2(t *testing.T) {
 	}
 }
 
+// A compressed archive's checksum is checked: the tar reader stops before the gzip trailer,
+// and a damaged body or checksum used to unpack as if nothing were wrong.
+func TestUnpackChecksTheCompressedChecksum(t *testing.T) {
+	// Padded as tar(1) pads to its 10240-byte records: the reader stops before the padding.
+	archive := tarball(t, tar.FormatUnknown, fileEntry("hello", "hi", 0o644))
+	gz := gzipped(t, append(archive, make([]byte, 10240-len(archive)%10240)...))
+	badCRC := slices.Clone(gz)
+	badCRC[len(badCRC)-8] ^= 1 // the trailer: CRC-32, then the size
+	bz, err := base64.StdEncoding.DecodeString(helloBzip2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badBz := slices.Clone(bz)
+	badBz[len(badBz)-6] ^= 1 // the stream's combined CRC, after the one block
+	for name, data := range map[string][]byte{"gzip CRC": badCRC, "bzip2 CRC": badBz} {
+		s := newSandbox(t)
+		if _, err := s.unpackInto(t, data); err == nil {
+			t.Errorf("%s damaged: unpacked without an error", name)
+		}
+	}
+}
+
 func TestUnpackKeepsOwners(t *testing.T) {
 	testenv.RequireRoot(t)
 	s := newSandbox(t)
@@ -470,4 +493,72 @@ func TestUnpackKeepsFileCapabilitiesAndUserXattrs(t *testing.T) {
 			t.Errorf("bin/ping security.capability = %x, want %x (cap_net_raw)", got, netRaw)
 		}
 	}
+}
+
+// Directory metadata comes deepest first and the root last: until its turn a directory is
+// the builder's and 0755, so nobody can swap what is inside one still being finished (an
+// archive's "./" given to a local uid, finished before "x/", let that uid trade x for a file
+// of theirs and get it chowned to root and made setuid).
+func TestFinishDirsOrderEndsAtTheRoot(t *testing.T) {
+	var order []string
+	for _, n := range []string{"a/", "./", "a/b/c/", "x/", "a/b/"} {
+		order = append(order, n)
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return depth(b) - depth(a) })
+	if want := []string{"a/b/c/", "a/b/", "a/", "x/", "./"}; !slices.Equal(order, want) {
+		t.Errorf("order %q, want %q", order, want)
+	}
+}
+
+// setMeta changes the entry it opened, of the entry's type: a name that meanwhile leads to
+// something else (a file where the archive made a directory) is refused, and left alone.
+func TestSetMetaRefusesAnEntryThatChanged(t *testing.T) {
+	s := newSandbox(t)
+	tr, err := openTree(s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := os.WriteFile(filepath.Join(s.root, "x"), []byte("theirs"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u := &unpacker{t: tr, root: os.Geteuid() == 0}
+	hdr := dirEntry("x/", 0o6755).hdr
+	if err := u.setMeta(tr.fd, "x", &hdr); err == nil || !strings.Contains(err.Error(), "changed while unpacking") {
+		t.Errorf("setMeta of a directory entry on a file: %v, want it refused", err)
+	}
+	if fi, err := os.Stat(filepath.Join(s.root, "x")); err != nil || fi.Mode().Perm() != 0o644 || fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+		t.Errorf("the file: %v %v, want it as it was (0644)", fi.Mode(), err)
+	}
+}
+
+// makeWritableAt (the clean-up of a failed build by a user who is not root) gives read-only
+// directories their owner's bits through their own fds, and never follows a symlink to a
+// directory outside, which a local user could swap in for one of the tree's directories.
+func TestMakeWritableNeverFollowsASymlink(t *testing.T) {
+	s := newSandbox(t)
+	for _, d := range []string{"ro", "ro/sub"} {
+		if err := os.Mkdir(filepath.Join(s.root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(s.outside, filepath.Join(s.root, "ro", "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(s.root, "ro", "sub"), filepath.Join(s.root, "ro"), s.outside} {
+		if err := os.Chmod(d, 0o500); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := unix.Open(s.root, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	makeWritableAt(fd)
+	for d, want := range map[string]os.FileMode{"root/ro": 0o700, "root/ro/sub": 0o700, "outside": 0o500} {
+		if fi, err := os.Stat(filepath.Join(s.base, d)); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %o", d, fi.Mode().Perm(), err, want)
+		}
+	}
+	os.Chmod(s.outside, 0o755)
 }
