@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -48,14 +49,13 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{runCommand, createCommand, startCommand, execCommand, stateCommand, killCommand,
 			deleteCommand, listCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand, featuresCommand,
 			specCommand, rootfsCommand, versionCommand, checkpointCommand, restoreCommand},
-		DisableSliceFlagSeparator: true, // -e A=1,2 is one variable, not two
-		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true,                         // -e A=1,2 is one variable, not two
 		ExitErrHandler:            func(*cli.Context, error) {}, // run() prints errors, once
 	}
 	// Without this, urfave/cli gives every command a "help" (and "h") subcommand, taken from
 	// its first argument even after "--": `contain run -- help me` ran contain's help, not the
 	// container's program, and `contain kill help` could not name a container "help".
-	// --help stays.
+	// --help stays, and so does the app's own `contain help [VERB]`, as runc has it.
 	for _, cmd := range app.Commands {
 		cmd.HideHelpCommand = true
 	}
@@ -65,6 +65,72 @@ func newApp() *cli.App {
 	cli.VersionFlag = cachedBoolFlag(cli.VersionFlag)
 	cacheFlagNames(app.Flags, app.Commands)
 	return app
+}
+
+// idVerbs are the verbs whose arguments are a container id (and kill's signal): their flags
+// may come after the id, as in runc.
+var idVerbs = map[string]bool{"create": true, "start": true, "state": true, "kill": true, "delete": true,
+	"pause": true, "resume": true, "update": true, "events": true}
+
+// flagsBeforeID moves the flags given after an id verb's arguments in front of them, so that
+// `contain delete ID --force` and `contain kill ID KILL --all` work as runc takes them (runc's
+// urfave/cli v1 reorders a command's arguments so; v2 stops reading flags at the first
+// argument that is not one). Not run, whose quick form runs a command and whose arguments
+// after it are the command's, nor exec and ps, whose trailing arguments are a program's, as
+// runc leaves exec's and ps's. Everything after "--" stays where it is.
+func flagsBeforeID(app *cli.App, args []string) []string {
+	verb := 1 // the verb comes after the global flags
+	for verb < len(args) && strings.HasPrefix(args[verb], "-") && args[verb] != "-" && args[verb] != "--" {
+		if takesValue(app.Flags, args[verb]) {
+			verb++
+		}
+		verb++
+	}
+	if verb >= len(args) || !idVerbs[args[verb]] {
+		return args
+	}
+	cmd := app.Command(args[verb])
+	var flags, rest []string
+	for i := verb + 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			rest = append(rest, args[i:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "-") && a != "-":
+			flags = append(flags, a)
+			if takesValue(cmd.Flags, a) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return append(append(append([]string(nil), args[:verb+1]...), flags...), rest...)
+}
+
+// takesValue says whether arg ("--name", "-n", not "--name=value") is one of flags that takes
+// a value in the next argument.
+func takesValue(flags []cli.Flag, arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	for _, f := range flags {
+		if v, ok := f.(interface{ TakesValue() bool }); ok && slices.Contains(f.Names(), name) {
+			return v.TakesValue()
+		}
+	}
+	return false
+}
+
+// noArgs refuses arguments to a verb that takes none, as runc does.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("usage: contain %s takes no arguments (got %q)", c.Command.Name, c.Args().Slice())
+	}
+	return nil
 }
 
 // envValues are the KEY=VAL entries of run's and exec's -e and --env, in the order given.

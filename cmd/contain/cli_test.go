@@ -208,6 +208,35 @@ func TestHelpIsAnArgument(t *testing.T) {
 	}
 }
 
+// As in runc: an id verb's flags may follow its arguments (`delete ID --force`, `kill ID
+// KILL --all`, `update ID --pids-limit N`), `contain help [VERB]` prints the help, and a verb
+// that takes no arguments refuses them.
+func TestRuncArgumentOrder(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	createContainer(t, bundle, "order")
+	if r := contain(t, "", "update", "order", "--pids-limit", "60"); r.code != 0 {
+		t.Errorf("update ID --pids-limit 60: exit %d, %q", r.code, r.stderr)
+	}
+	if r := contain(t, "", "kill", "order", "KILL", "--all"); r.code != 0 {
+		t.Errorf("kill ID KILL --all: exit %d, %q", r.code, r.stderr)
+	}
+	if r := contain(t, "", "delete", "order", "--force"); r.code != 0 {
+		t.Errorf("delete ID --force: exit %d, %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(stateRoot, "order")); err == nil {
+		t.Error("delete ID --force left the container")
+	}
+	if r := contain(t, "", "help", "kill"); r.code != 0 || !strings.Contains(r.stdout, "contain kill") {
+		t.Errorf("help kill: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	for _, verb := range []string{"list", "features", "spec", "version"} {
+		if r := contain(t, "", verb, "extra"); r.code == 0 || !strings.Contains(r.stderr, "takes no arguments") {
+			t.Errorf("%s extra: exit %d, %q", verb, r.code, r.stderr)
+		}
+	}
+}
+
 // Flags answer to their aliases and to IsSet, with their names cached (cacheFlagNames), and
 // the help shows every name.
 func TestFlagNames(t *testing.T) {

@@ -87,6 +87,14 @@ func execIn(c *cli.Context, id string) (int, error) {
 	return isolate.ExecInContainer(opts)
 }
 
+// flagArg is a flag's name as typed: -e, --env.
+func flagArg(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
 // execProcess reads --process FILE, or builds the process as runc does: the container's own,
 // with COMMAND and the flags' changes.
 func execProcess(c *cli.Context, id string) (*specs.Process, error) {
@@ -99,7 +107,7 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 	if path := c.String("process"); path != "" {
 		for _, flag := range []string{"cwd", "env", "e", "user", "cap", "no-new-privs", "additional-gids", "apparmor", "process-label"} {
 			if c.IsSet(flag) {
-				return nil, fmt.Errorf("--%s: with --process, the process file says it all", flag)
+				return nil, fmt.Errorf("%s: with --process, the process file says it all", flagArg(flag))
 			}
 		}
 		if c.NArg() != 1 {

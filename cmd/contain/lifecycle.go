@@ -124,6 +124,9 @@ var listCommand = &cli.Command{
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
 	},
 	Action: func(c *cli.Context) error {
+		if err := noArgs(c); err != nil {
+			return err
+		}
 		states, unreadable, err := isolate.List(c.String("root"))
 		if err != nil {
 			return err
@@ -298,6 +301,9 @@ var featuresCommand = &cli.Command{
 	Name:  "features",
 	Usage: "print what this runtime supports (runtime-spec features.md JSON)",
 	Action: func(c *cli.Context) error {
+		if err := noArgs(c); err != nil {
+			return err
+		}
 		return printJSON(c, isolate.Features())
 	},
 }

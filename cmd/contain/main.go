@@ -26,7 +26,7 @@ func main() {
 // run executes the command line and returns the process exit status.
 func run(args []string) int {
 	app := newApp()
-	err := app.Run(args)
+	err := app.Run(flagsBeforeID(app, args))
 	if code, ok := err.(exitCode); ok {
 		logOutcome(nil) // the container's status: the runtime did its part
 		return int(code)

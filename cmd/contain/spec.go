@@ -18,6 +18,9 @@ var specCommand = &cli.Command{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "bundle `DIR`"},
 	},
 	Action: func(c *cli.Context) error {
+		if err := noArgs(c); err != nil {
+			return err
+		}
 		spec := isolate.DefaultSpec()
 		spec.Version = specFileVersion
 		spec.Process.Env = append(spec.Process.Env, "TERM=xterm")

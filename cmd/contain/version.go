@@ -21,6 +21,9 @@ var versionCommand = &cli.Command{
 	Name:  "version",
 	Usage: "print the version, the OCI runtime-spec version and the commit",
 	Action: func(c *cli.Context) error {
+		if err := noArgs(c); err != nil {
+			return err
+		}
 		printVersion(c.App.Writer)
 		return nil
 	},
