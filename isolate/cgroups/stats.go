@@ -68,12 +68,15 @@ type CPUSetStats struct {
 }
 
 // CPUUsage is CPU time in nanoseconds: in all, per CPU (v1 only: cgroup2 does not count per
-// CPU), in the kernel and in user space.
+// CPU; also split into kernel and user time, as runc reports them), in the kernel and in user
+// space.
 type CPUUsage struct {
-	Total  uint64   `json:"total,omitempty"`
-	Percpu []uint64 `json:"percpu,omitempty"`
-	Kernel uint64   `json:"kernel"`
-	User   uint64   `json:"user"`
+	Total        uint64   `json:"total,omitempty"`
+	Percpu       []uint64 `json:"percpu,omitempty"`
+	PercpuKernel []uint64 `json:"percpu_kernel,omitempty"`
+	PercpuUser   []uint64 `json:"percpu_user,omitempty"`
+	Kernel       uint64   `json:"kernel"`
+	User         uint64   `json:"user"`
 }
 
 // Throttling is what a CPU quota did: enforcement periods, those in which the cgroup ran out
@@ -87,12 +90,14 @@ type Throttling struct {
 // MemoryStats is memory in bytes. Swap counts memory and swap together, as v1's memsw files
 // do, on both versions, so that one number means one thing. Raw is memory.stat as it is.
 type MemoryStats struct {
-	Cache  uint64            `json:"cache,omitempty"`
-	Usage  MemoryEntry       `json:"usage,omitempty"`
-	Swap   MemoryEntry       `json:"swap,omitempty"`
-	Kernel MemoryEntry       `json:"kernel,omitempty"`
-	Raw    map[string]uint64 `json:"raw,omitempty"`
-	PSI    *PSIStats         `json:"psi,omitempty"`
+	Cache  uint64      `json:"cache,omitempty"`
+	Usage  MemoryEntry `json:"usage,omitempty"`
+	Swap   MemoryEntry `json:"swap,omitempty"`
+	Kernel MemoryEntry `json:"kernel,omitempty"`
+	// KernelTCP is v1's TCP buffer memory (memory.kmem.tcp.*), as runc reports it.
+	KernelTCP MemoryEntry       `json:"kernelTCP,omitempty"`
+	Raw       map[string]uint64 `json:"raw,omitempty"`
+	PSI       *PSIStats         `json:"psi,omitempty"`
 }
 
 // MemoryEntry is one memory counter: its limit, use now, highest use, and how many times the
@@ -495,6 +500,7 @@ const userHZ = 100
 func v1CPUUsage(f *statFiles) CPUUsage {
 	stat := f.keyed("cpuacct.stat")
 	return CPUUsage{Total: f.number("cpuacct.usage"), Percpu: f.list("cpuacct.usage_percpu"),
+		PercpuKernel: f.list("cpuacct.usage_percpu_sys"), PercpuUser: f.list("cpuacct.usage_percpu_user"),
 		User: stat["user"] * (1e9 / userHZ), Kernel: stat["system"] * (1e9 / userHZ)}
 }
 
@@ -505,7 +511,8 @@ func v1Memory(f *statFiles) MemoryStats {
 		return MemoryEntry{Usage: f.number(prefix + "usage_in_bytes"), Max: f.number(prefix + "max_usage_in_bytes"),
 			Limit: f.number(prefix + "limit_in_bytes"), Failcnt: f.number(prefix + "failcnt")}
 	}
-	m := MemoryStats{Raw: f.keyed("memory.stat"), Usage: entry("memory."), Swap: entry("memory.memsw."), Kernel: entry("memory.kmem.")}
+	m := MemoryStats{Raw: f.keyed("memory.stat"), Usage: entry("memory."), Swap: entry("memory.memsw."), Kernel: entry("memory.kmem."),
+		KernelTCP: entry("memory.kmem.tcp.")}
 	m.Cache = m.Raw["cache"]
 	return m
 }

@@ -109,12 +109,12 @@ func TestStatsV1(t *testing.T) {
 	}
 	unified := filepath.Join(root, "unified")
 	fixture(t, filepath.Join(h["cpuacct"], "c"), "cpuacct.usage=3000000000\n", "cpuacct.usage_percpu=1000000000 2000000000 \n",
-		"cpuacct.stat=user 120\nsystem 30\n")
+		"cpuacct.usage_percpu_sys=100 200 \n", "cpuacct.usage_percpu_user=900 1800 \n", "cpuacct.stat=user 120\nsystem 30\n")
 	fixture(t, filepath.Join(h["cpu"], "c"), "cpu.stat=nr_periods 4\nnr_throttled 1\nthrottled_time 500\n")
 	fixture(t, filepath.Join(h["memory"], "c"), "memory.usage_in_bytes=4096\n", "memory.max_usage_in_bytes=8192\n",
 		"memory.limit_in_bytes=33554432\n", "memory.failcnt=2\n", "memory.memsw.usage_in_bytes=4096\n",
 		"memory.memsw.max_usage_in_bytes=8192\n", "memory.memsw.limit_in_bytes=33554432\n", "memory.memsw.failcnt=0\n",
-		"memory.stat=cache 12\nrss 34\n")
+		"memory.kmem.tcp.limit_in_bytes=9223372036854771712\n", "memory.kmem.tcp.failcnt=1\n", "memory.stat=cache 12\nrss 34\n")
 	fixture(t, filepath.Join(h["pids"], "c"), "pids.current=2\n", "pids.max=max\n")
 	fixture(t, filepath.Join(h["blkio"], "c"), "blkio.throttle.io_service_bytes_recursive=8:16 Read 4096\n8:16 Write 0\nTotal 4096\n",
 		"blkio.throttle.io_serviced_recursive=Total 0\n")
@@ -130,12 +130,14 @@ func TestStatsV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Stats{
-		CPU: CPUStats{Usage: CPUUsage{Total: 3e9, Percpu: []uint64{1e9, 2e9}, User: 1.2e9, Kernel: 0.3e9},
+		CPU: CPUStats{Usage: CPUUsage{Total: 3e9, Percpu: []uint64{1e9, 2e9}, PercpuKernel: []uint64{100, 200},
+			PercpuUser: []uint64{900, 1800}, User: 1.2e9, Kernel: 0.3e9},
 			Throttling: Throttling{Periods: 4, ThrottledPeriods: 1, ThrottledTime: 500},
 			PSI:        &PSIStats{Some: PSIData{Avg10: 0.5, Avg60: 0.1, Avg300: 0.02, Total: 4242}}}, // the hybrid host's cgroup2 directory
 		Memory: MemoryStats{Cache: 12, Raw: map[string]uint64{"cache": 12, "rss": 34},
-			Usage: MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432, Failcnt: 2},
-			Swap:  MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432}},
+			Usage:     MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432, Failcnt: 2},
+			Swap:      MemoryEntry{Usage: 4096, Max: 8192, Limit: 33554432},
+			KernelTCP: MemoryEntry{Limit: 9223372036854771712, Failcnt: 1}},
 		CPUSet: CPUSetStats{CPUs: []uint16{0, 1}, Mems: []uint16{0}, CPUExclusive: 2, MemExclusive: 3, MemHardwall: 4,
 			MemoryMigrate: 5, MemorySpreadPage: 6, MemorySpreadSlab: 7, MemoryPressure: 8, SchedLoadBalance: 9,
 			SchedRelaxDomainLevel: -1},
