@@ -4,8 +4,8 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -187,11 +187,25 @@ type netAttr struct {
 
 func (a netAddr) String() string {
 	for _, at := range a.attrs {
-		if ip, ok := netip.AddrFromSlice(at.value); ok && (at.typ == unix.IFA_LOCAL || at.typ == unix.IFA_ADDRESS) {
-			return fmt.Sprintf("%s/%d", ip, a.msg.Prefixlen)
+		if at.typ == unix.IFA_LOCAL || at.typ == unix.IFA_ADDRESS {
+			return fmt.Sprintf("%s/%d", ipString(at.value), a.msg.Prefixlen)
 		}
 	}
 	return fmt.Sprintf("(family %d)/%d", a.msg.Family, a.msg.Prefixlen)
+}
+
+// ipString writes an IPv4 address dotted and an IPv6 one in eight groups, for messages.
+// (net/netip would do it, but as a dependency of this package it would make Go initialise
+// packages init never uses before it: see isolate/initproc.)
+func ipString(b []byte) string {
+	if len(b) == 4 {
+		return fmt.Sprintf("%d.%d.%d.%d", b[0], b[1], b[2], b[3])
+	}
+	var groups []string
+	for i := 0; i+1 < len(b); i += 2 {
+		groups = append(groups, strconv.FormatUint(uint64(b[i])<<8|uint64(b[i+1]), 16))
+	}
+	return strings.Join(groups, ":")
 }
 
 // request is the RTM_NEWADDR that adds a to the device index.
