@@ -61,6 +61,9 @@ type initConfig struct {
 	// (cgroups.JoinSelf); on v2, and in a hybrid host's cgroup2 part, init was cloned into
 	// its cgroup.
 	CgroupTasks []string `json:"cgroup_tasks,omitempty"`
+	// CgroupPath: the container's cgroup in every hierarchy (such as /contain/ID), which a
+	// writable cgroup mount without a cgroup namespace binds (see cgroupMount).
+	CgroupPath string `json:"cgroup_path,omitempty"`
 	// Raw: the process's args and env as bytes, when they are not all UTF-8 (see rawArgs).
 	Raw *rawArgs `json:"raw,omitempty"`
 }
@@ -319,7 +322,7 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 		return &pathError{"open", cfg.Rootfs, err}
 	}
 	defer unix.Close(rootfd)
-	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec}
+	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec, cgroupPath: cfg.CgroupPath}
 	if err := m.mountAll(); err != nil {
 		return err
 	}

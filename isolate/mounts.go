@@ -116,6 +116,8 @@ type mounter struct {
 	// devFS is the device number (st_dev) of the filesystem last mounted on /dev, which
 	// makeDevices checks its directories against; 0 when no filesystem was mounted there.
 	devFS uint64
+	// cgroupPath is the container's cgroup in every hierarchy, from the runtime (cgroupMount).
+	cgroupPath string
 }
 
 // mountAll mounts the spec's mounts in order, with a fresh tmpfs on /dev first when the spec
@@ -437,15 +439,18 @@ func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
 			mnt.Type, mnt.Source = "cgroup2", "cgroup2"
 			return m.fsMount(mnt, opts)
 		}
-		return m.cgroupV1Mounts(mnt, opts, nil)
+		return m.cgroupV1Mounts(mnt, opts, "")
 	}
 	if opts.flags&unix.MS_RDONLY == 0 {
-		own, err := ownCgroups()
-		if err != nil {
-			return &pathError{"read", "/proc/self/cgroup", err}
+		// The path the runtime made, not /proc/self/cgroup: read in a cgroup namespace
+		// joined by path, that is relative to the namespace's root ("/../other"), and the
+		// bind would climb out of the container's cgroup.
+		own := m.cgroupPath
+		if !filepath.IsAbs(own) || filepath.Clean(own) != own || own == "/" {
+			return fmt.Errorf("mount %s: no cgroup of the container's to bind (%q)", mnt.Destination, own)
 		}
 		if isCgroup2Only() {
-			return m.bindCgroup(mnt.Destination, filepath.Join("/sys/fs/cgroup", own[""]), opts)
+			return m.bindCgroup(mnt.Destination, filepath.Join("/sys/fs/cgroup", own), opts)
 		}
 		return m.cgroupV1Mounts(mnt, opts, own)
 	}
@@ -459,29 +464,11 @@ func (m *mounter) bindCgroup(dest, dir string, opts mountOptions) error {
 	return m.bindMount(specs.Mount{Destination: dest, Type: "bind", Source: dir}, opts)
 }
 
-// ownCgroups reads this process's cgroups from /proc/self/cgroup ("ID:CONTROLLERS:PATH" per
-// hierarchy, cgroups(7)): the controllers ("cpu,cpuacct", "name=systemd", or "" for
-// cgroup2) to the path. Init has joined the container's cgroups by now.
-func ownCgroups() (map[string]string, error) {
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil, err
-	}
-	own := map[string]string{}
-	for line := range strings.Lines(string(data)) {
-		if _, rest, ok := strings.Cut(strings.TrimSuffix(line, "\n"), ":"); ok {
-			controllers, path, _ := strings.Cut(rest, ":")
-			own[controllers] = path
-		}
-	}
-	return own, nil
-}
-
 // cgroupV1Mounts lays out dest like the host's /sys/fs/cgroup: a tmpfs holding one mount per
 // v1 hierarchy (named by its controllers, as cpu,cpuacct), the cgroup2 one of a hybrid host,
 // and the host's symlinks between them (cpu -> cpu,cpuacct). Each is a fresh cgroup mount
-// when own is nil, else a bind of the host's directory of own's cgroup in that hierarchy.
-func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own map[string]string) error {
+// when own is "", else a bind of the host's directory of the cgroup own in that hierarchy.
+func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string) error {
 	tmpfs := specs.Mount{Destination: mnt.Destination, Type: "tmpfs", Source: "cgroup"}
 	base := mountOptions{flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, data: []string{"mode=755"}}
 	if err := m.fsMount(tmpfs, base); err != nil {
@@ -504,22 +491,19 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own map[str
 		if unix.Statfs(host, &st) != nil {
 			continue
 		}
-		// The hierarchy's name in /proc/self/cgroup, and its mount options.
-		controllers, data := e.Name(), []string{e.Name()}
+		data := []string{e.Name()} // the controllers, as mount -o wants them
 		if e.Name() == "systemd" {
-			controllers, data = "name=systemd", []string{"none", "name=systemd"}
+			data = []string{"none", "name=systemd"}
 		}
-		if st.Type == unix.CGROUP2_SUPER_MAGIC {
-			controllers = ""
-		}
-		switch path, ok := own[controllers]; {
-		case own != nil && !ok:
-			continue // a hierarchy init is in no cgroup of: nothing of it to show
-		case own != nil:
-			err = m.bindCgroup(dest, filepath.Join(host, path), flags)
+		switch {
+		case own != "" && (st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC):
+			if _, err := os.Lstat(filepath.Join(host, own)); err != nil {
+				continue // a hierarchy the container has no cgroup in: nothing of it to show
+			}
+			err = m.bindCgroup(dest, filepath.Join(host, own), flags)
 		case st.Type == unix.CGROUP_SUPER_MAGIC:
 			hierarchy := flags
-			hierarchy.data = data // the controllers, as mount -o wants them
+			hierarchy.data = data
 			err = m.fsMount(specs.Mount{Destination: dest, Type: "cgroup", Source: "cgroup"}, hierarchy)
 		case st.Type == unix.CGROUP2_SUPER_MAGIC:
 			err = m.fsMount(specs.Mount{Destination: dest, Type: "cgroup2", Source: "cgroup2"}, flags)

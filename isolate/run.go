@@ -398,7 +398,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 	initCfg := newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil)
 	initCfg.Throwaway, initCfg.NoNewKeyring = o.Throwaway, o.NoNewKeyring
 	if cg != nil {
-		initCfg.CgroupTasks = cg.TaskFiles()
+		initCfg.CgroupTasks, initCfg.CgroupPath = cg.TaskFiles(), cg.Path()
 	}
 	cfg, err := encodeJSON(initCfg)
 	if err != nil {

@@ -445,6 +445,23 @@ func TestBundleWritableCgroupMountIsTheContainersOwn(t *testing.T) {
 	if out := mustRun(t, "run", "--bundle", bundle, "cgrw"); out != "33\nmade\n" {
 		t.Errorf("a writable cgroup mount without a namespace: %q, want the container's pids.max (33) at its root, no host tree, and a cgroup made", out)
 	}
+	// The same with another container's cgroup namespace joined by path: what the runtime
+	// made is bound, not what /proc/self/cgroup says in that namespace ("/../cgrw"), which
+	// climbed out of the container's cgroup into a sibling's, or into any directory.
+	other := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
+	pidFile := filepath.Join(other, "pid")
+	createContainer(t, other, "cgns", "--pid-file", pidFile)
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "cgns") })
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	editSpec(t, bundle, func(spec obj) {
+		linux(spec)["namespaces"] = append(linux(spec)["namespaces"].([]any), obj{"type": "cgroup", "path": "/proc/" + string(data) + "/ns/cgroup"})
+	})
+	if out := mustRun(t, "run", "--bundle", bundle, "cgrw"); out != "33\nmade\n" {
+		t.Errorf("a writable cgroup mount in a cgroup namespace joined by path: %q, want the container's own pids.max (33), and a cgroup made", out)
+	}
 }
 
 // A variable given twice takes its last value, for the program and for finding it (runc
