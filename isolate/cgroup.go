@@ -151,7 +151,8 @@ func (s *stateDir) removeCgroup() error {
 	if cg == nil || err != nil {
 		return err
 	}
-	if pids, _ := cg.Pids(); len(pids) > 0 {
+	// Kill when the listing fails too: cgroup.kill and the freezer need none.
+	if pids, err := cg.Pids(); err != nil || len(pids) > 0 {
 		if err := cg.Kill(); err != nil {
 			return fmt.Errorf("cgroup %s: kill: %w", cg.Path(), err)
 		}

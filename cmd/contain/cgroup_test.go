@@ -651,7 +651,8 @@ func TestCgroupUpdateKeepsSpecDevices(t *testing.T) {
 // A container with a writable cgroup mount can make cgroups inside its own and move its
 // processes there. They are still the container's: ps lists them, and delete --force kills
 // them and removes those cgroups with its own, as runc does (it used to fail with EBUSY after
-// 5 s a hierarchy, and keep the state).
+// 5 s a hierarchy, and keep the state). Here the process goes 35 cgroups of 128-byte names
+// deep, past what a path can name (PATH_MAX): the walk goes by fd.
 func TestCgroupsMadeInsideTheContainer(t *testing.T) {
 	needContainer(t)
 	bundle := runningContainer(t, "subcg", func(spec obj) {
@@ -663,6 +664,10 @@ func TestCgroupsMadeInsideTheContainer(t *testing.T) {
 	}, "sh", "-c", `if [ -f /sys/fs/cgroup/cgroup.procs ]; then dirs=/sys/fs/cgroup
 		else dirs=$(for d in /sys/fs/cgroup/*; do [ -L "$d" ] || echo "$d"; done); fi
 		for d in $dirs; do mkdir "$d/sub" && echo $$ > "$d/sub/cgroup.procs" || exit 1; done
+		deep=/sys/fs/cgroup/pids/sub; [ -f /sys/fs/cgroup/cgroup.procs ] && deep=/sys/fs/cgroup/sub
+		cd "$deep" && l=x && for i in 1 2 3 4 5 6 7; do l=$l$l; done
+		for i in $(seq 35); do mkdir $l && cd -P $l || exit 1; done
+		echo $$ > cgroup.procs || exit 1
 		touch /ready; exec sleep 60`)
 	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(bundle, "rootfs", "ready")); return err == nil })
 	var pids []int

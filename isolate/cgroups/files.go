@@ -170,6 +170,11 @@ func readFile(dir, name string) (string, error) {
 		return "", &os.PathError{Op: "open", Path: file, Err: err}
 	}
 	defer unix.Close(fd)
+	return readFD(fd, file)
+}
+
+// readFD reads the open file fd (called file in errors) to its end, trimmed.
+func readFD(fd int, file string) (string, error) {
 	data := make([]byte, 0, 512)
 	for {
 		n, err := unix.Read(fd, data[len(data):cap(data)])
@@ -185,11 +190,29 @@ func readFile(dir, name string) (string, error) {
 	}
 }
 
-// readPids lists the processes of the cgroup in dir and of every cgroup below it. A container
-// with a writable cgroup mount can make cgroups inside its own and move processes there; they
-// are still the container's, for ps, kill --all and delete.
+// The cgroups below a container's own are walked by fd (openat(2), unlinkat(2) from the
+// parent's fd): a container with a writable cgroup mount can make cgroups inside its own,
+// and move processes there, nested deeper than PATH_MAX (4096 bytes) allows a path to name.
+
+// readPids lists the processes of the cgroup in dir and of every cgroup below it: they are
+// all the container's, for ps, kill --all and delete.
 func readPids(dir string) ([]int, error) {
-	data, err := readFile(dir, "cgroup.procs")
+	fd, err := openFile(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	return readPidsAt(fd, dir)
+}
+
+// readPidsAt is readPids of the cgroup directory fd (called dir in errors).
+func readPidsAt(fd int, dir string) ([]int, error) {
+	procs, err := unix.Openat(fd, "cgroup.procs", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir + "/cgroup.procs", Err: err}
+	}
+	data, err := readFD(procs, dir+"/cgroup.procs")
+	unix.Close(procs)
 	if err != nil {
 		return nil, err
 	}
@@ -199,33 +222,39 @@ func readPids(dir string) ([]int, error) {
 			pids = append(pids, pid)
 		}
 	}
-	children, err := childCgroups(dir)
-	for _, child := range children {
-		more, err := readPids(child)
-		if err != nil && !errors.Is(err, unix.ENOENT) { // ENOENT: removed meanwhile
-			return nil, err
-		}
+	err = eachChild(fd, func(child int, name string) error {
+		more, err := readPidsAt(child, dir+"/"+name)
 		pids = append(pids, more...)
-	}
+		return err
+	})
 	return pids, err
 }
 
-// childCgroups lists the cgroup directories right below dir.
-func childCgroups(dir string) ([]string, error) {
-	fd, err := openFile(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+// eachChild calls fn with an fd of each cgroup directly below the directory fd, and closes
+// it after. A cgroup removed meanwhile is skipped.
+func eachChild(fd int, fn func(child int, name string) error) error {
+	list, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+		return err
 	}
-	f := os.NewFile(uintptr(fd), dir) // a directory: os.File reads it without the poller
-	defer f.Close()
+	f := os.NewFile(uintptr(list), ".") // a directory: os.File reads it without the poller
 	entries, err := f.ReadDir(-1)
-	var dirs []string
+	f.Close()
 	for _, e := range entries {
-		if e.IsDir() {
-			dirs = append(dirs, filepath.Join(dir, e.Name()))
+		if !e.IsDir() {
+			continue
 		}
+		child, cerr := unix.Openat(fd, e.Name(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if cerr == unix.ENOENT {
+			continue
+		}
+		if cerr == nil {
+			cerr = fn(child, e.Name())
+			unix.Close(child)
+		}
+		err = errors.Join(err, cerr)
 	}
-	return dirs, err
+	return err
 }
 
 // rmdirWait removes a cgroup directory. rmdir(2) fails with EBUSY while a process is still
@@ -234,22 +263,45 @@ func childCgroups(dir string) ([]string, error) {
 // container with a writable cgroup mount can make them): at the first EBUSY those are
 // removed, deepest first, as runc does.
 func rmdirWait(dir string) error {
+	dirfd, rel := at(dir)
+	err := untilNotBusy(func() error { return unix.Unlinkat(dirfd, rel, unix.AT_REMOVEDIR) }, func() error {
+		fd, err := openFile(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return removeBelow(fd)
+	})
+	if err != nil {
+		return &os.PathError{Op: "rmdir", Path: dir, Err: hint(err)}
+	}
+	return nil
+}
+
+// removeBelow removes every cgroup below the directory fd, deepest first.
+func removeBelow(fd int) error {
+	return eachChild(fd, func(child int, name string) error {
+		return untilNotBusy(func() error { return unix.Unlinkat(fd, name, unix.AT_REMOVEDIR) },
+			func() error { return removeBelow(child) })
+	})
+}
+
+// untilNotBusy runs remove until it succeeds (a cgroup already gone is no error), retrying
+// while it fails with EBUSY, for up to 5 seconds; at the first EBUSY it runs below once, to
+// remove what is inside first.
+func untilNotBusy(remove, below func() error) error {
 	deadline := time.Now().Add(5 * time.Second)
 	lookedBelow := false
 	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		err := rmdir(dir)
+		err := remove()
 		switch {
 		case err == nil, err == unix.ENOENT:
 			return nil
 		case err != unix.EBUSY || time.Now().After(deadline):
-			return &os.PathError{Op: "rmdir", Path: dir, Err: hint(err)}
+			return err
 		case !lookedBelow:
 			lookedBelow = true
-			children, err := childCgroups(dir)
-			for _, child := range children {
-				err = errors.Join(err, rmdirWait(child))
-			}
-			if err != nil {
+			if err := below(); err != nil {
 				return err
 			}
 			continue
