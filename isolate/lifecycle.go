@@ -75,7 +75,7 @@ func Create(o RunOptions) error {
 			c.kill()
 		}
 	}()
-	if err := moveNetDevices(o.Spec.Linux.NetDevices, c.pid, c.pidfd); err != nil {
+	if err := moveNetDevices(o.Spec.Linux.NetDevices, c.pidfd); err != nil {
 		return err
 	}
 	if h := o.Spec.Hooks; h != nil {

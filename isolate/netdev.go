@@ -30,43 +30,65 @@ import (
 // The rtnetlink(7) messages go through internal/rtnl (golang.org/x/sys/unix alone): a few
 // messages do not need a netlink library in the runtime's binary.
 
-// moveNetDevices moves the spec's network devices into the network namespace of init (pid,
-// pidfd).
-func moveNetDevices(devices map[string]specs.LinuxNetDevice, pid, pidfd int) error {
+// netns is the two ends of a move: netlink sockets in the runtime's (the host's) network
+// namespace and in the container's, and an fd of each namespace.
+type netns struct {
+	host, inside     int // NETLINK_ROUTE sockets
+	hostNS, insideNS int // nsfs fds, for IFLA_NET_NS_FD
+}
+
+func (n *netns) close() {
+	for _, fd := range []int{n.host, n.inside, n.hostNS, n.insideNS} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// moveNetDevices moves the spec's network devices into the network namespace of init (its
+// pidfd). The namespace is named by an fd opened through the pidfd, never by pid: init runs
+// meanwhile, and one that failed and was reaped could leave its pid to another process.
+func moveNetDevices(devices map[string]specs.LinuxNetDevice, pidfd int) error {
 	if len(devices) == 0 {
 		return nil
 	}
-	host, err := rtnl.Socket()
-	if err != nil {
+	n := &netns{host: -1, inside: -1, hostNS: -1, insideNS: -1}
+	defer n.close()
+	var err error
+	if n.host, err = rtnl.Socket(); err != nil {
 		return err
 	}
-	defer unix.Close(host)
-	inside, err := netlinkSocketIn(pidfd)
-	if err != nil {
+	if n.hostNS, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		return &pathError{"open", "/proc/thread-self/ns/net", err}
+	}
+	if n.inside, n.insideNS, err = enterToOpen(pidfd); err != nil {
 		return err
 	}
-	defer unix.Close(inside)
 	for hostName, d := range devices {
-		if err := moveNetDevice(host, inside, hostName, cmp.Or(d.Name, hostName), pid); err != nil {
+		if err := n.move(hostName, cmp.Or(d.Name, hostName)); err != nil {
 			return fmt.Errorf("linux.netDevices %q: %w", hostName, err)
 		}
 	}
 	return nil
 }
 
-func moveNetDevice(host, inside int, hostName, name string, pid int) error {
+// move moves the host's device hostName into the container's namespace as name, with its
+// permanent global addresses, and up. A device that was moved and then failed is moved back,
+// under its own name: left in the container's namespace, it would go with it, destroyed if
+// virtual, or back to the host without its addresses if physical.
+func (n *netns) move(hostName, name string) error {
 	index, err := ifIndex(hostName)
 	if err != nil {
 		return err
 	}
-	addrs, err := permanentAddrs(host, index)
+	addrs, err := permanentAddrs(n.host, index)
 	if err != nil {
 		return err
 	}
 	// The kernel moves the device under its own name and then renames it: a new name taken
 	// in the container's namespace would fail only after the move. So it is checked first.
 	if !strings.Contains(name, "%d") {
-		taken, err := linkExists(inside, name)
+		taken, err := linkExists(n.inside, name)
 		if err != nil {
 			return err
 		}
@@ -75,22 +97,42 @@ func moveNetDevice(host, inside int, hostName, name string, pid int) error {
 		}
 	}
 	move := newLinkRequest(index, 0, 0)
-	move.Attr(unix.IFLA_NET_NS_PID, binary.NativeEndian.AppendUint32(nil, uint32(pid)))
+	move.Attr(unix.IFLA_NET_NS_FD, binary.NativeEndian.AppendUint32(nil, uint32(n.insideNS)))
 	move.Attr(unix.IFLA_IFNAME, append([]byte(name), 0))
-	if _, err := move.Do(host); err != nil {
+	if _, err := move.Do(n.host); err != nil {
+		if _, gone := ifIndex(hostName); gone != nil { // moved, then the rename failed
+			n.moveBack(index, hostName)
+		}
 		return &pathError{"move to the container's network namespace as", name, netDeviceHint(err)}
 	}
 	// The kernel keeps the index when the container's namespace has no device with it, and
 	// a new namespace has only lo (1).
+	err = nil
 	for _, a := range addrs {
-		if _, err := a.request(index).Do(inside); err != nil {
-			return fmt.Errorf("add address %s back: %w", a, err)
+		if _, aerr := a.request(index).Do(n.inside); aerr != nil {
+			err = fmt.Errorf("add address %s back: %w", a, aerr)
+			break
 		}
 	}
-	if _, err := newLinkRequest(index, unix.IFF_UP, unix.IFF_UP).Do(inside); err != nil {
-		return fmt.Errorf("set %s up: %w", name, err)
+	if err == nil {
+		if _, uerr := newLinkRequest(index, unix.IFF_UP, unix.IFF_UP).Do(n.inside); uerr != nil {
+			err = fmt.Errorf("set %s up: %w", name, uerr)
+		}
 	}
-	return nil
+	if err != nil {
+		n.moveBack(index, hostName)
+	}
+	return err
+}
+
+// moveBack returns device index from the container's namespace to the host's, under its host
+// name; the addresses it had there are not put back. Best effort: the move's error is what
+// the caller reports.
+func (n *netns) moveBack(index int, hostName string) {
+	back := newLinkRequest(index, 0, 0)
+	back.Attr(unix.IFLA_NET_NS_FD, binary.NativeEndian.AppendUint32(nil, uint32(n.hostNS)))
+	back.Attr(unix.IFLA_IFNAME, append([]byte(hostName), 0))
+	back.Do(n.inside)
 }
 
 // linkExists says whether the namespace of the netlink socket fd has a device called name.
@@ -139,31 +181,54 @@ func ifIndex(name string) (int, error) {
 	return int(req.Uint32()), nil
 }
 
-// netlinkSocketIn opens a NETLINK_ROUTE socket in the network namespace of the process
-// pidfd: a socket belongs to the namespace it was made in, wherever it is used from. The
-// thread enters the namespace (setns(2) takes a pidfd since Linux 5.8), makes the socket
-// and goes back; a thread that could not go back is never unlocked, so Go ends it.
-func netlinkSocketIn(pidfd int) (int, error) {
-	runtime.LockOSThread()
-	own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return -1, &pathError{"open", "/proc/thread-self/ns/net", err}
+// enterToOpen opens, from inside the network namespace of the process pidfd, a
+// NETLINK_ROUTE socket (a socket belongs to the namespace it was made in, wherever it is
+// used from) and an fd of the namespace itself. A thread enters the namespace (setns(2)
+// takes a pidfd since Linux 5.8), opens both and goes back. It is a goroutine's own thread:
+// one that could not go back is never unlocked, and Go ends it with the goroutine.
+func enterToOpen(pidfd int) (sock, nsfd int, err error) {
+	type opened struct {
+		sock, nsfd int
+		err        error
 	}
-	defer unix.Close(own)
-	if err := unix.Setns(pidfd, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return -1, &pathError{"setns", "init's network namespace", err}
-	}
-	fd, sockErr := rtnl.Socket()
-	if err := unix.Setns(own, unix.CLONE_NEWNET); err != nil {
-		if sockErr == nil {
-			unix.Close(fd)
+	done := make(chan opened, 1)
+	go func() {
+		runtime.LockOSThread()
+		own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- opened{-1, -1, &pathError{"open", "/proc/thread-self/ns/net", err}}
+			return
 		}
-		return -1, &pathError{"setns", "back to the runtime's network namespace", err}
-	}
-	runtime.UnlockOSThread()
-	return fd, sockErr
+		defer unix.Close(own)
+		if err := unix.Setns(pidfd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- opened{-1, -1, &pathError{"setns", "init's network namespace", err}}
+			return
+		}
+		o := opened{-1, -1, nil}
+		if o.sock, o.err = rtnl.Socket(); o.err == nil {
+			if o.nsfd, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+				o.err = &pathError{"open", "/proc/thread-self/ns/net (init's)", err}
+			}
+		}
+		if err := unix.Setns(own, unix.CLONE_NEWNET); err != nil {
+			o.err = cmp.Or(o.err, error(&pathError{"setns", "back to the runtime's network namespace", err}))
+		} else {
+			runtime.UnlockOSThread()
+		}
+		if o.err != nil {
+			for _, fd := range []int{o.sock, o.nsfd} {
+				if fd >= 0 {
+					unix.Close(fd)
+				}
+			}
+			o.sock, o.nsfd = -1, -1
+		}
+		done <- o
+	}()
+	o := <-done
+	return o.sock, o.nsfd, o.err
 }
 
 // newLinkRequest is an RTM_NEWLINK for the device index, acknowledged: its flags changed

@@ -129,7 +129,7 @@ func Run(o RunOptions) (int, error) {
 	made = true
 	defer c.kill()
 	o.Log.Debug("init started", "pid", c.pid)
-	if err := moveNetDevices(o.Spec.Linux.NetDevices, c.pid, c.pidfd); err != nil {
+	if err := moveNetDevices(o.Spec.Linux.NetDevices, c.pidfd); err != nil {
 		return 0, err
 	}
 	if h := o.Spec.Hooks; h != nil && o.Keep {

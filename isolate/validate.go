@@ -84,8 +84,9 @@ func mountWarnings(spec *specs.Spec) []string {
 // validateNetDevices checks linux.netDevices before anything moves: they go into a network
 // namespace of the container's own (moved into the host's, or one joined by path, they would
 // never come back by themselves), under names the kernel takes (dev_valid_name: 1 to 15
-// bytes, not "." or "..", no "/", ":" or white space; "%d" in the new name is a template the
-// kernel numbers), each new name once.
+// bytes, not "." or "..", no "/", ":" or white space, which for the kernel includes 0xA0;
+// one "%d" in the new name is a template the kernel numbers, and no other "%"), each new name
+// once. A name the kernel would refuse fails here, not after the move.
 func validateNetDevices(spec *specs.Spec) error {
 	devices := spec.Linux.NetDevices
 	if len(devices) == 0 {
@@ -98,7 +99,8 @@ func validateNetDevices(spec *specs.Spec) error {
 	for hostName, d := range devices {
 		name := cmp.Or(d.Name, hostName)
 		for _, n := range []string{hostName, strings.Replace(name, "%d", "0", 1)} {
-			if len(n) == 0 || len(n) >= unix.IFNAMSIZ || n == "." || n == ".." || strings.ContainsAny(n, "/: \t\n\v\f\r") {
+			if len(n) == 0 || len(name) >= unix.IFNAMSIZ || len(n) >= unix.IFNAMSIZ || n == "." || n == ".." ||
+				strings.ContainsAny(n, "/: \t\n\v\f\r%") || strings.IndexByte(n, 0xa0) >= 0 {
 				return fmt.Errorf("config: linux.netDevices %q: %q is not a network device name (1 to %d bytes, no \"/\", \":\" or spaces)", hostName, n, unix.IFNAMSIZ-1)
 			}
 		}

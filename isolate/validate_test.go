@@ -128,6 +128,15 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		{"netDevices name too long", func(s *specs.Spec) {
 			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"abcdefghijklmnop": {}}
 		}, "is not a network device name"},
+		{"netDevices two templates", func(s *specs.Spec) {
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"d0": {Name: "a%d%d"}}
+		}, "is not a network device name"},
+		{"netDevices %s", func(s *specs.Spec) {
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"d0": {Name: "a%s"}}
+		}, "is not a network device name"},
+		{"netDevices a no-break space", func(s *specs.Spec) {
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"d0": {Name: "a\xa0b"}}
+		}, "is not a network device name"},
 		{"netDevices one name twice", func(s *specs.Spec) {
 			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"d0": {Name: "eth1"}, "d1": {Name: "eth1"}}
 		}, `both want the name "eth1"`},
