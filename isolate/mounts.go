@@ -382,6 +382,11 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 		return &pathError{"open_tree", source, fmt.Errorf("bind mount %s: %w", mnt.Destination, err)}
 	}
 	defer unix.Close(tree)
+	if filepath.Join("/", mnt.Destination) == "/proc" { // a procfs alone (see validateMounts)
+		if t, err := fsType(tree, source); err != nil || t != unix.PROC_SUPER_MAGIC {
+			return fmt.Errorf("bind mount %s: %s is not a proc filesystem (%v)", mnt.Destination, source, err)
+		}
+	}
 	// The recursive options first, then the plain ones on the top mount: "rro,rw" leaves the
 	// top writable and everything below it read-only.
 	if opts.recAttr {

@@ -112,6 +112,12 @@ func validateNetDevices(spec *specs.Spec) error {
 	return nil
 }
 
+// onProcFS says whether path is absolute and on a proc filesystem.
+func onProcFS(path string) bool {
+	var fs unix.Statfs_t
+	return filepath.IsAbs(path) && unix.Statfs(path, &fs) == nil && fs.Type == unix.PROC_SUPER_MAGIC
+}
+
 // noNUL refuses a value that execve(2) cannot pass: its arguments and environment are C
 // strings, which end at their first NUL byte (the exec would fail with EINVAL, late and
 // without naming the field).
@@ -284,11 +290,12 @@ func validateMounts(spec *specs.Spec) error {
 		if err != nil {
 			return fmt.Errorf("config: mount %s: %w", m.Destination, err)
 		}
-		if filepath.Join("/", m.Destination) == "/proc" && m.Type != "proc" {
+		if filepath.Join("/", m.Destination) == "/proc" && m.Type != "proc" && !((m.Type == "bind" || opts.bind) && onProcFS(m.Source)) {
 			// Another filesystem there would be trusted as procfs: init waits for start
-			// through /proc/self/fd, and programs read their limits and ids there. runc
-			// refuses it too (checkProcMount).
-			return fmt.Errorf("config: mount %s: type %q: only a proc filesystem (type proc) may be mounted at /proc", m.Destination, m.Type)
+			// through /proc/self/fd, and programs read their limits and ids there. A bind of
+			// a procfs is one (podman -v /proc:/proc); runc refuses the rest too
+			// (checkProcMount). bindMount checks the source it opens once more.
+			return fmt.Errorf("config: mount %s: type %q from %q: only a proc filesystem (type proc, or a bind of one) may be mounted at /proc", m.Destination, m.Type, m.Source)
 		}
 		// config.md: with no mappings of its own and no user namespace, idmap MUST fail.
 		if m.UIDMappings != nil || m.GIDMappings != nil || opts.idmap {

@@ -63,7 +63,7 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		{"mount over the root", func(s *specs.Spec) { s.Mounts[0].Destination = "a/.." }, "is the container's root"},
 		{"bind over /proc", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/", Type: "bind", Source: "/tmp", Options: []string{"rbind"}})
-		}, `type "bind": only a proc filesystem`},
+		}, `type "bind" from "/tmp": only a proc filesystem (type proc, or a bind of one)`},
 		{"idmap without a user namespace", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "idmap"}})
 		}, "idmapped mounts need a user namespace"},

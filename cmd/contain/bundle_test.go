@@ -259,6 +259,29 @@ func TestBundleReadonlyRoot(t *testing.T) {
 	}
 }
 
+// A bind of a proc filesystem at /proc is allowed, as runc allows it (podman -v /proc:/proc):
+// the container sees the host's processes. Anything else there is refused (TestValidate).
+func TestBundleBindOfTheHostsProc(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		var mounts list
+		for _, m := range spec["mounts"].([]any) {
+			if m.(obj)["destination"] != "/proc" {
+				mounts = append(mounts, m)
+			}
+		}
+		spec["mounts"] = append(list{obj{"destination": "/proc", "type": "bind", "source": "/proc", "options": list{"rbind", "nosuid", "nodev", "noexec"}}}, mounts...)
+		process(spec)["args"] = list{"cat", "/proc/1/comm"}
+	})
+	want, err := os.ReadFile("/proc/1/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRun(t, "run", "--bundle", bundle, "hostproc"); out != string(want) {
+		t.Errorf("/proc/1/comm through a bind of the host's /proc: %q, want the host's %q", out, want)
+	}
+}
+
 // A read-only root keeps the flags the rootfs's mount had: a bind remount to read-only would
 // clear its nosuid and nodev (runc 1.1's does).
 func TestBundleReadonlyRootKeepsItsFlags(t *testing.T) {
