@@ -230,6 +230,9 @@ func TestRuncArgumentOrder(t *testing.T) {
 	if r := contain(t, "", "help", "kill"); r.code != 0 || !strings.Contains(r.stdout, "contain kill") {
 		t.Errorf("help kill: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
+	if r := contain(t, "", "spec", "--rootless", "--bundle", t.TempDir()); r.code == 0 || !strings.Contains(r.stderr, "as root only") {
+		t.Errorf("spec --rootless: exit %d, %q, want it refused", r.code, r.stderr)
+	}
 	for _, verb := range []string{"list", "features", "spec", "version"} {
 		if r := contain(t, "", verb, "extra"); r.code == 0 || !strings.Contains(r.stderr, "takes no arguments") {
 			t.Errorf("%s extra: exit %d, %q", verb, r.code, r.stderr)

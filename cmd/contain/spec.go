@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"github.com/urfave/cli/v2"
 
 	"github.com/containkit/contain/isolate"
@@ -16,10 +17,14 @@ var specCommand = &cli.Command{
 		"contain run --bundle DIR ID.",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "bundle `DIR`"},
+		&cli.BoolFlag{Name: "rootless", Usage: "runc's spec for a container run without root, which contain lacks: refused"},
 	},
 	Action: func(c *cli.Context) error {
 		if err := noArgs(c); err != nil {
 			return err
+		}
+		if c.Bool("rootless") {
+			return errors.New("spec --rootless: contain runs containers as root only (a rootless spec needs a user namespace, which contain does not make yet)")
 		}
 		spec := isolate.DefaultSpec()
 		spec.Version = specFileVersion
