@@ -1,7 +1,9 @@
 package isolate
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 
 	"github.com/containkit/contain/isolate/cgroups"
@@ -151,8 +153,9 @@ func (s *stateDir) removeCgroup() error {
 	if cg == nil || err != nil {
 		return err
 	}
-	// Kill when the listing fails too: cgroup.kill and the freezer need none.
-	if pids, err := cg.Pids(); err != nil || len(pids) > 0 {
+	// Kill when the listing fails too (cgroup.kill and the freezer need none), unless the
+	// cgroup is gone already.
+	if pids, err := cg.Pids(); err != nil && !errors.Is(err, fs.ErrNotExist) || len(pids) > 0 {
 		if err := cg.Kill(); err != nil {
 			return fmt.Errorf("cgroup %s: kill: %w", cg.Path(), err)
 		}
