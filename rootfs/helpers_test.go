@@ -160,6 +160,17 @@ func (s sandbox) assertUntouched(t *testing.T) {
 	}
 }
 
+// tree opens s.root as a tree, closed when the test ends.
+func (s sandbox) tree(t *testing.T) *tree {
+	t.Helper()
+	tr, err := openTree(s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
 // unpackInto writes data to a file and unpacks it into s.root, returning the log.
 func (s sandbox) unpackInto(t *testing.T, data []byte) (string, error) {
 	t.Helper()
@@ -168,13 +179,8 @@ func (s sandbox) unpackInto(t *testing.T, data []byte) (string, error) {
 		t.Fatal(err)
 	}
 	defer os.Remove(file)
-	tr, err := openTree(s.root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
 	var log bytes.Buffer
-	err = unpackFile(tr, file, logger{&log})
+	err := unpackFile(s.tree(t), file, logger{&log})
 	return log.String(), err
 }
 

@@ -438,11 +438,7 @@ func TestUnpackDevices(t *testing.T) {
 
 func TestUnpackSkipsDevicesWithoutRoot(t *testing.T) {
 	s := newSandbox(t)
-	tr, err := openTree(s.root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := s.tree(t)
 	var log bytes.Buffer
 	data := tarball(t, tar.FormatUnknown, nodeEntry("dev/null", tar.TypeChar, 1, 3))
 	if err := unpack(tr, tar.NewReader(bytes.NewReader(data)), logger{&log}, false); err != nil {
@@ -514,11 +510,7 @@ func TestFinishDirsOrderEndsAtTheRoot(t *testing.T) {
 // something else (a file where the archive made a directory) is refused, and left alone.
 func TestSetMetaRefusesAnEntryThatChanged(t *testing.T) {
 	s := newSandbox(t)
-	tr, err := openTree(s.root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := s.tree(t)
 	if err := os.WriteFile(filepath.Join(s.root, "x"), []byte("theirs"), 0o644); err != nil {
 		t.Fatal(err)
 	}
