@@ -20,15 +20,18 @@ import (
 // is cloned (its network namespace exists from that moment) and before any hook runs:
 //
 //  1. read the device's addresses: a move to another namespace drops them;
-//  2. move and rename it with one RTM_NEWLINK (IFLA_NET_NS_PID and IFLA_IFNAME): the kernel
-//     checks the new name in the container's namespace, and fills in a "%d" template;
-//  3. from a netlink socket made inside the container's namespace, add the addresses back
+//  2. check that the new name is free in the container's namespace: the kernel moves a device
+//     under its own name and renames it after, so a taken name would fail only then;
+//  3. move and rename it with one RTM_NEWLINK (IFLA_NET_NS_FD, IFLA_IFNAME; the kernel
+//     numbers a "%d" template);
+//  4. from a netlink socket made inside the container's namespace, add the addresses back
 //     and set the device up.
 //
-// Nothing moves the device back: when the namespace goes, the kernel returns a physical
-// device to the host's and destroys a virtual one (network_namespaces(7)), as the spec says.
-// The rtnetlink(7) messages go through internal/rtnl (golang.org/x/sys/unix alone): a few
-// messages do not need a netlink library in the runtime's binary.
+// A device that fails after the move is moved back. Otherwise nothing moves it back: when the
+// namespace goes, the kernel returns a physical device to the host's and destroys a virtual
+// one (network_namespaces(7)), as the spec says. The rtnetlink(7) messages go through
+// internal/rtnl (golang.org/x/sys/unix alone): a few messages do not need a netlink library
+// in the runtime's binary.
 
 // netns is the two ends of a move: netlink sockets in the runtime's (the host's) network
 // namespace and in the container's, and an fd of each namespace.
@@ -77,9 +80,12 @@ func moveNetDevices(devices map[string]specs.LinuxNetDevice, pidfd int) error {
 // under its own name: left in the container's namespace, it would go with it, destroyed if
 // virtual, or back to the host without its addresses if physical.
 func (n *netns) move(hostName, name string) error {
-	index, err := ifIndex(hostName)
+	index, err := linkIndex(n.host, hostName)
 	if err != nil {
 		return err
+	}
+	if index == 0 {
+		return fmt.Errorf("the host has no network device %q", hostName)
 	}
 	addrs, err := permanentAddrs(n.host, index)
 	if err != nil {
@@ -88,11 +94,11 @@ func (n *netns) move(hostName, name string) error {
 	// The kernel moves the device under its own name and then renames it: a new name taken
 	// in the container's namespace would fail only after the move. So it is checked first.
 	if !strings.Contains(name, "%d") {
-		taken, err := linkExists(n.inside, name)
+		taken, err := linkIndex(n.inside, name)
 		if err != nil {
 			return err
 		}
-		if taken {
+		if taken != 0 {
 			return &pathError{"move to the container's network namespace as", name, netDeviceHint(unix.EEXIST)}
 		}
 	}
@@ -100,7 +106,7 @@ func (n *netns) move(hostName, name string) error {
 	move.Attr(unix.IFLA_NET_NS_FD, binary.NativeEndian.AppendUint32(nil, uint32(n.insideNS)))
 	move.Attr(unix.IFLA_IFNAME, append([]byte(name), 0))
 	if _, err := move.Do(n.host); err != nil {
-		if _, gone := ifIndex(hostName); gone != nil { // moved, then the rename failed
+		if still, _ := linkIndex(n.host, hostName); still == 0 { // moved, then the rename failed
 			n.moveBack(index, hostName)
 		}
 		return &pathError{"move to the container's network namespace as", name, netDeviceHint(err)}
@@ -135,19 +141,25 @@ func (n *netns) moveBack(index int, hostName string) {
 	back.Do(n.inside)
 }
 
-// linkExists says whether the namespace of the netlink socket fd has a device called name.
-func linkExists(fd int, name string) (bool, error) {
+// linkIndex is the index of the device called name in the namespace of the netlink socket
+// fd, or 0 when it has none.
+func linkIndex(fd int, name string) (int, error) {
 	get := newLinkRequest(0, 0, 0)
 	get.Type = unix.RTM_GETLINK
 	get.Attr(unix.IFLA_IFNAME, append([]byte(name), 0))
 	msgs, err := get.Do(fd)
 	switch {
 	case err == unix.ENODEV:
-		return false, nil
+		return 0, nil
 	case err != nil:
-		return false, fmt.Errorf("netlink RTM_GETLINK %s: %w", name, err)
+		return 0, fmt.Errorf("netlink RTM_GETLINK %s: %w", name, err)
 	}
-	return len(msgs) > 0, nil
+	for _, m := range msgs {
+		if m.Type == unix.RTM_NEWLINK && len(m.Data) >= unix.SizeofIfInfomsg {
+			return int((*unix.IfInfomsg)(unsafe.Pointer(&m.Data[0])).Index), nil
+		}
+	}
+	return 0, nil
 }
 
 // netDeviceHint explains the errnos of a move.
@@ -159,26 +171,6 @@ func netDeviceHint(err error) error {
 		return fmt.Errorf("%w (this device cannot change namespace, as lo cannot, or the name is not valid)", err)
 	}
 	return err
-}
-
-// ifIndex is the index of the host's network device name (SIOCGIFINDEX, netdevice(7)).
-func ifIndex(name string) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, fmt.Errorf("socket AF_INET: %w", err)
-	}
-	defer unix.Close(fd)
-	req, err := unix.NewIfreq(name)
-	if err != nil {
-		return 0, fmt.Errorf("device name %q: %w", name, err)
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, req); err != nil {
-		if err == unix.ENODEV {
-			return 0, fmt.Errorf("the host has no network device %q", name)
-		}
-		return 0, fmt.Errorf("ioctl SIOCGIFINDEX %s: %w", name, err)
-	}
-	return int(req.Uint32()), nil
 }
 
 // enterToOpen opens, from inside the network namespace of the process pidfd, a
@@ -213,7 +205,7 @@ func enterToOpen(pidfd int) (sock, nsfd int, err error) {
 			}
 		}
 		if err := unix.Setns(own, unix.CLONE_NEWNET); err != nil {
-			o.err = cmp.Or(o.err, error(&pathError{"setns", "back to the runtime's network namespace", err}))
+			o.err = &pathError{"setns", "back to the runtime's network namespace", err}
 		} else {
 			runtime.UnlockOSThread()
 		}
