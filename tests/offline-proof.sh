@@ -7,11 +7,14 @@
 # root) runs them with CONTAIN_TESTS=require and CONTAIN_TEST_BINDIR, each from its package's
 # directory in a checkout of this repository next to DIR, and prints one summary line per
 # package and a last line "proof: N passed, N failed, N skipped". Logs land in DIR/logs.
+# Two host tools the tests call, ip(8) (TestNetDevices makes a veth pair) and ps(1) (contain ps
+# filters its table), travel too, with the libraries they load: `run` uses them where the host
+# has none (the proof host has no ip).
 set -euo pipefail
 cmd=${1:?usage: offline-proof.sh build DIR | run DIR}
 dir=${2:?usage: offline-proof.sh build DIR | run DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-packages=(isolate/cgroups cmd/contain internal/probe workshop/checks steps/10-cgroups)
+packages=(isolate isolate/cgroups cmd/contain internal/probe workshop/checks steps/10-cgroups)
 
 build() {
   mkdir -p "$dir/bin"
@@ -23,7 +26,37 @@ build() {
     CGO_ENABLED=0 go test -c -tags urfave_cli_no_docs -o "$dir/${p//\//_}.test" "./$p"
   done
   cp "$(command -v busybox)" "$dir/busybox" # Debian's busybox-static: the test rootfs
+  local tool
+  for tool in ip ps; do bring "$tool"; done
   echo "offline-proof: built into $dir"
+}
+
+# bring TOOL copies this host's TOOL into DIR/tools as TOOL.bin, with every library it loads
+# but the C library (a newer one runs it: glibc keeps old symbols), and writes DIR/tools/TOOL,
+# which runs it with those libraries.
+bring() {
+  local bin lib
+  bin=$(command -v "$1") || { echo "offline-proof: no $1 here (apt-get install iproute2 procps)" >&2; exit 2; }
+  mkdir -p "$dir/tools"
+  cp "$bin" "$dir/tools/$1.bin"
+  for lib in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
+    case $lib in */libc.so.*) ;; *) cp -L "$lib" "$dir/tools/" ;; esac
+  done
+  # shellcheck disable=SC2016 # the expansions are the wrapper's own
+  printf '#!/bin/sh\n# %s, with the libraries it loads, for a host without it\nd=$(dirname "$(readlink -f "$0")")\nLD_LIBRARY_PATH=$d exec "$d/%s.bin" "$@"\n' \
+    "$bin" "$1" >"$dir/tools/$1"
+  chmod 755 "$dir/tools/$1"
+}
+
+# use_tools puts DIR's ip and ps first in the tests' PATH where the host has none.
+use_tools() {
+  local tool
+  for tool in ip ps; do
+    rm -f "$dir/bin/$tool"
+    command -v "$tool" >/dev/null && continue
+    ln -s "$dir/tools/$tool" "$dir/bin/$tool"
+    echo "$tool: none on this host; DIR's, from the machine that built it"
+  done
 }
 
 # use_our_busybox puts DIR's busybox where the rootfs builder looks for one (/bin/busybox, then
@@ -52,6 +85,7 @@ run() {
   dir=$(cd "$dir" && pwd)
   mkdir -p "$dir/logs"
   echo "host: $(uname -r), /sys/fs/cgroup is $(stat -f -c %T /sys/fs/cgroup)"
+  use_tools
   use_our_busybox
   trap undo_busybox EXIT
   local pass=0 fail=0 skip=0 p log
