@@ -7,11 +7,18 @@
 # older build of contain, say).
 #
 #   - ROUNDS batches of N containers started at once (50 by default, as peer-bench's): each
-#     round runs every subject's batch, in reverse order every other round (ABBA). Per batch:
+#     round runs every subject's batch, in an order shuffled anew each round. Per batch:
 #     the wall time, the CPU the whole machine was busy for (user, system and interrupts from
 #     /proc/stat: on a CPU-bound batch, what it costs) and the context switches (/proc/stat's
 #     ctxt), all machine-wide;
-#   - SINGLE single runs of each, alternating, timed from start to exit.
+#   - SINGLE single runs of each, in turns (shuffled anew each turn), timed from start to exit.
+#
+# Why shuffled: with three or more subjects in a fixed back-and-forth order (ABC CBA ABC...),
+# the last one runs twice in a row at every turn and the middle ones never do, and a run that
+# follows one of the same binary is faster: an A/A test on the pure v2 host (the same build as
+# the 2nd and the 5th of five subjects, 300 single runs) measured the 5th 0.23 ms faster (lower
+# in 178 of 300), where the 2nd and the 3rd differed by 0.02. Shuffling gives every subject
+# every place alike. SEED=N repeats a run's orders (the seed used is printed).
 #
 # It prints the median of each, and each one's ratio to crun's; with an OTHER, also CONTAIN's
 # paired difference to it (the median of the differences within each round or pair of single
@@ -19,7 +26,7 @@
 # medians alone lose in the machine's drift. The bundle is the one
 # ../shared/tools/peer-bench.sh builds (a busybox rootfs, `runc spec`'s config, /bin/true).
 # Root only; needs python3. Knobs: ROUNDS=10 N=50 SINGLE=200 (0 skips that part: its
-# columns read nan).
+# columns read nan), SEED.
 set -euo pipefail
 # shellcheck source=tests/bench-lib.sh
 . "$(dirname "$0")/bench-lib.sh"
@@ -27,12 +34,20 @@ bench_start turns-bench python3 python3 "$1"
 shift
 bench_subjects "$@"
 
-python3 - "$(declare -f bench_batch)" "$bundle" "${ROUNDS:-10}" "${N:-50}" "${SINGLE:-200}" "${subjects[@]}" <<'PY'
-import math, os, statistics, subprocess, sys, time
+python3 - "$(declare -f bench_batch)" "$bundle" "${ROUNDS:-10}" "${N:-50}" "${SINGLE:-200}" "${SEED:-}" "${subjects[@]}" <<'PY'
+import math, os, random, statistics, subprocess, sys, time
 
 batch, bundle = sys.argv[1], sys.argv[2]
 rounds, n, single = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-subjects = sys.argv[6:]
+seed = int(sys.argv[6]) if sys.argv[6] else random.SystemRandom().randrange(1 << 32)
+subjects = sys.argv[7:]
+rng = random.Random(seed)
+
+def turn():
+    """The subjects in a new random order (see the header: no place favours one)."""
+    order = subjects[:]
+    rng.shuffle(order)
+    return order
 hz = os.sysconf("SC_CLK_TCK")
 
 # A label per subject: its file name, and its position when two share one.
@@ -55,7 +70,7 @@ BATCH = batch + '\nbench_batch "$@"'
 
 batches = {s: [] for s in subjects}
 for r in range(rounds):
-    for s in subjects if r % 2 == 0 else subjects[::-1]:
+    for s in turn():
         time.sleep(0.5)  # let the last batch's cgroups and namespaces go first
         busy0, ctxt0 = machine()
         t0 = time.perf_counter()
@@ -66,7 +81,7 @@ for r in range(rounds):
 
 singles = {s: [] for s in subjects}
 for i in range(single):
-    for s in subjects if i % 2 == 0 else subjects[::-1]:
+    for s in turn():
         t0 = time.perf_counter()
         subprocess.run([s, "run", "--bundle", bundle, f"tb-{os.getpid()}"], check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -78,7 +93,7 @@ def med(values, k=None):
     return statistics.median(values) if values else math.nan
 
 base = subjects[0] if names[0] == "crun" else None
-print(f"turns-bench: {rounds} rounds of {n} at once, {single} single runs each, in turns; medians")
+print(f"turns-bench: {rounds} rounds of {n} at once, {single} single runs each, in turns (SEED={seed}); medians")
 print(f"{'subject':<16} {f'{n} at once: wall ms':>20} {'busy CPU ms':>12} {'ctx switches':>13} {'single run ms':>14}")
 for s, label in zip(subjects, labels):
     row = [med(batches[s], 0), med(batches[s], 1), med(batches[s], 2), med(singles[s])]
@@ -89,7 +104,8 @@ for s, label in zip(subjects, labels):
     print(line)
 
 # CONTAIN against each OTHER, pair by pair: the batches of one round ran back to back, and
-# single runs alternate, so the difference within a pair cancels most of the machine's drift.
+# so did the single runs of one turn, so the difference within a pair cancels most of the
+# machine's drift.
 first = 1 if base else 0
 for o in range(first + 1, len(subjects)):
     c, other = subjects[first], subjects[o]
