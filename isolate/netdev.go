@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -27,7 +28,9 @@ import (
 //  4. from a netlink socket made inside the container's namespace, add the addresses back
 //     and set the device up.
 //
-// A device that fails after the move is moved back. Otherwise nothing moves it back: when the
+// Devices go in the order of their host names. When one fails, it and those moved before it
+// are moved back, with their addresses and up as they were: a container that could not start
+// leaves the host's devices as it found them. Otherwise nothing moves them back: when the
 // namespace goes, the kernel returns a physical device to the host's and destroys a virtual
 // one (network_namespaces(7)), as the spec says. The rtnetlink(7) messages go through
 // internal/rtnl (golang.org/x/sys/unix alone): a few messages do not need a netlink library
@@ -67,99 +70,140 @@ func moveNetDevices(devices map[string]specs.LinuxNetDevice, pidfd int) error {
 	if n.inside, n.insideNS, err = enterToOpen(pidfd); err != nil {
 		return err
 	}
-	for hostName, d := range devices {
-		if err := n.move(hostName, cmp.Or(d.Name, hostName)); err != nil {
-			return fmt.Errorf("linux.netDevices %q: %w", hostName, err)
+	hostNames := make([]string, 0, len(devices))
+	for hostName := range devices {
+		hostNames = append(hostNames, hostName)
+	}
+	slices.Sort(hostNames) // the same order every time: "%d" numbers the same, one failure moves the same
+	var moved []movedDevice
+	for _, hostName := range hostNames {
+		d, err := n.move(hostName, cmp.Or(devices[hostName].Name, hostName))
+		if d.index != 0 { // in the container's namespace, whether or not it failed after
+			moved = append(moved, d)
+		}
+		if err != nil {
+			err = fmt.Errorf("linux.netDevices %q: %w", hostName, err)
+			for _, d := range slices.Backward(moved) {
+				if berr := n.moveBack(d); berr != nil {
+					err = fmt.Errorf("%w; and %s could not be put back as it was: %v", err, d.hostName, berr)
+				}
+			}
+			return err
 		}
 	}
 	return nil
 }
 
+// movedDevice is a device moved into the container's namespace, and what moveBack needs to
+// put it back as it was.
+type movedDevice struct {
+	index    int // in the container's namespace; 0: not moved
+	hostName string
+	addrs    []netAddr // its permanent addresses on the host, of every scope
+	up       bool      // it was up on the host
+}
+
 // move moves the host's device hostName into the container's namespace as name, with its
-// permanent global addresses, and up. A device that was moved and then failed is moved back,
-// under its own name: left in the container's namespace, it would go with it, destroyed if
-// virtual, or back to the host without its addresses if physical.
-func (n *netns) move(hostName, name string) error {
-	index, err := linkIndex(n.host, hostName)
+// permanent global addresses, and up. When it fails after the move, the device it returns
+// has an index: the caller moves it back (left in the container's namespace, it would go
+// with it, destroyed if virtual, or back to the host without its addresses if physical).
+func (n *netns) move(hostName, name string) (movedDevice, error) {
+	index, flags, err := linkOf(n.host, hostName)
 	if err != nil {
-		return err
+		return movedDevice{}, err
 	}
 	if index == 0 {
-		return fmt.Errorf("the host has no network device %q", hostName)
+		return movedDevice{}, fmt.Errorf("the host has no network device %q", hostName)
 	}
 	addrs, err := permanentAddrs(n.host, index)
 	if err != nil {
-		return err
+		return movedDevice{}, err
 	}
+	d := movedDevice{hostName: hostName, addrs: addrs, up: flags&unix.IFF_UP != 0}
+	global := slices.DeleteFunc(slices.Clone(addrs), func(a netAddr) bool { return a.msg.Scope != unix.RT_SCOPE_UNIVERSE })
 	// The kernel moves the device under its own name and then renames it: a new name taken
 	// in the container's namespace would fail only after the move. So it is checked first.
 	if !strings.Contains(name, "%d") {
-		taken, err := linkIndex(n.inside, name)
+		taken, _, err := linkOf(n.inside, name)
 		if err != nil {
-			return err
+			return movedDevice{}, err
 		}
 		if taken != 0 {
-			return &pathError{"move to the container's network namespace as", name, netDeviceHint(unix.EEXIST)}
+			return movedDevice{}, &pathError{"move to the container's network namespace as", name, netDeviceHint(unix.EEXIST)}
 		}
 	}
 	move := newLinkRequest(index, 0, 0)
 	move.Attr(unix.IFLA_NET_NS_FD, binary.NativeEndian.AppendUint32(nil, uint32(n.insideNS)))
 	move.Attr(unix.IFLA_IFNAME, append([]byte(name), 0))
-	if _, err := move.Do(n.host); err != nil {
-		if still, _ := linkIndex(n.host, hostName); still == 0 { // moved, then the rename failed
-			n.moveBack(index, hostName)
-		}
-		return &pathError{"move to the container's network namespace as", name, netDeviceHint(err)}
-	}
 	// The kernel keeps the index when the container's namespace has no device with it, and
 	// a new namespace has only lo (1).
-	err = nil
-	for _, a := range addrs {
-		if _, aerr := a.request(index).Do(n.inside); aerr != nil {
-			err = fmt.Errorf("add address %s back: %w", a, aerr)
-			break
+	d.index = index
+	if _, err := move.Do(n.host); err != nil {
+		if still, _, _ := linkOf(n.host, hostName); still != 0 {
+			d.index = 0 // not moved
+		} // else moved, then the rename failed
+		return d, &pathError{"move to the container's network namespace as", name, netDeviceHint(err)}
+	}
+	for _, a := range global {
+		if _, err := a.request(index).Do(n.inside); err != nil {
+			return d, fmt.Errorf("add address %s back: %w", a, err)
 		}
 	}
-	if err == nil {
-		if _, uerr := newLinkRequest(index, unix.IFF_UP, unix.IFF_UP).Do(n.inside); uerr != nil {
-			err = fmt.Errorf("set %s up: %w", name, uerr)
-		}
+	if _, err := newLinkRequest(index, unix.IFF_UP, unix.IFF_UP).Do(n.inside); err != nil {
+		return d, fmt.Errorf("set %s up: %w", name, err)
 	}
-	if err != nil {
-		n.moveBack(index, hostName)
-	}
-	return err
+	return d, nil
 }
 
-// moveBack returns device index from the container's namespace to the host's, under its host
-// name; the addresses it had there are not put back. Best effort: the move's error is what
-// the caller reports.
-func (n *netns) moveBack(index int, hostName string) {
-	back := newLinkRequest(index, 0, 0)
+// moveBack returns device d from the container's namespace to the host's, under its host
+// name, with its permanent addresses, and up if it was. A move between namespaces takes a
+// device down and drops its addresses (and the routes through it, which are not put back).
+// An address that is back already is no error: the kernel makes an IPv6 link-local one
+// itself.
+func (n *netns) moveBack(d movedDevice) error {
+	back := newLinkRequest(d.index, 0, 0)
 	back.Attr(unix.IFLA_NET_NS_FD, binary.NativeEndian.AppendUint32(nil, uint32(n.hostNS)))
-	back.Attr(unix.IFLA_IFNAME, append([]byte(hostName), 0))
-	back.Do(n.inside)
+	back.Attr(unix.IFLA_IFNAME, append([]byte(d.hostName), 0))
+	if _, err := back.Do(n.inside); err != nil {
+		return fmt.Errorf("move back: %w", err)
+	}
+	index, _, err := linkOf(n.host, d.hostName)
+	if err != nil || index == 0 {
+		return fmt.Errorf("find it after the move back: %v", err)
+	}
+	for _, a := range d.addrs {
+		if _, err := a.request(index).Do(n.host); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("add address %s: %w", a, err)
+		}
+	}
+	if d.up {
+		if _, err := newLinkRequest(index, unix.IFF_UP, unix.IFF_UP).Do(n.host); err != nil {
+			return fmt.Errorf("set it up: %w", err)
+		}
+	}
+	return nil
 }
 
-// linkIndex is the index of the device called name in the namespace of the netlink socket
-// fd, or 0 when it has none.
-func linkIndex(fd int, name string) (int, error) {
+// linkOf is the index and the flags (IFF_UP...) of the device called name in the namespace
+// of the netlink socket fd; index 0 when it has none.
+func linkOf(fd int, name string) (index int, flags uint32, err error) {
 	get := newLinkRequest(0, 0, 0)
 	get.Type = unix.RTM_GETLINK
 	get.Attr(unix.IFLA_IFNAME, append([]byte(name), 0))
 	msgs, err := get.Do(fd)
 	switch {
 	case err == unix.ENODEV:
-		return 0, nil
+		return 0, 0, nil
 	case err != nil:
-		return 0, fmt.Errorf("netlink RTM_GETLINK %s: %w", name, err)
+		return 0, 0, fmt.Errorf("netlink RTM_GETLINK %s: %w", name, err)
 	}
 	for _, m := range msgs {
 		if m.Type == unix.RTM_NEWLINK && len(m.Data) >= unix.SizeofIfInfomsg {
-			return int((*unix.IfInfomsg)(unsafe.Pointer(&m.Data[0])).Index), nil
+			info := (*unix.IfInfomsg)(unsafe.Pointer(&m.Data[0]))
+			return int(info.Index), info.Flags, nil
 		}
 	}
-	return 0, nil
+	return 0, 0, nil
 }
 
 // netDeviceHint explains the errnos of a move.
@@ -276,10 +320,11 @@ func (a netAddr) request(index int) *rtnl.Request {
 	return r
 }
 
-// permanentAddrs lists the addresses of device index that the spec says a move keeps: the
-// permanent ones (IFA_F_PERMANENT: not from autoconfiguration or DHCP with a lifetime) of
-// global scope, of any family. The attributes that name the address are kept; the label
-// (it starts with the device's old name) and the lifetimes are not.
+// permanentAddrs lists the permanent addresses of device index (IFA_F_PERMANENT: not from
+// autoconfiguration or DHCP with a lifetime), of any family and scope: the spec says a move
+// keeps those of global scope, and a move back puts them all back. The attributes that name
+// the address are kept; the label (it starts with the device's old name) and the lifetimes
+// are not.
 func permanentAddrs(fd, index int) ([]netAddr, error) {
 	dump := unix.IfAddrmsg{Family: unix.AF_UNSPEC}
 	msgs, err := rtnl.NewRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP, rtnl.Bytes(&dump)).Do(fd)
@@ -292,7 +337,7 @@ func permanentAddrs(fd, index int) ([]netAddr, error) {
 			continue
 		}
 		a := netAddr{msg: *(*unix.IfAddrmsg)(unsafe.Pointer(&m.Data[0]))}
-		if int(a.msg.Index) != index || a.msg.Scope != unix.RT_SCOPE_UNIVERSE {
+		if int(a.msg.Index) != index {
 			continue
 		}
 		flags := uint32(a.msg.Flags)

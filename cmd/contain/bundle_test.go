@@ -635,8 +635,26 @@ func TestNetDevices(t *testing.T) {
 	if out := mustRun(t, "run", "--bundle", template, "netdev"); !strings.Contains(out, "lo0") {
 		t.Errorf("a device named lo%%d: %q, want lo0", out)
 	}
-	missing := newBundle(t, func(spec obj) { linux(spec)["netDevices"] = obj{dev + "x": obj{}} })
+	// A device the host lacks, after one it has (devices go in the order of their names): the
+	// run fails, and the one moved first comes back as it was, up, with its addresses of
+	// every scope. Left in the container's namespace, a veth would go with it.
+	ip("link", "del", peer)
+	if err := ip("link", "add", dev, "type", "veth", "peer", "name", peer); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"addr", "add", "dev", dev, "192.0.2.7/24"}, {"addr", "add", "dev", dev, "198.51.100.8/24", "scope", "link"}, {"link", "set", dev, "up"}} {
+		if err := ip(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := newBundle(t, func(spec obj) { linux(spec)["netDevices"] = obj{dev: obj{"name": "eth7"}, dev + "x": obj{}} })
 	if r := contain(t, "", "run", "--bundle", missing, "netdev"); r.code == 0 || !strings.Contains(r.stderr, "the host has no network device") {
 		t.Errorf("a device the host lacks: exit %d, %q", r.code, r.stderr)
+	}
+	addrs, err := exec.Command("ip", "-o", "addr", "show", "dev", dev).CombinedOutput()
+	link, lerr := exec.Command("ip", "-o", "link", "show", dev).CombinedOutput()
+	if err != nil || lerr != nil || !strings.Contains(string(addrs), "inet 192.0.2.7/24") || !strings.Contains(string(addrs), "inet 198.51.100.8/24") ||
+		!strings.Contains(string(link), ",UP") {
+		t.Errorf("%s after the failed run: %v %v\n%s%s\nwant it on the host, up, with both addresses", dev, err, lerr, addrs, link)
 	}
 }
