@@ -75,9 +75,11 @@ func Create(o RunOptions) error {
 			c.kill()
 		}
 	}()
-	if err := moveNetDevices(o.Spec.Linux.NetDevices, c.pidfd); err != nil {
+	devices, err := moveNetDevices(o.Spec.Linux.NetDevices, c.pidfd)
+	if err != nil {
 		return err
 	}
+	defer func() { devices.release(!ok, o.Log) }() // before the kill: back to the host if create failed
 	if h := o.Spec.Hooks; h != nil {
 		// start runs poststart and delete runs poststop, long after this process is gone.
 		state.state.Poststart, state.state.Poststop = h.Poststart, h.Poststop

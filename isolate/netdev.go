@@ -3,7 +3,9 @@ package isolate
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strconv"
@@ -28,11 +30,12 @@ import (
 //  4. from a netlink socket made inside the container's namespace, add the addresses back
 //     and set the device up.
 //
-// Devices go in the order of their host names. When one fails, it and those moved before it
-// are moved back, with their addresses and up as they were: a container that could not start
-// leaves the host's devices as it found them. Otherwise nothing moves them back: when the
-// namespace goes, the kernel returns a physical device to the host's and destroys a virtual
-// one (network_namespaces(7)), as the spec says. The rtnetlink(7) messages go through
+// Devices go in the order of their host names. When one fails, or anything after, up to the
+// start of the container's program (a hook, a mount, a program not found), every device moved
+// goes back to the host, with its addresses and up as it was: a container that never ran
+// leaves the host's devices as it found them. Once it has run, nothing moves them back: when
+// the namespace goes, the kernel returns a physical device to the host's and destroys a
+// virtual one (network_namespaces(7)), as the spec says. The rtnetlink(7) messages go through
 // internal/rtnl (golang.org/x/sys/unix alone): a few messages do not need a netlink library
 // in the runtime's binary.
 
@@ -51,47 +54,86 @@ func (n *netns) close() {
 	}
 }
 
+// netDevices is the devices a container's namespace got from the host, and the sockets and
+// namespace fds that can move them back, until the container's program starts. The fd of
+// the container's namespace keeps it, and the devices in it, after its init is gone.
+type netDevices struct {
+	n     *netns
+	moved []movedDevice
+}
+
 // moveNetDevices moves the spec's network devices into the network namespace of init (its
-// pidfd). The namespace is named by an fd opened through the pidfd, never by pid: init runs
-// meanwhile, and one that failed and was reaped could leave its pid to another process.
-func moveNetDevices(devices map[string]specs.LinuxNetDevice, pidfd int) error {
+// pidfd), in the order of their host names. The namespace is named by an fd opened through
+// the pidfd, never by pid: init runs meanwhile, and one that failed and was reaped could
+// leave its pid to another process. When one device fails, those already moved go back.
+func moveNetDevices(devices map[string]specs.LinuxNetDevice, pidfd int) (*netDevices, error) {
 	if len(devices) == 0 {
-		return nil
+		return nil, nil
 	}
 	n := &netns{host: -1, inside: -1, hostNS: -1, insideNS: -1}
-	defer n.close()
+	nd := &netDevices{n: n}
 	var err error
 	if n.host, err = rtnl.Socket(); err != nil {
-		return err
+		nd.release(false, nil)
+		return nil, err
 	}
 	if n.hostNS, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
-		return &pathError{"open", "/proc/thread-self/ns/net", err}
+		nd.release(false, nil)
+		return nil, &pathError{"open", "/proc/thread-self/ns/net", err}
 	}
 	if n.inside, n.insideNS, err = enterToOpen(pidfd); err != nil {
-		return err
+		nd.release(false, nil)
+		return nil, err
 	}
 	hostNames := make([]string, 0, len(devices))
 	for hostName := range devices {
 		hostNames = append(hostNames, hostName)
 	}
 	slices.Sort(hostNames) // the same order every time: "%d" numbers the same, one failure moves the same
-	var moved []movedDevice
 	for _, hostName := range hostNames {
 		d, err := n.move(hostName, cmp.Or(devices[hostName].Name, hostName))
 		if d.index != 0 { // in the container's namespace, whether or not it failed after
-			moved = append(moved, d)
+			nd.moved = append(nd.moved, d)
 		}
 		if err != nil {
 			err = fmt.Errorf("linux.netDevices %q: %w", hostName, err)
-			for _, d := range slices.Backward(moved) {
-				if berr := n.moveBack(d); berr != nil {
-					err = fmt.Errorf("%w; and %s could not be put back as it was: %v", err, d.hostName, berr)
-				}
+			if berr := nd.putBack(); berr != nil {
+				err = fmt.Errorf("%w; %w", err, berr)
 			}
-			return err
+			nd.release(false, nil)
+			return nil, err
 		}
 	}
-	return nil
+	return nd, nil
+}
+
+// release is the end of the runtime's hold on the devices: with putBack, a container that
+// never ran its program gives them back to the host as it found them (a failure is logged);
+// without, they stay in the container's namespace, and go where the kernel sends them when
+// it goes. Then the sockets and fds are closed. Once is enough; nil does nothing.
+func (nd *netDevices) release(putBack bool, log *slog.Logger) {
+	if nd == nil || nd.n == nil {
+		return
+	}
+	if putBack {
+		if err := nd.putBack(); err != nil && log != nil {
+			log.Warn(err.Error())
+		}
+	}
+	nd.n.close()
+	nd.n = nil
+}
+
+// putBack moves every device back to the host (moveBack), the last moved first.
+func (nd *netDevices) putBack() error {
+	var errs []error
+	for _, d := range slices.Backward(nd.moved) {
+		if err := nd.n.moveBack(d); err != nil {
+			errs = append(errs, fmt.Errorf("linux.netDevices %q could not be put back as it was: %w", d.hostName, err))
+		}
+	}
+	nd.moved = nil
+	return errors.Join(errs...)
 }
 
 // movedDevice is a device moved into the container's namespace, and what moveBack needs to

@@ -129,9 +129,12 @@ func Run(o RunOptions) (int, error) {
 	made = true
 	defer c.kill()
 	o.Log.Debug("init started", "pid", c.pid)
-	if err := moveNetDevices(o.Spec.Linux.NetDevices, c.pidfd); err != nil {
+	devices, err := moveNetDevices(o.Spec.Linux.NetDevices, c.pidfd)
+	if err != nil {
 		return 0, err
 	}
+	started := false
+	defer func() { devices.release(!started, o.Log) }() // before the kill: back to the host if it never ran
 	if h := o.Spec.Hooks; h != nil && o.Keep {
 		state.state.Poststop = h.Poststop // for the delete of the stopped container
 	}
@@ -154,6 +157,8 @@ func Run(o RunOptions) (int, error) {
 	if err := c.start(); err != nil {
 		return 0, err
 	}
+	started = true
+	devices.release(false, o.Log)
 	if err := state.update(specs.StateRunning, c.pid); err != nil {
 		return 0, err
 	}

@@ -635,9 +635,10 @@ func TestNetDevices(t *testing.T) {
 	if out := mustRun(t, "run", "--bundle", template, "netdev"); !strings.Contains(out, "lo0") {
 		t.Errorf("a device named lo%%d: %q, want lo0", out)
 	}
-	// A device the host lacks, after one it has (devices go in the order of their names): the
-	// run fails, and the one moved first comes back as it was, up, with its addresses of
-	// every scope. Left in the container's namespace, a veth would go with it.
+	// A container that never runs its program gives the device back as it found it: up, with
+	// its addresses of every scope (left in the container's namespace, a veth would go with
+	// it). Here a device the host lacks comes after it (devices go in the order of their
+	// names), and then a program that does not exist fails run, and create.
 	ip("link", "del", peer)
 	if err := ip("link", "add", dev, "type", "veth", "peer", "name", peer); err != nil {
 		t.Fatal(err)
@@ -648,13 +649,23 @@ func TestNetDevices(t *testing.T) {
 		}
 	}
 	missing := newBundle(t, func(spec obj) { linux(spec)["netDevices"] = obj{dev: obj{"name": "eth7"}, dev + "x": obj{}} })
-	if r := contain(t, "", "run", "--bundle", missing, "netdev"); r.code == 0 || !strings.Contains(r.stderr, "the host has no network device") {
-		t.Errorf("a device the host lacks: exit %d, %q", r.code, r.stderr)
-	}
-	addrs, err := exec.Command("ip", "-o", "addr", "show", "dev", dev).CombinedOutput()
-	link, lerr := exec.Command("ip", "-o", "link", "show", dev).CombinedOutput()
-	if err != nil || lerr != nil || !strings.Contains(string(addrs), "inet 192.0.2.7/24") || !strings.Contains(string(addrs), "inet 198.51.100.8/24") ||
-		!strings.Contains(string(link), ",UP") {
-		t.Errorf("%s after the failed run: %v %v\n%s%s\nwant it on the host, up, with both addresses", dev, err, lerr, addrs, link)
+	noProgram := newBundle(t, func(spec obj) {
+		linux(spec)["netDevices"] = obj{dev: obj{"name": "eth7"}}
+		process(spec)["args"] = list{"/no/such/program"}
+	})
+	for _, tc := range []struct{ what, verb, bundle, want string }{
+		{"a device the host lacks", "run", missing, "the host has no network device"},
+		{"no program, run", "run", noProgram, "/no/such/program"},
+		{"no program, create", "create", noProgram, "/no/such/program"},
+	} {
+		if r := contain(t, "", tc.verb, "--bundle", tc.bundle, "netdev"); r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, %q, want a failure that names %q", tc.what, r.code, r.stderr, tc.want)
+		}
+		addrs, err := exec.Command("ip", "-o", "addr", "show", "dev", dev).CombinedOutput()
+		link, lerr := exec.Command("ip", "-o", "link", "show", dev).CombinedOutput()
+		if err != nil || lerr != nil || !strings.Contains(string(addrs), "inet 192.0.2.7/24") || !strings.Contains(string(addrs), "inet 198.51.100.8/24") ||
+			!strings.Contains(string(link), ",UP") {
+			t.Errorf("%s: %s afterwards: %v %v\n%s%s\nwant it on the host, up, with both addresses", tc.what, dev, err, lerr, addrs, link)
+		}
 	}
 }
