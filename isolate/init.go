@@ -50,6 +50,10 @@ type initConfig struct {
 	// Hooks: init runs createContainer and startContainer, and pauses before pivot_root for
 	// the parent's prestart and createRuntime (see hooks.go).
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
+	// NetDevices: the runtime moves linux.netDevices into init's network namespace, and init
+	// waits for it (receiveState) before it sets anything up: a sysctl such as
+	// net.ipv4.conf.eth1.forwarding names a device that is not there before the move.
+	NetDevices bool `json:"net_devices,omitempty"`
 	// NoNewKeyring: the container keeps its caller's session keyring (runc's
 	// --no-new-keyring) instead of an anonymous one of its own.
 	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
@@ -90,8 +94,15 @@ func newInitConfig(spec *specs.Spec, rootfs, bundle string, execFifo bool) initC
 			RootfsPropagation: l.RootfsPropagation,
 		},
 		Rootfs: rootfs, Bundle: bundle, Terminal: spec.Process.Terminal, DieWithParent: true,
-		ExecFifo: execFifo, Hooks: spec.Hooks, Raw: rawArgsOf(spec.Process),
+		ExecFifo: execFifo, Hooks: spec.Hooks, NetDevices: len(l.NetDevices) > 0, Raw: rawArgsOf(spec.Process),
 	}
+}
+
+// waitsForState says whether init waits for the runtime's message with the container's state
+// before it sets anything up: for its hooks, which need the state, and for the network
+// devices the runtime moves in first (initConfig.NetDevices).
+func waitsForState(hooks *specs.Hooks, netDevices bool) bool {
+	return initHooks(hooks) || netDevices
 }
 
 // spec rebuilds the spec that init works from.
@@ -218,7 +229,7 @@ func initContainer() error {
 		return err
 	}
 	var hookState specs.State
-	if initHooks(cfg.Hooks) {
+	if waitsForState(cfg.Hooks, cfg.NetDevices) {
 		if hookState, err = receiveState(); err != nil {
 			return err
 		}
@@ -585,7 +596,8 @@ func waitExecFifo() error {
 }
 
 // receiveState reads the container's state, which the parent sends first when init has hooks
-// to run (init cannot know its own id, bundle or pid as the host sees it).
+// to run (init cannot know its own id, bundle or pid as the host sees it), or once it has
+// moved the network devices in (see waitsForState).
 func receiveState() (specs.State, error) {
 	var st specs.State
 	m, err := receive(msgState)

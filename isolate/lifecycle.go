@@ -87,7 +87,7 @@ func Create(o RunOptions) error {
 	if err := state.noteInit(c.pid); err != nil {
 		return err
 	}
-	if err := c.sendState(o.Spec.Hooks, state.state.State); err != nil {
+	if err := c.sendState(o.Spec, state.state.State); err != nil {
 		return err
 	}
 	if err := c.awaitReady(o.Spec.Hooks, state.state.State); err != nil {

@@ -20,24 +20,29 @@ import (
 // linux.netDevices (config-linux.md, "Network Devices"): host network devices moved into the
 // container's new network namespace, renamed if the spec says so, with their permanent
 // global addresses and up. The runtime does it, from the host's namespace, right after init
-// is cloned (its network namespace exists from that moment) and before any hook runs:
+// is cloned (its network namespace exists from that moment) and before any hook runs; init
+// waits for it before it sets anything up (initConfig.NetDevices). For each device:
 //
 //  1. read the device's addresses: a move to another namespace drops them;
-//  2. check that the new name is free in the container's namespace: the kernel moves a device
-//     under its own name and renames it after, so a taken name would fail only then;
-//  3. move and rename it with one RTM_NEWLINK (IFLA_NET_NS_FD, IFLA_IFNAME; the kernel
-//     numbers a "%d" template);
+//  2. decide its name in the container's namespace, and check that it is free there: the
+//     kernel moves a device under its own name and renames it after, so a taken name would
+//     fail only then; a "%d" template gets its first free number, as the kernel gives it;
+//  3. move and rename it with one RTM_NEWLINK (IFLA_NET_NS_FD, IFLA_IFNAME), and find it in
+//     the container's namespace by that name (its index may change there);
 //  4. from a netlink socket made inside the container's namespace, add the addresses back
 //     and set the device up.
 //
-// Devices go in the order of their host names. When one fails, or anything after, up to the
-// start of the container's program (a hook, a mount, a program not found), every device moved
-// goes back to the host, with its addresses and up as it was: a container that never ran
-// leaves the host's devices as it found them. Once it has run, nothing moves them back: when
-// the namespace goes, the kernel returns a physical device to the host's and destroys a
-// virtual one (network_namespaces(7)), as the spec says. The rtnetlink(7) messages go through
-// internal/rtnl (golang.org/x/sys/unix alone): a few messages do not need a netlink library
-// in the runtime's binary.
+// Devices go in the order of their host names. A `run` that fails before the container's
+// program starts, or a `create` that fails (a device, a hook, a mount, a program not found),
+// moves every device it moved back to the host, with its addresses and up as it was:
+// runtime.md, "Errors": an operation that fails leaves the environment as if it had never
+// been attempted. Once the program has started, or `create` has succeeded, nothing moves them
+// back, as config-linux.md says ("MUST NOT attempt to move the interface out of the namespace
+// before deletion"): when the namespace goes, the kernel returns a physical device to the
+// host's and destroys a virtual one (network_namespaces(7)). So a created container that
+// `start` fails, or that is deleted unstarted, loses them so too. The rtnetlink(7) messages
+// go through internal/rtnl (golang.org/x/sys/unix alone): a few messages do not need a
+// netlink library in the runtime's binary.
 
 // netns is the two ends of a move: netlink sockets in the runtime's (the host's) network
 // namespace and in the container's, and an fd of each namespace.
@@ -55,8 +60,8 @@ func (n *netns) close() {
 }
 
 // netDevices is the devices a container's namespace got from the host, and the sockets and
-// namespace fds that can move them back, until the container's program starts. The fd of
-// the container's namespace keeps it, and the devices in it, after its init is gone.
+// namespace fds that can move them back, while its `run` or `create` may still fail. The fd
+// of the container's namespace keeps it, and the devices in it, after its init is gone.
 type netDevices struct {
 	n     *netns
 	moved []movedDevice
@@ -107,10 +112,10 @@ func moveNetDevices(devices map[string]specs.LinuxNetDevice, pidfd int) (*netDev
 	return nd, nil
 }
 
-// release is the end of the runtime's hold on the devices: with putBack, a container that
-// never ran its program gives them back to the host as it found them (a failure is logged);
-// without, they stay in the container's namespace, and go where the kernel sends them when
-// it goes. Then the sockets and fds are closed. Once is enough; nil does nothing.
+// release is the end of the runtime's hold on the devices: with putBack (the run or the
+// create failed), they go back to the host as they were (a failure to is logged); without,
+// they stay in the container's namespace, and go where the kernel sends them when it goes.
+// Then the sockets and fds are closed. Once is enough; nil does nothing.
 func (nd *netDevices) release(putBack bool, log *slog.Logger) {
 	if nd == nil || nd.n == nil {
 		return
@@ -163,67 +168,95 @@ func (n *netns) move(hostName, name string) (movedDevice, error) {
 	}
 	d := movedDevice{hostName: hostName, addrs: addrs, up: flags&unix.IFF_UP != 0}
 	global := slices.DeleteFunc(slices.Clone(addrs), func(a netAddr) bool { return a.msg.Scope != unix.RT_SCOPE_UNIVERSE })
-	// The kernel moves the device under its own name and then renames it: a new name taken
-	// in the container's namespace would fail only after the move. So it is checked first.
-	if !strings.Contains(name, "%d") {
-		taken, _, err := linkOf(n.inside, name)
-		if err != nil {
-			return movedDevice{}, err
-		}
-		if taken != 0 {
-			return movedDevice{}, &pathError{"move to the container's network namespace as", name, netDeviceHint(unix.EEXIST)}
-		}
+	if name, err = n.freeName(hostName, name); err != nil {
+		return movedDevice{}, err
 	}
 	move := newLinkRequest(index, 0, 0)
 	move.Attr(unix.IFLA_NET_NS_FD, binary.NativeEndian.AppendUint32(nil, uint32(n.insideNS)))
 	move.Attr(unix.IFLA_IFNAME, append([]byte(name), 0))
-	// The kernel keeps the index when the container's namespace has no device with it, and
-	// a new namespace has only lo (1).
-	d.index = index
+	op := "netlink RTM_NEWLINK " + hostName + " into the container's network namespace as"
 	if _, err := move.Do(n.host); err != nil {
-		if still, _, _ := linkOf(n.host, hostName); still != 0 {
-			d.index = 0 // not moved
-		} // else moved, then the rename failed
-		return d, &pathError{"move to the container's network namespace as", name, netDeviceHint(err)}
+		if still, _, _ := linkOf(n.host, hostName); still == 0 { // moved, then the rename failed
+			d.index, _, _ = linkOf(n.inside, hostName)
+		}
+		return d, &pathError{op, name, netDeviceHint(err)}
+	}
+	// Found by name: the index may have changed. A new namespace holds the fallback devices
+	// of the tunnel modules the host has loaded (tunl0, sit0, gre0...), and a device moved
+	// in that meets one's index gets a new one.
+	if d.index, _, err = linkOf(n.inside, name); err != nil || d.index == 0 {
+		return d, &pathError{"netlink RTM_GETLINK, after the move,", name, cmp.Or(err, error(unix.ENODEV))}
 	}
 	for _, a := range global {
-		if _, err := a.request(index).Do(n.inside); err != nil {
-			return d, fmt.Errorf("add address %s back: %w", a, err)
+		if _, err := a.request(d.index).Do(n.inside); err != nil {
+			return d, fmt.Errorf("netlink RTM_NEWADDR %s to %s: %w", a, name, err)
 		}
 	}
-	if _, err := newLinkRequest(index, unix.IFF_UP, unix.IFF_UP).Do(n.inside); err != nil {
-		return d, fmt.Errorf("set %s up: %w", name, err)
+	if _, err := newLinkRequest(d.index, unix.IFF_UP, unix.IFF_UP).Do(n.inside); err != nil {
+		return d, fmt.Errorf("netlink RTM_NEWLINK %s up: %w", name, err)
 	}
 	return d, nil
+}
+
+// freeName is the name device hostName gets in the container's namespace: name, when that is
+// free there, or for a template ("eth%d") the template with its first free number, as the
+// kernel numbers one (dev_alloc_name). A name taken is an error, as config-linux.md wants,
+// and it must be found before the move: the kernel moves a device under its own name and
+// renames it after, so a taken name would fail only once the device is in.
+func (n *netns) freeName(hostName, name string) (string, error) {
+	if !strings.Contains(name, "%d") {
+		taken, _, err := linkOf(n.inside, name)
+		if err != nil {
+			return "", err
+		}
+		if taken != 0 {
+			return "", &pathError{"netlink RTM_NEWLINK " + hostName + " into the container's network namespace as", name, netDeviceHint(unix.EEXIST)}
+		}
+		return name, nil
+	}
+	for i := 0; ; i++ {
+		candidate := strings.Replace(name, "%d", strconv.Itoa(i), 1)
+		if len(candidate) >= unix.IFNAMSIZ {
+			return "", fmt.Errorf("%s: no free name of the template %q in the container's network namespace", hostName, name)
+		}
+		taken, _, err := linkOf(n.inside, candidate)
+		if err != nil {
+			return "", err
+		}
+		if taken == 0 {
+			return candidate, nil
+		}
+	}
 }
 
 // moveBack returns device d from the container's namespace to the host's, under its host
 // name, with its permanent addresses, and up if it was. A move between namespaces takes a
 // device down and drops its addresses (and the routes through it, which are not put back).
 // An address that is back already is no error: the kernel makes an IPv6 link-local one
-// itself.
+// itself. It goes as far as it can, and says what it could not do.
 func (n *netns) moveBack(d movedDevice) error {
 	back := newLinkRequest(d.index, 0, 0)
 	back.Attr(unix.IFLA_NET_NS_FD, binary.NativeEndian.AppendUint32(nil, uint32(n.hostNS)))
 	back.Attr(unix.IFLA_IFNAME, append([]byte(d.hostName), 0))
 	if _, err := back.Do(n.inside); err != nil {
-		return fmt.Errorf("move back: %w", err)
+		return &pathError{"netlink RTM_NEWLINK, back to the host's network namespace,", d.hostName, err}
 	}
 	index, _, err := linkOf(n.host, d.hostName)
 	if err != nil || index == 0 {
-		return fmt.Errorf("find it after the move back: %v", err)
+		return &pathError{"netlink RTM_GETLINK, after the move back,", d.hostName, cmp.Or(err, error(unix.ENODEV))}
 	}
+	var errs []error
 	for _, a := range d.addrs {
-		if _, err := a.request(index).Do(n.host); err != nil && err != unix.EEXIST {
-			return fmt.Errorf("add address %s: %w", a, err)
+		if _, err := a.request(index).Do(n.host); err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("netlink RTM_NEWADDR %s to %s: %w", a, d.hostName, err))
 		}
 	}
 	if d.up {
 		if _, err := newLinkRequest(index, unix.IFF_UP, unix.IFF_UP).Do(n.host); err != nil {
-			return fmt.Errorf("set it up: %w", err)
+			errs = append(errs, fmt.Errorf("netlink RTM_NEWLINK %s up: %w", d.hostName, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // linkOf is the index and the flags (IFF_UP...) of the device called name in the namespace
@@ -234,7 +267,7 @@ func linkOf(fd int, name string) (index int, flags uint32, err error) {
 	get.Attr(unix.IFLA_IFNAME, append([]byte(name), 0))
 	msgs, err := get.Do(fd)
 	switch {
-	case err == unix.ENODEV:
+	case errors.Is(err, unix.ENODEV):
 		return 0, 0, nil
 	case err != nil:
 		return 0, 0, fmt.Errorf("netlink RTM_GETLINK %s: %w", name, err)
@@ -250,10 +283,10 @@ func linkOf(fd int, name string) (index int, flags uint32, err error) {
 
 // netDeviceHint explains the errnos of a move.
 func netDeviceHint(err error) error {
-	switch err {
-	case unix.EEXIST:
+	switch {
+	case errors.Is(err, unix.EEXIST):
 		return fmt.Errorf("%w (the container's network namespace has a device of that name; end the name with %%d for the kernel to number it)", err)
-	case unix.EINVAL:
+	case errors.Is(err, unix.EINVAL):
 		return fmt.Errorf("%w (this device cannot change namespace, as lo cannot, or the name is not valid)", err)
 	}
 	return err

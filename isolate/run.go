@@ -142,7 +142,7 @@ func Run(o RunOptions) (int, error) {
 		return 0, err
 	}
 	hooks := o.Spec.Hooks
-	if err := c.sendState(hooks, state.state.State); err != nil {
+	if err := c.sendState(o.Spec, state.state.State); err != nil {
 		return 0, err
 	}
 	if err := c.awaitReady(hooks, state.state.State); err != nil {
@@ -256,9 +256,10 @@ func runRuntimeHooks(h *specs.Hooks, state specs.State) error {
 	return runHooks("createRuntime", h.CreateRuntime, state)
 }
 
-// sendState gives init the container's state when init runs hooks.
-func (p *initProcess) sendState(hooks *specs.Hooks, state specs.State) error {
-	if !initHooks(hooks) {
+// sendState gives init the container's state when init waits for it (waitsForState): it
+// runs hooks, or the network devices have just been moved in.
+func (p *initProcess) sendState(spec *specs.Spec, state specs.State) error {
+	if !waitsForState(spec.Hooks, len(spec.Linux.NetDevices) > 0) {
 		return nil
 	}
 	data, err := encodeJSON(state)

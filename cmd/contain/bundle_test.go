@@ -579,6 +579,30 @@ func TestCwdTheUserCannotEnter(t *testing.T) {
 	}
 }
 
+// Init writes the sysctls once the devices are in: a sysctl may name one
+// (net.ipv4.conf.DEVICE.*). With many devices to move, init used to get there first.
+func TestNetDevicesAreInBeforeTheSysctls(t *testing.T) {
+	needContainer(t)
+	const n = 32
+	devices, last := obj{}, ""
+	for i := range n {
+		dev, peer := fmt.Sprintf("ctq%d%02d", os.Getpid()%100000, i), fmt.Sprintf("ctr%d%02d", os.Getpid()%100000, i)
+		if out, err := exec.Command("ip", "link", "add", dev, "type", "veth", "peer", "name", peer).CombinedOutput(); err != nil {
+			t.Fatalf("ip link add %s: %v: %s", dev, err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "link", "del", peer).Run() }) // both ends, wherever dev is
+		devices[dev], last = obj{}, dev
+	}
+	bundle := newBundle(t, func(spec obj) {
+		linux(spec)["netDevices"] = devices
+		linux(spec)["sysctl"] = obj{"net.ipv4.conf." + last + ".forwarding": "1"}
+		process(spec)["args"] = list{"cat", "/proc/sys/net/ipv4/conf/" + last + "/forwarding"}
+	})
+	if out := mustRun(t, "run", "--bundle", bundle, "netdev"); strings.TrimSpace(out) != "1" {
+		t.Errorf("forwarding of %s, the last of %d devices moved: %q, want 1", last, n, out)
+	}
+}
+
 // linux.netDevices: a host network device moves into the container's network namespace,
 // renamed as the spec says, with its permanent global addresses and up; an address of link
 // scope stays behind, as config-linux.md says. The device is one end of a veth pair made
