@@ -260,10 +260,11 @@ func startExecStage(o ExecOptions, cfg execConfig, cg cgroups.Manager) (*program
 	if err != nil {
 		return nil, fmt.Errorf("send exec config: %w", err)
 	}
-	stdio, err := stdioFDs(RunOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+	stdio, closeStdio, err := stdioFDs(RunOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
 	if err != nil {
 		return nil, err
 	}
+	defer closeStdio()
 	// The stage is born in the container's cgroup where clone3 can put it (v2, and the cgroup2
 	// part of a hybrid host), and its thread moves itself into the v1 ones: the program it
 	// forks inherits both. Neither waits for the RCU grace period a process move does.

@@ -120,3 +120,33 @@ func TestSysctlWritesOnlyProcfsFiles(t *testing.T) {
 		t.Error("writeSysctl made a file")
 	}
 }
+
+// A missing stdio stream is /dev/null, open until the caller says the child is forked: closed
+// earlier, its fd number would go to the next file opened, and the child would get that.
+func TestStdioFDsKeepsDevNullOpenUntilDone(t *testing.T) {
+	fds, done, err := stdioFDs(RunOptions{Stdout: os.Stdout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	for i, fd := range fds {
+		if err := unix.Fstat(int(fd), &st); err != nil {
+			t.Fatalf("fd %d of stdio %d: fstat: %v, want it open", fd, i, err)
+		}
+		if i != 1 && (st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3)) {
+			t.Errorf("stdio %d: mode %o rdev %d:%d, want /dev/null (1:3)", i, st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		}
+	}
+	if fds[0] == fds[2] {
+		t.Errorf("stdin and stderr share fd %d: one was closed and its number reused", fds[0])
+	}
+	if fds[1] != os.Stdout.Fd() {
+		t.Errorf("stdout: fd %d, want the caller's %d", fds[1], os.Stdout.Fd())
+	}
+	done()
+	for _, i := range []int{0, 2} {
+		if err := unix.Fstat(int(fds[i]), &st); err == nil {
+			t.Errorf("stdio %d (fd %d) still open after done", i, fds[i])
+		}
+	}
+}

@@ -360,12 +360,13 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		return nil, fmt.Errorf("pipe: %w", err)
 	}
 	defer configR.Close()
-	stdio, err := stdioFDs(o)
+	stdio, closeStdio, err := stdioFDs(o)
 	if err != nil {
 		parentSync.close()
 		configW.Close()
 		return nil, err
 	}
+	defer closeStdio()
 
 	cgroupFD, err := cgroupStart(cg)
 	if err != nil {
@@ -436,21 +437,29 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 }
 
 // stdioFDs passes the caller's stdio to init as fds 0-2, unchanged: byte-exact, no copying.
-// A missing one becomes /dev/null.
-func stdioFDs(o RunOptions) ([]uintptr, error) {
-	var fds []uintptr
+// A missing one becomes /dev/null, opened here and closed by done, which the caller runs once
+// the child is forked: closed before, its number could go to the next file opened (the
+// cgroup's directory, say), and the child would get that as its stdio.
+func stdioFDs(o RunOptions) (fds []uintptr, done func(), err error) {
+	var nulls []*os.File
+	done = func() {
+		for _, f := range nulls {
+			f.Close()
+		}
+	}
 	for _, f := range []*os.File{o.Stdin, o.Stdout, o.Stderr} {
 		if f == nil {
 			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 			if err != nil {
-				return nil, err
+				done()
+				return nil, nil, err
 			}
-			defer null.Close() // ForkExec has duplicated it by the time this returns
+			nulls = append(nulls, null)
 			f = null
 		}
 		fds = append(fds, f.Fd())
 	}
-	return fds, nil
+	return fds, done, nil
 }
 
 // forkInit starts init with fork+exec and waits for it in the background, sending its wait
