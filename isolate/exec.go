@@ -132,6 +132,11 @@ func ExecInContainer(o ExecOptions) (int, error) {
 	o.Log.Debug("exec: process running", "id", o.ID, "pid", prog.pid)
 	if o.PidFile != "" {
 		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(prog.pid)), 0o644); err != nil {
+			// The exec failed: the program must not run on where no one knows its pid (runc
+			// ends it too).
+			if kerr := unix.PidfdSendSignal(prog.pidfd, unix.SIGKILL, nil, 0); kerr != nil {
+				err = fmt.Errorf("%w; and pidfd_send_signal SIGKILL to the program (pid %d): %v", err, prog.pid, kerr)
+			}
 			prog.close()
 			return 0, err
 		}

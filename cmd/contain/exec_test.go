@@ -254,6 +254,23 @@ func TestExecDetach(t *testing.T) {
 	if ours, theirs := procFile(t, pid, "cgroup"), procFile(t, init, "cgroup"); ours != theirs {
 		t.Errorf("the exec'd process is in cgroups\n%s\nthe container's init in\n%s", ours, theirs)
 	}
+	// A pid file that cannot be written fails the exec, and the program with it: nothing
+	// would know its pid.
+	before := mustRunCLI(t, "ps", "--format", "json", "exd") // the pids
+	bad := filepath.Join(t.TempDir(), "no", "such", "dir", "pid")
+	if r := contain(t, "", "exec", "--detach", "--pid-file", bad, "exd", "/bin/probe", "sleep", "60"); r.code == 0 || !strings.Contains(r.stderr, filepath.Dir(bad)) {
+		t.Errorf("exec --pid-file %s: exit %d, %q, want a failure that names its directory", bad, r.code, r.stderr)
+	}
+	after := ""
+	for range 100 {
+		if after = mustRunCLI(t, "ps", "--format", "json", "exd"); after == before {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after != before {
+		t.Errorf("processes before the exec: %s, after its failure: %s, want the same", before, after)
+	}
 	mustRunCLI(t, "delete", "--force", "exd")
 	waitFor(t, func() bool { return gone(pid) })
 }
