@@ -181,8 +181,9 @@ func cgroupStart(cg cgroups.Manager) (fd int, err error) {
 // enterCgroup puts init in its cgroup, then in its own cgroup namespace when the spec asks
 // for one (a new cgroup namespace is rooted at the cgroup its maker is in). On v2, and in the
 // cgroup2 part of a hybrid host, init was cloned into its cgroup; in the v1 hierarchies this
-// thread, the one that execs the program (Init locks it), moves itself. First thing, so that
-// all of init's work counts in the cgroup.
+// thread, the one that execs the program (Init runs in a package initialiser, where Go keeps
+// the main goroutine on the main thread), moves itself. First thing, so that all of init's
+// work counts in the cgroup.
 func enterCgroup(cfg *initConfig, spec *specs.Spec) error {
 	if err := cgroups.JoinSelf(cfg.CgroupTasks); err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 
 const resolveInRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
-// openDirInRoot is openInRoot for an existing directory, as an O_PATH handle.
+// openDirInRoot is openPathInRoot for an existing directory, as an O_PATH handle.
 func openDirInRoot(rootfd int, path string) (int, error) {
 	rel := strings.TrimPrefix(filepath.Clean("/"+path), "/")
 	if rel == "" {

@@ -200,7 +200,10 @@ func (f *execFifo) readStartByte() error {
 	buf := make([]byte, 1)
 	if n, err := unix.Read(f.fifo, buf); n != 1 {
 		f.close()
-		return fmt.Errorf("read exec fifo: %v", err)
+		if err == nil { // end of file: init closed its end without a byte
+			return errors.New("read exec fifo: container init exited before start")
+		}
+		return fmt.Errorf("read exec fifo: %w", err)
 	}
 	return nil
 }

@@ -101,7 +101,8 @@ func catchSignals(given <-chan os.Signal) (signals <-chan os.Signal, stop func()
 }
 
 // Run runs a container in the foreground and returns its exit status: the program's own, or
-// 128+N when a signal N killed it. Everything it creates is gone when it returns.
+// 128+N when a signal N killed it. Everything it creates is gone when it returns, unless
+// o.Keep keeps the stopped container for `delete` (runc's run --keep).
 func Run(o RunOptions) (int, error) {
 	rootfs, state, cg, err := prepare(o)
 	if err != nil {
@@ -397,8 +398,6 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		Files: append(append(stdio, preservedFiles(o.PreserveFDs)...), configR.Fd(), initSync.Fd()),
 		Sys:   &syscall.SysProcAttr{Cloneflags: cloneflags, UseCgroupFD: cgroupFD >= 0, CgroupFD: cgroupFD},
 	}
-	// The config is in the pipe before init starts, so init never waits for it. A spec larger
-	// than the pipe's buffer would block the write until init reads: a goroutine writes those.
 	if execFifo != nil {
 		attr.Files = append(attr.Files, execFifo.Fd())
 	}
@@ -413,6 +412,8 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		configW.Close()
 		return nil, fmt.Errorf("encode init config: %w", err)
 	}
+	// The config is in the pipe before init starts, so init never waits for it. A spec larger
+	// than the pipe's buffer would block the write until init reads: a goroutine writes those.
 	sent := make(chan error, 1)
 	if pipeSize, _ := unix.FcntlInt(configW.Fd(), unix.F_GETPIPE_SZ, 0); len(cfg) < pipeSize {
 		_, err := configW.Write(cfg)

@@ -341,9 +341,10 @@ func hint(err error) error {
 }
 
 // JoinSelf moves the calling thread, alone, into the cgroup of each v1 "tasks" file given
-// (Manager.TaskFiles). The caller locks its goroutine to the thread first (runtime.LockOSThread)
-// and is the thread that goes on to execve(2): the program then starts in the cgroup, and the
-// process's other threads, which execve ends, never need to be moved.
+// (Manager.TaskFiles). The caller's goroutine stays on its thread (runtime.LockOSThread, or a
+// package initialiser, where Go keeps the main goroutine on the main thread), and that thread
+// goes on to execve(2): the program then starts in the cgroup, and the process's other
+// threads, which execve ends, never need to be moved.
 //
 // Why one thread and not the process: moving a process (a pid into cgroup.procs) takes the
 // cgroup core's threadgroup lock for writing, and that waits for an RCU grace period, 10-17 ms

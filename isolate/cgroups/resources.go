@@ -124,8 +124,9 @@ func checkSwap(m *specs.LinuxMemory) error {
 	return nil
 }
 
-// v1Limits converts resources to cgroup v1 files. unified tells whether a cgroup2 hierarchy
-// is mounted beside (hybrid), where the controllers that v1 lacks may live.
+// v1Limits converts resources to cgroup v1 files. has says which controllers the host has;
+// has("unified"), whether a cgroup2 hierarchy is mounted beside (hybrid), where the
+// controllers that v1 lacks may live.
 func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, error) {
 	l := &limits{}
 	if r == nil {
