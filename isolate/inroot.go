@@ -18,27 +18,23 @@ import (
 
 const resolveInRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
-// openDirInRoot is openPathInRoot for an existing directory, as an O_PATH handle.
+// openDirInRoot is openPathInRoot for an existing directory.
 func openDirInRoot(rootfd int, path string) (int, error) {
-	rel := strings.TrimPrefix(filepath.Clean("/"+path), "/")
-	if rel == "" {
-		rel = "."
-	}
-	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: resolveInRoot}
-	fd, err := unix.Openat2(rootfd, rel, how)
-	if err != nil {
-		return -1, &pathError{"openat2", path, err}
-	}
-	return fd, nil
+	return openInRoot(rootfd, path, unix.O_DIRECTORY)
 }
 
 // openPathInRoot opens path (file or directory) as an O_PATH handle.
 func openPathInRoot(rootfd int, path string) (int, error) {
+	return openInRoot(rootfd, path, 0)
+}
+
+// openInRoot opens path under rootfd as an O_PATH handle, with flags added.
+func openInRoot(rootfd int, path string, flags uint64) (int, error) {
 	rel := strings.TrimPrefix(filepath.Clean("/"+path), "/")
 	if rel == "" {
 		rel = "."
 	}
-	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolveInRoot}
+	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | flags, Resolve: resolveInRoot}
 	fd, err := unix.Openat2(rootfd, rel, how)
 	if err != nil {
 		return -1, &pathError{"openat2", path, err}

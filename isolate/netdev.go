@@ -398,8 +398,8 @@ func (a netAddr) request(index int) *rtnl.Request {
 // permanentAddrs lists the permanent addresses of device index (IFA_F_PERMANENT: not from
 // autoconfiguration or DHCP with a lifetime), of any family and scope: the spec says a move
 // keeps those of global scope, and a move back puts them all back. The attributes that name
-// the address are kept; the label (it starts with the device's old name) and the lifetimes
-// are not.
+// the address, and its flags, are kept; the label (it starts with the device's old name) and
+// the lifetimes are not.
 func permanentAddrs(fd, index int) ([]netAddr, error) {
 	dump := unix.IfAddrmsg{Family: unix.AF_UNSPEC}
 	msgs, err := rtnl.NewRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP, rtnl.Bytes(&dump)).Do(fd)
