@@ -29,6 +29,7 @@ var execCommand = &cli.Command{
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "do not wait for the process"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the process's pid to `FILE`"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the process a pseudo-terminal"},
+		interactiveFlag,
 		&cli.StringFlag{Name: "console-socket", Usage: "with -t -d, send the pty master to the unix socket `SOCK`"},
 		&cli.StringFlag{Name: "cwd", Usage: "working `DIR` inside the container"},
 		envFlag, envShortFlag,
@@ -43,6 +44,8 @@ var execCommand = &cli.Command{
 		&cli.BoolFlag{Name: "ignore-paused", Usage: "runc's exec into a paused container: refused, resume it first"},
 	},
 	Action: execAction,
+	// -it, -ti: docker's habit, two flags in one (each letter a flag of its own).
+	UseShortOptionHandling: true,
 }
 
 func execAction(c *cli.Context) error {

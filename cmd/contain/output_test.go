@@ -73,3 +73,21 @@ func TestTerminalBelongsToTheUser(t *testing.T) {
 		t.Errorf("the terminal of user 1000: %q, want owner 1000:5, mode 620, and reopened", out)
 	}
 }
+
+// -t sets TERM (the host's, or xterm), and a TERM given with -e wins, as in docker run.
+// docker's -i and -it are taken too: the process always has contain's stdin.
+func TestTerminalTermAndDockerFlags(t *testing.T) {
+	needContainer(t)
+	if out := mustRun(t, "run", "--rootfs", testRootfs, "-it", "-e", "TERM=dumb", "--", "sh", "-c", "echo $TERM"); strings.TrimSpace(out) != "dumb" {
+		t.Errorf("run -it -e TERM=dumb: TERM %q, want dumb", out)
+	}
+	if out := mustRun(t, "run", "--rootfs", testRootfs, "-ti", "--", "sh", "-c", "test -t 0 && echo a terminal"); !strings.Contains(out, "a terminal") {
+		t.Errorf("run -ti: %q, want a terminal", out)
+	}
+	if r := contain(t, "hello\n", "run", "--rootfs", testRootfs, "-i", "--", "sh", "-c", "read x; echo got $x"); r.code != 0 || r.stdout != "got hello\n" {
+		t.Errorf("run -i: exit %d, %q, %q; want got hello", r.code, r.stdout, r.stderr)
+	}
+	if r := contain(t, "", "run", "-d", "--", "sleep", "5"); r.code == 0 || !strings.Contains(r.stderr, "belongs to the OCI form") {
+		t.Errorf("run -d -- sleep 5: exit %d, %q, want a failure that says -d is the OCI form's", r.code, r.stderr)
+	}
+}

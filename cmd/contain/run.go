@@ -40,6 +40,7 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "cwd", Value: "/", Usage: "working `DIR` inside the container"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `USER[:GROUP]`, names or numbers (names from the rootfs's /etc/passwd and /etc/group)"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
+		interactiveFlag,
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the container's process"},
 		// runc's run flags, for the OCI form.
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "with --bundle: create and start the container, and exit; it keeps contain's stdio"},
@@ -49,7 +50,13 @@ var runCommand = &cli.Command{
 		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for runc compatibility; contain's run needs no subreaper (the container has its own init)"},
 	}, limitFlags...),
 	Action: runAction,
+	// -it, -ti: docker's habit, two flags in one (each letter a flag of its own).
+	UseShortOptionHandling: true,
 }
+
+// interactiveFlag is docker's -i, which contain takes and needs not: a container's process
+// always gets contain's stdin (-t makes it a terminal).
+var interactiveFlag = &cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "accepted, as docker has it: the process always gets contain's stdin"}
 
 func runAction(c *cli.Context) error {
 	isolate.RelaxMonitor()
@@ -154,7 +161,7 @@ func ociForm(c *cli.Context) bool {
 
 // quickFlag returns the first of the given flags that only the quick form has, or "".
 func quickFlag(given []string) string {
-	quickFlags := []string{"rootfs", "hostname", "env", "e", "cwd", "user", "tty"}
+	quickFlags := []string{"rootfs", "hostname", "env", "e", "cwd", "user", "tty", "interactive"}
 	for _, f := range limitFlags {
 		quickFlags = append(quickFlags, f.Names()[0])
 	}
@@ -169,8 +176,17 @@ func quickFlag(given []string) string {
 // bundleRun prepares the OCI form: run [--bundle DIR] ID.
 func bundleRun(c *cli.Context, o *isolate.RunOptions) error {
 	// One pass over the flags given: IsSet on a flag not given scans every flag's names.
-	if quick := quickFlag(c.LocalFlagNames()); quick != "" {
+	given := c.LocalFlagNames()
+	if quick := quickFlag(given); quick != "" {
 		return fmt.Errorf("--%s belongs to the quick form; for the OCI form, edit config.json", quick)
+	}
+	if !slices.Contains(given, "bundle") && c.NArg() > 1 {
+		// A command with an OCI flag: run -d -- sleep 5.
+		for _, oci := range ociFlags {
+			if slices.Contains(given, oci) {
+				return fmt.Errorf("--%s belongs to the OCI form, contain run [--bundle DIR] --%s ID; the quick form (contain run -- COMMAND) runs in the foreground", oci, oci)
+			}
+		}
 	}
 	opts, err := bundleOptions(c)
 	if err != nil {
@@ -201,14 +217,14 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	}
 	spec.Process.Args = c.Args().Slice()
 	spec.Process.Cwd = c.String("cwd")
+	if c.Bool("tty") {
+		setTerminal(spec) // before -e: a TERM given there wins
+	}
 	spec.Process.Env = append(spec.Process.Env, envValues.Value()...)
 	if c.IsSet("user") {
 		if spec.Process.User, err = isolate.LookupUser(dir, c.String("user")); err != nil {
 			return err
 		}
-	}
-	if c.Bool("tty") {
-		setTerminal(spec)
 	}
 	limits, err := resourcesFromFlags(c)
 	if err != nil {
