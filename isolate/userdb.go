@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -164,6 +165,7 @@ func groupEntries(group string) []groupEntry {
 func LookupUser(rootfs, spec string) (specs.User, error) {
 	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
 	var u specs.User
+	var members []uint32 // the groups that list a user given by name
 	uid, uidErr := parseID(userPart)
 	if uidErr == nil {
 		u.UID, u.GID = uid, uid
@@ -176,26 +178,37 @@ func LookupUser(rootfs, spec string) (specs.User, error) {
 		if !ok {
 			return u, fmt.Errorf("--user %q: no user %q in %s", spec, userPart, filepath.Join(rootfs, "etc/passwd"))
 		}
-		u.UID, u.GID, u.AdditionalGids = e.uid, e.gid, memberOf(rootfs, e.name, e.gid)
+		u.UID, u.GID, members = e.uid, e.gid, memberOf(rootfs, e.name)
 	}
-	if !hasGroup {
-		return u, nil
-	}
-	if gid, err := parseID(groupPart); err == nil {
+	if hasGroup {
+		gid, err := lookupGroup(rootfs, spec, groupPart)
+		if err != nil {
+			return u, err
+		}
 		u.GID = gid
-		return u, nil
+	}
+	// Every group that lists the user, but the one it runs as: a group named after the colon
+	// takes the passwd entry's place and leaves the user's memberships as they are.
+	u.AdditionalGids = slices.DeleteFunc(members, func(g uint32) bool { return g == u.GID })
+	return u, nil
+}
+
+// lookupGroup reads the GROUP of --user USER:GROUP (spec): a number, or a name in rootfs's
+// /etc/group.
+func lookupGroup(rootfs, spec, groupPart string) (uint32, error) {
+	if gid, err := parseID(groupPart); err == nil {
+		return gid, nil
 	}
 	group, err := readRootfsUserDB(rootfs, "etc/group")
 	if err != nil {
-		return u, fmt.Errorf("--user %q: %w", spec, err)
+		return 0, fmt.Errorf("--user %q: %w", spec, err)
 	}
 	for _, g := range groupEntries(group) {
 		if g.name == groupPart {
-			u.GID = g.gid
-			return u, nil
+			return g.gid, nil
 		}
 	}
-	return u, fmt.Errorf("--user %q: no group %q in %s", spec, groupPart, filepath.Join(rootfs, "etc/group"))
+	return 0, fmt.Errorf("--user %q: no group %q in %s", spec, groupPart, filepath.Join(rootfs, "etc/group"))
 }
 
 // parseID reads a uid or gid, a decimal number (validateProcess checks its range).
@@ -204,20 +217,17 @@ func parseID(s string) (uint32, error) {
 	return uint32(n), err
 }
 
-// memberOf returns the gids of the groups that list user as a member, but gid, its own. No
+// memberOf returns the gids of the groups that list user as a member. No
 // group file is no additional group, as getgrouplist(3) has it.
-func memberOf(rootfs, user string, gid uint32) []uint32 {
+func memberOf(rootfs, user string) []uint32 {
 	group, err := readRootfsUserDB(rootfs, "etc/group")
 	if err != nil {
 		return nil
 	}
 	var gids []uint32
 	for _, g := range groupEntries(group) {
-		for _, m := range g.members {
-			if m == user && g.gid != gid {
-				gids = append(gids, g.gid)
-				break
-			}
+		if slices.Contains(g.members, user) {
+			gids = append(gids, g.gid)
 		}
 	}
 	return gids

@@ -38,8 +38,10 @@ func TestLookupUser(t *testing.T) {
 	}{
 		{"1000", specs.User{UID: 1000, GID: 1000}},
 		{"1000:5", specs.User{UID: 1000, GID: 5}},
-		{"alice", specs.User{UID: 1500, GID: 1600, AdditionalGids: []uint32{10, 29}}}, // not staff: her own
-		{"alice:audio", specs.User{UID: 1500, GID: 29, AdditionalGids: []uint32{10, 29}}},
+		{"alice", specs.User{UID: 1500, GID: 1600, AdditionalGids: []uint32{10, 29}}}, // not staff: she runs as it
+		// A group named runs as; her memberships stay, staff too (it lists her).
+		{"alice:audio", specs.User{UID: 1500, GID: 29, AdditionalGids: []uint32{10, 1600}}},
+		{"alice:root", specs.User{UID: 1500, GID: 0, AdditionalGids: []uint32{10, 1600, 29}}},
 		{"bob:7", specs.User{UID: 1501, GID: 7, AdditionalGids: []uint32{10}}},
 		{"1500:wheel", specs.User{UID: 1500, GID: 10}},
 	} {
