@@ -2,8 +2,10 @@ package isolate
 
 import "fmt"
 
-// MaxIDLength bounds container ids: they name directories and appear in paths.
-const MaxIDLength = 1024
+// MaxIDLength bounds container ids: an id names the state directory and the cgroup, and a
+// file name has at most NAME_MAX (255) bytes; a longer one would fail later, at mkdir(2),
+// with ENAMETOOLONG.
+const MaxIDLength = 255
 
 // ValidateID refuses ids that could name something other than one state directory:
 // empty, too long, or containing '/', '..' as a whole, spaces or other characters. An id is
