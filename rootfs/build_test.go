@@ -48,7 +48,7 @@ func checkBase(t *testing.T, dir, probe string) {
 	if got := readFile(t, filepath.Join(dir, "etc/passwd")); !strings.HasPrefix(got, "root:x:0:0:root:/root:/bin/sh\n") {
 		t.Errorf("etc/passwd = %q", got)
 	}
-	for _, f := range []string{"etc/group", "etc/hostname", "etc/resolv.conf"} {
+	for _, f := range []string{"etc/group", "etc/hostname", "etc/hosts", "etc/resolv.conf"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}

@@ -16,7 +16,7 @@ import (
 // markerContent carries the format version; another version means "rebuild".
 const (
 	MarkerName    = ".contain-rootfs"
-	markerContent = "contain-rootfs 1\n"
+	markerContent = "contain-rootfs 2\n" // 2: /etc/hosts
 )
 
 // DefaultDir is where the default rootfs lives: $CONTAIN_ROOTFS if set, else
@@ -73,7 +73,7 @@ func ensureDefault(dir, probe string, log logger) error {
 	case stateComplete:
 		return refreshProbe(dir, probe)
 	case stateForeign:
-		return fmt.Errorf("not made by contain (no %s): remove it or set CONTAIN_ROOTFS to another directory", MarkerName)
+		return fmt.Errorf("not made by contain (no %s): the default rootfs is contain's to build and rebuild; for a rootfs of yours, use run --rootfs DIR, or set CONTAIN_ROOTFS to another directory", MarkerName)
 	}
 	return buildDefault(dir, probe, log)
 }

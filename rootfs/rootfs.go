@@ -265,6 +265,7 @@ var baseFiles = []struct{ name, content string }{
 	{"etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
 	{"etc/group", "root:x:0:\nnogroup:x:65534:\n"},
 	{"etc/hostname", "contain\n"},
+	{"etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"}, // localhost resolves
 	{"etc/resolv.conf", "# no network by default\n"},
 }
 
