@@ -130,6 +130,11 @@ type console struct {
 // newConsole wraps the pty master; when stdin is a terminal it goes raw, so that every key
 // (Ctrl-C included) reaches the container's line discipline rather than ours.
 func newConsole(masterFD int, stdin *os.File) (*console, error) {
+	// Non-blocking, so that Go's poller waits for it: a Close then ends a Read in progress at
+	// once, where a blocking read(2) would hold the fd, and the pty, open until output came.
+	if err := unix.SetNonblock(masterFD, true); err != nil {
+		return nil, fmt.Errorf("fcntl O_NONBLOCK on the pty master: %w", err)
+	}
 	c := &console{master: os.NewFile(uintptr(masterFD), "pty-master")}
 	if stdin == nil {
 		return c, nil
@@ -261,8 +266,15 @@ func relayConsole(c *console, stdin, stdout *os.File) *relay {
 					break
 				}
 			}
-			if c.host == nil {
+			switch {
+			case c.host == nil:
 				c.endInput(last != '\n', r.done)
+			case hungUp(c.host):
+				// The user's terminal went away (ssh lost, its window closed). Hang up the
+				// container's as the kernel hung up ours: closing the master ends the pty, so
+				// its shell reads end of file and exits. As pid 1 it ignores the SIGHUP that
+				// contain forwards, and would otherwise run on with no one to type to it.
+				c.master.Close()
 			}
 		}()
 	}
@@ -293,6 +305,14 @@ func relayConsole(c *console, stdin, stdout *os.File) *relay {
 		}
 	}()
 	return r
+}
+
+// hungUp says whether the terminal f was hung up: the kernel then answers every ioctl of it
+// with EIO (tty_io.c, hung_up_tty_ioctl). A read that failed for another reason (a background
+// process of an orphaned process group gets EIO too) leaves the terminal as it is.
+func hungUp(f *os.File) bool {
+	_, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
+	return err == unix.EIO
 }
 
 // ptyQuiet is how long the output must have been still, after the program exited, before

@@ -25,12 +25,19 @@ func openPty(t *testing.T) (master, slave *os.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	// The ioctls through SyscallConn, not Fd(): Fd() would make the master blocking, and a
+	// Close then waits for a Read in progress to end (TestTerminalHangupEndsTheShell).
+	raw, err := m.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
+	}
+	var n uint32
+	if cerr := raw.Control(func(fd uintptr) {
+		if err = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); err == nil {
+			n, err = unix.IoctlGetUint32(int(fd), unix.TIOCGPTN)
+		}
+	}); cerr != nil || err != nil {
+		t.Fatal(cerr, err)
 	}
 	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -369,5 +376,25 @@ func TestTerminalRunWithoutAPidNamespaceEnds(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "from-init") {
 		t.Errorf("the terminal shows %q, want init's output", out.String())
+	}
+}
+
+// The user's terminal hung up (an ssh connection lost, its window closed): the container's
+// terminal is hung up too, so its shell, which as pid 1 ignores the SIGHUP, reads end of
+// file and exits, and contain with it.
+func TestTerminalHangupEndsTheShell(t *testing.T) {
+	needContainer(t)
+	master, slave := openPty(t)
+	out, done := onPty(t, containCmd("run", "--rootfs", testRootfs, "-t", "--", "sh"), master, slave)
+	out.waitText(t, 0, "# ")
+	// The terminal emulator goes: its master closes (the reader above, parked in Go's poller,
+	// lets go of it at once), and the kernel hangs up the slave, contain's terminal.
+	if err := master.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("contain still runs 10 s after its terminal hung up; the screen:\n%s", out)
 	}
 }
