@@ -44,7 +44,10 @@ func newApp() *cli.App {
 			default:
 				return fmt.Errorf("--rootless %q: want true, false or auto", c.String("rootless"))
 			}
-			return setupLogging(c)
+			if err := setupLogging(c); err != nil {
+				return err
+			}
+			return needRoot(c.Args().Slice())
 		},
 		Commands: []*cli.Command{runCommand, createCommand, startCommand, execCommand, stateCommand, killCommand,
 			deleteCommand, listCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand, featuresCommand,
@@ -65,6 +68,30 @@ func newApp() *cli.App {
 	cli.VersionFlag = cachedBoolFlag(cli.VersionFlag)
 	cacheFlagNames(app.Flags, app.Commands)
 	return app
+}
+
+// rootVerbs need root: they make or reach namespaces, mounts, cgroups and the state under
+// /run/contain (0700). spec, features, version and help do not.
+var rootVerbs = map[string]bool{"run": true, "create": true, "start": true, "exec": true, "state": true,
+	"kill": true, "delete": true, "list": true, "ps": true, "pause": true, "resume": true, "update": true,
+	"events": true, "rootfs": true, "checkpoint": true, "restore": true}
+
+// needRoot refuses, with the reason, a verb of rootVerbs run by another user than root: it
+// would fail further on, at a file it may not open, with a message that does not say why.
+// Asking for its help is fine.
+func needRoot(args []string) error {
+	if len(args) == 0 || !rootVerbs[args[0]] || os.Geteuid() == 0 {
+		return nil
+	}
+	for _, a := range args[1:] {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "--help" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s needs root: namespaces, mounts, cgroups and the containers' state are root's (run it with sudo; contain has no rootless mode)", args[0])
 }
 
 // idVerbs are the verbs whose arguments are a container id (and kill's signal): their flags

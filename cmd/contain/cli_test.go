@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -340,6 +341,44 @@ func TestCheckpointAndRestoreSaySo(t *testing.T) {
 		r := contain(t, "", verb, "--image-path", "/tmp/x", "--leave-running", "someid")
 		if r.code == 0 || !strings.Contains(r.stderr, verb+": contain has no checkpoint and restore") {
 			t.Errorf("%s: exit %d, %q", verb, r.code, r.stderr)
+		}
+	}
+}
+
+// A user other than root is told that contain needs root, before anything fails on the way;
+// help and version work for anyone.
+func TestVerbsNeedRoot(t *testing.T) {
+	needContainer(t)
+	dir, err := os.MkdirTemp("", "contain-nonroot-") // 0755: nobody must reach the binary
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "contain")
+	data, err := os.ReadFile(containBin)
+	if err == nil {
+		err = os.WriteFile(bin, data, 0o755)
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, args := range [][]string{{"run", "--", "true"}, {"list"}, {"delete", "x"}} {
+		if out, err := asNobody(args...); err == nil || !strings.Contains(out, args[0]+" needs root") {
+			t.Errorf("contain %s as nobody: %v, %q; want a failure that says it needs root", strings.Join(args, " "), err, out)
+		}
+	}
+	for _, args := range [][]string{{"run", "--help"}, {"version"}, {"spec", "--help"}} {
+		if out, err := asNobody(args...); err != nil {
+			t.Errorf("contain %s as nobody: %v, %q; want it to work", strings.Join(args, " "), err, out)
 		}
 	}
 }
