@@ -583,6 +583,10 @@ func (p *initProcess) awaitReady(hooks *specs.Hooks, state specs.State) error {
 		if errors.Is(err, io.EOF) {
 			ws := <-p.exited
 			p.exited = nil
+			if ws.Signaled() && ws.Signal() == unix.SIGKILL {
+				// What kills init unasked, before the program: the OOM killer, mostly.
+				return fmt.Errorf("container init was killed (SIGKILL) during setup: a memory limit too small for it (the OOM killer), or a kill from outside")
+			}
 			return fmt.Errorf("container init exited during setup (status %d)", statusOf(ws))
 		}
 		if err != nil {

@@ -415,6 +415,13 @@ func TestCgroupLimitsHold(t *testing.T) {
 	if r := contain(t, "", "run", "--rootfs", testRootfs, "--memory", "64M", "--", "/bin/probe", "memhog", "16"); r.code != 0 {
 		t.Errorf("memhog 16 under --memory 64M: exit %d %s", r.code, r.stderr)
 	}
+	// Limits that cannot work say why: one too small for init itself, swap without memory.
+	if r := contain(t, "", "run", "--rootfs", testRootfs, "--memory", "1k", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "memory limit too small") {
+		t.Errorf("--memory 1k: exit %d %q, want a failure that names the memory limit", r.code, r.stderr)
+	}
+	if r := contain(t, "", "run", "--rootfs", testRootfs, "--memory-swap", "10M", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "give --memory too") {
+		t.Errorf("--memory-swap alone: exit %d %q, want a failure that asks for --memory", r.code, r.stderr)
+	}
 }
 
 // A spec's pids limit of 0 is "not set", as runc 1.1 reads it, with a warning: podman 4.3

@@ -138,6 +138,10 @@ func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, error) {
 	if mem.Limit != nil && mem.Swap == nil && c.Command.Name == "run" {
 		mem.Swap = mem.Limit // no swap unless asked: the limit is the limit
 	}
+	if mem.Swap != nil && mem.Limit == nil && c.Command.Name == "run" {
+		// update may change the swap limit alone: the container has a memory limit already.
+		return nil, errors.New("--memory-swap: give --memory too (the swap limit is memory and swap together, as in docker run)")
+	}
 	if *mem != (specs.LinuxMemory{}) {
 		r.Memory = mem
 	}
