@@ -133,6 +133,16 @@ func loadJSON(path string, v any, missingHint string) ([]string, error) {
 	return decodeWithWarnings(data, path, v)
 }
 
+// lineAndColumn says where byte offset (a json.SyntaxError's: the byte just read) is in data,
+// as editors count: lines and columns from 1.
+func lineAndColumn(data []byte, offset int64) (line, col int) {
+	before := data[:min(int(offset), len(data))]
+	if i := bytes.LastIndexByte(before, '\n'); i >= 0 {
+		before = before[i+1:]
+	}
+	return bytes.Count(data[:min(int(offset), len(data))], []byte{'\n'}) + 1, len(before)
+}
+
 // decodeWithWarnings decodes the JSON document data, from name, into v: one JSON value and
 // nothing after it, and a warning for each member that matches no field.
 func decodeWithWarnings(data []byte, name string, v any) ([]string, error) {
@@ -140,6 +150,11 @@ func decodeWithWarnings(data []byte, name string, v any) ([]string, error) {
 		return nil, fmt.Errorf("parse %s: file is empty", name)
 	}
 	unknown, err := decodeJSON(data, v)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) && syntax.Offset > 0 {
+		line, col := lineAndColumn(data, syntax.Offset)
+		return nil, fmt.Errorf("parse %s: line %d, column %d: %w", name, line, col, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", name, err)
 	}

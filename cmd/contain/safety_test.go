@@ -133,6 +133,9 @@ func TestBadInputIsRefused(t *testing.T) {
 		{"missing config", func(t *testing.T, b string) { os.Remove(filepath.Join(b, "config.json")) }, "c1", "no such file"},
 		{"empty config", func(t *testing.T, b string) { os.WriteFile(filepath.Join(b, "config.json"), nil, 0o644) }, "c1", "empty"},
 		{"malformed config", func(t *testing.T, b string) { os.WriteFile(filepath.Join(b, "config.json"), []byte("{"), 0o644) }, "c1", "parse"},
+		{"a comma too many", func(t *testing.T, b string) {
+			os.WriteFile(filepath.Join(b, "config.json"), []byte("{\n \"ociVersion\": \"1.0.2\",\n}\n"), 0o644)
+		}, "c1", "line 3, column 1: invalid character '}'"},
 		{"missing rootfs", func(t *testing.T, b string) { os.RemoveAll(filepath.Join(b, "rootfs")) }, "c1", "no such file"},
 		{"rootfs is a file", func(t *testing.T, b string) {
 			os.RemoveAll(filepath.Join(b, "rootfs"))
