@@ -37,6 +37,9 @@ func planCgroup(spec *specs.Spec, st *State) (cgroups.Manager, error) {
 	owned, exists := cg.Missing()
 	if exists {
 		// Two containers in one cgroup could not be limited, frozen or killed apart.
+		if spec.Linux.CgroupsPath == "" { // the default, named after the id
+			return nil, fmt.Errorf("cgroup %s already exists: a container %q runs under another state root (--root), or one left it behind (rmdir it when it holds no process)", path, st.ID)
+		}
 		return nil, fmt.Errorf("cgroup %s already exists: is another container using linux.cgroupsPath %q?", path, spec.Linux.CgroupsPath)
 	}
 	st.Cgroup = &CgroupRecord{Path: path, Owned: owned}

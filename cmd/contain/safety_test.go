@@ -197,6 +197,12 @@ func TestDuplicateIDIsRefused(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "already exists") {
 		t.Errorf("second run with the same id: exit %d, stderr %q", r.code, r.stderr)
 	}
+	// Under another state root, the id's cgroup is what is taken: the message says so.
+	other := t.TempDir()
+	r = contain(t, "", "--root", other, "run", "--bundle", bundle, "dup")
+	if r.code == 0 || !strings.Contains(r.stderr, "another state root") {
+		t.Errorf("the same id under another --root: exit %d, stderr %q, want a failure that names the state root", r.code, r.stderr)
+	}
 	first.signal(t, syscall.SIGTERM, "SIGTERM")
 	if code := first.wait(t); code != 0 {
 		t.Errorf("first container: exit %d after SIGTERM, want 0", code)
