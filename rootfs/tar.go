@@ -94,10 +94,13 @@ type unpacker struct {
 // devices made (a parameter, not a look at our uid, so tests can cover both as root).
 func unpack(t *tree, tr *tar.Reader, log logger, asRoot bool) error {
 	u := &unpacker{t: t, log: log, root: asRoot}
-	for {
+	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
+		}
+		if err != nil && entries == 0 && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tar.ErrHeader)) {
+			return fmt.Errorf("read tar: not a tar archive (no tar header at its start): %w", err)
 		}
 		if err != nil {
 			return fmt.Errorf("read tar: %w", err)

@@ -331,6 +331,8 @@ func TestUnpackRefusesWhatIsNoArchive(t *testing.T) {
 		{"empty gzip stream", "empty file: not a tar archive", gzipped(t, nil)},
 		{"xz", "xz-compressed archives are not read: unpack it with xz -d first", []byte("\xfd7zXZ\x00\x00\x04")},
 		{"zstd", "zstd-compressed archives are not read", []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0}},
+		{"a text file", "not a tar archive (no tar header at its start)", []byte("hello world\n")},
+		{"a block of text", "not a tar archive (no tar header at its start)", bytes.Repeat([]byte("not a tar header "), 64)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newSandbox(t)
