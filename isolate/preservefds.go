@@ -51,7 +51,7 @@ func CheckPreservedFDs(n int) error {
 			return fmt.Errorf("--preserve-fds %d: fd %d is not open: %w", n, fd, err)
 		}
 		if flags&unix.FD_CLOEXEC != 0 {
-			return fmt.Errorf("--preserve-fds %d: fd %d was not inherited (it is close-on-exec)", n, fd)
+			return fmt.Errorf("--preserve-fds %d: fd %d was not passed to contain (that number is a file contain opened itself, close-on-exec)", n, fd)
 		}
 	}
 	return nil
