@@ -169,9 +169,25 @@ func noArgs(c *cli.Context) error {
 // The process runs one command, so one list serves both verbs.
 var (
 	envValues    = new(cli.StringSlice)
-	envFlag      = &cli.StringSliceFlag{Name: "env", Usage: "set `KEY=VAL` in the environment (also -e)", Destination: envValues, KeepSpace: true}
+	envFlag      = &cli.StringSliceFlag{Name: "env", Usage: "set `KEY=VAL` in the environment (also -e; a lone KEY takes contain's own)", Destination: envValues, KeepSpace: true}
 	envShortFlag = &cli.StringSliceFlag{Name: "e", Usage: "--env", Hidden: true, Destination: envValues, KeepSpace: true}
 )
+
+// envFromFlags is -e and --env as docker reads them: KEY=VAL as it is, and a lone KEY is the
+// variable of contain's own environment, left out when contain has none of that name.
+func envFromFlags() []string {
+	var env []string
+	for _, kv := range envValues.Value() {
+		if !strings.Contains(kv, "=") && kv != "" {
+			if v, ok := os.LookupEnv(kv); ok {
+				env = append(env, kv+"="+v)
+			}
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
 
 // cacheFlagNames makes the flags answer Names() from a list made once. urfave/cli works out a
 // flag's names with a regular expression each time it asks, and it asks every flag for them

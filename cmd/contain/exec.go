@@ -135,7 +135,7 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 		return nil, err
 	}
 	p.Args = c.Args().Slice()[1:]
-	p.Env = append(p.Env, envValues.Value()...)
+	p.Env = append(p.Env, envFromFlags()...)
 	if c.IsSet("cwd") {
 		p.Cwd = c.String("cwd")
 	}

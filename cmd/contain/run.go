@@ -220,7 +220,7 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	if c.Bool("tty") {
 		setTerminal(spec) // before -e: a TERM given there wins
 	}
-	spec.Process.Env = append(spec.Process.Env, envValues.Value()...)
+	spec.Process.Env = append(spec.Process.Env, envFromFlags()...)
 	if c.IsSet("user") {
 		if spec.Process.User, err = isolate.LookupUser(dir, c.String("user")); err != nil {
 			return err

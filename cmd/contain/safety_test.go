@@ -181,7 +181,7 @@ func TestBadInputIsRefused(t *testing.T) {
 func TestQuickFormBadUserAndEnvAreRefused(t *testing.T) {
 	needContainer(t)
 	for _, args := range [][]string{{"--user", "4294967295", "--", "id"}, {"--user", "1000:4294967295", "--", "id"},
-		{"-e", "FOO", "--", "true"}, {"--hostname", "", "--", "hostname"}} {
+		{"-e", "=bar", "--", "true"}, {"--hostname", "", "--", "hostname"}} {
 		r := contain(t, "", append([]string{"run", "--rootfs", testRootfs}, args...)...)
 		if r.code == 0 || !strings.Contains(r.stderr, "out of range") && !strings.Contains(r.stderr, "want KEY=VALUE") && !strings.Contains(r.stderr, "--hostname: empty") {
 			t.Errorf("run %q: exit %d, stdout %q, stderr %q; want it refused", args, r.code, r.stdout, r.stderr)
@@ -382,4 +382,16 @@ func fakeNull(t *testing.T, dir, kind, hostFile string) string {
 		t.Fatal(err)
 	}
 	return null
+}
+
+// -e KEY alone takes contain's own value, as docker run's does, and is left out when contain
+// has no such variable.
+func TestEnvFromTheHost(t *testing.T) {
+	needContainer(t)
+	t.Setenv("CONTAIN_TEST_FROM_HOST", "a b")
+	os.Unsetenv("CONTAIN_TEST_NOT_SET")
+	out := mustRun(t, "run", "--rootfs", testRootfs, "-e", "CONTAIN_TEST_FROM_HOST", "-e", "CONTAIN_TEST_NOT_SET", "--", "env")
+	if !strings.Contains(out, "CONTAIN_TEST_FROM_HOST=a b\n") || strings.Contains(out, "CONTAIN_TEST_NOT_SET") {
+		t.Errorf("env with -e CONTAIN_TEST_FROM_HOST -e CONTAIN_TEST_NOT_SET:\n%s\nwant the first with the host's value, not the second", out)
+	}
 }
