@@ -75,24 +75,15 @@ func Create(o RunOptions) error {
 			c.kill()
 		}
 	}()
-	devices, err := moveNetDevices(o.Spec.Linux.NetDevices, c.pidfd)
-	if err != nil {
-		return err
-	}
-	defer func() { devices.release(!ok, o.Log) }() // before the kill: back to the host if create failed
 	if h := o.Spec.Hooks; h != nil {
 		// start runs poststart and delete runs poststop, long after this process is gone.
 		state.state.Poststart, state.state.Poststop = h.Poststart, h.Poststop
 	}
-	if err := state.noteInit(c.pid); err != nil {
+	devices, err := readyInit(c, o, state)
+	if err != nil {
 		return err
 	}
-	if err := c.sendState(o.Spec, state.state.State); err != nil {
-		return err
-	}
-	if err := c.awaitReady(o.Spec.Hooks, state.state.State); err != nil {
-		return err
-	}
+	defer func() { devices.release(!ok, o.Log) }() // before the kill: back to the host if create failed
 	if err := c.created(o, state); err != nil {
 		return err
 	}

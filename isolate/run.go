@@ -130,25 +130,15 @@ func Run(o RunOptions) (int, error) {
 	made = true
 	defer c.kill()
 	o.Log.Debug("init started", "pid", c.pid)
-	devices, err := moveNetDevices(o.Spec.Linux.NetDevices, c.pidfd)
+	if h := o.Spec.Hooks; h != nil && o.Keep {
+		state.state.Poststop = h.Poststop // for the delete of the stopped container
+	}
+	devices, err := readyInit(c, o, state)
 	if err != nil {
 		return 0, err
 	}
 	started := false
 	defer func() { devices.release(!started, o.Log) }() // before the kill: back to the host if it never ran
-	if h := o.Spec.Hooks; h != nil && o.Keep {
-		state.state.Poststop = h.Poststop // for the delete of the stopped container
-	}
-	if err := state.noteInit(c.pid); err != nil {
-		return 0, err
-	}
-	hooks := o.Spec.Hooks
-	if err := c.sendState(o.Spec, state.state.State); err != nil {
-		return 0, err
-	}
-	if err := c.awaitReady(hooks, state.state.State); err != nil {
-		return 0, err
-	}
 	o.Log.Debug("init ready: namespaces, mounts, pivot_root, user and capabilities done")
 	// run goes from "creating" straight to "running": no `start` waits on a "created" state
 	// here, and one state write fewer is a faster start.
@@ -164,7 +154,7 @@ func Run(o RunOptions) (int, error) {
 		return 0, err
 	}
 	o.Log.Debug("container running", "id", o.ID, "pid", c.pid)
-	if hooks != nil {
+	if hooks := o.Spec.Hooks; hooks != nil {
 		// A failure stops the container (runtime.md step 9): the deferred kill.
 		if err := runHooks("poststart", hooks.Poststart, state.state.State); err != nil {
 			return 0, err
@@ -174,6 +164,29 @@ func Run(o RunOptions) (int, error) {
 	o.Log.Debug("container exited", "id", o.ID, "status", status)
 	kept = err == nil && o.Keep
 	return status, err
+}
+
+// readyInit brings a started init to ready, for Run and Create alike: the network devices
+// moved into its namespace, its pid in the state, the state sent when init waits for it, and
+// its setup (mounts, pivot_root, user...) done. The devices it returns are the caller's to
+// release; when it fails, it has given them back to the host itself.
+func readyInit(c *initProcess, o RunOptions, state *stateDir) (*netDevices, error) {
+	devices, err := moveNetDevices(o.Spec.Linux.NetDevices, c.pidfd)
+	if err != nil {
+		return nil, err
+	}
+	err = state.noteInit(c.pid)
+	if err == nil {
+		err = c.sendState(o.Spec, state.state.State)
+	}
+	if err == nil {
+		err = c.awaitReady(o.Spec.Hooks, state.state.State)
+	}
+	if err != nil {
+		devices.release(true, o.Log)
+		return nil, err
+	}
+	return devices, nil
 }
 
 // idTaken says that a container with o's id exists already.

@@ -254,7 +254,7 @@ func TestFlagNames(t *testing.T) {
 	}
 	help := mustRunCLI(t, "run", "--help")
 	// -e is a flag of its own beside --env (see envValues in app.go), hidden from the list.
-	for _, want := range []string{"--bundle DIR, -b DIR", "--memory BYTES, -m BYTES", "--env KEY=VAL", "(also -e)", "--tty, -t"} {
+	for _, want := range []string{"--bundle DIR, -b DIR", "--memory BYTES, -m BYTES", "--env KEY=VAL", "(also -e;", "--tty, -t", "--interactive, -i"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("run --help lacks %q", want)
 		}
