@@ -83,13 +83,15 @@ func Create(o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	defer func() { devices.release(!ok, o.Log) }() // before the kill: back to the host if create failed
+	// Before the kill: back to the host if create fails (once released below, this does nothing).
+	defer devices.release(true, o.Log)
 	if err := c.created(o, state); err != nil {
 		return err
 	}
 	o.Log.Debug("container created", "id", o.ID, "pid", c.pid)
 	c.sync.close() // init no longer listens; it waits on the fifo
 	c.sync = nil
+	devices.release(false, o.Log) // created: the devices are the container's
 	ok = true
 	return nil
 }

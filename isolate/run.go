@@ -137,8 +137,9 @@ func Run(o RunOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	started := false
-	defer func() { devices.release(!started, o.Log) }() // before the kill: back to the host if it never ran
+	// Before the kill: back to the host if the program never started (once released below,
+	// this does nothing).
+	defer devices.release(true, o.Log)
 	o.Log.Debug("init ready: namespaces, mounts, pivot_root, user and capabilities done")
 	// run goes from "creating" straight to "running": no `start` waits on a "created" state
 	// here, and one state write fewer is a faster start.
@@ -148,8 +149,7 @@ func Run(o RunOptions) (int, error) {
 	if err := c.start(); err != nil {
 		return 0, err
 	}
-	started = true
-	devices.release(false, o.Log)
+	devices.release(false, o.Log) // the program runs: the devices are the container's
 	if err := state.update(specs.StateRunning, c.pid); err != nil {
 		return 0, err
 	}

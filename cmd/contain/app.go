@@ -173,6 +173,10 @@ var (
 	envShortFlag = &cli.StringSliceFlag{Name: "e", Usage: "--env", Hidden: true, Destination: envValues, KeepSpace: true}
 )
 
+// interactiveFlag is docker's -i, for run and exec, which contain takes and needs not: a
+// container's process always gets contain's stdin (-t makes it a terminal).
+var interactiveFlag = &cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "accepted, as docker has it: the process always gets contain's stdin"}
+
 // envFromFlags is -e and --env as docker reads them: KEY=VAL as it is, and a lone KEY is the
 // variable of contain's own environment, left out when contain has none of that name.
 func envFromFlags() []string {

@@ -54,10 +54,6 @@ var runCommand = &cli.Command{
 	UseShortOptionHandling: true,
 }
 
-// interactiveFlag is docker's -i, which contain takes and needs not: a container's process
-// always gets contain's stdin (-t makes it a terminal).
-var interactiveFlag = &cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "accepted, as docker has it: the process always gets contain's stdin"}
-
 func runAction(c *cli.Context) error {
 	isolate.RelaxMonitor()
 	opts := isolate.RunOptions{
