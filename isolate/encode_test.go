@@ -112,7 +112,7 @@ func TestEncodeJSONAsEncodingJSON(t *testing.T) {
 		"default init config":  newInitConfig(DefaultSpec(), "/rootfs", "/bundle", false),
 		"state":                st,
 		"state pointer":        &st,
-		"message":              message{Type: msgError, Text: "mount /proc: EPERM", Errno: 1},
+		"message":              message{Type: msgError, Text: "exec x: executable file not found in $PATH", Status: 127},
 		"empty message":        message{},
 		"corners":              corners,
 		"corners, addressable": &corners,

@@ -52,3 +52,35 @@ func hint(op string, err error) string {
 	}
 	return ""
 }
+
+// ExecError is the error of a container whose program could not be executed. Status is what
+// a shell exits with when it cannot run a command, as docker run and podman run do too: 127
+// when the program (or its interpreter) is not there, 126 when it is there but cannot be
+// executed (no x bit, a directory, a noexec mount, an unknown format).
+type ExecError struct {
+	Text   string
+	Status int
+}
+
+func (e *ExecError) Error() string { return e.Text }
+
+// execStatus is the Status of an ExecError for err, in the process that tried the exec (or
+// looked the program up for it), or 0 when err is not about executing the program.
+func execStatus(err error) int {
+	var pe *pathError
+	if !errors.As(err, &pe) || pe.op != "exec" {
+		return 0
+	}
+	if errors.Is(pe.err, unix.ENOENT) || errors.Is(pe.err, errNotInPath) {
+		return 127
+	}
+	return 126
+}
+
+// initFailed is the runtime's error for init's msgError m.
+func initFailed(m message) error {
+	if m.Status != 0 {
+		return &ExecError{Text: m.Text, Status: m.Status}
+	}
+	return errors.New(m.Text)
+}

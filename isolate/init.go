@@ -153,12 +153,10 @@ func Init() {
 	if err == nil {
 		err = errors.New("init: returned without exec") // unreachable: exec does not return
 	}
-	var errno unix.Errno
-	errors.As(err, &errno)
 	if startFifo >= 0 {
 		// After `contain start` (see waitExecFifo): start reads it from the fifo.
 		unix.Write(startFifo, []byte(err.Error()))
-	} else if sendMessage(initSyncFD, message{Type: msgError, Text: err.Error(), Errno: int(errno)}) != nil {
+	} else if sendMessage(initSyncFD, message{Type: msgError, Text: err.Error(), Status: execStatus(err)}) != nil {
 		fmt.Fprintln(os.Stderr, "contain init:", err)
 	}
 	os.Exit(1)
@@ -319,6 +317,11 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 			return err
 		}
 		cfg.Rootfs = merged
+		if spec.Hostname != "" {
+			if err := hostnameInEtc(merged, spec.Hostname); err != nil {
+				return err
+			}
+		}
 	}
 	if baseline&unix.MS_SHARED != 0 {
 		if err := makeParentMountPrivate(cfg.Rootfs); err != nil {

@@ -84,3 +84,49 @@ func throwawayRoot(rootfs string) (string, error) {
 	}
 	return o.Merged(), nil
 }
+
+// hostnameInEtc makes a throwaway root's /etc/hostname name the container's host, as it does
+// in a docker container: programs that read the file rather than ask uname(2) see the name
+// given with --hostname. Only a regular file that says something else is rewritten, and the
+// write lands in the throwaway root's tmpfs. It runs before the spec's mounts, so the path
+// resolves within the image alone (and any symlink in it stays inside, RESOLVE_IN_ROOT).
+func hostnameInEtc(root, hostname string) error {
+	rootfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"open", root, err}
+	}
+	defer unix.Close(rootfd)
+	fd, err := openInRoot(rootfd, "/etc/hostname", 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // an image without the file: programs get the name from uname(2)
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &pathError{"fstat", "/etc/hostname", err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil
+	}
+	want := hostname + "\n"
+	f, err := os.OpenFile(fdPath(fd), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("/etc/hostname: %w", err)
+	}
+	defer f.Close()
+	have := make([]byte, len(want)+1)
+	n, _ := f.ReadAt(have, 0)
+	if string(have[:n]) == want {
+		return nil
+	}
+	if err := f.Truncate(0); err != nil {
+		return fmt.Errorf("/etc/hostname: %w", err)
+	}
+	if _, err := f.WriteAt([]byte(want), 0); err != nil {
+		return fmt.Errorf("/etc/hostname: %w", err)
+	}
+	return nil
+}

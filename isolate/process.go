@@ -177,8 +177,10 @@ func lookPath(file string, env []string) (string, error) {
 	if denied {
 		return "", &pathError{"exec", file, unix.EACCES}
 	}
-	return "", fmt.Errorf("exec %s: executable file not found in $PATH", file)
+	return "", &pathError{"exec", file, errNotInPath}
 }
+
+var errNotInPath = errors.New("executable file not found in $PATH")
 
 func checkExecutable(path string) error {
 	info, err := os.Stat(path)

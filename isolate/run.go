@@ -616,7 +616,7 @@ func (p *initProcess) awaitReady(hooks *specs.Hooks, state specs.State) error {
 				return err
 			}
 		case msgError:
-			return errors.New(m.Text)
+			return initFailed(m)
 		case msgPty:
 			if err := p.receivePty(fds, m.Text); err != nil {
 				return err
@@ -637,7 +637,7 @@ func (p *initProcess) start() error {
 	case err != nil:
 		return err
 	case m.Type == msgError:
-		return errors.New(m.Text)
+		return initFailed(m)
 	}
 	return fmt.Errorf("init: unexpected message %q after start", m.Type)
 }

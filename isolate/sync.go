@@ -14,9 +14,11 @@ import (
 // descriptors (the pty master) travel with a message as SCM_RIGHTS, see unix(7). Init's end is
 // close-on-exec, so the parent reads end-of-file at the very moment execve(2) succeeds.
 type message struct {
-	Type  string `json:"type"` // msgReady, msgStart, msgError, msgPty, ...
-	Text  string `json:"text,omitempty"`
-	Errno int    `json:"errno,omitempty"`
+	Type string `json:"type"` // msgReady, msgStart, msgError, msgPty, ...
+	Text string `json:"text,omitempty"`
+	// Status, with msgError: the program could not be executed, and a shell would exit with
+	// this status for it (see ExecError).
+	Status int `json:"status,omitempty"`
 }
 
 const (

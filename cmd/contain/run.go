@@ -67,10 +67,11 @@ func runAction(c *cli.Context) error {
 		NoNewKeyring: c.Bool("no-new-keyring"),
 	}
 	var err error
-	if ociForm(c) {
-		err = bundleRun(c, &opts)
-	} else {
+	quick := !ociForm(c)
+	if quick {
 		err = quickRun(c, &opts)
+	} else {
+		err = bundleRun(c, &opts)
 	}
 	if err != nil {
 		return err
@@ -92,6 +93,12 @@ func runAction(c *cli.Context) error {
 	}
 	opts.Signals = isolate.CatchSignals() // this process ends with its container
 	status, err := isolate.Run(opts)
+	var notRun *isolate.ExecError
+	if quick && errors.As(err, &notRun) {
+		// docker run's statuses, which scripts test for: 127 not found, 126 not executable.
+		// The OCI form keeps runc's 1, which engines expect.
+		return failedWith{err, notRun.Status}
+	}
 	if err != nil {
 		return err
 	}

@@ -168,6 +168,22 @@ func TestExitStatus(t *testing.T) {
 	if r.code != 137 {
 		t.Errorf("killed child: exit %d, want 137", r.code)
 	}
+	// A program that cannot run: the quick form exits as docker run does, 127 when it is not
+	// there, 126 when it is but cannot be executed; the OCI form as runc does, 1.
+	for _, tc := range []struct {
+		program string
+		want    int
+	}{{"nosuchprogram", 127}, {"/no/such/program", 127}, {"/etc/passwd", 126}, {"/etc", 126}} {
+		r := contain(t, "", "run", "--rootfs", testRootfs, "--", tc.program)
+		if r.code != tc.want || !strings.Contains(r.stderr, "exec "+tc.program) {
+			t.Errorf("run -- %s: exit %d, stderr %q; want %d", tc.program, r.code, r.stderr, tc.want)
+		}
+	}
+	bundle := newBundle(t, nil)
+	editSpec(t, bundle, func(s obj) { process(s)["args"] = list{"nosuchprogram"} })
+	if r := contain(t, "", "run", "--bundle", bundle, "c1"); r.code != 1 {
+		t.Errorf("run --bundle, program not found: exit %d, want runc's 1 (stderr %q)", r.code, r.stderr)
+	}
 }
 
 func TestStdioIsByteExact(t *testing.T) {
@@ -355,6 +371,13 @@ func TestQuickFormLeavesTheDefaultRootfsAsItWas(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "bin/ls")); err != nil {
 		t.Errorf("bin/ls went from the default rootfs: %v", err)
+	}
+	// /etc/hostname follows --hostname, as docker's does, in the run's own copy only.
+	if out := quick("--hostname", "box", "--", "cat", "/etc/hostname"); out != "box\n" {
+		t.Errorf("/etc/hostname with --hostname box says %q", out)
+	}
+	if out, err := os.ReadFile(filepath.Join(dir, "etc/hostname")); err != nil || string(out) != "contain\n" {
+		t.Errorf("the default rootfs's /etc/hostname says %q (%v), want contain", out, err)
 	}
 	own := t.TempDir()
 	if err := rootfs.Build(filepath.Join(own, "r"), rootfs.Options{From: "busybox", Probe: probeBin}); err != nil {
