@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -421,6 +422,15 @@ func TestCgroupLimitsHold(t *testing.T) {
 	}
 	if r := contain(t, "", "run", "--rootfs", testRootfs, "--memory-swap", "10M", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "give --memory too") {
 		t.Errorf("--memory-swap alone: exit %d %q, want a failure that asks for --memory", r.code, r.stderr)
+	}
+	// --cpus as docker run takes it: at least the kernel's 1 ms quota, at most the CPUs there are.
+	for _, n := range []string{"0.001", strconv.Itoa(runtime.NumCPU() + 1)} {
+		if r := contain(t, "", "run", "--rootfs", testRootfs, "--cpus", n, "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "(want 0.01 to ") {
+			t.Errorf("--cpus %s: exit %d %q, want a failure that gives the range", n, r.code, r.stderr)
+		}
+	}
+	if r := contain(t, "", "run", "--rootfs", testRootfs, "--cpus", strconv.Itoa(runtime.NumCPU()), "--", "true"); r.code != 0 {
+		t.Errorf("--cpus %d, every CPU: exit %d %q", runtime.NumCPU(), r.code, r.stderr)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -173,6 +174,10 @@ func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, error) {
 	return r, nil
 }
 
+// minQuota is the shortest CFS quota the kernel takes, in µs (cpu.max and cpu.cfs_quota_us
+// refuse less with EINVAL; Documentation/scheduler/sched-bwc.rst).
+const minQuota = 1000
+
 func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 	cpu := &specs.LinuxCPU{Cpus: c.String("cpuset-cpus"), Mems: c.String("cpuset-mems")}
 	if c.IsSet("cpu-shares") && c.IsSet("cpu-weight") {
@@ -222,6 +227,14 @@ func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 			return nil, fmt.Errorf("--cpus %v: want a positive number such as 0.5", n)
 		}
 		q := int64(n * float64(period))
+		least, cpus := float64(minQuota)/float64(period), runtime.NumCPU()
+		if q < minQuota {
+			return nil, fmt.Errorf("--cpus %v: the kernel's shortest quota is 1 ms of each %d µs period (want %.3g to %d)", n, period, least, cpus)
+		}
+		if n > float64(cpus) {
+			// docker run refuses it too: more than there is, it would limit nothing.
+			return nil, fmt.Errorf("--cpus %v: contain may use %d CPUs here (want %.3g to %d)", n, cpus, least, cpus)
+		}
 		cpu.Quota, cpu.Period = &q, &period
 	}
 	if *cpu == (specs.LinuxCPU{}) {
