@@ -86,6 +86,9 @@ var startCommand = &cli.Command{
 			if dir, err = filepath.Abs(d); err != nil {
 				return err
 			}
+			if _, err := insideRepo(root, dir); err != nil {
+				return err
+			}
 		}
 		if err := workshop.WriteExercise(root, step, dir); err != nil {
 			return err
@@ -135,12 +138,20 @@ var checkCommand = &cli.Command{
 			failed++
 			fmt.Printf("✗ %s\n    %v\n    hint: %s\n", r.Check.Name, r.Err, r.Check.Hint)
 		}
+		caveat := checks.Caveat(step.Num)
+		if caveat != "" {
+			fmt.Printf("note: %s\n", caveat)
+		}
 		if !c.Bool("reference") {
 			saveStatus(root, step.Slug, failed == 0)
 		}
 		if failed > 0 {
 			fmt.Printf("%d of %d checks failed\n", failed, len(checks.Suite(step.Num)))
 			return exitCode(1)
+		}
+		if caveat != "" {
+			fmt.Printf("all %d checks passed: step %s done as far as this host can check (see the note)\n", len(checks.Suite(step.Num)), step.Slug)
+			return nil
 		}
 		fmt.Printf("all %d checks passed: step %s done\n", len(checks.Suite(step.Num)), step.Slug)
 		return nil

@@ -19,3 +19,13 @@ func TestFlagsFirst(t *testing.T) {
 		}
 	}
 }
+
+// start and check take --dir only inside the repository: an exercise builds with its go.mod.
+func TestInsideRepo(t *testing.T) {
+	for dir, want := range map[string]string{"/repo/work/00": "work/00", "/repo": ".", "/tmp/x": "", "/repo/../x": "", "/repox/y": ""} {
+		rel, err := insideRepo("/repo", dir)
+		if rel != want || (err == nil) != (want != "") {
+			t.Errorf("insideRepo(/repo, %s) = %q, %v; want %q", dir, rel, err, want)
+		}
+	}
+}

@@ -73,11 +73,21 @@ func goTool() string {
 	return "/usr/local/go/bin/go"
 }
 
-// buildStep compiles the step program in dir into out.
-func buildStep(root, dir, out string) error {
+// insideRepo returns dir relative to the repository at root, and refuses one outside it: an
+// exercise builds with the repository's go.mod, as a package of it.
+func insideRepo(root, dir string) (string, error) {
 	rel, err := filepath.Rel(root, dir)
 	if err != nil || rel == ".." || filepath.IsAbs(rel) || len(rel) > 2 && rel[:3] == "../" {
-		return fmt.Errorf("%s is outside the repository: exercises build inside it (its go.mod)", dir)
+		return "", fmt.Errorf("%s is outside the repository: exercises build inside it (its go.mod)", dir)
+	}
+	return rel, nil
+}
+
+// buildStep compiles the step program in dir into out.
+func buildStep(root, dir, out string) error {
+	rel, err := insideRepo(root, dir)
+	if err != nil {
+		return err
 	}
 	cmd := exec.Command(goTool(), "build", "-o", out, "./"+rel)
 	cmd.Dir = root

@@ -37,6 +37,18 @@ func register(step int, checks ...Check) { suites[step] = append(suites[step], c
 // Suite returns the checks of a step, in order.
 func Suite(step int) []Check { return suites[step] }
 
+// caveats say, per step, what its suite cannot check on this host (nothing: "").
+var caveats = map[int]func() string{}
+
+// Caveat is what step's suite could not check on this host, for `workshop check` to print
+// after the results, or "": a pass then means every TODO of the step ran and was checked.
+func Caveat(step int) string {
+	if c := caveats[step]; c != nil {
+		return c()
+	}
+	return ""
+}
+
 // Steps lists the steps that have a suite.
 func Steps() []int {
 	var n []int

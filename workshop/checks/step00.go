@@ -44,7 +44,7 @@ func init() {
 		},
 		Check{
 			Name: "death by signal N exits 128+N",
-			Hint: "a child killed by a signal has no exit code: look at syscall.WaitStatus.Signaled",
+			Hint: "a child killed by a signal has no exit code: look at syscall.WaitStatus.Signaled (when the first check fails too, start there: no command runs yet)",
 			Run: func(e *Env) error {
 				out, err := e.Run("", "/bin/sh", "-c", "kill -TERM $$")
 				if err != nil {
@@ -58,7 +58,7 @@ func init() {
 		},
 		Check{
 			Name: "stdin, stdout and stderr pass through unchanged",
-			Hint: "give the child our own os.Stdin, os.Stdout and os.Stderr",
+			Hint: "give the child our own os.Stdin, os.Stdout and os.Stderr (when the first check fails too, start there: no command runs yet)",
 			Run: func(e *Env) error {
 				data := make([]byte, 256<<10)
 				rand.Read(data)

@@ -20,7 +20,10 @@ func init() {
 				if err != nil {
 					return err
 				}
-				return rootIsRootfs(e, "/", r.Root)
+				if err := rootIsRootfs(e, "/", r.Root); err != nil {
+					return err
+				}
+				return cwdIsRoot(r)
 			},
 		},
 		Check{
@@ -107,6 +110,16 @@ func rootIsRootfs(e *Env, path string, names []string) error {
 	}
 	if !slices.Equal(names, want) {
 		return fmt.Errorf("%s inside holds %s; the rootfs holds %s", path, strings.Join(names, " "), strings.Join(want, " "))
+	}
+	return nil
+}
+
+// cwdIsRoot checks that the command starts in its new root. chroot(2) and pivot_root(2) leave
+// the working directory of the caller alone: without chdir("/") after them it stays on the
+// host, where getcwd(2) shows it as "(unreachable)/..." and ".." walks the host's tree.
+func cwdIsRoot(r *probe.Report) error {
+	if r.Cwd != "/" {
+		return fmt.Errorf("the command starts in %q, not in / of the rootfs: its working directory is still the host's (chdir(\"/\") after the root changes)", r.Cwd)
 	}
 	return nil
 }

@@ -20,7 +20,10 @@ func init() {
 				if err != nil {
 					return err
 				}
-				return rootIsRootfs(e, "/", r.Root)
+				if err := rootIsRootfs(e, "/", r.Root); err != nil {
+					return err
+				}
+				return cwdIsRoot(r)
 			},
 		},
 		Check{

@@ -112,7 +112,8 @@ func init() {
 		},
 		Check{
 			Name: "the overlay is unmounted and its directory removed afterwards, also when the command fails",
-			Hint: "unmount merged and remove the directory in a defer, after the child exits: then every return path cleans up",
+			Hint: "unmount merged and remove the directory in a defer, after the child exits: then every return path cleans up " +
+				"(the check removed what its own runs left; sudo workshop reset removes what runs of yours left)",
 			Run: func(e *Env) error {
 				for _, command := range [][]string{{"/bin/sh", "-c", "exit 3"}, {"/no/such/command"}} {
 					out, err := e.Run("", command...)
@@ -120,28 +121,83 @@ func init() {
 						return err
 					}
 					dir := overlayDir(out.Pid)
+					// What is left, the check takes away after it (removingLeftovers).
 					if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 						return fmt.Errorf("after %q (exit %d), %s is still there", strings.Join(command, " "), out.Code, dir)
 					}
-					mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+					mounted, err := mountedBelow(dir)
 					if err != nil {
 						return err
 					}
-					for _, line := range strings.Split(string(mountinfo), "\n") {
-						if strings.Contains(line, dir+"/") {
-							return fmt.Errorf("after %q, the host still has a mount there: %s", strings.Join(command, " "), line)
-						}
+					if mounted {
+						return fmt.Errorf("after %q, the host still has a mount under %s", strings.Join(command, " "), dir)
 					}
 				}
 				return nil
 			},
 		},
 	)
+	for i, c := range suites[6] {
+		suites[6][i].Run = removingLeftovers(c.Run)
+	}
 }
 
 // overlayDir is where step 06's parent with this pid keeps its overlay.
 func overlayDir(pid int) string {
 	return filepath.Join(isolate.WorkshopRunDir, fmt.Sprintf("06-overlay-%d", pid))
+}
+
+// removingLeftovers runs a check, then takes away what the runs of the program it made left
+// behind: a learner's program that does not clean up would otherwise leave the host a mounted
+// overlay for every run of every check. Only a run directory that appeared during the check,
+// named after a pid that has exited, is touched: its merged directory unmounted (MNT_DETACH),
+// then, once nothing is mounted there, the directory removed.
+func removingLeftovers(run func(*Env) error) func(*Env) error {
+	return func(e *Env) error {
+		before := overlayDirs()
+		err := run(e)
+		for name := range overlayDirs() {
+			if before[name] {
+				continue
+			}
+			var pid int
+			if _, err := fmt.Sscanf(name, "06-overlay-%d", &pid); err != nil || syscall.Kill(pid, 0) == nil {
+				continue
+			}
+			dir := filepath.Join(isolate.WorkshopRunDir, name)
+			syscall.Unmount(filepath.Join(dir, "merged"), syscall.MNT_DETACH)
+			if mounted, err := mountedBelow(dir); err == nil && !mounted {
+				os.RemoveAll(dir)
+			}
+		}
+		return err
+	}
+}
+
+// overlayDirs lists step 06's run directories that exist now.
+func overlayDirs() map[string]bool {
+	entries, _ := os.ReadDir(isolate.WorkshopRunDir)
+	dirs := map[string]bool{}
+	for _, entry := range entries {
+		if strings.HasPrefix(entry.Name(), "06-overlay-") {
+			dirs[entry.Name()] = true
+		}
+	}
+	return dirs
+}
+
+// mountedBelow says whether the host has a mount beneath dir.
+func mountedBelow(dir string) (bool, error) {
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		if strings.Contains(line, dir+"/") {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // uniqueName is prefix and 12 random hex digits: a name for a check's files and IPC objects

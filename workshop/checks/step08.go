@@ -1,8 +1,10 @@
 package checks
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,6 +66,26 @@ func init() {
 					return fmt.Errorf("/sys/class/net inside lists %s: want lo alone (was that sysfs mounted from the container's network namespace?)", strings.Join(ls.Names, ", "))
 				}
 				return nil
+			},
+		},
+		Check{
+			Name: "the sysfs inside is read-only",
+			Hint: "mount it with unix.MS_RDONLY (and MS_NOSUID, MS_NODEV, MS_NOEXEC): most of sysfs is not namespaced, and a write there would change the host",
+			Run: func(e *Env) error {
+				r, err := e.Report(8)
+				if err != nil {
+					return err
+				}
+				for _, m := range slices.Backward(r.Mounts) { // the last mount on /sys is the one seen
+					if m.MountPoint != "/sys" {
+						continue
+					}
+					if !slices.Contains(strings.Split(m.Options, ","), "ro") {
+						return fmt.Errorf("/sys is mounted %s (%s): a write there would reach the host's devices and kernel settings", m.Options, m.FSType)
+					}
+					return nil
+				}
+				return errors.New("nothing is mounted on /sys inside")
 			},
 		},
 		Check{
