@@ -221,7 +221,7 @@ func validateNamespaces(spec *specs.Spec) error {
 		}
 		seen[ns.Type] = true
 		if ns.Type == specs.UserNamespace {
-			return errors.New("config: linux.namespaces: user namespaces are not supported yet (see steps/11-userns)")
+			return errors.New("config: linux.namespaces: contain does not support user namespaces yet (no uid and gid mappings): run without one (podman: no --uidmap, --gidmap or --userns)")
 		}
 		if ns.Type == specs.TimeNamespace && ns.Path != "" {
 			// timens_install: EUSERS unless the caller is single-threaded, and init is Go.

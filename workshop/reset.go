@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,14 +23,16 @@ import (
 	"github.com/containkit/contain/isolate"
 )
 
-// Reset removes what the toolkit left behind on this machine, and nothing else, saying each
-// thing it removes:
+// Reset removes what the toolkit left behind on this machine, saying each thing it removes:
 //   - mounts under isolate.WorkshopRunDir, overlays mounted under the repository's work/ and
 //     whatever is mounted beneath them (umount2 with MNT_DETACH, deepest first);
 //   - the steps' run directories in isolate.WorkshopRunDir, then the directory itself, once
 //     nothing is mounted under it;
 //   - network links named like the workshop's veths: ct<digits>h and ct<digits>c;
-//   - state directories under isolate.DefaultStateRoot whose container's init is dead;
+//   - the containers in isolate.DefaultStateRoot whose init is dead, or that never started:
+//     deleted as `contain delete` deletes them (cgroup, state, poststop hooks), whoever made
+//     them. An engine that runs contain (podman) may have a stopped container there that it
+//     has yet to delete; on such a machine, look at `workshop reset --dry-run` first;
 //   - empty cgroups named contain or workshop (alone or followed by "-", "_" or "."), in v1
 //     and v2 hierarchies (rmdir only), such as step 10's contain-workshop/10-cgroups-<pid>,
 //     unless that pid still runs.
@@ -112,6 +115,11 @@ func (rs *resetter) do(verb, past, what string, act func() error) {
 	}
 	fmt.Fprintf(rs.w, "%s %s\n", past, what)
 	rs.removed++
+}
+
+// log is where the deletes of containers say their warnings (a poststop hook that failed).
+func (rs *resetter) log() *slog.Logger {
+	return slog.New(slog.NewTextHandler(rs.w, nil))
 }
 
 func (rs *resetter) fail(err error) {
@@ -414,8 +422,11 @@ func (rs *resetter) removeStaleState() {
 		case st.Pid == 0 && rs.r.now().Sub(st.Created) < neverStarted:
 			fmt.Fprintf(rs.w, "left %s: container %s is being created\n", dir, st.ID)
 		default:
-			rs.do("remove", "removed", fmt.Sprintf("%s (container %s, %s)", dir, st.ID, deadWhy(st.Pid)),
-				func() error { return os.RemoveAll(dir) })
+			// As `contain delete` does it: the container's cgroup and its poststop hooks go
+			// with it, whoever made it (an engine's stopped container waits for its delete).
+			id, force := st.ID, st.Pid == 0 // never started: "creating" needs force, nothing runs
+			rs.do("delete", "deleted", fmt.Sprintf("container %s (%s, %s), as contain delete does", id, dir, deadWhy(st.Pid)),
+				func() error { return isolate.Delete(rs.r.stateRoot, id, force, rs.log()) })
 		}
 	}
 }

@@ -310,7 +310,7 @@ func TestResetState(t *testing.T) {
 			t.Errorf("%s was removed", d)
 		}
 	}
-	for _, s := range []string{"container live is running (init pid 4242)", "init pid 999991 is gone", "never started", "being created"} {
+	for _, s := range []string{"container live is running (init pid 4242)", "init pid 999991 is gone", "never started", "being created", "deleted container dead"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, out.String())
 		}
