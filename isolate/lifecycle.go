@@ -536,6 +536,14 @@ func processStart(pid int) (uint64, error) {
 	return start, err
 }
 
+// Alive reports whether process pid exists and has not exited. A zombie has: only its parent
+// has not reaped it yet, which a slow pid 1 may take a second or more to do for an orphan
+// (a container's init whose runtime is gone). A pid reused by another process counts as alive.
+func Alive(pid int) bool {
+	_, exited, err := readStart(pid)
+	return err == nil && !exited
+}
+
 // readStart reads a process's start time from /proc/PID/stat (field 22), and whether it has
 // exited (a zombie, not reaped yet).
 func readStart(pid int) (start uint64, exited bool, err error) {

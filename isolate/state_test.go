@@ -95,3 +95,24 @@ func TestWriteFileAtomicMakesANewFile(t *testing.T) {
 		t.Error("the temporary file was left")
 	}
 }
+
+// A zombie has exited: Alive says so before its parent reaps it, as status does.
+func TestAliveSaysAZombieHasExited(t *testing.T) {
+	if !Alive(os.Getpid()) {
+		t.Fatal("Alive(our own pid) = false")
+	}
+	pid, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws syscall.WaitStatus
+	defer syscall.Wait4(pid, &ws, 0, nil)
+	for deadline := time.Now().Add(5 * time.Second); Alive(pid); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Alive(%d) still true 5 s after /bin/true started", pid)
+		}
+	}
+	if _, exited, err := readStart(pid); err != nil || !exited {
+		t.Fatalf("pid %d: exited=%v err=%v, want a zombie (not reaped yet)", pid, exited, err)
+	}
+}

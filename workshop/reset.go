@@ -458,15 +458,12 @@ func deadWhy(pid int) string {
 	return fmt.Sprintf("init pid %d is gone", pid)
 }
 
-// pidAlive reports whether a process pid exists: kill(2) with signal 0 checks without
-// sending. EPERM means it exists and belongs to someone else. A pid reused by another process
-// counts as alive: reset errs on the side of leaving things. The pid is looked up in reset's
-// own pid namespace, the one the workshop's containers and steps are started from; state
-// written by a runtime inside another pid namespace would be misjudged.
-func pidAlive(pid int) bool {
-	err := unix.Kill(pid, 0)
-	return err == nil || errors.Is(err, unix.EPERM)
-}
+// pidAlive reports whether a process pid exists and has not exited (isolate.Alive: a zombie
+// that its parent has yet to reap is dead). A pid reused by another process counts as alive:
+// reset errs on the side of leaving things. The pid is looked up in reset's own pid
+// namespace, the one the workshop's containers and steps are started from; state written by
+// a runtime inside another pid namespace would be misjudged.
+func pidAlive(pid int) bool { return isolate.Alive(pid) }
 
 // --- cgroups --------------------------------------------------------------------------------
 
