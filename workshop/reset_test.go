@@ -412,7 +412,7 @@ func TestResetPlanChangesNothing(t *testing.T) {
 			t.Errorf("the plan removed %s", p)
 		}
 	}
-	for _, s := range []string{"would unmount " + merged, "would remove " + h.run, "would delete link ct7h", "would remove " + dead, "would remove cgroup " + cg} {
+	for _, s := range []string{"would unmount " + merged, "would remove " + h.run, "would delete link ct7h", "would delete container gone (" + dead, "would remove cgroup " + cg} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("plan lacks %q:\n%s", s, out.String())
 		}
