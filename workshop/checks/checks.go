@@ -81,6 +81,8 @@ type Env struct {
 	Probe   string        // probe on the host, for steps that still use the host's files
 	Dir     string        // scratch space for the checks, removed with the Env
 	Timeout time.Duration // for each run of the program
+
+	rootNames []string // the rootfs's top-level names when it was built (rootfsNames)
 }
 
 // NewEnv prepares an Env for program under dir, with the static probe at probePath and a
@@ -94,7 +96,12 @@ func NewEnv(program, probePath, dir string) (*Env, error) {
 			return nil, err
 		}
 	}
-	return &Env{Program: program, Rootfs: rfs, Probe: probePath, Dir: dir, Timeout: 20 * time.Second}, nil
+	e := &Env{Program: program, Rootfs: rfs, Probe: probePath, Dir: dir, Timeout: 20 * time.Second}
+	var err error
+	if e.rootNames, err = listNames(rfs); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Output is what one run of the program did.

@@ -2,8 +2,12 @@ package checks
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
+	"os"
+	"os/exec"
+	"strings"
 )
 
 func init() {
@@ -75,6 +79,29 @@ func init() {
 				}
 				if out.Stdout != "to-out\n" || out.Stderr != "to-err\n" {
 					return fmt.Errorf("stdout %q, stderr %q: want to-out and to-err", out.Stdout, out.Stderr)
+				}
+				return nil
+			},
+		},
+		Check{
+			Name: "a command given by name is found in PATH, and gets the program's environment",
+			Hint: "child() must look the command up in PATH (exec.LookPath: syscall.Exec takes a path, not a name) and give it os.Environ()",
+			Run: func(e *Env) error {
+				marker := uniqueName("env-")
+				withMarker := func(ctx context.Context, args ...string) *exec.Cmd {
+					cmd := e.Command(ctx, args...)
+					cmd.Env = append(os.Environ(), "CONTAIN_CHECK_MARKER="+marker)
+					return cmd
+				}
+				out, err := e.RunCmd("", withMarker, "sh", "-c", `echo "$CONTAIN_CHECK_MARKER"`)
+				if err != nil {
+					return err
+				}
+				switch {
+				case out.Code != 0:
+					return fmt.Errorf("the command sh, by name: the program exited %d (stderr: %s)", out.Code, firstLine(out.Stderr))
+				case out.Stdout != marker+"\n":
+					return fmt.Errorf("the program had CONTAIN_CHECK_MARKER=%s in its environment; the command saw %q", marker, strings.TrimSpace(out.Stdout))
 				}
 				return nil
 			},

@@ -46,30 +46,24 @@ func init() {
 			},
 		},
 		Check{
-			Name: "the container's proc lists only its own processes",
-			Hint: "mount a fresh proc on /proc after the chroot (unix.Mount(\"proc\", \"/proc\", \"proc\", ...)): procfs shows the pid namespace of whoever mounts it",
+			Name: "the container's proc lists only its own processes, and is mounted nosuid, nodev, noexec",
+			Hint: "mount a fresh proc on /proc after the chroot (unix.Mount(\"proc\", \"/proc\", \"proc\", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, \"\")): " +
+				"procfs shows the pid namespace of whoever mounts it, and needs no setuid program, device or executable",
 			Run: func(e *Env) error {
 				r, err := e.Report(4)
 				if err != nil {
 					return err
 				}
-				return onlyPid1(r)
+				if err := onlyPid1(r); err != nil {
+					return err
+				}
+				return mountedWith(r, "/proc", "nosuid", "nodev", "noexec")
 			},
 		},
 		Check{
 			Name: "the null device works (a character device, not a file)",
 			Hint: "isolate.MakeDev(rootfs) must run before the root changes: it mounts a tmpfs on ROOTFS/dev and makes the nodes",
-			Run: func(e *Env) error {
-				out, err := e.Run("", "/bin/sh", "-c", "[ -c /dev/null ] && echo x >/dev/null && echo ok")
-				if err != nil {
-					return err
-				}
-				if out.Stdout != "ok\n" {
-					return fmt.Errorf("sh -c '[ -c /dev/null ] && echo x >/dev/null && echo ok' printed %q (exit %d, stderr: %s)",
-						out.Stdout, out.Code, firstLine(out.Stderr))
-				}
-				return nil
-			},
+			Run:  nullDeviceWorks,
 		},
 		Check{
 			Name: "the chroot breakout reaches the host (chroot is not a wall)",
@@ -89,9 +83,20 @@ func init() {
 	)
 }
 
-// rootfsNames lists the top-level names of the check's rootfs, as the container's / should.
+// rootfsNames lists the top-level names of the check's rootfs as it was built, which the
+// container's / should show: a program that leaves something there (pivot_root's put_old
+// directory, say) shows it in / and in the rootfs alike, and a look at the rootfs now would
+// not tell.
 func rootfsNames(e *Env) ([]string, error) {
-	entries, err := os.ReadDir(e.Rootfs)
+	if e.rootNames != nil {
+		return e.rootNames, nil
+	}
+	return listNames(e.Rootfs)
+}
+
+// listNames lists the names in dir, sorted.
+func listNames(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +117,42 @@ func rootIsRootfs(e *Env, path string, names []string) error {
 		return fmt.Errorf("%s inside holds %s; the rootfs holds %s", path, strings.Join(names, " "), strings.Join(want, " "))
 	}
 	return nil
+}
+
+// nullDeviceWorks checks that /dev/null inside is the null device: a write to a plain file there
+// would land in the image.
+func nullDeviceWorks(e *Env) error {
+	out, err := e.Run("", "/bin/sh", "-c", "[ -c /dev/null ] && echo x >/dev/null && echo ok")
+	if err != nil {
+		return err
+	}
+	if out.Stdout != "ok\n" {
+		return fmt.Errorf("sh -c '[ -c /dev/null ] && echo x >/dev/null && echo ok' printed %q (exit %d, stderr: %s)",
+			out.Stdout, out.Code, firstLine(out.Stderr))
+	}
+	return nil
+}
+
+// mountedWith checks that the last mount on path inside (the one the container sees) has each
+// of the per-mount options want ("ro", "nosuid", ...): the flags a lesson asks for.
+func mountedWith(r *probe.Report, path string, want ...string) error {
+	for _, m := range slices.Backward(r.Mounts) {
+		if m.MountPoint != path {
+			continue
+		}
+		have := strings.Split(m.Options, ",")
+		var missing []string
+		for _, o := range want {
+			if !slices.Contains(have, o) {
+				missing = append(missing, o)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%s (%s) is mounted %s: it lacks %s", path, m.FSType, m.Options, strings.Join(missing, ", "))
+		}
+		return nil
+	}
+	return fmt.Errorf("nothing is mounted on %s inside", path)
 }
 
 // cwdIsRoot checks that the command starts in its new root. chroot(2) and pivot_root(2) leave

@@ -68,6 +68,11 @@ func init() {
 		},
 		hostnameCheck(5, "the container has its own hostname",
 			"isolate.SetHostname(hostname) in the child, in a new uts namespace (step 01)"),
+		Check{
+			Name: "the null device works (the rootfs's /dev came along)",
+			Hint: "bind-mount the rootfs onto itself with unix.MS_BIND|unix.MS_REC: without MS_REC the tmpfs that isolate.MakeDev mounted on ROOTFS/dev stays behind, and /dev is the image's own",
+			Run:  nullDeviceWorks,
+		},
 	)
 }
 

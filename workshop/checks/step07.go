@@ -34,7 +34,7 @@ func init() {
 		},
 		Check{
 			Name: "/dev/mqueue inside is a message queue filesystem without the host's queues",
-			Hint: "after pivot_root, mkdir /dev/mqueue and mount an \"mqueue\" filesystem there, from inside the new ipc namespace",
+			Hint: "after pivot_root, mkdir /dev/mqueue and mount an \"mqueue\" filesystem there (MS_NOSUID|MS_NODEV|MS_NOEXEC), from inside the new ipc namespace",
 			Run: func(e *Env) (err error) {
 				name, err := makeHostMqueue()
 				if err != nil {
@@ -53,6 +53,9 @@ func init() {
 				}
 				if !mounted {
 					return errors.New("inside, nothing of type mqueue is mounted on /dev/mqueue")
+				}
+				if err := mountedWith(r, "/dev/mqueue", "nosuid", "nodev", "noexec"); err != nil {
+					return err
 				}
 				if len(r.IPC.MQueues) != 0 {
 					return fmt.Errorf("inside, /dev/mqueue lists %s (the host has /%s): want it empty",

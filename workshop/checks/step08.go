@@ -1,10 +1,8 @@
 package checks
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -69,23 +67,14 @@ func init() {
 			},
 		},
 		Check{
-			Name: "the sysfs inside is read-only",
-			Hint: "mount it with unix.MS_RDONLY (and MS_NOSUID, MS_NODEV, MS_NOEXEC): most of sysfs is not namespaced, and a write there would change the host",
+			Name: "the sysfs inside is read-only, nosuid, nodev and noexec",
+			Hint: "mount it with unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC: most of sysfs is not namespaced, and a write there would change the host",
 			Run: func(e *Env) error {
 				r, err := e.Report(8)
 				if err != nil {
 					return err
 				}
-				for _, m := range slices.Backward(r.Mounts) { // the last mount on /sys is the one seen
-					if m.MountPoint != "/sys" {
-						continue
-					}
-					if !slices.Contains(strings.Split(m.Options, ","), "ro") {
-						return fmt.Errorf("/sys is mounted %s (%s): a write there would reach the host's devices and kernel settings", m.Options, m.FSType)
-					}
-					return nil
-				}
-				return errors.New("nothing is mounted on /sys inside")
+				return mountedWith(r, "/sys", "ro", "nosuid", "nodev", "noexec")
 			},
 		},
 		Check{

@@ -316,7 +316,39 @@ func containerCgroup(root string, program, ct int) (*cgroupsOf, error) {
 			return nil, fmt.Errorf("the container is in the program's own %s, %s: the child must start inside the new cgroup (or, on v1, join it)", what, mine.paths[k])
 		}
 	}
+	if !mine.v2 {
+		if err := joinedEverywhere(root, ct, mine.paths[mine.ctrl("pids")]); err != nil {
+			return nil, err
+		}
+	}
 	return mine, nil
+}
+
+// joinedEverywhere checks, on a v1 or hybrid host, that process ct is in the cgroup path in
+// every hierarchy where the step made it, the cgroup2 one of a hybrid host included: a
+// process left out of one is out of reach of what that hierarchy tracks and kills.
+func joinedEverywhere(root string, ct int, path string) error {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", ct))
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		dir := strings.TrimPrefix(parts[1], "name=")
+		if dir == "" {
+			dir = "unified" // the cgroup2 hierarchy of a hybrid host
+		}
+		if _, err := os.Stat(filepath.Join(root, dir, path)); err != nil {
+			continue // the step made no cgroup in this hierarchy
+		}
+		if parts[2] != path {
+			return fmt.Errorf("in the %s hierarchy the container is in %s, not in %s: it must join the cgroup in every hierarchy (write 0 to each cgroup.procs in files)", dir, parts[2], path)
+		}
+	}
+	return nil
 }
 
 // readProcCgroup reads /proc/PID/cgroup: "0::/path" on v2, "ID:controllers:/path" per
