@@ -194,7 +194,8 @@ func memhog(args []string, human bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return emit(probe.Memhog(mib, os.Stdout), human), nil
+	progress := func(n int) { fmt.Println(probe.MemhogProgress(n, human)) }
+	return emit(probe.Memhog(mib, progress), human), nil
 }
 
 func spin(args []string, human bool) (int, error) {

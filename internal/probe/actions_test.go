@@ -123,13 +123,19 @@ func TestStdinSum(t *testing.T) {
 }
 
 func TestMemhog(t *testing.T) {
-	var progress bytes.Buffer
-	res := Memhog(33, &progress)
+	var progress []int
+	res := Memhog(33, func(n int) { progress = append(progress, n) })
 	if !res.OK || res.AllocatedMiB != 33 {
 		t.Errorf("Memhog(33) = %+v", res)
 	}
-	if want := "{\"allocated_mib\": 16}\n{\"allocated_mib\": 32}\n"; progress.String() != want {
-		t.Errorf("progress %q, want %q", progress.String(), want)
+	if !slices.Equal(progress, []int{16, 32}) {
+		t.Errorf("progress %v, want 16 and 32", progress)
+	}
+	if got := MemhogProgress(16, false); got != `{"allocated_mib": 16}` {
+		t.Errorf("MemhogProgress(16, json) = %q", got)
+	}
+	if got := MemhogProgress(16, true); got != "memhog: 16 MiB so far" {
+		t.Errorf("MemhogProgress(16, human) = %q", got)
 	}
 }
 

@@ -117,15 +117,23 @@ type MemhogResult struct {
 	AllocatedMiB int `json:"allocated_mib"`
 }
 
+// MemhogProgress is the line Memhog's progress is written as: JSON, or for people.
+func MemhogProgress(mib int, human bool) string {
+	if human {
+		return fmt.Sprintf("memhog: %d MiB so far", mib)
+	}
+	return fmt.Sprintf("{\"allocated_mib\": %d}", mib)
+}
+
 // Human is the result for people.
 func (r MemhogResult) Human() string {
 	return fmt.Sprintf("memhog: allocated %d MiB: %s", r.AllocatedMiB, r.outcome())
 }
 
 // Memhog allocates mib MiB in 1 MiB chunks and writes to every page, so the memory is really
-// charged to the cgroup and not just reserved. It writes {"allocated_mib": n} to progress
-// every 16 MiB, so that the last line before an OOM kill tells how far it got.
-func Memhog(mib int, progress io.Writer) MemhogResult {
+// charged to the cgroup and not just reserved. It calls progress with the MiB held every 16
+// MiB, so that the last line written before an OOM kill tells how far it got.
+func Memhog(mib int, progress func(mib int)) MemhogResult {
 	const chunk = 1 << 20
 	page := os.Getpagesize()
 	held := make([][]byte, 0, mib)
@@ -136,7 +144,7 @@ func Memhog(mib int, progress io.Writer) MemhogResult {
 		}
 		held = append(held, b)
 		if i%16 == 0 {
-			fmt.Fprintf(progress, "{\"allocated_mib\": %d}\n", i)
+			progress(i)
 		}
 	}
 	return MemhogResult{Result: Result{OK: true}, AllocatedMiB: len(held)}
