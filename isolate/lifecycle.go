@@ -358,16 +358,56 @@ func Delete(root, id string, force bool, log *slog.Logger) error {
 			return err
 		}
 	}
+	return s.removeStopped(log)
+}
+
+// removeStopped takes away a container that no longer runs: its cgroup (ending what is left in it),
+// its state, then its poststop hooks.
+func (s *stateDir) removeStopped(log *slog.Logger) error {
 	if err := s.removeCgroup(); err != nil {
 		// The state stays, so that delete can be tried again; the poststop hooks run then,
 		// once the container is gone, and not at every try.
 		return err
 	}
-	err = s.removeDir()
+	err := s.removeDir()
 	if s.state.Pid != 0 || s.state.InitStart != 0 { // a container that was made: its poststop
 		runPoststop(log, &specs.Hooks{Poststop: s.state.Poststop}, s.state.State)
 	}
 	return err
+}
+
+// ErrStillRuns is DeleteLeftover's refusal: something of the container still runs.
+var ErrStillRuns = errors.New("something of it still runs")
+
+// DeleteLeftover deletes a container as Delete does, but only when nothing of it runs any
+// more: its init has exited, or was never made (a create that died half-way), and its cgroup
+// holds no process (one without a pid namespace of its own may leave some behind). Otherwise
+// it changes nothing and returns ErrStillRuns, saying what runs. It is for clean-up tools
+// (workshop reset), which must never end a process: the decision is made under the state's
+// lock, where no contain command changes the container meanwhile.
+func DeleteLeftover(root, id string, log *slog.Logger) error {
+	s, unlock, err := openState(root, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if st := s.status(); st != specs.StateStopped && (st != specs.StateCreating || s.state.Pid != 0) {
+		return fmt.Errorf("container %q is %s: %w", id, st, ErrStillRuns)
+	}
+	cg, err := s.openCgroup()
+	if err != nil {
+		return err
+	}
+	if cg != nil && cg.Exists() {
+		pids, err := cg.Pids()
+		if err != nil {
+			return fmt.Errorf("container %q: list its cgroup %s: %w", id, cg.Path(), err)
+		}
+		if len(pids) > 0 {
+			return fmt.Errorf("container %q: %d processes are in its cgroup %s (contain delete ends them): %w", id, len(pids), cg.Path(), ErrStillRuns)
+		}
+	}
+	return s.removeStopped(log)
 }
 
 // runPoststop runs the poststop hooks of a container that is gone, each one even when one

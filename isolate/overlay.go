@@ -97,11 +97,10 @@ func hostnameInEtc(root, hostname string) error {
 	}
 	defer unix.Close(rootfd)
 	fd, err := openInRoot(rootfd, "/etc/hostname", 0)
-	if errors.Is(err, unix.ENOENT) {
-		return nil // an image without the file: programs get the name from uname(2)
-	}
 	if err != nil {
-		return err
+		// No such file, or none that resolves (a symlink loop, a component that is not a
+		// directory): nothing to rewrite, and programs get the name from uname(2).
+		return nil
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t

@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,7 +103,8 @@ func TestAliveSaysAZombieHasExited(t *testing.T) {
 	if !Alive(os.Getpid()) {
 		t.Fatal("Alive(our own pid) = false")
 	}
-	pid, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{})
+	// This test binary, running no test: it exits at once.
+	pid, err := syscall.ForkExec(os.Args[0], []string{os.Args[0], "-test.run=^$"}, &syscall.ProcAttr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,10 +112,42 @@ func TestAliveSaysAZombieHasExited(t *testing.T) {
 	defer syscall.Wait4(pid, &ws, 0, nil)
 	for deadline := time.Now().Add(5 * time.Second); Alive(pid); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("Alive(%d) still true 5 s after /bin/true started", pid)
+			t.Fatalf("Alive(%d) still true 5 s after it started", pid)
 		}
 	}
 	if _, exited, err := readStart(pid); err != nil || !exited {
 		t.Fatalf("pid %d: exited=%v err=%v, want a zombie (not reaped yet)", pid, exited, err)
+	}
+}
+
+// DeleteLeftover deletes a container only when nothing of it runs: a create that died before
+// init (status creating, no pid) goes; one whose init lives stays, with ErrStillRuns.
+func TestDeleteLeftoverNeverStopsAContainer(t *testing.T) {
+	root := t.TempDir()
+	dead, err := reserveState(root, newState("halfmade", "/b", "/b/rootfs", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := reserveState(root, newState("live", "/b", "/b/rootfs", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := live.noteInit(os.Getpid()); err != nil { // "init": this test process
+		t.Fatal(err)
+	}
+	if err := live.update(specs.StateRunning, os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	if err := DeleteLeftover(root, "halfmade", nil); err != nil {
+		t.Errorf("DeleteLeftover(a create that died before init): %v", err)
+	}
+	if _, err := os.Stat(dead.path); !os.IsNotExist(err) {
+		t.Errorf("its state is still there: %v", err)
+	}
+	if err := DeleteLeftover(root, "live", nil); !errors.Is(err, ErrStillRuns) {
+		t.Errorf("DeleteLeftover(a running container) = %v, want ErrStillRuns", err)
+	}
+	if _, err := os.Stat(live.path); err != nil {
+		t.Errorf("a running container's state went: %v", err)
 	}
 }

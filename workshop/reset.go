@@ -29,10 +29,11 @@ import (
 //   - the steps' run directories in isolate.WorkshopRunDir, then the directory itself, once
 //     nothing is mounted under it;
 //   - network links named like the workshop's veths: ct<digits>h and ct<digits>c;
-//   - the containers in isolate.DefaultStateRoot whose init is dead, or that never started:
-//     deleted as `contain delete` deletes them (cgroup, state, poststop hooks), whoever made
-//     them. An engine that runs contain (podman) may have a stopped container there that it
-//     has yet to delete; on such a machine, look at `workshop reset --dry-run` first;
+//   - the containers in isolate.DefaultStateRoot in which nothing runs any more (init dead
+//     or never made, no process in their cgroup): deleted as `contain delete` deletes them
+//     (cgroup, state, poststop hooks), whoever made them (isolate.DeleteLeftover). An engine
+//     that runs contain (podman) may have a stopped container there that it has yet to
+//     delete; on such a machine, look at `workshop reset --dry-run` first;
 //   - empty cgroups named contain or workshop (alone or followed by "-", "_" or "."), in v1
 //     and v2 hierarchies (rmdir only), such as step 10's contain-workshop/10-cgroups-<pid>,
 //     unless that pid still runs.
@@ -56,7 +57,7 @@ type resetRoots struct {
 
 	unmount    func(path string) error // umount2(path, MNT_DETACH)
 	deleteLink func(name string) error // RTM_DELLINK
-	alive      func(pid int) bool      // kill(pid, 0)
+	alive      func(pid int) bool      // isolate.Alive
 	now        func() time.Time
 }
 
@@ -422,11 +423,20 @@ func (rs *resetter) removeStaleState() {
 		case st.Pid == 0 && rs.r.now().Sub(st.Created) < neverStarted:
 			fmt.Fprintf(rs.w, "left %s: container %s is being created\n", dir, st.ID)
 		default:
-			// As `contain delete` does it: the container's cgroup and its poststop hooks go
-			// with it, whoever made it (an engine's stopped container waits for its delete).
-			id, force := st.ID, st.Pid == 0 // never started: "creating" needs force, nothing runs
-			rs.do("delete", "deleted", fmt.Sprintf("container %s (%s, %s), as contain delete does", id, dir, deadWhy(st.Pid)),
-				func() error { return isolate.Delete(rs.r.stateRoot, id, force, rs.log()) })
+			// As `contain delete` does it (its cgroup and poststop hooks go with it), whoever
+			// made it, but only when nothing of it runs: checked again under its lock.
+			id := st.ID
+			what := fmt.Sprintf("container %s (%s, %s), as contain delete does", id, dir, deadWhy(st.Pid))
+			if rs.dryRun {
+				rs.do("delete", "deleted", what, nil)
+				continue
+			}
+			err := isolate.DeleteLeftover(rs.r.stateRoot, id, rs.log())
+			if errors.Is(err, isolate.ErrStillRuns) {
+				fmt.Fprintf(rs.w, "left %s: %v: reset never stops one\n", dir, err)
+				continue
+			}
+			rs.do("delete", "deleted", what, func() error { return err })
 		}
 	}
 }

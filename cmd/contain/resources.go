@@ -178,6 +178,9 @@ func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, error) {
 // refuse less with EINVAL; Documentation/scheduler/sched-bwc.rst).
 const minQuota = 1000
 
+// maxPeriod is the longest CFS period the kernel takes, in µs (one second).
+const maxPeriod = 1_000_000
+
 func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 	cpu := &specs.LinuxCPU{Cpus: c.String("cpuset-cpus"), Mems: c.String("cpuset-mems")}
 	if c.IsSet("cpu-shares") && c.IsSet("cpu-weight") {
@@ -204,6 +207,9 @@ func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 	period := uint64(100000)
 	if c.IsSet("cpu-period") {
 		period = c.Uint64("cpu-period")
+		if period < minQuota || period > maxPeriod {
+			return nil, fmt.Errorf("--cpu-period %d: want %d to %d (µs; the kernel's range, sched-bwc.rst)", period, minQuota, maxPeriod)
+		}
 		cpu.Period = &period
 	}
 	if c.IsSet("cpu-quota") {
@@ -227,7 +233,8 @@ func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 			return nil, fmt.Errorf("--cpus %v: want a positive number such as 0.5", n)
 		}
 		q := int64(n * float64(period))
-		least, cpus := float64(minQuota)/float64(period), runtime.NumCPU()
+		// The least value, rounded up to what still makes a quota of minQuota or more.
+		least, cpus := math.Ceil(1e4*minQuota/float64(period))/1e4, runtime.NumCPU()
 		if q < minQuota {
 			return nil, fmt.Errorf("--cpus %v: the kernel's shortest quota is 1 ms of each %d µs period (want %.3g to %d)", n, period, least, cpus)
 		}

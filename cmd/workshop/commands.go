@@ -228,7 +228,7 @@ var diffCommand = &cli.Command{
 
 var resetCommand = &cli.Command{
 	Name:  "reset",
-	Usage: "remove every mount, veth, overlay dir and cgroup the workshop left, and delete stopped contain containers",
+	Usage: "remove every mount, veth, overlay dir and cgroup the workshop left, and delete contain containers in which nothing runs",
 	Flags: []cli.Flag{&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only say what would be removed"}},
 	Action: func(c *cli.Context) error {
 		if c.Bool("dry-run") {

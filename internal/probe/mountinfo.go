@@ -8,13 +8,13 @@ import (
 	"strings"
 )
 
-// parseMountinfo parses /proc/self/mountinfo; see proc_pid_mountinfo(5). Each line is
+// ParseMountinfo parses /proc/self/mountinfo (or a copy of it); see proc_pid_mountinfo(5). Each line is
 //
 //	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
 //
 // with zero or more optional fields (shared:N, master:N, propagate_from:N, unbindable)
 // before the "-" separator.
-func parseMountinfo(data []byte) ([]Mount, error) {
+func ParseMountinfo(data []byte) ([]Mount, error) {
 	mounts := []Mount{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)

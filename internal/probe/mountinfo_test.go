@@ -11,7 +11,7 @@ func TestParseMountinfo(t *testing.T) {
 		"36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n" +
 		"40 22 0:45 / /tmp/with\\040space rw shared:12 master:3 - tmpfs my\\040tmpfs rw,size=1024k\n" +
 		"41 22 8:1 /dir\\011tab\\012nl\\134bs /mnt/x ro,nosuid propagate_from:7 unbindable - ext4 /dev/sda1 ro\n"
-	mounts, err := parseMountinfo([]byte(data))
+	mounts, err := ParseMountinfo([]byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestParseMountinfo(t *testing.T) {
 			Optional: []string{"propagate_from:7", "unbindable"}, FSType: "ext4", Source: "/dev/sda1", SuperOptions: "ro"},
 	}
 	if !reflect.DeepEqual(mounts, want) {
-		t.Errorf("parseMountinfo:\n got %+v\nwant %+v", mounts, want)
+		t.Errorf("ParseMountinfo:\n got %+v\nwant %+v", mounts, want)
 	}
 }
 

@@ -276,7 +276,7 @@ func (c *collector) mounts() []Mount {
 		c.fail(err)
 		return []Mount{}
 	}
-	mounts, err := parseMountinfo(data)
+	mounts, err := ParseMountinfo(data)
 	c.fail(err)
 	return mounts
 }

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/containkit/contain/internal/probe"
 	"github.com/containkit/contain/isolate"
 )
 
@@ -161,11 +164,15 @@ func removingLeftovers(run func(*Env) error) func(*Env) error {
 				continue
 			}
 			var pid int
-			if _, err := fmt.Sscanf(name, "06-overlay-%d", &pid); err != nil || syscall.Kill(pid, 0) == nil {
+			if _, err := fmt.Sscanf(name, "06-overlay-%d", &pid); err != nil || isolate.Alive(pid) {
 				continue
 			}
 			dir := filepath.Join(isolate.WorkshopRunDir, name)
-			syscall.Unmount(filepath.Join(dir, "merged"), syscall.MNT_DETACH)
+			merged := filepath.Join(dir, "merged")
+			if at, err := mountedAt(merged); err == nil && at {
+				// Never through a symlink: merged could be one, to anywhere on the host.
+				unix.Unmount(merged, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+			}
 			if mounted, err := mountedBelow(dir); err == nil && !mounted {
 				os.RemoveAll(dir)
 			}
@@ -186,14 +193,28 @@ func overlayDirs() map[string]bool {
 	return dirs
 }
 
-// mountedBelow says whether the host has a mount beneath dir.
+// mountedBelow says whether the host has a mount on dir or beneath it.
 func mountedBelow(dir string) (bool, error) {
-	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	return anyMountPoint(func(point string) bool { return point == dir || strings.HasPrefix(point, dir+"/") })
+}
+
+// mountedAt says whether the host has a mount on path itself.
+func mountedAt(path string) (bool, error) {
+	return anyMountPoint(func(point string) bool { return point == path })
+}
+
+// anyMountPoint says whether a mount point of the host's matches.
+func anyMountPoint(match func(point string) bool) (bool, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return false, err
 	}
-	for _, line := range strings.Split(string(mountinfo), "\n") {
-		if strings.Contains(line, dir+"/") {
+	mounts, err := probe.ParseMountinfo(data)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range mounts {
+		if match(m.MountPoint) {
 			return true, nil
 		}
 	}
