@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -85,6 +86,29 @@ func TestRunIsolation(t *testing.T) {
 	if r.IPC.Shm+r.IPC.Sem+r.IPC.Msg != 0 {
 		t.Errorf("SysV IPC objects visible: %+v", r.IPC)
 	}
+	// The default mounts with their flags, as the container sees them: a world-writable
+	// /dev/shm that allowed devices or programs, or a /proc that honoured setuid bits, would
+	// look the same to every other check.
+	for path, want := range map[string]struct {
+		fstype string
+		opts   []string
+	}{
+		"/proc":       {"proc", []string{"nosuid", "nodev", "noexec"}},
+		"/dev":        {"tmpfs", []string{"nosuid"}},
+		"/dev/pts":    {"devpts", []string{"nosuid", "noexec"}},
+		"/dev/shm":    {"tmpfs", []string{"nosuid", "nodev", "noexec"}},
+		"/dev/mqueue": {"mqueue", []string{"nosuid", "nodev", "noexec"}},
+		"/sys":        {"sysfs", []string{"ro", "nosuid", "nodev", "noexec"}},
+	} {
+		m := mountAt(t, r, path)
+		have := strings.Split(m.Options, ",")
+		for _, o := range want.opts {
+			if m.FSType != want.fstype || !slices.Contains(have, o) {
+				t.Errorf("%s is %s %s, want %s with %s", path, m.FSType, m.Options, want.fstype, strings.Join(want.opts, ","))
+				break
+			}
+		}
+	}
 }
 
 func TestRunCapabilitiesAndNoNewPrivs(t *testing.T) {
@@ -125,6 +149,19 @@ func TestRunProcessFlags(t *testing.T) {
 	if r.Rlimits["RLIMIT_NOFILE"].Soft != 1024 {
 		t.Errorf("RLIMIT_NOFILE = %+v, want 1024", r.Rlimits["RLIMIT_NOFILE"])
 	}
+	// The caller's supplementary groups stay outside: a contain started by a service or an
+	// engine with groups (here 4 and 27) gives the container only those the spec names, none.
+	for _, user := range [][]string{nil, {"--user", "1000:1001"}} {
+		cmd := containCmd(append(append([]string{"run", "--rootfs", testRootfs}, user...), "--", "/bin/probe", "report")...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{4, 27}}}
+		res := runResult(t, cmd)
+		if res.code != 0 {
+			t.Fatalf("contain run %v with groups 4 and 27: exit %d %s", user, res.code, res.stderr)
+		}
+		if g := decodeReport(t, res.stdout).Groups; len(g) != 0 {
+			t.Errorf("run %v from a caller in groups 4 and 27: the container has groups %v, want none", user, g)
+		}
+	}
 }
 
 func TestMaskedAndReadonlyPaths(t *testing.T) {
@@ -152,6 +189,18 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 	probeAction(t, &sys, "write", "/sys/kernel/probe-test")
 	if sys.OK || sys.Errno != "EROFS" {
 		t.Errorf("create in /sys: ok=%v errno=%s, want EROFS", sys.OK, sys.Errno)
+	}
+	// A masked directory is an empty read-only tmpfs: nothing can be put there either (a
+	// writable one would take files below the mask). The ones this kernel has.
+	for _, dir := range []string{"/proc/acpi", "/sys/firmware"} {
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		var mask probe.PathResult
+		probeAction(t, &mask, "write", dir+"/probe-test")
+		if mask.OK || mask.Errno != "EROFS" {
+			t.Errorf("create in the masked %s: ok=%v errno=%s, want EROFS", dir, mask.OK, mask.Errno)
+		}
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/containkit/contain/isolate"
 )
 
 // running is a contain process running `probe trap` in the background.
@@ -187,4 +189,30 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("timed out waiting")
+}
+
+// A foreground run owns its container: when contain itself dies (SIGKILL, which it cannot
+// catch), the container's init gets its parent-death signal and goes too, instead of running
+// on with no runtime to wait for it. What is left is a stopped container's state, for delete.
+func TestForegroundContainerDiesWithContain(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "60"} })
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	r := startContainer(t, "run", "--bundle", bundle, "--pid-file", pidFile, "orphan")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "orphan") })
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cmd.Process.Kill() // contain, started by this test
+	r.cmd.Wait()
+	for deadline := time.Now().Add(5 * time.Second); isolate.Alive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the container's init %d still runs 5 s after contain was killed", pid)
+		}
+	}
 }
