@@ -147,6 +147,41 @@ func TestRootfsPropagationSlaveReceivesHostMounts(t *testing.T) {
 	}
 }
 
+// By default (no rootfsPropagation, a bind with no propagation option) no mount event
+// crosses: what the host mounts under a shared bind source after the container started does
+// not appear inside (the private baseline; a slave one would let it in).
+func TestDefaultPropagationKeepsHostMountsOut(t *testing.T) {
+	needContainer(t)
+	src := hostTmpfs(t, 0, unix.MS_SHARED)
+	bundle := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any),
+			obj{"destination": "/data", "type": "bind", "source": src, "options": list{"rbind"}})
+		process(spec)["args"] = list{"sh", "-c", "touch /data/ready; i=0; until [ -e /data/done ]; do " +
+			"i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done; grep -c ' /data/sub ' /proc/self/mountinfo; true"}
+	})
+	cmd := containCmd("run", "--bundle", bundle, "privroot")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan error, 1)
+	go func() { done <- runWithTimeout(t, cmd, 30*time.Second) }()
+	waitForFile(t, filepath.Join(src, "ready"), 10*time.Second)
+	sub := filepath.Join(src, "sub")
+	os.Mkdir(sub, 0o755)
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	// The file tells the container to look; it is written beside the new mount, in the source
+	// the container shares by its bind, so it sees the file whether or not it sees the mount.
+	os.WriteFile(filepath.Join(src, "done"), nil, 0o644)
+	if err := <-done; err != nil {
+		t.Fatalf("container: %v\n%s", err, out.String())
+	}
+	if out.String() != "0\n" {
+		t.Errorf("a tmpfs the host mounted under the bind's source after the start is in the container (%q mount lines): want none by default", strings.TrimSpace(out.String()))
+	}
+}
+
 // A shared root with an rshared bind is what Kubernetes' Bidirectional volumes need: a mount
 // made in the container under the bind reaches the host. The container's own mounts (proc,
 // dev, sys) must not.
