@@ -80,6 +80,9 @@ func TestWriteFileAtomicMakesANewFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "pid")
+	// Under the umask a service may run with (077), the file still gets the mode asked for:
+	// others read a pid file.
+	defer unix.Umask(unix.Umask(0o077))
 	if err := writeFileAtomic(path, []byte("42"), 0o644); err != nil {
 		t.Fatal(err)
 	}

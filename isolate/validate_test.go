@@ -76,6 +76,10 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1, Hard: 1}, {Type: "RLIMIT_NOFILE", Soft: 2, Hard: 2}}
 		}, "RLIMIT_NOFILE is listed twice"},
 		{"host sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"vm.swappiness": "1"} }, "not namespaced"},
+		{"sysctl name with ..", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.ipv4..x": "1"} }, "malformed name"},
+		{"oomScoreAdj past 1000", func(s *specs.Spec) { n := 1001; s.Process.OOMScoreAdj = &n }, "outside -1000..1000"},
+		{"oomScoreAdj below -1000", func(s *specs.Spec) { n := -1001; s.Process.OOMScoreAdj = &n }, "outside -1000..1000"},
+		{"domainname too long", func(s *specs.Spec) { s.Domainname = strings.Repeat("d", 65) }, "domainname is 65 bytes long"},
 		{"net sysctl without netns", func(s *specs.Spec) {
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}, {Type: "uts"}}
 			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}

@@ -556,3 +556,34 @@ func TestMakeWritableNeverFollowsASymlink(t *testing.T) {
 	}
 	os.Chmod(s.outside, 0o755)
 }
+
+// Without root, no set-id program comes out (a user's unpack must not make setuid files for
+// others to run), no security.* attribute but none, and each file keeps the archive's mtime,
+// not its atime.
+func TestUnpackWithoutRootDropsSetIDAndSecurityXattrs(t *testing.T) {
+	suid := fileEntry("bin/su", "x", 0o6755)
+	suid.hdr.AccessTime = testTime.Add(time.Hour)
+	suid.hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": "\x01\x00\x00\x02", "SCHILY.xattr.security.ima": "sig"}
+	s := newSandbox(t)
+	tr := s.tree(t)
+	var log bytes.Buffer
+	if err := unpack(tr, tar.NewReader(bytes.NewReader(tarball(t, tar.FormatPAX, suid))), logger{&log}, false); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.root, "bin/su")
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 || fi.Mode().Perm() != 0o755 {
+		t.Errorf("bin/su unpacked without root: %v, want 0755 and no set-id bits", fi.Mode())
+	}
+	if !fi.ModTime().Equal(testTime) {
+		t.Errorf("bin/su mtime %v, want the archive's %v (not its atime)", fi.ModTime(), testTime)
+	}
+	for _, attr := range []string{"security.capability", "security.ima"} {
+		if n, err := unix.Getxattr(path, attr, nil); err == nil || n > 0 {
+			t.Errorf("%s was set without root (%d bytes)", attr, n)
+		}
+	}
+}

@@ -171,6 +171,24 @@ func TestCgroupLifecycle(t *testing.T) {
 			}
 		}
 	}
+	// The docker-style flags each reach their file: a reservation, a weight in cgroup v2's
+	// scale (converted to shares on v1), memory nodes, and --pids-limit 0 as docker's "no limit".
+	for _, tc := range []struct {
+		flags          []string
+		v1, v2, v1Want string
+		v2Want         string
+	}{
+		{[]string{"--memory-reservation", "32M"}, "memory.soft_limit_in_bytes", "memory.low", "33554432", "33554432"},
+		{[]string{"--cpu-weight", "100"}, "cpu.shares", "cpu.weight", strconv.FormatUint(cgroups.WeightToShares(100), 10), "100"},
+		{[]string{"--cpuset-mems", "0"}, "cpuset.mems", "cpuset.mems", "0", "0"},
+		{[]string{"--pids-limit", "0"}, "pids.max", "pids.max", "max", "max"},
+	} {
+		mustRunCLI(t, append(append([]string{"update"}, tc.flags...), "cg")...)
+		want := map[bool]string{true: tc.v1Want, false: tc.v2Want}[cg.Version() == 1]
+		if got := cg.value(t, tc.v1, tc.v2); got != want {
+			t.Errorf("update %s: v%d %s = %q, want %q", strings.Join(tc.flags, " "), cg.Version(), tc.v2, got, want)
+		}
+	}
 	cmd := containCmd("update", "--resources", "-", "cg")
 	cmd.Stdin = strings.NewReader(`{"memory": {"limit": 134217728, "swap": 134217728}}`)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -187,6 +205,13 @@ func TestCgroupLifecycle(t *testing.T) {
 	}
 	if r := contain(t, "", "pause", "cg"); r.code == 0 {
 		t.Error("pause of a paused container succeeded")
+	}
+	// A program exec'd into a frozen container would hang, frozen too: exec refuses. (Were it
+	// let in, its frozen process would hold the output pipes: WaitDelay bounds the wait.)
+	execPaused := containCmd("exec", "cg", "true")
+	execPaused.WaitDelay = 2 * time.Second
+	if r := runResult(t, execPaused); r.code == 0 || !strings.Contains(r.stderr, "paused") {
+		t.Errorf("exec into a paused container: exit %d, %q; want a refusal that says paused", r.code, r.stderr)
 	}
 	mustRunCLI(t, "resume", "cg")
 	if st := state(t, "cg").Status; st != specs.StateRunning {

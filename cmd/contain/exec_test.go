@@ -86,6 +86,10 @@ func TestExecJoinsTheContainer(t *testing.T) {
 	if r.UID[0] != 1000 || r.GID[0] != 1001 || r.Cwd != "/tmp" || !slices.Contains(r.Env, "GREETING=hi there") {
 		t.Errorf("uid %v gid %v cwd %q env %v: want 1000, 1001, /tmp, GREETING", r.UID, r.GID, r.Cwd, r.Env)
 	}
+	// -e adds to the container's environment; it does not replace it (runc's exec).
+	if !slices.ContainsFunc(r.Env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		t.Errorf("exec -e GREETING=...: env %v lost the container's PATH", r.Env)
+	}
 	if len(r.Caps["effective"]) != 0 {
 		t.Errorf("a non-root user kept effective capabilities %v", r.Caps["effective"])
 	}

@@ -547,6 +547,20 @@ func TestKillAllAndPsGoByTheCgroup(t *testing.T) {
 	}
 }
 
+// kill --all of a running container signals every process in its cgroup, not init alone:
+// here init is a shell, which ignores SIGTERM as a pid 1 without a handler, waiting for two
+// probes that end on it; the container stops only when both got the signal.
+func TestKillAllSignalsEveryProcess(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "killall", nil, "sh", "-c", "/bin/probe trap 60 & /bin/probe trap 60 & wait")
+	waitFor(t, func() bool {
+		pids, err := openHostCgroup(t, "/contain/killall").Pids()
+		return err == nil && len(pids) == 3
+	})
+	mustRunCLI(t, "kill", "--all", "killall", "TERM")
+	waitFor(t, func() bool { return state(t, "killall").Status == specs.StateStopped })
+}
+
 // kill --all of a stopped container acts through its cgroup only: with the cgroup gone there is
 // nothing of the container left to signal, and init's pid may be another process's by now.
 func TestKillAllOfAStoppedContainerWithoutItsCgroup(t *testing.T) {
