@@ -361,8 +361,8 @@ func Delete(root, id string, force bool, log *slog.Logger) error {
 	return s.removeStopped(log)
 }
 
-// removeStopped takes away a container that no longer runs: its cgroup (ending what is left in it),
-// its state, then its poststop hooks.
+// removeStopped takes away a container that no longer runs: its cgroup (ending what is left
+// in it), its state, then its poststop hooks.
 func (s *stateDir) removeStopped(log *slog.Logger) error {
 	if err := s.removeCgroup(); err != nil {
 		// The state stays, so that delete can be tried again; the poststop hooks run then,

@@ -110,22 +110,12 @@ func hostnameInEtc(root, hostname string) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil
 	}
-	want := hostname + "\n"
-	f, err := os.OpenFile(fdPath(fd), os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("/etc/hostname: %w", err)
-	}
-	defer f.Close()
-	have := make([]byte, len(want)+1)
-	n, _ := f.ReadAt(have, 0)
-	if string(have[:n]) == want {
+	want, self := hostname+"\n", fdPath(fd)
+	if have, err := os.ReadFile(self); err == nil && string(have) == want {
 		return nil
 	}
-	if err := f.Truncate(0); err != nil {
-		return fmt.Errorf("/etc/hostname: %w", err)
-	}
-	if _, err := f.WriteAt([]byte(want), 0); err != nil {
-		return fmt.Errorf("/etc/hostname: %w", err)
+	if err := os.WriteFile(self, []byte(want), 0); err != nil {
+		return fmt.Errorf("write /etc/hostname: %w", err)
 	}
 	return nil
 }
