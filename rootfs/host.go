@@ -1,10 +1,8 @@
 package rootfs
 
 import (
-	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -127,26 +125,20 @@ func (c *hostCopier) library(p string) error {
 // needs copies the loader (PT_INTERP) and the libraries (DT_NEEDED) the ELF file asks for;
 // origin is what $ORIGIN means for it. A file that is not ELF (a script) needs nothing.
 func (c *hostCopier) needs(file, origin string) error {
-	f, err := elf.Open(file)
+	f, err := readELF(file)
+	if errors.Is(err, errNotELF) {
+		return nil
+	}
 	if err != nil {
-		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return nil
-		}
 		return err
 	}
-	defer f.Close()
-	if interp := interpreter(f); interp != "" {
-		if err := c.library(interp); err != nil {
+	if f.interp != "" {
+		if err := c.library(f.interp); err != nil {
 			return err
 		}
 	}
-	libs, err := f.ImportedLibraries()
-	if err != nil {
-		return fmt.Errorf("%s: read DT_NEEDED: %w", file, err)
-	}
 	dirs := searchDirs(f, origin)
-	for _, lib := range libs {
+	for _, lib := range f.needed {
 		p := findLibrary(lib, dirs, f)
 		if p == "" {
 			return fmt.Errorf("%s needs %s: not found in %s", file, lib, strings.Join(dirs, ":"))
@@ -158,31 +150,14 @@ func (c *hostCopier) needs(file, origin string) error {
 	return nil
 }
 
-// interpreter is the program interpreter (PT_INTERP, elf(5)) of f, or "" when static.
-func interpreter(f *elf.File) string {
-	for _, p := range f.Progs {
-		if p.Type != elf.PT_INTERP {
-			continue
-		}
-		b, err := io.ReadAll(p.Open())
-		if err != nil || len(b) == 0 {
-			return "?" // present but unreadable: still not static
-		}
-		return strings.TrimRight(string(b), "\x00")
-	}
-	return ""
-}
-
 // searchDirs is where the loader looks for f's libraries (ld.so(8)): DT_RPATH unless
 // DT_RUNPATH is set, then DT_RUNPATH, then the default directories.
-func searchDirs(f *elf.File, origin string) []string {
-	rpath, _ := f.DynString(elf.DT_RPATH)
-	runpath, _ := f.DynString(elf.DT_RUNPATH)
+func searchDirs(f *elfFile, origin string) []string {
 	var dirs []string
-	if len(runpath) == 0 {
-		dirs = append(dirs, splitPath(rpath, origin)...)
+	if len(f.runpath) == 0 {
+		dirs = append(dirs, splitPath(f.rpath, origin)...)
 	}
-	dirs = append(dirs, splitPath(runpath, origin)...)
+	dirs = append(dirs, splitPath(f.runpath, origin)...)
 	return append(dirs, libraryDirs()...)
 }
 
@@ -202,7 +177,7 @@ func splitPath(paths []string, origin string) []string {
 
 // findLibrary finds lib in dirs, skipping files of another ELF class or machine (a 32-bit
 // library in /lib on a 64-bit host), or returns "".
-func findLibrary(lib string, dirs []string, want *elf.File) string {
+func findLibrary(lib string, dirs []string, want *elfFile) string {
 	if strings.Contains(lib, "/") {
 		if filepath.IsAbs(lib) && matches(lib, want) {
 			return lib
@@ -218,11 +193,12 @@ func findLibrary(lib string, dirs []string, want *elf.File) string {
 }
 
 // matches reports whether p is an ELF file of want's class and machine.
-func matches(p string, want *elf.File) bool {
-	f, err := elf.Open(p)
+func matches(p string, want *elfFile) bool {
+	f, err := os.Open(p)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	return f.Class == want.Class && f.Machine == want.Machine
+	h, err := readELFHeader(f)
+	return err == nil && h.class == want.class && h.machine == want.machine
 }

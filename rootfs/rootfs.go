@@ -9,7 +9,6 @@
 package rootfs
 
 import (
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +23,7 @@ import (
 
 // Options says how to build a rootfs.
 type Options struct {
-	From  string    // "busybox" (default when empty), "host", or a tar archive: plain, gzip or bzip2
+	From  string    // "busybox" (default when empty), "host", or a tar archive: plain, gzip, bzip2, xz or zstd
 	Probe string    // path to the static probe binary copied to /bin/probe (required)
 	Log   io.Writer // progress lines, may be nil
 }
@@ -118,16 +117,14 @@ func checkProbe(probe string) error {
 // isStatic reports whether file is an ELF executable without a program interpreter
 // (PT_INTERP, elf(5)): the kernel runs it with no loader or shared libraries.
 func IsStatic(file string) (bool, error) {
-	f, err := os.Open(file)
+	ef, err := readELF(file)
+	if errors.Is(err, errNotELF) {
+		return false, fmt.Errorf("%s: not an ELF executable", file)
+	}
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	ef, err := elf.NewFile(f)
-	if err != nil {
-		return false, fmt.Errorf("%s: not an ELF executable: %w", file, err)
-	}
-	return interpreter(ef) == "", nil
+	return ef.interp == "", nil
 }
 
 // rootMode is the mode of a rootfs's top directory, "/" in the container: a user other than
