@@ -4,13 +4,12 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path"
 	"slices"
 	"strconv"
@@ -20,64 +19,158 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Compressed archives are recognised by the magic number their stream starts with, not by
-// their name.
-var (
-	gzipMagic  = []byte{0x1f, 0x8b}                  // RFC 1952
-	bzip2Magic = []byte("BZh")                       // bzip2's stream header
-	xzMagic    = []byte{0xfd, '7', 'z', 'X', 'Z', 0} // the .xz file format
-	zstdMagic  = []byte{0x28, 0xb5, 0x2f, 0xfd}      // RFC 8878
-)
+// A compressed archive is read through the host's own program for its compression, as tar(1)
+// does (`tar -xz` runs `gzip -d`): gzip, bzip2, xz or zstd, told by the magic number the
+// stream starts with, not by the file's name. Why not Go's compress/gzip and compress/bzip2:
+// contain is one binary, and every process of it, the two of each container included, runs
+// the package initialisers of everything linked in; those two (with compress/flate and
+// hash/crc32) made each start cost about 0.4 ms more CPU on the development VM
+// (docs/performance.md, 2026-11-27, afternoon). The host's programs also read xz and zstd,
+// which Go's standard library cannot.
+type decompressor struct {
+	magic   []byte
+	program string // run as PROGRAM -d -c: the archive on its stdin, the tar stream on its stdout
+	pkg     string // the Debian package that has it, named when it is missing
+}
+
+var decompressors = []decompressor{
+	{[]byte{0x1f, 0x8b}, "gzip", "gzip"},                    // RFC 1952
+	{[]byte("BZh"), "bzip2", "bzip2"},                       // bzip2's stream header
+	{[]byte{0xfd, '7', 'z', 'X', 'Z', 0}, "xz", "xz-utils"}, // the .xz file format
+	{[]byte{0x28, 0xb5, 0x2f, 0xfd}, "zstd", "zstd"},        // RFC 8878
+}
 
 // errNotTar says that a file holds no archive at all: tar.Reader reads an empty stream as an
 // archive without entries, and a failed `docker export > x.tar` leaves exactly that.
 var errNotTar = errors.New("empty file: not a tar archive")
 
-// unpackFile unpacks the tar archive file (plain, gzip or bzip2) into t.
+// unpackFile unpacks the tar archive file (plain or compressed) into t.
 func unpackFile(t *tree, file string, log logger) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r, err := decompress(bufio.NewReader(f))
+	r, finish, err := uncompressed(f)
 	if err != nil {
 		return fmt.Errorf("decompress %s: %w", file, err)
 	}
-	if _, err := r.Peek(1); err == io.EOF {
-		return fmt.Errorf("unpack %s: %w", file, errNotTar)
+	err = unpackStream(t, r, log)
+	// A decompressor that failed says why its stream broke off (a damaged archive); what the
+	// tar reader saw then is only the consequence.
+	if ferr := finish(); ferr != nil {
+		return fmt.Errorf("decompress %s: %w", file, ferr)
 	}
-	if err := unpack(t, tar.NewReader(r), log, os.Geteuid() == 0); err != nil {
-		return fmt.Errorf("unpack %s: %w", file, err)
-	}
-	// The tar reader stops at the archive's end blocks, before a compressed stream's
-	// trailer, where gzip and bzip2 keep the checksum of what they held: read on to it, so
-	// that a damaged archive fails here as it does with tar(1).
-	if _, err := io.Copy(io.Discard, r); err != nil {
+	if err != nil {
 		return fmt.Errorf("unpack %s: %w", file, err)
 	}
 	return nil
 }
 
-// decompress returns a reader of the uncompressed archive, or says which compression it
-// cannot read: Go's standard library has no xz or zstd decoder.
-func decompress(br *bufio.Reader) (*bufio.Reader, error) {
-	magic, _ := br.Peek(len(xzMagic))
-	switch {
-	case bytes.HasPrefix(magic, gzipMagic):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, err
-		}
-		return bufio.NewReader(zr), nil
-	case bytes.HasPrefix(magic, bzip2Magic):
-		return bufio.NewReader(bzip2.NewReader(br)), nil
-	case bytes.HasPrefix(magic, xzMagic):
-		return nil, errors.New("xz-compressed archives are not read: unpack it with xz -d first")
-	case bytes.HasPrefix(magic, zstdMagic):
-		return nil, errors.New("zstd-compressed archives are not read: unpack it with zstd -d first")
+// unpackStream unpacks the archive r into t, and reads r to its end.
+func unpackStream(t *tree, r *bufio.Reader, log logger) error {
+	if _, err := r.Peek(1); err == io.EOF {
+		return errNotTar
 	}
-	return br, nil
+	if err := unpack(t, tar.NewReader(r), log, os.Geteuid() == 0); err != nil {
+		return err
+	}
+	// The tar reader stops at the archive's end blocks, before a compressed stream's
+	// trailer, where the compressors keep the checksum of what they held: read on to it, so
+	// that the decompressor sees a damaged archive and fails, as it does under tar(1).
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+// uncompressed returns the archive in f as tar reads it: f itself when it is not compressed,
+// or else the output of the decompressor its first bytes name. finish ends the decompressor
+// and returns its error, when it failed by itself: when the caller read the stream to its
+// end, finish waits for the program's verdict on it; when the caller stopped early, it kills
+// what still runs.
+func uncompressed(f *os.File) (r *bufio.Reader, finish func() error, err error) {
+	br := bufio.NewReader(f)
+	magic, _ := br.Peek(6) // the longest magic number
+	i := slices.IndexFunc(decompressors, func(d decompressor) bool { return bytes.HasPrefix(magic, d.magic) })
+	if i < 0 {
+		return br, func() error { return nil }, nil
+	}
+	d := decompressors[i]
+	program, err := exec.LookPath(d.program)
+	if err != nil {
+		return nil, nil, fmt.Errorf("a %s-compressed archive, and no %s program to read it (Debian package %s): install it, or give the archive decompressed", d.program, d.program, d.pkg)
+	}
+	cmd := exec.Command(program, "-d", "-c")
+	// The decompressor reads the file itself where it can, rather than through a pipe we
+	// would copy into; a pipe given as the file (`--from /dev/stdin`) cannot go back to its
+	// start, and is copied from what br has read.
+	cmd.Stdin = br
+	if _, err := f.Seek(0, io.SeekStart); err == nil {
+		cmd.Stdin = f
+	}
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", program, err)
+	}
+	// A copy into a pipe from a pipe (see Stdin above) could wait on its writer for ever
+	// once the decompressor is gone.
+	cmd.WaitDelay = time.Second
+	stream := &eofReader{r: out}
+	finish = func() error {
+		if !stream.eof {
+			// Stopped early: the program may be writing still. A kill reaches only a
+			// program that runs: one that failed by itself keeps its exit status.
+			cmd.Process.Kill()
+		}
+		var exit *exec.ExitError
+		if err := cmd.Wait(); errors.As(err, &exit) && exit.Exited() || stream.eof && err != nil {
+			return fmt.Errorf("%s -d: %w: %s", d.program, err, stderr.lastLine())
+		}
+		return nil
+	}
+	return bufio.NewReader(stream), finish, nil
+}
+
+// eofReader notes that its reader came to its end: a decompressor's output ends when it
+// closes its stdout, which it does as it exits.
+type eofReader struct {
+	r   io.Reader
+	eof bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.eof = true
+	}
+	return n, err
+}
+
+// tailBuffer keeps the last bytes a program wrote, for an error message.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	return len(p), nil
+}
+
+// lastLine is the last line written, or "no message".
+func (t *tailBuffer) lastLine() string {
+	s := strings.TrimSpace(string(t.b))
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" {
+		return "no message"
+	}
+	return s
 }
 
 // unpacker writes tar(5) entries beneath a tree. Directory metadata is applied at the end,

@@ -4,9 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/base64"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -329,12 +332,15 @@ func TestUnpackRefusesWhatIsNoArchive(t *testing.T) {
 	}{
 		{"empty file", "empty file: not a tar archive", nil},
 		{"empty gzip stream", "empty file: not a tar archive", gzipped(t, nil)},
-		{"xz", "xz-compressed archives are not read: unpack it with xz -d first", []byte("\xfd7zXZ\x00\x00\x04")},
-		{"zstd", "zstd-compressed archives are not read", []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0}},
+		{"xz cut short", "xz -d: exit status 1", []byte("\xfd7zXZ\x00\x00\x04")},
+		{"zstd cut short", "zstd -d: exit status 1", []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0}},
 		{"a text file", "not a tar archive (no tar header at its start)", []byte("hello world\n")},
 		{"a block of text", "not a tar archive (no tar header at its start)", bytes.Repeat([]byte("not a tar header "), 64)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			if program, _, cut := strings.Cut(tt.name, " cut short"); cut {
+				needProgram(t, program)
+			}
 			s := newSandbox(t)
 			if _, err := s.unpackInto(t, tt.data); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("unpack error = %v, want one containing %q", err, tt.want)
@@ -368,25 +374,154 @@ func TestUnpackReadsBzip2(t *testing.T) {
 	}
 }
 
-// A compressed archive's checksum is checked: the tar reader stops before the gzip trailer,
-// and a damaged body or checksum used to unpack as if nothing were wrong.
+// needProgram skips the test (fails it, in CI) when program is not installed.
+func needProgram(t *testing.T, program string) {
+	t.Helper()
+	if _, err := exec.LookPath(program); err != nil {
+		testenv.Skip(t, program+" is not installed (.ci/run installs it)")
+	}
+}
+
+// compressed compresses b with the host's program (gzip, bzip2, xz or zstd).
+func compressed(t *testing.T, program string, b []byte) []byte {
+	t.Helper()
+	needProgram(t, program)
+	cmd := exec.Command(program, "-c")
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s -c: %v", program, err)
+	}
+	return out
+}
+
+// Each compression is told by its content and read by the host's program for it.
+func TestUnpackReadsEveryCompression(t *testing.T) {
+	plain := tarball(t, tar.FormatUnknown, fileEntry("hello", "hi", 0o644))
+	for _, program := range []string{"gzip", "bzip2", "xz", "zstd"} {
+		t.Run(program, func(t *testing.T) {
+			s := newSandbox(t)
+			if _, err := s.unpackInto(t, compressed(t, program, plain)); err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, filepath.Join(s.root, "hello")); got != "hi" {
+				t.Errorf("hello = %q, want %q", got, "hi")
+			}
+		})
+	}
+}
+
+// A compressed archive's checksum is checked: the tar reader stops before the compressed
+// stream's trailer, and a damaged body or checksum used to unpack as if nothing were wrong.
+// The decompressor's own message says what is wrong.
 func TestUnpackChecksTheCompressedChecksum(t *testing.T) {
 	// Padded as tar(1) pads to its 10240-byte records: the reader stops before the padding.
 	archive := tarball(t, tar.FormatUnknown, fileEntry("hello", "hi", 0o644))
-	gz := gzipped(t, append(archive, make([]byte, 10240-len(archive)%10240)...))
-	badCRC := slices.Clone(gz)
-	badCRC[len(badCRC)-8] ^= 1 // the trailer: CRC-32, then the size
+	archive = append(archive, make([]byte, 10240-len(archive)%10240)...)
 	bz, err := base64.StdEncoding.DecodeString(helloBzip2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	badBz := slices.Clone(bz)
-	badBz[len(badBz)-6] ^= 1 // the stream's combined CRC, after the one block
-	for name, data := range map[string][]byte{"gzip CRC": badCRC, "bzip2 CRC": badBz} {
-		s := newSandbox(t)
-		if _, err := s.unpackInto(t, data); err == nil {
-			t.Errorf("%s damaged: unpacked without an error", name)
+	for _, tt := range []struct {
+		name string
+		data []byte
+		at   int // the byte to damage, from the end
+	}{
+		{"gzip", gzipped(t, archive), 8},            // the trailer: CRC-32, then the size
+		{"bzip2", bz, 6},                            // the stream's combined CRC, after the one block
+		{"xz", compressed(t, "xz", archive), 20},    // the block's CRC-64, before the index
+		{"zstd", compressed(t, "zstd", archive), 1}, // the frame's content checksum
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			damaged := slices.Clone(tt.data)
+			damaged[len(damaged)-tt.at] ^= 1
+			s := newSandbox(t)
+			if _, err := s.unpackInto(t, damaged); err == nil || !strings.Contains(err.Error(), tt.name+" -d: exit status") {
+				t.Errorf("damaged: unpack error %v, want %s's own", err, tt.name)
+			}
+			s.assertUntouched(t)
+		})
+	}
+}
+
+// Without the program a compression needs, the error names it and its Debian package.
+func TestUnpackNamesAMissingDecompressor(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for program, pkg := range map[string]string{"gzip": "gzip", "xz": "xz-utils"} {
+		data := []byte{0x1f, 0x8b, 8, 0}
+		if program == "xz" {
+			data = []byte("\xfd7zXZ\x00\x00\x04")
 		}
+		s := newSandbox(t)
+		want := "a " + program + "-compressed archive, and no " + program + " program to read it (Debian package " + pkg + ")"
+		if _, err := s.unpackInto(t, data); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: unpack error %v, want one containing %q", program, err, want)
+		}
+	}
+}
+
+// An entry refused half-way through a large compressed archive stops the decompressor, which
+// was still writing: the unpack returns the entry's error, and leaves no process behind.
+func TestUnpackStopsTheDecompressorEarly(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 1<<20) // 16 MiB, far more than a pipe holds
+	data := gzipped(t, tarball(t, tar.FormatUnknown, fileEntry("../escape", "x", 0o644), fileEntry("big", big, 0o644)))
+	s := newSandbox(t)
+	if _, err := s.unpackInto(t, data); err == nil || !strings.Contains(err.Error(), "tar entry ../escape: path escapes the root") {
+		t.Fatalf("unpack error %v, want the escape refused", err)
+	}
+	if kids := childProcesses(t); len(kids) > 0 {
+		t.Errorf("processes left behind: %v", kids)
+	}
+}
+
+// childProcesses lists the processes whose parent is this one, by their /proc/PID/stat.
+func childProcesses(t *testing.T) []string {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []string
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // gone since
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after its ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if f := strings.Fields(string(b[i+1:])); i > 0 && len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+			kids = append(kids, string(b[:i+1]))
+		}
+	}
+	return kids
+}
+
+// A compressed archive given as a pipe (`--from /dev/stdin`, `<(docker export c)`), which
+// the decompressor cannot read from its start itself, is copied to it.
+func TestUnpackReadsACompressedPipe(t *testing.T) {
+	s := newSandbox(t)
+	fifo := filepath.Join(s.base, "image.tar.gz")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := gzipped(t, tarball(t, tar.FormatUnknown, fileEntry("hello", "hi", 0o644)))
+	written := make(chan error, 1)
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err == nil {
+			_, err = w.Write(data)
+			w.Close()
+		}
+		written <- err
+	}()
+	if err := unpackFile(s.tree(t), fifo, logger{io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(s.root, "hello")); got != "hi" {
+		t.Errorf("hello = %q, want %q", got, "hi")
 	}
 }
 

@@ -314,6 +314,29 @@ func TestInitSkipsTheCommandLinePackages(t *testing.T) {
 	}
 }
 
+// Every start of contain (two for each container: the runtime and init) runs the initialisers
+// of every package linked in. debug/elf and Go's decompressors cost each start about 0.5 and
+// 0.4 ms of CPU (docs/performance.md), so rootfs reads ELF headers itself and has the host's
+// programs decompress archives: neither may come back by a new import.
+func TestStartsInitialiseNoCostlyPackage(t *testing.T) {
+	needBinaries(t)
+	costly := []string{"debug/elf", "debug/dwarf", "internal/zstd", "compress/flate", "compress/gzip", "compress/bzip2", "hash/crc32"}
+	for _, args := range [][]string{{"--version"}, {"init"}} {
+		cmd := exec.Command(containBin, args...)
+		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+		out, _ := cmd.CombinedOutput()
+		trace := string(out)
+		if !strings.Contains(trace, "init github.com/containkit/contain/isolate @") {
+			t.Fatalf("contain %s: no init trace:\n%s", args[0], trace)
+		}
+		for _, pkg := range costly {
+			if strings.Contains(trace, "init "+pkg+" @") {
+				t.Errorf("contain %s initialises %s", args[0], pkg)
+			}
+		}
+	}
+}
+
 func TestParseSignal(t *testing.T) {
 	for in, want := range map[string]int{
 		"TERM": 15, "SIGKILL": 9, "usr1": 10, "15": 15, "0": 0,

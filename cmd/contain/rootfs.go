@@ -17,11 +17,12 @@ var rootfsCommand = &cli.Command{
 	Subcommands: []*cli.Command{{
 		Name:      "build",
 		Usage:     "build a root filesystem in DIR",
-		UsageText: "contain rootfs build DIR [--from busybox|host|FILE.tar[.gz]]",
+		UsageText: "contain rootfs build DIR [--from busybox|host|FILE.tar[.gz|.bz2|.xz|.zst]]",
 		Description: "busybox: the host's static busybox and its applet links (Debian: busybox-static).\n" +
 			"host: a few host programs with the libraries and loader they need.\n" +
-			"FILE.tar[.gz]: a tarball such as `docker export` output, unpacked without escapes;\n" +
-			"  plain, gzip or bzip2, told by its content (xz and zstd: decompress it first);\n" +
+			"FILE.tar[.gz...]: a tarball such as `docker export` output, unpacked without escapes;\n" +
+			"  plain, or gzip, bzip2, xz or zstd, told by its content and decompressed by the\n" +
+			"  host's program of that name, as tar does (Debian: gzip, bzip2, xz-utils, zstd);\n" +
 			"  modes, owners, times, file capabilities and user.* xattrs kept.\n" +
 			"An existing DIR must be empty; it gets mode 0755, as / has.\n" +
 			"Every rootfs gets /bin/probe and a minimal /etc.",
@@ -49,7 +50,7 @@ var rootfsCommand = &cli.Command{
 // buildArgs reads DIR and --from. urfave/cli stops reading flags at the first argument, and the
 // documented form puts --from after DIR, so flags after DIR are parsed here.
 func buildArgs(c *cli.Context) (dir, from string, err error) {
-	usage := errors.New("usage: contain rootfs build DIR [--from busybox|host|FILE.tar[.gz]]")
+	usage := errors.New("usage: contain rootfs build DIR [--from busybox|host|FILE.tar[.gz|.bz2|.xz|.zst]]")
 	if c.NArg() < 1 {
 		return "", "", usage
 	}
