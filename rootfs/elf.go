@@ -93,6 +93,23 @@ func readELF(path string) (*elfFile, error) {
 	return ef, nil
 }
 
+// readPrograms reads path's program headers.
+func readPrograms(path string) ([]elfProg, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h, err := readELFHeader(f)
+	if err == nil {
+		var progs []elfProg
+		if progs, err = h.programs(f); err == nil {
+			return progs, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", path, err)
+}
+
 // parseELF reads an ELF file from r.
 func parseELF(r io.ReaderAt) (*elfFile, error) {
 	h, err := readELFHeader(r)

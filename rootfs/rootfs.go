@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,17 +115,18 @@ func checkProbe(probe string) error {
 	return nil
 }
 
-// isStatic reports whether file is an ELF executable without a program interpreter
-// (PT_INTERP, elf(5)): the kernel runs it with no loader or shared libraries.
+// IsStatic reports whether file is an ELF executable without a program interpreter
+// (PT_INTERP, elf(5)): the kernel runs it with no loader or shared libraries. As the kernel
+// does, it asks only whether the program header is there, not what it names.
 func IsStatic(file string) (bool, error) {
-	ef, err := readELF(file)
+	progs, err := readPrograms(file)
 	if errors.Is(err, errNotELF) {
 		return false, fmt.Errorf("%s: not an ELF executable", file)
 	}
 	if err != nil {
 		return false, err
 	}
-	return ef.interp == "", nil
+	return !slices.ContainsFunc(progs, func(p elfProg) bool { return p.typ == ptInterp }), nil
 }
 
 // rootMode is the mode of a rootfs's top directory, "/" in the container: a user other than
