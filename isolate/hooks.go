@@ -53,8 +53,8 @@ func runPostHooks(kind string, hooks []specs.Hook, state specs.State) error {
 }
 
 // withEnv gives the hooks that name no environment env, the container process's: hooks run
-// by init would otherwise get init's own (GOGC=off, GOMAXPROCS=1, contain's notes), where
-// runc gives them the process's.
+// by init would otherwise get init's own (GOGC=off, GOMAXPROCS=1, GODEBUG, contain's notes),
+// where runc gives them the process's.
 func withEnv(hooks []specs.Hook, env []string) []specs.Hook {
 	out := slices.Clone(hooks)
 	for i := range out {

@@ -336,8 +336,8 @@ func TestInitsGoThreadsAreRelaxed(t *testing.T) {
 	}
 }
 
-// Init's Go runtime runs with one P and no GC (isolate's initEnv): the environment it started
-// with says so, and Go reads both before any of init's code runs.
+// Init's Go runtime runs with one P, no GC and no heap profile (isolate's initEnv): the
+// environment it started with says so, and Go reads them before any of init's code runs.
 func TestInitsGoRuntimeHasOnePAndNoGC(t *testing.T) {
 	needContainer(t)
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(createdInit(t, "onep")) + "/environ")
@@ -345,7 +345,7 @@ func TestInitsGoRuntimeHasOnePAndNoGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
-	for _, want := range []string{"GOMAXPROCS=1", "GOGC=off"} {
+	for _, want := range []string{"GOMAXPROCS=1", "GOGC=off", "GODEBUG=memprofilerate=0"} {
 		if !slices.Contains(env, want) {
 			t.Errorf("init's environment is %q, want %s in it", env, want)
 		}
