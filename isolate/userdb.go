@@ -2,8 +2,6 @@ package isolate
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -47,13 +45,34 @@ func readUserDB(rootfd int, name string) (string, error) {
 	if err != nil {
 		return "", &pathError{"openat2", name, err}
 	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
+	defer unix.Close(fd)
 	if now, err := ordinaryFile(fd, name); err != nil || now != seen {
 		return "", fmt.Errorf("%s: changed while it was being opened", name)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, userDBLimit))
-	return string(data), err
+	return readUpTo(fd, name, userDBLimit)
+}
+
+// readUpTo reads the file open on fd to its end, or its first limit bytes. It reads with
+// read(2) itself: an *os.File of a non-blocking fd would start Go's poller (epoll_create1(2),
+// an eventfd and their registration) in an init that has no other use for it, only to learn
+// that a regular file cannot be polled.
+func readUpTo(fd int, name string, limit int) (string, error) {
+	var data []byte
+	buf := make([]byte, 4096)
+	for len(data) < limit {
+		n, err := unix.Read(fd, buf[:min(len(buf), limit-len(data))])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return "", &pathError{"read", name, err}
+		}
+		if n == 0 {
+			break
+		}
+		data = append(data, buf[:n]...)
+	}
+	return string(data), nil
 }
 
 // ordinaryFile checks that fd is a regular file outside procfs and sysfs, and returns its

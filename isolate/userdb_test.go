@@ -117,3 +117,23 @@ func TestUserDBRefusesMagicLinksAndProcfs(t *testing.T) {
 		t.Errorf("a procfs file: %v, want it refused", err)
 	}
 }
+
+// readUpTo reads a file to its end, and no further than its limit.
+func TestReadUpTo(t *testing.T) {
+	content := strings.Repeat("0123456789", 1000) // more than one read's buffer
+	path := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{0, 3, 4096, 5000, len(content), len(content) + 1} {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := readUpTo(fd, "passwd", limit)
+		unix.Close(fd)
+		if want := content[:min(limit, len(content))]; err != nil || got != want {
+			t.Errorf("limit %d: read %d bytes, %v; want %d", limit, len(got), err, len(want))
+		}
+	}
+}
