@@ -175,7 +175,10 @@ func createFile(dirfd int, name string, r io.Reader, mode uint32) error {
 // sparseBlock is the unit writeSparse looks at: a block of it that holds only zeros is skipped.
 const sparseBlock = 64 << 10
 
-var zeros = make([]byte, sparseBlock)
+// zeros is what a block of zeros is compared with. An array in the binary's bss, not a slice
+// made at start: every process of contain, a container's runtime too, would take 64 KiB of
+// heap for it in rootfs's package initialiser, which only a rootfs build uses.
+var zeros [sparseBlock]byte
 
 // writeSparse copies r to the new file f, seeking over blocks of zeros instead of writing
 // them, so that they become holes (lseek(2)). archive/tar hands over the holes of a sparse
