@@ -21,9 +21,10 @@ var callerSlack int
 var onOneThread bool
 
 // RelaxMonitor lets the kernel stretch the naps of Go's monitor thread (sysmon). The commands
-// that start a process (run, create, exec) call it first thing. Init and the exec stage are
-// started relaxed instead (withMonitorSlack, relaxedFromStart), and do its work only where
-// they were not.
+// that start a process (run, create, exec) call it first thing, from a package initialiser
+// (cmd/contain/internal/relax) that runs before the command line is parsed. Init and the exec
+// stage are started relaxed instead (withMonitorSlack, relaxedFromStart), and do its work only
+// where they were not.
 //
 // Sysmon sleeps 20 µs at a time until it has found nothing to do fifty times in a row, and
 // starts over whenever it has done something (taken a P from a thread in a system call, woken

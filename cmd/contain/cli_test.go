@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
+	"github.com/containkit/contain/cmd/contain/internal/relax"
 	"github.com/containkit/contain/internal/testenv"
 )
 
@@ -334,6 +335,23 @@ func TestStartsInitialiseNoCostlyPackage(t *testing.T) {
 				t.Errorf("contain %s initialises %s", args[0], pkg)
 			}
 		}
+	}
+}
+
+// Package relax tells the verb from os.Args before the command line is parsed, skipping the
+// global flags and the values of those that take one: its list must be the App's.
+func TestRelaxKnowsTheGlobalFlagsThatTakeAValue(t *testing.T) {
+	var want []string
+	for _, f := range newApp().Flags {
+		if v, ok := f.(interface{ TakesValue() bool }); ok && v.TakesValue() {
+			want = append(want, f.Names()...)
+		}
+	}
+	got := slices.Clone(relax.ValueFlags)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("relax.ValueFlags = %q, the App's global flags with a value are %q", got, want)
 	}
 }
 

@@ -49,7 +49,6 @@ var execCommand = &cli.Command{
 }
 
 func execAction(c *cli.Context) error {
-	isolate.RelaxMonitor()
 	if c.NArg() < 1 {
 		return errors.New("usage: contain exec [flags] ID COMMAND [ARG...] (or --process FILE ID)")
 	}

@@ -33,7 +33,6 @@ var createCommand = &cli.Command{
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the container's process"},
 	},
 	Action: func(c *cli.Context) error {
-		isolate.RelaxMonitor()
 		opts, err := bundleOptions(c)
 		if err != nil {
 			return err

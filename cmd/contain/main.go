@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"os"
 
-	// These three initialise before the packages the commands need (Go initialises packages
+	// These four initialise before the packages the commands need (Go initialises packages
 	// in the order of their import paths, each after its imports). bigstack grows the main
 	// goroutine's stack once, to all that the runtime and init need; oneproc gives the runtime
-	// one P; initproc runs the container's init ("contain init") and never returns.
+	// one P; relax relaxes Go's monitor thread for run, create and exec; initproc runs the
+	// container's init ("contain init") and never returns.
+	_ "github.com/containkit/contain/cmd/contain/internal/relax"
 	_ "github.com/containkit/contain/internal/bigstack"
 	_ "github.com/containkit/contain/internal/oneproc"
 	_ "github.com/containkit/contain/isolate/initproc"

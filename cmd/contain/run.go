@@ -55,7 +55,6 @@ var runCommand = &cli.Command{
 }
 
 func runAction(c *cli.Context) error {
-	isolate.RelaxMonitor()
 	opts := isolate.RunOptions{
 		StateRoot: c.String("root"),
 		PidFile:   c.String("pid-file"),

@@ -302,6 +302,40 @@ func TestChrootBreakoutFails(t *testing.T) {
 	}
 }
 
+// A foreground run's own Go runtime is relaxed too, from its package initialisers on
+// (cmd/contain/internal/relax): while the container runs, every thread of contain but the main
+// one has the 10 ms timer slack, and the main one, which starts processes, the caller's.
+func TestRuntimesGoThreadsAreRelaxed(t *testing.T) {
+	needContainer(t)
+	const slack = 123_457 // ns
+	onThreadWithSlack(t, slack)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "20"} })
+	c := startContainer(t, "run", "--bundle", bundle, "runtime-relaxed")
+	pid := strconv.Itoa(c.cmd.Process.Pid)
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) < 2 {
+		t.Fatalf("contain has %d threads, want its Go runtime's too", len(tasks))
+	}
+	for _, task := range tasks {
+		data, err := os.ReadFile("/proc/" + task.Name() + "/timerslack_ns")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "10000000"
+		if task.Name() == pid {
+			want = strconv.Itoa(slack)
+		}
+		if got := strings.TrimSpace(string(data)); got != want {
+			t.Errorf("contain's thread %s has a timer slack of %s ns, want %s", task.Name(), got, want)
+		}
+	}
+	c.signal(t, 15, "SIGTERM")
+	c.wait(t)
+}
+
 // A created container's init waits with the threads of its Go runtime relaxed (a 10 ms timer
 // slack, so that its monitor thread's naps wake it rarely), sysmon from its first nap on: the
 // runtime starts init from a relaxed thread. Init's own thread, which will start the
