@@ -311,27 +311,7 @@ func TestRuntimesGoThreadsAreRelaxed(t *testing.T) {
 	onThreadWithSlack(t, slack)
 	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "20"} })
 	c := startContainer(t, "run", "--bundle", bundle, "runtime-relaxed")
-	pid := strconv.Itoa(c.cmd.Process.Pid)
-	tasks, err := os.ReadDir("/proc/" + pid + "/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tasks) < 2 {
-		t.Fatalf("contain has %d threads, want its Go runtime's too", len(tasks))
-	}
-	for _, task := range tasks {
-		data, err := os.ReadFile("/proc/" + task.Name() + "/timerslack_ns")
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := "10000000"
-		if task.Name() == pid {
-			want = strconv.Itoa(slack)
-		}
-		if got := strings.TrimSpace(string(data)); got != want {
-			t.Errorf("contain's thread %s has a timer slack of %s ns, want %s", task.Name(), got, want)
-		}
-	}
+	checkThreadsRelaxed(t, "contain", c.cmd.Process.Pid, slack)
 	c.signal(t, 15, "SIGTERM")
 	c.wait(t)
 }
@@ -347,13 +327,19 @@ func TestInitsGoThreadsAreRelaxed(t *testing.T) {
 	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "sleep", "60"} })
 	createContainer(t, bundle, "relaxed")
 	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "relaxed") })
-	pid := strconv.Itoa(state(t, "relaxed").Pid)
-	tasks, err := os.ReadDir("/proc/" + pid + "/task")
+	checkThreadsRelaxed(t, "init", state(t, "relaxed").Pid, slack)
+}
+
+// checkThreadsRelaxed checks that every thread of the Go process pid (what, for messages) has
+// the relaxed timer slack of isolate.RelaxMonitor (10 ms), and its main thread callerSlack.
+func checkThreadsRelaxed(t *testing.T, what string, pid, callerSlack int) {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(tasks) < 2 {
-		t.Fatalf("init has %d threads, want its Go runtime's too", len(tasks))
+		t.Fatalf("%s has %d threads, want its Go runtime's too", what, len(tasks))
 	}
 	for _, task := range tasks {
 		data, err := os.ReadFile("/proc/" + task.Name() + "/timerslack_ns")
@@ -361,11 +347,11 @@ func TestInitsGoThreadsAreRelaxed(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := "10000000"
-		if task.Name() == pid {
-			want = strconv.Itoa(slack)
+		if task.Name() == strconv.Itoa(pid) {
+			want = strconv.Itoa(callerSlack)
 		}
 		if got := strings.TrimSpace(string(data)); got != want {
-			t.Errorf("init's thread %s has a timer slack of %s ns, want %s", task.Name(), got, want)
+			t.Errorf("%s's thread %s has a timer slack of %s ns, want %s", what, task.Name(), got, want)
 		}
 	}
 }
