@@ -111,55 +111,48 @@ const (
 // headers (PT_LOAD of the whole file, PT_INTERP, PT_DYNAMIC) and what they point to. It
 // covers what the host's files do not: 32-bit, big-endian, DT_RPATH and DT_RUNPATH.
 func makeELF(e testELF) []byte {
-	dynSize := 16
+	// Where elf(5) puts each field, for each class: the header's e_phoff, e_phentsize and
+	// e_phnum; a program header's size and its p_offset, p_vaddr, p_filesz and p_memsz; the
+	// size of a word (addresses, offsets, sizes, and a dynamic entry's tag and value).
+	type layout struct{ phoff, phentsize, phnum, ehsize, phsize, offset, vaddr, filesz, memsz, word int }
+	l := layout{32, 54, 56, 64, 56, 8, 16, 32, 40, 8}
 	if e.class == elfClass32 {
-		dynSize = 8
+		l = layout{28, 42, 44, 52, 32, 4, 8, 16, 20, 4}
+	}
+	o := e.order
+	put := func(b []byte, v uint64) { // a word of the class
+		if l.word == 8 {
+			o.PutUint64(b, v)
+		} else {
+			o.PutUint32(b, uint32(v))
+		}
 	}
 	dyn := append(slices.Clone(e.dynamic), [2]uint64{dtStrtab, testBase + testStrtabAt},
 		[2]uint64{dtStrsz, uint64(len(e.strtab))}, [2]uint64{dtNull, 0})
-	total := testDynAt + len(dyn)*dynSize
+	total := testDynAt + len(dyn)*2*l.word
 	b := make([]byte, total)
 	copy(b, []byte{0x7f, 'E', 'L', 'F', e.class, elfDataLSB, 1})
 	if e.order == binary.BigEndian {
 		b[5] = elfDataMSB
 	}
-	o := e.order
 	o.PutUint16(b[18:], e.machine)
 	type prog struct{ typ, off, size uint64 }
 	progs := []prog{{ptLoad, 0, uint64(total)}, {ptInterp, testInterpAt, uint64(len(e.interp) + 1)},
-		{ptDynamic, testDynAt, uint64(len(dyn) * dynSize)}}
-	if e.class == elfClass64 {
-		o.PutUint64(b[32:], 64) // e_phoff
-		o.PutUint16(b[54:], 56) // e_phentsize
-		o.PutUint16(b[56:], uint16(len(progs)))
-		for i, p := range progs {
-			h := b[64+56*i:]
-			o.PutUint32(h, uint32(p.typ))
-			o.PutUint64(h[8:], p.off)
-			o.PutUint64(h[16:], testBase+p.off)
-			o.PutUint64(h[32:], p.size)
-			o.PutUint64(h[40:], p.size)
-		}
-		for i, d := range dyn {
-			o.PutUint64(b[testDynAt+16*i:], d[0])
-			o.PutUint64(b[testDynAt+16*i+8:], d[1])
-		}
-	} else {
-		o.PutUint32(b[28:], 52) // e_phoff
-		o.PutUint16(b[42:], 32) // e_phentsize
-		o.PutUint16(b[44:], uint16(len(progs)))
-		for i, p := range progs {
-			h := b[52+32*i:]
-			o.PutUint32(h, uint32(p.typ))
-			o.PutUint32(h[4:], uint32(p.off))
-			o.PutUint32(h[8:], uint32(testBase+p.off))
-			o.PutUint32(h[16:], uint32(p.size))
-			o.PutUint32(h[20:], uint32(p.size))
-		}
-		for i, d := range dyn {
-			o.PutUint32(b[testDynAt+8*i:], uint32(d[0]))
-			o.PutUint32(b[testDynAt+8*i+4:], uint32(d[1]))
-		}
+		{ptDynamic, testDynAt, uint64(len(dyn) * 2 * l.word)}}
+	put(b[l.phoff:], uint64(l.ehsize))
+	o.PutUint16(b[l.phentsize:], uint16(l.phsize))
+	o.PutUint16(b[l.phnum:], uint16(len(progs)))
+	for i, p := range progs {
+		h := b[l.ehsize+l.phsize*i:]
+		o.PutUint32(h, uint32(p.typ))
+		put(h[l.offset:], p.off)
+		put(h[l.vaddr:], testBase+p.off)
+		put(h[l.filesz:], p.size)
+		put(h[l.memsz:], p.size)
+	}
+	for i, d := range dyn {
+		put(b[testDynAt+2*l.word*i:], d[0])
+		put(b[testDynAt+2*l.word*i+l.word:], d[1])
 	}
 	copy(b[testInterpAt:], e.interp)
 	copy(b[testStrtabAt:], e.strtab)
