@@ -113,12 +113,12 @@ func uncompressed(f *os.File) (r *bufio.Reader, finish func() error, err error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", program, err)
-	}
 	// A copy into a pipe from a pipe (see Stdin above) could wait on its writer for ever
 	// once the decompressor is gone.
 	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", program, err)
+	}
 	stream := &eofReader{r: out}
 	finish = func() error {
 		if !stream.eof {
