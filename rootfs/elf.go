@@ -18,8 +18,8 @@ import (
 // Why not debug/elf: contain is one binary, and every process of it, the two of each
 // container included, runs the package initialisers of everything linked in. debug/elf links
 // debug/dwarf, internal/zstd, compress/zlib and compress/flate, and made each start of the
-// binary cost about 0.5 ms more CPU on the development VM (docs/performance.md, 2026-11-27,
-// afternoon). Reading program headers takes less code than that measurement.
+// binary cost about 0.8 ms more CPU on the development VM in a slow hour (docs/performance.md,
+// 2026-11-27, afternoon). Reading program headers takes less code than that measurement.
 
 // ELF constants, named as in elf(5).
 const (

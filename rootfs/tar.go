@@ -24,7 +24,7 @@ import (
 // stream starts with, not by the file's name. Why not Go's compress/gzip and compress/bzip2:
 // contain is one binary, and every process of it, the two of each container included, runs
 // the package initialisers of everything linked in; those two (with compress/flate and
-// hash/crc32) made each start cost about 0.4 ms more CPU on the development VM
+// hash/crc32) made each start cost about 0.4 ms more CPU on the development VM in a slow hour
 // (docs/performance.md, 2026-11-27, afternoon). The host's programs also read xz and zstd,
 // which Go's standard library cannot.
 type decompressor struct {
