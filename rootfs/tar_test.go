@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -469,31 +468,9 @@ func TestUnpackStopsTheDecompressorEarly(t *testing.T) {
 	if _, err := s.unpackInto(t, data); err == nil || !strings.Contains(err.Error(), "tar entry ../escape: path escapes the root") {
 		t.Fatalf("unpack error %v, want the escape refused", err)
 	}
-	if kids := childProcesses(t); len(kids) > 0 {
+	if kids := testenv.Children(os.Getpid()); len(kids) > 0 {
 		t.Errorf("processes left behind: %v", kids)
 	}
-}
-
-// childProcesses lists the processes whose parent is this one, by their /proc/PID/stat.
-func childProcesses(t *testing.T) []string {
-	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kids []string
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue // gone since
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so read after its ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if f := strings.Fields(string(b[i+1:])); i > 0 && len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
-			kids = append(kids, string(b[:i+1]))
-		}
-	}
-	return kids
 }
 
 // A compressed archive given as a pipe (`--from /dev/stdin`, `<(docker export c)`), which
