@@ -97,7 +97,7 @@ func uncompressed(f *os.File) (r *bufio.Reader, finish func() error, err error) 
 	d := decompressors[i]
 	program, err := exec.LookPath(d.program)
 	if err != nil {
-		return nil, nil, fmt.Errorf("a %s-compressed archive, and no %s program to read it (Debian package %s): install it, or give the archive decompressed", d.program, d.program, d.pkg)
+		return nil, nil, fmt.Errorf("compressed with %s, and no %s program is installed to read it (Debian package %s): install it, or give the archive decompressed", d.program, d.program, d.pkg)
 	}
 	cmd := exec.Command(program, "-d", "-c")
 	// The decompressor reads the file itself where it can, rather than through a pipe we

@@ -452,7 +452,7 @@ func TestUnpackNamesAMissingDecompressor(t *testing.T) {
 			data = []byte("\xfd7zXZ\x00\x00\x04")
 		}
 		s := newSandbox(t)
-		want := "a " + program + "-compressed archive, and no " + program + " program to read it (Debian package " + pkg + ")"
+		want := "compressed with " + program + ", and no " + program + " program is installed to read it (Debian package " + pkg + ")"
 		if _, err := s.unpackInto(t, data); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: unpack error %v, want one containing %q", program, err, want)
 		}
