@@ -317,8 +317,8 @@ func TestInitSkipsTheCommandLinePackages(t *testing.T) {
 
 // Every start of contain (two for each container: the runtime and init) runs the initialisers
 // of every package linked in. debug/elf and Go's decompressors cost each start about 0.8 and
-// 0.4 ms of CPU in a slow hour (docs/performance.md), so rootfs reads ELF headers itself and has the host's
-// programs decompress archives: neither may come back by a new import.
+// 0.4 ms of CPU in a slow hour (docs/performance.md), so rootfs reads ELF headers itself and
+// has the host's programs decompress archives: neither may come back by a new import.
 func TestStartsInitialiseNoCostlyPackage(t *testing.T) {
 	needBinaries(t)
 	costly := []string{"debug/elf", "debug/dwarf", "internal/zstd", "compress/flate", "compress/gzip", "compress/bzip2", "hash/crc32"}

@@ -2,7 +2,7 @@
 // commands that start a container's process (run, create, exec): from its package
 // initialiser, before rootfs, the command line library (urfave/cli, with its regular
 // expression and the packages behind it) and main initialise. cmd/contain imports it for that
-// effect alone; the verbs' actions call RelaxMonitor too, which does nothing the second time.
+// effect alone: it is the only place the runtime relaxes the monitor.
 //
 // Why so early: sysmon starts before any package initialiser, and naps 20 µs at a time until
 // it is relaxed. Relaxed in the verb's action, it napped so through the rest of the start-up
@@ -14,7 +14,7 @@
 // It must tell the verb before the command line is parsed. It reads os.Args as contain's
 // command line has them: global flags, then the verb. ValueFlags are the global flags that
 // take the next argument as their value; a test in cmd/contain holds the list to the App's
-// flags. A command line it cannot read only leaves the relaxing to the verb's action.
+// flags. A command line it cannot read leaves the monitor as Go starts it: slower, not wrong.
 package relax
 
 import (
@@ -39,12 +39,12 @@ func init() {
 
 // startsAProcess reports whether the command line args (os.Args) runs one of verbs.
 func startsAProcess(args []string) bool {
-	return slices.Contains(verbs, Verb(args))
+	return slices.Contains(verbs, verb(args))
 }
 
-// Verb is the command contain's command line args (os.Args) names: the first argument after
+// verb is the command contain's command line args (os.Args) names: the first argument after
 // the global flags and their values, or "" when there is none.
-func Verb(args []string) string {
+func verb(args []string) string {
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {

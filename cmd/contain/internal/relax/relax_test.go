@@ -18,8 +18,8 @@ func TestVerb(t *testing.T) {
 		{[]string{"contain", "--debug"}, ""},
 		{[]string{"contain"}, ""},
 	} {
-		if got := Verb(tt.args); got != tt.verb {
-			t.Errorf("Verb(%q) = %q, want %q", tt.args, got, tt.verb)
+		if got := verb(tt.args); got != tt.verb {
+			t.Errorf("verb(%q) = %q, want %q", tt.args, got, tt.verb)
 		}
 	}
 }
