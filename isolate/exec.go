@@ -293,7 +293,11 @@ func startExecStage(o ExecOptions, cfg execConfig, cg cgroups.Manager) (*program
 	configR.Close()
 	stageSync.Close()
 	prog, err := awaitProgram(pair[0], o)
-	if ws := waitPid(pid); err == nil && statusOf(ws) != 0 {
+	ws := waitPid(pid)
+	switch {
+	case errors.Is(err, errStageGone):
+		err = diedInSetup("exec stage", ws, cg)
+	case err == nil && statusOf(ws) != 0:
 		err = fmt.Errorf("exec stage exited with status %d", statusOf(ws))
 	}
 	if err != nil {
@@ -324,6 +328,10 @@ func forkExecStage(attr *syscall.ProcAttr) (int, error) {
 	return pid, err
 }
 
+// errStageGone is awaitProgram's error when the stage closed its end before the program ran:
+// it died, and its wait status says more (diedInSetup).
+var errStageGone = errors.New("exec stage exited before the process started")
+
 // awaitProgram reads the stage's messages until it says the program runs.
 func awaitProgram(sync int, o ExecOptions) (*program, error) {
 	prog := &program{pid: -1, pidfd: -1, stdin: o.Stdin, stdout: o.Stdout, consoleSocket: o.ConsoleSocket}
@@ -335,7 +343,7 @@ func awaitProgram(sync int, o ExecOptions) (*program, error) {
 	for {
 		m, fds, err := in.receive(sync)
 		if errors.Is(err, io.EOF) {
-			return fail(errors.New("exec stage exited before the process started"))
+			return fail(errStageGone)
 		}
 		if err != nil {
 			return fail(err)

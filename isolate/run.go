@@ -353,6 +353,7 @@ type initProcess struct {
 	sent    chan error           // the config writer's result
 	// consoleSocket: where the pty master goes, instead of to console (see consolesocket.go)
 	consoleSocket string
+	cg            cgroups.Manager // the container's cgroup, nil when it has none: why init died
 }
 
 // startInit re-executes this binary as "init" in the container's new namespaces, hands it
@@ -440,7 +441,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		}()
 	}
 	p := &initProcess{sync: parentSync, stdin: o.Stdin, stdout: o.Stdout, exited: make(chan unix.WaitStatus, 1), sent: sent,
-		consoleSocket: o.ConsoleSocket}
+		consoleSocket: o.ConsoleSocket, cg: cg}
 	if p.pid, p.pidfd, err = forkInit(attr, pidPath, p.exited); err != nil {
 		parentSync.close()
 		configR.Close() // unblocks the writer
@@ -596,11 +597,7 @@ func (p *initProcess) awaitReady(hooks *specs.Hooks, state specs.State) error {
 		if errors.Is(err, io.EOF) {
 			ws := <-p.exited
 			p.exited = nil
-			if ws.Signaled() && ws.Signal() == unix.SIGKILL {
-				// What kills init unasked, before the program: the OOM killer, mostly.
-				return fmt.Errorf("container init was killed (SIGKILL) during setup: a memory limit too small for it (the OOM killer), or a kill from outside")
-			}
-			return fmt.Errorf("container init exited during setup (status %d)", statusOf(ws))
+			return diedInSetup("container init", ws, p.cg)
 		}
 		if err != nil {
 			return err

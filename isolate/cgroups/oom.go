@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -157,4 +158,41 @@ func (w *OOMWatch) Close() {
 		unix.Close(w.fd)
 		w.fd = -1
 	}
+}
+
+// MemoryEvents is what a cgroup's memory controller counted since the cgroup was made: what
+// tells a process that died of a memory limit from one that died of something else, after
+// the fact (a process that dies before anyone watches, such as a container's init).
+type MemoryEvents struct {
+	Limit uint64 // the cgroup's memory limit in bytes; math.MaxUint64 when it has none
+	// LimitHits counts the charges that met the limit: memory.events "max" on v2,
+	// memory.failcnt on v1 (which Linux 6.18 leaves at 0: count on OOMKills there).
+	LimitHits uint64
+	OOMKills  uint64 // the processes the OOM killer killed in the cgroup ("oom_kill")
+}
+
+// MemoryEvents reads memory.max and memory.events. A cgroup without the memory controller
+// has neither file: it counts nothing.
+func (c *V2) MemoryEvents() (MemoryEvents, error) {
+	f := &statFiles{dir: c.Dir()}
+	f.mustExist()
+	events := f.keyed("memory.events")
+	ev := MemoryEvents{Limit: f.number("memory.max"), LimitHits: events["max"], OOMKills: events["oom_kill"]}
+	return ev, f.err
+}
+
+// MemoryEvents reads memory.limit_in_bytes, memory.failcnt and memory.oom_control.
+func (c *V1) MemoryEvents() (MemoryEvents, error) {
+	dir, ok := c.dir("memory")
+	if !ok {
+		return MemoryEvents{}, errors.New("this host mounts no memory cgroup hierarchy")
+	}
+	f := &statFiles{dir: dir}
+	f.mustExist()
+	ev := MemoryEvents{Limit: f.number("memory.limit_in_bytes"), LimitHits: f.number("memory.failcnt"),
+		OOMKills: f.keyed("memory.oom_control")["oom_kill"]}
+	if ev.Limit >= v1Unlimited {
+		ev.Limit = math.MaxUint64
+	}
+	return ev, f.err
 }
