@@ -50,9 +50,10 @@ func planCgroup(spec *specs.Spec, st *State) (cgroups.Manager, error) {
 	return cg, nil
 }
 
-// makeCgroup makes the planned cgroup (recorded in the state already) with the spec's limits.
+// makeCgroup makes the planned cgroup (recorded in the state already) with the spec's limits,
+// but for the pids limit: limitPids writes that once init is ready (see there).
 func makeCgroup(cg cgroups.Manager, spec *specs.Spec, log *slog.Logger) error {
-	warnings, err := cg.Create(withRuntimeDevices(withDeviceList(spec.Linux.Resources), spec.Linux.Devices))
+	warnings, err := cg.Create(withRuntimeDevices(withDeviceList(withoutPidsLimit(spec.Linux.Resources)), spec.Linux.Devices))
 	if err != nil {
 		return fmt.Errorf("cgroup %s: %w", cg.Path(), err)
 	}
@@ -60,6 +61,40 @@ func makeCgroup(cg cgroups.Manager, spec *specs.Spec, log *slog.Logger) error {
 		log.Warn(w)
 	}
 	log.Debug("cgroup made", "path", cg.Path(), "version", cg.Version())
+	return nil
+}
+
+// withoutPidsLimit returns r without its pids limit, which limitPids writes later.
+func withoutPidsLimit(r *specs.LinuxResources) *specs.LinuxResources {
+	if r == nil || r.Pids == nil {
+		return r
+	}
+	out := *r
+	out.Pids = nil
+	return &out
+}
+
+// limitPids writes the spec's pids limit into the container's cgroup, once init is ready and
+// before the container's program runs. Written earlier, it would count init's own threads: Go
+// starts a few before any of init's code runs (sysmon, a thread for each P it wakes), each a
+// task to the pids controller, and on v2 init is cloned into the cgroup (CLONE_INTO_CGROUP).
+// Measured on a pure v2 host, `--pids-limit 1` and `2` then ended init at its start with Go's
+// "failed to create new OS thread (have 2 already; errno=11)", where docker users expect a
+// container that cannot fork. The kernel takes a pids.max below pids.current: it refuses new
+// forks and ends no one, and init's threads go at its execve(2). runc writes its limits once its
+// init runs, too. Only contain's own code runs in the container before this.
+func limitPids(cg cgroups.Manager, spec *specs.Spec, log *slog.Logger) error {
+	r := spec.Linux.Resources
+	if cg == nil || r == nil || r.Pids == nil {
+		return nil
+	}
+	warnings, err := cg.Update(&specs.LinuxResources{Pids: r.Pids})
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", cg.Path(), err)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	return nil
 }
 

@@ -45,6 +45,8 @@ func hint(op string, err error) string {
 		return "the program or its interpreter/dynamic loader is missing in the rootfs"
 	case op == "exec" && errno == unix.EACCES:
 		return "the program is not executable, or its filesystem is mounted noexec"
+	case (op == "exec" || op == "start") && errno == unix.EAGAIN:
+		return "a fork refused: the container's pids limit is reached, or the user's RLIMIT_NPROC"
 	case op == "setrlimit" && errno == unix.EPERM:
 		return "raising a hard limit needs CAP_SYS_RESOURCE"
 	case errno == unix.ELOOP:

@@ -286,9 +286,15 @@ func startExecStage(o ExecOptions, cfg execConfig, cg cgroups.Manager) (*program
 		Files: append(append(stdio, preservedFiles(o.PreserveFDs)...), configR.Fd(), stageSync.Fd()),
 		Sys:   &syscall.SysProcAttr{UseCgroupFD: cgroupFD >= 0, CgroupFD: cgroupFD},
 	}
+	// What the cgroup counted so far: the container's program may have met its limits
+	// already, and a stage that dies is blamed only on what it met itself (diedInSetup).
+	var before cgroups.LimitCounts
+	if cg != nil {
+		before, _ = cg.LimitCounts()
+	}
 	pid, err := forkExecStage(attr)
 	if err != nil {
-		return nil, fmt.Errorf("start exec stage: %w", err)
+		return nil, &pathError{"start", "exec stage", err}
 	}
 	configR.Close()
 	stageSync.Close()
@@ -296,7 +302,7 @@ func startExecStage(o ExecOptions, cfg execConfig, cg cgroups.Manager) (*program
 	ws := waitPid(pid)
 	switch {
 	case errors.Is(err, errStageGone):
-		err = diedInSetup("exec stage", ws, cg)
+		err = diedInSetup("exec stage", ws, cg, before)
 	case err == nil && statusOf(ws) != 0:
 		err = fmt.Errorf("exec stage exited with status %d", statusOf(ws))
 	}

@@ -182,6 +182,9 @@ func readyInit(c *initProcess, o RunOptions, state *stateDir) (*netDevices, erro
 	if err == nil {
 		err = c.awaitReady(o.Spec.Hooks, state.state.State)
 	}
+	if err == nil {
+		err = limitPids(c.cg, o.Spec, o.Log)
+	}
 	if err != nil {
 		devices.release(true, o.Log)
 		return nil, err
@@ -446,7 +449,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		parentSync.close()
 		configR.Close() // unblocks the writer
 		<-sent
-		return nil, fmt.Errorf("start init: %w", err)
+		return nil, &pathError{"start", "init", err}
 	}
 	return p, nil
 }
@@ -597,7 +600,7 @@ func (p *initProcess) awaitReady(hooks *specs.Hooks, state specs.State) error {
 		if errors.Is(err, io.EOF) {
 			ws := <-p.exited
 			p.exited = nil
-			return diedInSetup("container init", ws, p.cg)
+			return diedInSetup("container init", ws, p.cg, cgroups.LimitCounts{}) // a new cgroup
 		}
 		if err != nil {
 			return err

@@ -23,16 +23,17 @@ import (
 const goForkChildFailed = 253
 
 // diedInSetup explains why who (container init, the exec stage) ended before the
-// container's program started, from its wait status and what the container's cgroup counted.
-// A memory limit the cgroup met comes first: it is the cause a user can fix, and neither a
-// killed process nor a failed fork child says anything of it itself.
-func diedInSetup(who string, ws unix.WaitStatus, cg cgroups.Manager) error {
+// container's program started, from its wait status and what the container's cgroup counted
+// since before, the counts read before who started (zero for a new cgroup). A limit the cgroup
+// met comes first: it is the cause a user can fix, and neither a killed process, nor a failed
+// fork child, nor a Go runtime that could not start a thread says which limit it met.
+func diedInSetup(who string, ws unix.WaitStatus, cg cgroups.Manager, before cgroups.LimitCounts) error {
 	how := fmt.Sprintf("exited during setup (status %d)", statusOf(ws))
 	if ws.Signaled() {
 		how = fmt.Sprintf("was killed (%s) during setup", unix.SignalName(ws.Signal()))
 	}
-	if met := memoryLimitMet(cg); met != "" {
-		return fmt.Errorf("%s %s: memory limit too small for it (%s)", who, how, met)
+	if met := limitMet(cg, before); met != "" {
+		return fmt.Errorf("%s %s: %s", who, how, met)
 	}
 	switch {
 	case ws.Signaled() && ws.Signal() == unix.SIGKILL:
@@ -43,29 +44,50 @@ func diedInSetup(who string, ws unix.WaitStatus, cg cgroups.Manager) error {
 	return fmt.Errorf("%s %s", who, how)
 }
 
-// memoryLimitMet says what the cgroup's memory controller counted, such as "the container's
-// cgroup, limited to 4096 bytes, counted 1 OOM kill", or "" when it counted nothing (or there
-// is no cgroup, or its counts cannot be read).
-func memoryLimitMet(cg cgroups.Manager) string {
+// limitMet says which limit of the cgroup was met since before, such as "memory limit too
+// small for it (the container's cgroup, limited to 4096 bytes, counted 1 OOM kill)", or ""
+// when none was (or there is no cgroup, or its counts cannot be read).
+func limitMet(cg cgroups.Manager, before cgroups.LimitCounts) string {
 	if cg == nil {
 		return ""
 	}
-	ev, err := cg.MemoryEvents()
-	if err != nil || (ev.LimitHits == 0 && ev.OOMKills == 0) {
+	now, err := cg.LimitCounts()
+	if err != nil {
 		return ""
 	}
 	var counted []string
-	if ev.LimitHits > 0 {
-		counted = append(counted, "reached it "+plural(ev.LimitHits, "time"))
+	if n := since(now.MemoryLimitHits, before.MemoryLimitHits); n > 0 {
+		counted = append(counted, "reached it "+plural(n, "time"))
 	}
-	if ev.OOMKills > 0 {
-		counted = append(counted, "counted "+plural(ev.OOMKills, "OOM kill"))
+	if n := since(now.OOMKills, before.OOMKills); n > 0 {
+		counted = append(counted, "counted "+plural(n, "OOM kill"))
 	}
-	limit := fmt.Sprintf("limited to %d bytes", ev.Limit)
-	if ev.Limit == math.MaxUint64 {
-		limit = "under a parent's limit"
+	if len(counted) > 0 {
+		return fmt.Sprintf("memory limit too small for it (the container's cgroup, %s, %s)",
+			limitOf(now.MemoryLimit, "limited to %d bytes"), strings.Join(counted, " and "))
 	}
-	return fmt.Sprintf("the container's cgroup, %s, %s", limit, strings.Join(counted, " and "))
+	if n := since(now.PidsLimitHits, before.PidsLimitHits); n > 0 {
+		// Go's runtime needs a few threads of its own, and each is a task to the pids controller.
+		return fmt.Sprintf("pids limit too small for it (the container's cgroup, %s, refused %s: Go's runtime needs threads of its own)",
+			limitOf(now.PidsLimit, "limited to %d tasks"), plural(n, "fork"))
+	}
+	return ""
+}
+
+// since is how much a counter grew from before to now.
+func since(now, before uint64) uint64 {
+	if now < before {
+		return 0
+	}
+	return now - before
+}
+
+// limitOf words a cgroup's own limit, or says that the one met was a parent's.
+func limitOf(limit uint64, format string) string {
+	if limit == math.MaxUint64 {
+		return "under a parent's limit"
+	}
+	return fmt.Sprintf(format, limit)
 }
 
 // plural is "1 time", "3 times".

@@ -463,6 +463,35 @@ func TestCgroupLimitsHold(t *testing.T) {
 	}
 }
 
+// A pids limit as small as 1 holds the container's program, not contain's own start: Go's
+// runtime in init needs threads of its own, which are tasks to the pids controller (on a pure
+// v2 host, where init is born in its cgroup, --pids-limit 1 and 2 ended init at its start
+// before limitPids). The program is busybox's sh, one thread: it runs, and its fork is refused.
+// An exec into a container at its limit says so.
+func TestTightPidsLimits(t *testing.T) {
+	needContainer(t)
+	script := "echo started; /bin/true && echo forked"
+	for n, want := range map[string]string{"1": "started\n", "2": "started\nforked\n"} {
+		r := contain(t, "", "run", "--rootfs", testRootfs, "--pids-limit", n, "--", "sh", "-c", script)
+		if r.stdout != want {
+			t.Errorf("--pids-limit %s: exit %d, stdout %q, stderr %q; want stdout %q", n, r.code, r.stdout, r.stderr, want)
+		}
+		if n == "1" && !strings.Contains(r.stderr, "can't fork") {
+			t.Errorf("--pids-limit 1: stderr %q, want sh's refused fork", r.stderr)
+		}
+	}
+	bundle := newBundle(t, func(spec obj) {
+		linux(spec)["resources"] = obj{"pids": obj{"limit": 1}}
+		process(spec)["args"] = list{"sleep", "60"}
+	})
+	createContainer(t, bundle, "pidsone")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "pidsone") })
+	mustRunCLI(t, "start", "pidsone")
+	if r := contain(t, "", "exec", "pidsone", "true"); r.code == 0 || !strings.Contains(r.stderr, "the container's pids limit is reached") {
+		t.Errorf("exec into a container at its pids limit: exit %d %q, want a failure that names the limit", r.code, r.stderr)
+	}
+}
+
 // A spec's pids limit of 0 is "not set", as runc 1.1 reads it, with a warning: podman 4.3
 // (Debian 12's) sends 0 for --pids-limit -1, and a container under pids.max 0 could not fork
 // (config-linux.md says 0 SHOULD be a limit; contain keeps to the engines). The quick form's

@@ -85,9 +85,9 @@ type Manager interface {
 	Stats() (*Stats, error)
 	// WatchOOM starts watching for the OOM killer's kills in the cgroup (see [OOMWatch]).
 	WatchOOM() (*OOMWatch, error)
-	// MemoryEvents reads what the memory controller counted in the cgroup (see
-	// [MemoryEvents]).
-	MemoryEvents() (MemoryEvents, error)
+	// LimitCounts reads what the memory and pids controllers counted in the cgroup (see
+	// [LimitCounts]).
+	LimitCounts() (LimitCounts, error)
 }
 
 // Open returns the manager for the cgroup at path (see [Resolve]) under the host's

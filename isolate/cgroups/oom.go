@@ -160,39 +160,50 @@ func (w *OOMWatch) Close() {
 	}
 }
 
-// MemoryEvents is what a cgroup's memory controller counted since the cgroup was made: what
-// tells a process that died of a memory limit from one that died of something else, after
-// the fact (a process that dies before anyone watches, such as a container's init).
-type MemoryEvents struct {
-	Limit uint64 // the cgroup's memory limit in bytes; math.MaxUint64 when it has none
-	// LimitHits counts the charges that met the limit: memory.events "max" on v2,
+// LimitCounts is what a cgroup's memory and pids controllers counted since the cgroup was
+// made: what tells a process that died of a limit from one that died of something else, after
+// the fact (one that died before anything watched, such as a container's init).
+type LimitCounts struct {
+	MemoryLimit uint64 // bytes; math.MaxUint64 when the cgroup has none of its own
+	// MemoryLimitHits counts the charges that met the limit: memory.events "max" on v2,
 	// memory.failcnt on v1 (which Linux 6.18 leaves at 0: count on OOMKills there).
-	LimitHits uint64
-	OOMKills  uint64 // the processes the OOM killer killed in the cgroup ("oom_kill")
+	MemoryLimitHits uint64
+	OOMKills        uint64 // the processes the OOM killer killed in the cgroup ("oom_kill")
+	PidsLimit       uint64 // tasks; math.MaxUint64 when the cgroup has none of its own
+	PidsLimitHits   uint64 // the forks refused for a pids limit (pids.events "max")
 }
 
-// MemoryEvents reads memory.max and memory.events. A cgroup without the memory controller
-// has neither file: it counts nothing.
-func (c *V2) MemoryEvents() (MemoryEvents, error) {
+// LimitCounts reads memory.max, memory.events, pids.max and pids.events. A cgroup without
+// one of the controllers has none of its files: it counts nothing there.
+func (c *V2) LimitCounts() (LimitCounts, error) {
 	f := &statFiles{dir: c.Dir()}
 	f.mustExist()
-	events := f.keyed("memory.events")
-	ev := MemoryEvents{Limit: f.number("memory.max"), LimitHits: events["max"], OOMKills: events["oom_kill"]}
-	return ev, f.err
+	memory := f.keyed("memory.events")
+	n := LimitCounts{MemoryLimit: f.number("memory.max"), MemoryLimitHits: memory["max"], OOMKills: memory["oom_kill"],
+		PidsLimit: f.number("pids.max"), PidsLimitHits: f.keyed("pids.events")["max"]}
+	return n, f.err
 }
 
-// MemoryEvents reads memory.limit_in_bytes, memory.failcnt and memory.oom_control.
-func (c *V1) MemoryEvents() (MemoryEvents, error) {
-	dir, ok := c.dir("memory")
-	if !ok {
-		return MemoryEvents{}, errors.New("this host mounts no memory cgroup hierarchy")
+// LimitCounts reads memory.limit_in_bytes, memory.failcnt and memory.oom_control in the memory
+// hierarchy, pids.max and pids.events in the pids one.
+func (c *V1) LimitCounts() (LimitCounts, error) {
+	var n LimitCounts
+	var errs []error
+	if dir, ok := c.dir("memory"); ok {
+		f := &statFiles{dir: dir}
+		f.mustExist()
+		n.MemoryLimit, n.MemoryLimitHits = f.number("memory.limit_in_bytes"), f.number("memory.failcnt")
+		n.OOMKills = f.keyed("memory.oom_control")["oom_kill"]
+		if n.MemoryLimit >= v1Unlimited {
+			n.MemoryLimit = math.MaxUint64
+		}
+		errs = append(errs, f.err)
 	}
-	f := &statFiles{dir: dir}
-	f.mustExist()
-	ev := MemoryEvents{Limit: f.number("memory.limit_in_bytes"), LimitHits: f.number("memory.failcnt"),
-		OOMKills: f.keyed("memory.oom_control")["oom_kill"]}
-	if ev.Limit >= v1Unlimited {
-		ev.Limit = math.MaxUint64
+	if dir, ok := c.dir("pids"); ok {
+		f := &statFiles{dir: dir}
+		f.mustExist()
+		n.PidsLimit, n.PidsLimitHits = f.number("pids.max"), f.keyed("pids.events")["max"]
+		errs = append(errs, f.err)
 	}
-	return ev, f.err
+	return n, errors.Join(errs...)
 }
