@@ -7,6 +7,9 @@
 # root) runs them with CONTAIN_TESTS=require and CONTAIN_TEST_BINDIR, each from its package's
 # directory in a checkout of this repository next to DIR, and prints one summary line per
 # package and a last line "proof: N passed, N failed, N skipped". Logs land in DIR/logs.
+# PACKAGES="rootfs steps/05-pivot-root ..." (for `build`) picks other suites than the default
+# ones; a step's package brings its program too. `run` runs every test binary DIR holds.
+# Binaries are stripped (-s -w): the whole default DIR fits the device machine's carry.
 # Two host tools the tests call, ip(8) (TestNetDevices makes a veth pair) and ps(1) (contain ps
 # filters its table), travel too, with the libraries they load: `run` uses them where the host
 # has none (the proof host has no ip).
@@ -14,16 +17,17 @@ set -euo pipefail
 cmd=${1:?usage: offline-proof.sh build DIR | run DIR}
 dir=${2:?usage: offline-proof.sh build DIR | run DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-packages=(isolate isolate/cgroups cmd/contain internal/probe workshop/checks steps/10-cgroups)
+read -r -a packages <<<"${PACKAGES:-isolate isolate/cgroups cmd/contain internal/probe workshop/checks steps/10-cgroups}"
 
 build() {
   mkdir -p "$dir/bin"
   cd "$repo"
   make build >/dev/null
   cp bin/contain bin/probe "$dir/bin/"
-  CGO_ENABLED=0 go build -trimpath -o "$dir/bin/10-cgroups" ./steps/10-cgroups
+  local p
   for p in "${packages[@]}"; do
-    CGO_ENABLED=0 go test -c -tags urfave_cli_no_docs -o "$dir/${p//\//_}.test" "./$p"
+    case $p in steps/*) CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$dir/bin/${p#steps/}" "./$p" ;; esac
+    CGO_ENABLED=0 go test -c -tags urfave_cli_no_docs -ldflags='-s -w' -o "$dir/${p//\//_}.test" "./$p"
   done
   cp "$(command -v busybox)" "$dir/busybox" # Debian's busybox-static: the test rootfs
   local tool
@@ -88,11 +92,13 @@ run() {
   use_tools
   use_our_busybox
   trap undo_busybox EXIT
-  local pass=0 fail=0 skip=0 p log
-  for p in "${packages[@]}"; do
+  local pass=0 fail=0 skip=0 p log test
+  for test in "$dir"/*.test; do
+    p=$(basename "$test" .test)
+    p=${p//_//} # steps_10-cgroups.test is steps/10-cgroups's
     log="$dir/logs/${p//\//_}.log"
     (cd "$repo/$p" && CONTAIN_TESTS=require CONTAIN_TEST_BINDIR="$dir/bin" PATH="$dir/bin:$PATH" \
-      timeout 600 "$dir/${p//\//_}.test" -test.v -test.count=1 -test.timeout 9m >"$log" 2>&1) || true
+      timeout 600 "$test" -test.v -test.count=1 -test.timeout 9m >"$log" 2>&1) || true
     local pp ff ss
     pp=$(grep -c -- '^--- PASS' "$log" || true); ff=$(grep -c -- '^--- FAIL' "$log" || true); ss=$(grep -c -- '^--- SKIP' "$log" || true)
     grep -q '^ok\|^PASS$' "$log" || [ "$ff" -gt 0 ] || ff=$((ff + 1)) # a crash before any result
