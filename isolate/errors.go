@@ -46,7 +46,7 @@ func hint(op string, err error) string {
 	case op == "exec" && errno == unix.EACCES:
 		return "the program is not executable, or its filesystem is mounted noexec"
 	case (op == "exec" || op == "start") && errno == unix.EAGAIN:
-		return "a fork refused: the container's pids limit is reached, or the user's RLIMIT_NPROC"
+		return "a fork refused: a pids limit is reached (the container's pids.max, or a parent cgroup's), or the user's RLIMIT_NPROC"
 	case op == "setrlimit" && errno == unix.EPERM:
 		return "raising a hard limit needs CAP_SYS_RESOURCE"
 	case errno == unix.ELOOP:

@@ -51,10 +51,8 @@ func limitMet(cg cgroups.Manager, before cgroups.LimitCounts) string {
 	if cg == nil {
 		return ""
 	}
-	now, err := cg.LimitCounts()
-	if err != nil {
-		return ""
-	}
+	// Counts that cannot be read are zero: only what grew is blamed.
+	now, _ := cg.LimitCounts()
 	var counted []string
 	if n := since(now.MemoryLimitHits, before.MemoryLimitHits); n > 0 {
 		counted = append(counted, "reached it "+plural(n, "time"))

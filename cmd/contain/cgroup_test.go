@@ -487,7 +487,7 @@ func TestTightPidsLimits(t *testing.T) {
 	createContainer(t, bundle, "pidsone")
 	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "pidsone") })
 	mustRunCLI(t, "start", "pidsone")
-	if r := contain(t, "", "exec", "pidsone", "true"); r.code == 0 || !strings.Contains(r.stderr, "the container's pids limit is reached") {
+	if r := contain(t, "", "exec", "pidsone", "true"); r.code == 0 || !strings.Contains(r.stderr, "a pids limit is reached (the container's pids.max") {
 		t.Errorf("exec into a container at its pids limit: exit %d %q, want a failure that names the limit", r.code, r.stderr)
 	}
 }
