@@ -467,7 +467,9 @@ func TestCgroupLimitsHold(t *testing.T) {
 // runtime in init needs threads of its own, which are tasks to the pids controller (on a pure
 // v2 host, where init is born in its cgroup, --pids-limit 1 and 2 ended init at its start
 // before limitPids). The program is busybox's sh, one thread: it runs, and its fork is refused.
-// An exec into a container at its limit says so.
+// The limit lands once init is ready: a createRuntime hook, which runs during init's setup,
+// still reads none, and the created container has it. An exec into a container at its limit
+// says so.
 func TestTightPidsLimits(t *testing.T) {
 	needContainer(t)
 	script := "echo started; /bin/true && echo forked"
@@ -480,12 +482,26 @@ func TestTightPidsLimits(t *testing.T) {
 			t.Errorf("--pids-limit 1: stderr %q, want sh's refused fork", r.stderr)
 		}
 	}
+	cg := openHostCgroup(t, "/contain/pidsone")
+	seen := filepath.Join(t.TempDir(), "pids.max")
+	look := `for d in "$@"; do if [ -f "$d/pids.max" ]; then cat "$d/pids.max"; fi; done > ` + seen
+	hookArgs := list{"sh", "-c", look, "sh"}
+	for _, dir := range cg.dirs {
+		hookArgs = append(hookArgs, dir)
+	}
 	bundle := newBundle(t, func(spec obj) {
 		linux(spec)["resources"] = obj{"pids": obj{"limit": 1}}
 		process(spec)["args"] = list{"sleep", "60"}
+		spec["hooks"] = obj{"createRuntime": list{obj{"path": "/bin/sh", "args": hookArgs}}}
 	})
 	createContainer(t, bundle, "pidsone")
 	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "pidsone") })
+	if during, _ := os.ReadFile(seen); string(during) != "max\n" {
+		t.Errorf("pids.max during init's setup (a createRuntime hook): %q, want max", during)
+	}
+	if got := cg.value(t, "pids.max", "pids.max"); got != "1" {
+		t.Errorf("pids.max once created: %q, want 1", got)
+	}
 	mustRunCLI(t, "start", "pidsone")
 	if r := contain(t, "", "exec", "pidsone", "true"); r.code == 0 || !strings.Contains(r.stderr, "a pids limit is reached (the container's pids.max") {
 		t.Errorf("exec into a container at its pids limit: exit %d %q, want a failure that names the limit", r.code, r.stderr)
