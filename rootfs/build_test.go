@@ -180,22 +180,85 @@ func TestBuildRemovesWhatItMadeOnError(t *testing.T) {
 	}
 }
 
+// A build that fails once directories have taken the image's read-only modes (finishDirs, the
+// last step, deepest first) removes them too, as an owner without CAP_DAC_OVERRIDE.
 func TestBuildRemovesReadOnlyDirsOnError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	tr, was, err := prepareDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for _, d := range []string{"ro", "ro/inner"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ro/inner/f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"ro/inner", "ro"} {
+		if err := os.Chmod(filepath.Join(dir, d), 0o555); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asOwnerOnly(t, func() { removeBuilt(tr, was) })
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("removeBuilt left the directory it made behind: %v", names(t, dir))
+	}
+}
+
+// The files every rootfs gets go in before the image's directories take their modes and
+// times: Fedora's /usr/bin is 0555, and /bin/probe goes there through bin -> usr/bin. Without
+// CAP_DAC_OVERRIDE that failed the build, and as root the probe reset usr/bin's time.
+func TestBuildTarballWithReadOnlyBinDir(t *testing.T) {
 	base := t.TempDir()
-	file := filepath.Join(base, "ro.tar")
-	// The read-only directory is finished before the probe, which cannot replace a directory.
-	data := tarball(t, tar.FormatUnknown, dirEntry("ro", 0o555), fileEntry("ro/f", "x", 0o644), dirEntry("bin/probe", 0o755))
+	file := filepath.Join(base, "fedora-like.tar")
+	data := tarball(t, tar.FormatUnknown, dirEntry("usr/", 0o755), dirEntry("usr/bin/", 0o555),
+		fileEntry("usr/bin/sh", "#!", 0o755), symlinkEntry("bin", "usr/bin"))
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(base, "rootfs")
 	var err error
 	asOwnerOnly(t, func() { err = Build(dir, Options{From: file, Probe: fakeProbe(t, base, "probe", false, "")}) })
-	if err == nil || !strings.Contains(err.Error(), "add /bin/probe") {
-		t.Fatalf("Build error = %v, want add /bin/probe to fail", err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Lstat(dir); err == nil {
-		t.Errorf("a failed Build left its directory behind: %v", names(t, dir))
+	if _, err := os.Lstat(filepath.Join(dir, "usr/bin/probe")); err != nil {
+		t.Errorf("the probe is not in usr/bin (through bin -> usr/bin): %v", err)
+	}
+	fi, err := os.Lstat(filepath.Join(dir, "usr/bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != os.ModeDir|0o555 || !fi.ModTime().Equal(testTime) {
+		t.Errorf("usr/bin: mode %v, time %v; want the archive's, 0555 and %v", fi.Mode(), fi.ModTime(), testTime)
+	}
+}
+
+// The build opens DIR once, never through a symlink: a DIR that is a symlink (or one swapped
+// for a symlink by whoever may rename in its parent) would lead the image's files, or a failed
+// build's clean-up, to the directory it names.
+func TestBuildRefusesADirThatIsASymlink(t *testing.T) {
+	base := t.TempDir()
+	target := filepath.Join(base, "etc-like")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "rootfs")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	err := Build(link, Options{From: "host", Probe: fakeProbe(t, base, "probe", false, "")})
+	if err == nil || !strings.Contains(err.Error(), "a symlink") {
+		t.Fatalf("Build into a symlink: %v, want it refused as a symlink", err)
+	}
+	if left := names(t, target); len(left) != 0 || modeOf(t, target) != os.ModeDir|0o700 {
+		t.Errorf("the symlink's target holds %v, mode %v: want it untouched (empty, 0700)", left, modeOf(t, target))
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink: %v, %v; want it left as it was", fi, err)
 	}
 }
 

@@ -180,7 +180,7 @@ func (s sandbox) unpackInto(t *testing.T, data []byte) (string, error) {
 	}
 	defer os.Remove(file)
 	var log bytes.Buffer
-	err := unpackFile(s.tree(t), file, logger{&log})
+	err := unpackFile(s.tree(t), file, logger{&log}, nil)
 	return log.String(), err
 }
 

@@ -14,7 +14,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,12 +69,13 @@ func build(dir string, opts Options) error {
 	if err := checkProbe(opts.Probe); err != nil {
 		return err
 	}
-	was, err := prepareDir(dir)
+	t, was, err := prepareDir(dir)
 	if err != nil {
 		return err
 	}
-	if err := fill(dir, src, opts.Probe, logger{opts.Log}); err != nil {
-		removeBuilt(dir, was)
+	defer t.Close()
+	if err := fill(t, src, opts.Probe, logger{opts.Log}); err != nil {
+		removeBuilt(t, was)
 		return err
 	}
 	return nil
@@ -133,30 +133,76 @@ func IsStatic(file string) (bool, error) {
 // root must be able to enter it, even when the caller made it with mktemp -d (0700).
 const rootMode = 0o755
 
-// prepareDir makes dir, or checks that it is an empty directory and gives it rootMode. was
-// says what removeBuilt must restore: nil when dir was made here.
-func prepareDir(dir string) (was fs.FileInfo, err error) {
-	fi, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+// prepareDir makes dir, or checks that it is an empty directory, gives it rootMode, and
+// returns it as a tree. was is what removeBuilt must restore: nil when dir was made here.
+//
+// dir is opened once, never through a symlink, and the check, the mode and every write of the
+// build go through that fd. By path, a user who may rename in dir's parent (root building into
+// a directory of theirs) could swap dir for a symlink to /etc between the check and the
+// unpack, and have the image's files written over the host's, or a failed build empty it.
+func prepareDir(dir string) (t *tree, was *unix.Stat_t, err error) {
+	made := false
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, rootMode); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, os.Chmod(dir, rootMode)
+		made = true
 	}
-	if err != nil {
-		return nil, err
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	switch {
+	case err == unix.ELOOP || err == unix.ENOTDIR:
+		// O_DIRECTORY|O_NOFOLLOW on a symlink fails with either, depending on the kernel.
+		if fi, lerr := os.Lstat(dir); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, nil, errors.New("a symlink: give the directory itself")
+		}
+		return nil, nil, errors.New("not a directory")
+	case err != nil:
+		return nil, nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	if !fi.IsDir() {
-		return nil, errors.New("not a directory")
+	t = &tree{dir: dir, fd: fd}
+	if !made {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			t.Close()
+			return nil, nil, &os.PathError{Op: "stat", Path: dir, Err: err}
+		}
+		names, err := t.names(1)
+		if err != nil {
+			t.Close()
+			return nil, nil, err
+		}
+		if len(names) > 0 {
+			t.Close()
+			return nil, nil, errors.New("directory not empty")
+		}
+		was = &st
 	}
-	names, err := readNames(dir, 1)
-	if err != nil {
-		return nil, err
+	if err := unix.Fchmod(fd, rootMode); err != nil {
+		t.Close()
+		return nil, nil, &os.PathError{Op: "chmod", Path: dir, Err: err}
 	}
-	if len(names) > 0 {
-		return nil, errors.New("directory not empty")
+	return t, was, nil
+}
+
+// removeBuilt undoes a failed build in the tree t: it empties it, through its fd, then removes
+// the directory when it was made here (was is nil), or gives it back its mode. os.Root's
+// RemoveAll never follows the tree's symlinks, nor leaves the tree.
+func removeBuilt(t *tree, was *unix.Stat_t) {
+	if dup, err := unix.Open(t.self(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		makeWritableAt(dup)
 	}
-	return fi, os.Chmod(dir, rootMode)
+	if root, err := os.OpenRoot(t.self()); err == nil {
+		names, _ := t.names(0)
+		for _, name := range names {
+			root.RemoveAll(name)
+		}
+		root.Close()
+	}
+	if was == nil {
+		unix.Rmdir(t.dir) // empty now; were it another directory by now, it is not empty
+		return
+	}
+	unix.Fchmod(t.fd, was.Mode&0o7777)
 }
 
 // readNames lists up to n names in dir (all when n <= 0).
@@ -165,6 +211,11 @@ func readNames(dir string, n int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readNamesOf(f, n)
+}
+
+// readNamesOf lists up to n names in the directory f (all when n <= 0), and closes f.
+func readNamesOf(f *os.File, n int) ([]string, error) {
 	defer f.Close()
 	names, err := f.Readdirnames(n)
 	if err == io.EOF {
@@ -173,36 +224,13 @@ func readNames(dir string, n int) ([]string, error) {
 	return names, err
 }
 
-// removeBuilt undoes a failed build: it removes dir when it was made here (was is nil), or
-// empties it and gives it back its mode. os.RemoveAll never follows the tree's symlinks.
-func removeBuilt(dir string, was fs.FileInfo) {
-	makeWritable(dir)
-	if was == nil {
-		os.RemoveAll(dir)
-		return
-	}
-	names, _ := readNames(dir, 0)
-	for _, name := range names {
-		os.RemoveAll(filepath.Join(dir, name))
-	}
-	os.Chmod(dir, was.Mode().Perm()|was.Mode()&(fs.ModeSetgid|fs.ModeSticky))
-}
-
-// makeWritable gives every directory below dir its owner's write and search bits: an
-// image's read-only directories would otherwise keep a caller without CAP_DAC_OVERRIDE from
-// removing what is inside them. A walk of a tree that other users may write in (an image's
-// 1777 /tmp, a directory it gives a uid) must not follow a symlink one of them swaps in for a
-// directory: each directory is opened below its parent's fd, never through a symlink, and
-// changed through its own fd (a walk by path once let a local user make a root-owned file
-// outside the tree 0777).
-func makeWritable(dir string) {
-	if fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
-		makeWritableAt(fd)
-	}
-}
-
-// makeWritableAt makes the directory of the O_PATH fd, and those below it, writable, and
-// closes fd.
+// makeWritableAt gives the directory of the O_PATH fd, and every directory below it, its
+// owner's write and search bits, and closes fd: an image's read-only directories would
+// otherwise keep a caller without CAP_DAC_OVERRIDE from removing what is inside them. A walk
+// of a tree that other users may write in (an image's 1777 /tmp, a directory it gives a uid)
+// must not follow a symlink one of them swaps in for a directory: each directory is opened
+// below its parent's fd, never through a symlink, and changed through its own fd (a walk by
+// path once let a local user make a root-owned file outside the tree 0777).
 func makeWritableAt(fd int) {
 	defer unix.Close(fd)
 	var st unix.Stat_t
@@ -228,21 +256,16 @@ func makeWritableAt(fd int) {
 	}
 }
 
-// fill writes the source into dir, then the files every rootfs gets.
-func fill(dir string, src source, probe string, log logger) error {
-	t, err := openTree(dir)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
+// fill writes the source into the tree t, then the files every rootfs gets.
+func fill(t *tree, src source, probe string, log logger) (err error) {
 	switch src.kind {
 	case fromBusybox:
 		err = copyBusybox(t, src.path, log)
 	case fromHost:
 		err = copyHost(t, log)
 	case fromTar:
-		log.printf("rootfs: unpacking %s into %s", src.path, dir)
-		err = unpackFile(t, src.path, log)
+		log.printf("rootfs: unpacking %s into %s", src.path, t.dir)
+		return unpackFile(t, src.path, log, func() error { return addBase(t, probe, log) })
 	}
 	if err != nil {
 		return err

@@ -44,8 +44,12 @@ var decompressors = []decompressor{
 // archive without entries, and a failed `docker export > x.tar` leaves exactly that.
 var errNotTar = errors.New("empty file: not a tar archive")
 
-// unpackFile unpacks the tar archive file (plain or compressed) into t.
-func unpackFile(t *tree, file string, log logger) error {
+// unpackFile unpacks the tar archive file (plain or compressed) into t. before, when not nil,
+// runs once every entry is written and before the directories take the archive's modes and
+// times: what it adds (the files every rootfs gets) may go into a directory the image makes
+// read-only (Fedora's 0555 /usr/bin, reached through bin -> usr/bin), and would change the
+// times the archive gives.
+func unpackFile(t *tree, file string, log logger, before func() error) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -55,7 +59,7 @@ func unpackFile(t *tree, file string, log logger) error {
 	if err != nil {
 		return fmt.Errorf("decompress %s: %w", file, err)
 	}
-	err = unpackStream(t, r, log)
+	err = unpackStream(t, r, log, before)
 	// A decompressor that failed says why its stream broke off (a damaged archive); what the
 	// tar reader saw then is only the consequence.
 	if ferr := finish(); ferr != nil {
@@ -67,12 +71,22 @@ func unpackFile(t *tree, file string, log logger) error {
 	return nil
 }
 
-// unpackStream unpacks the archive r into t, and reads r to its end.
-func unpackStream(t *tree, r *bufio.Reader, log logger) error {
+// unpackStream unpacks the archive r into t, running before as unpackFile says, and reads r
+// to its end.
+func unpackStream(t *tree, r *bufio.Reader, log logger, before func() error) error {
 	if _, err := r.Peek(1); err == io.EOF {
 		return errNotTar
 	}
-	if err := unpack(t, tar.NewReader(r), log, os.Geteuid() == 0); err != nil {
+	u := &unpacker{t: t, log: log, root: os.Geteuid() == 0}
+	if err := u.entries(tar.NewReader(r)); err != nil {
+		return err
+	}
+	if before != nil {
+		if err := before(); err != nil {
+			return err
+		}
+	}
+	if err := u.finishDirs(); err != nil {
 		return err
 	}
 	// The tar reader stops at the archive's end blocks, before a compressed stream's
@@ -181,12 +195,22 @@ type unpacker struct {
 	log  logger
 	root bool
 	dirs []*tar.Header
+	// skipped are the devices not made (without root): a hard link to one is skipped too.
+	skipped map[string]bool
 }
 
 // unpack writes every entry of tr beneath t. asRoot says whether owners can be kept and
 // devices made (a parameter, not a look at our uid, so tests can cover both as root).
 func unpack(t *tree, tr *tar.Reader, log logger, asRoot bool) error {
 	u := &unpacker{t: t, log: log, root: asRoot}
+	if err := u.entries(tr); err != nil {
+		return err
+	}
+	return u.finishDirs()
+}
+
+// entries writes every entry of tr; the directories' metadata waits for finishDirs.
+func (u *unpacker) entries(tr *tar.Reader) error {
 	for entries := 0; ; entries++ {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -202,7 +226,7 @@ func unpack(t *tree, tr *tar.Reader, log logger, asRoot bool) error {
 			return fmt.Errorf("tar entry %s: %w", hdr.Name, err)
 		}
 	}
-	return u.finishDirs()
+	return nil
 }
 
 // cleanName makes an entry name relative to the root and refuses one that escapes it.
@@ -216,15 +240,15 @@ func cleanName(name string) (string, error) {
 
 // entry writes one archive entry.
 func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil // global PAX headers carry nothing to write, and their name is never used
+	}
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return err
 	}
 	if err := checkOwner(hdr); err != nil {
 		return err
-	}
-	if hdr.Typeflag == tar.TypeXGlobalHeader {
-		return nil // global PAX headers carry nothing to write
 	}
 	if name == "." {
 		if hdr.Typeflag == tar.TypeDir {
@@ -319,10 +343,14 @@ func (u *unpacker) file(dirfd int, name string, hdr *tar.Header, r io.Reader) er
 	if err := clearName(dirfd, name, false); err != nil {
 		return err
 	}
-	if err := createFile(dirfd, name, r, 0o600); err != nil {
+	f, err := writeNewFile(dirfd, name, r)
+	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
-	return u.setMeta(dirfd, name, hdr)
+	defer f.Close()
+	// Through the fd that wrote it: by name, the owner and a setuid mode could land on a file
+	// put in its place meanwhile (see setMeta).
+	return u.setMetaFd(int(f.Fd()), hdr)
 }
 
 // symlink makes a symlink with the target kept verbatim: it is never followed while unpacking,
@@ -347,6 +375,10 @@ func (u *unpacker) hardlink(dirfd int, name, full string, hdr *tar.Header) error
 	if target == full || target == "." {
 		return fmt.Errorf("hardlink to %s: %w", hdr.Linkname, unix.EINVAL)
 	}
+	if u.skipped[target] {
+		u.log.printf("rootfs: skipping %s: a hard link to the device %s, which was not made", full, target)
+		return nil
+	}
 	tdirfd, err := u.t.openDir(path.Dir(target), beneath)
 	if err != nil {
 		return fmt.Errorf("hardlink to %s: %w", hdr.Linkname, err)
@@ -361,11 +393,20 @@ func (u *unpacker) hardlink(dirfd int, name, full string, hdr *tar.Header) error
 	return nil
 }
 
+// skip notes that the device full was not made.
+func (u *unpacker) skip(full string) {
+	if u.skipped == nil {
+		u.skipped = map[string]bool{}
+	}
+	u.skipped[full] = true
+}
+
 // node makes a fifo, or a device when root: mknod(2) needs CAP_MKNOD for devices.
 func (u *unpacker) node(dirfd int, name, full string, hdr *tar.Header) error {
 	kind := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
 	if kind != unix.S_IFIFO && !u.root {
 		u.log.printf("rootfs: skipping device %s: creating devices needs root", full)
+		u.skip(full)
 		return nil
 	}
 	if err := clearName(dirfd, name, false); err != nil {
@@ -375,6 +416,7 @@ func (u *unpacker) node(dirfd int, name, full string, hdr *tar.Header) error {
 	err := unix.Mknodat(dirfd, name, kind|0o600, int(dev))
 	if err == unix.EPERM && kind != unix.S_IFIFO {
 		u.log.printf("rootfs: skipping device %s: mknod: %v", full, err)
+		u.skip(full)
 		return nil
 	}
 	if err != nil {
@@ -384,11 +426,14 @@ func (u *unpacker) node(dirfd int, name, full string, hdr *tar.Header) error {
 }
 
 // setMeta applies owner (root only), extended attributes, mode and times to name below dirfd,
-// never following a symlink. The owner goes first: chown(2) clears setuid bits and file
-// capabilities. Every change goes through one O_PATH fd of the entry, checked to be of the
-// entry's type: a name looked up again for each change could lead, in between, to a file a
-// local user put there, and chowning it to root and giving it a setuid mode would make it a
-// setuid-root program of theirs (proc(5): /proc/self/fd/N is the very file the fd holds).
+// never following a symlink. Every change goes through one O_PATH fd of the entry, checked to
+// be of the entry's type: a name looked up again for each change could lead, in between, to
+// a file a local user put there, and chowning it to root and giving it a setuid mode would
+// make it a setuid-root program of theirs (proc(5): /proc/self/fd/N is the very file the fd
+// holds). A regular file does not even take the name once more: setMetaFd gets the fd that
+// wrote it, since between that write and this open a user who may rename in the tree (one
+// who owns DIR, or a directory the image gives their uid) could still swap in a file of
+// theirs of the same type.
 func (u *unpacker) setMeta(dirfd int, name string, hdr *tar.Header) error {
 	fd, err := openat2(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW, 0, beneath)
 	if err != nil {
@@ -402,9 +447,19 @@ func (u *unpacker) setMeta(dirfd int, name string, hdr *tar.Header) error {
 	if want, ok := entryTypes[hdr.Typeflag]; ok && st.Mode&unix.S_IFMT != want {
 		return fmt.Errorf("it changed while unpacking (not the %s the archive made any more)", entryTypeNames[want])
 	}
+	if hdr.Typeflag == tar.TypeSymlink {
+		return u.setSymlinkMeta(fd, dirfd, name, hdr)
+	}
+	return u.setMetaFd(fd, hdr)
+}
+
+// setMetaFd applies owner (root only), extended attributes, mode and times to the file fd
+// holds (O_PATH or open). The owner goes first: chown(2) clears setuid bits and file
+// capabilities.
+func (u *unpacker) setMetaFd(fd int, hdr *tar.Header) error {
 	if u.root {
-		if err := unix.Fchownat(fd, "", hdr.Uid, hdr.Gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("lchown: %w", err)
+		if err := unix.Fchownat(fd, "", hdr.Uid, hdr.Gid, unix.AT_EMPTY_PATH); err != nil {
+			return fmt.Errorf("chown: %w", err)
 		}
 	}
 	self := "/proc/self/fd/" + strconv.Itoa(fd)
@@ -412,19 +467,31 @@ func (u *unpacker) setMeta(dirfd int, name string, hdr *tar.Header) error {
 	if err := u.setXattrs(self, hdr); err != nil {
 		return err
 	}
-	ts := []unix.Timespec{timespec(hdr.AccessTime, hdr.ModTime), timespec(hdr.ModTime, hdr.ModTime)}
-	if hdr.Typeflag == tar.TypeSymlink {
-		// A symlink has no mode of its own; its times are set on the link, which the
-		// magic link would follow. By name: at worst another file's times.
-		if err := unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("utimensat: %w", err)
-		}
-		return nil
-	}
 	if err := unix.Chmod(self, u.mode(hdr)); err != nil {
 		return fmt.Errorf("chmod: %w", err)
 	}
+	ts := []unix.Timespec{timespec(hdr.AccessTime, hdr.ModTime), timespec(hdr.ModTime, hdr.ModTime)}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, self, ts, 0); err != nil {
+		return fmt.Errorf("utimensat: %w", err)
+	}
+	return nil
+}
+
+// setSymlinkMeta applies owner (root only), extended attributes and times to the symlink fd
+// holds (O_PATH, O_NOFOLLOW), named name below dirfd. A symlink has no mode of its own.
+func (u *unpacker) setSymlinkMeta(fd, dirfd int, name string, hdr *tar.Header) error {
+	if u.root {
+		if err := unix.Fchownat(fd, "", hdr.Uid, hdr.Gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("lchown: %w", err)
+		}
+	}
+	if err := u.setXattrs("/proc/self/fd/"+strconv.Itoa(fd), hdr); err != nil {
+		return err
+	}
+	// Its times are set on the link, which the magic link would follow. By name: at worst
+	// another file's times.
+	ts := []unix.Timespec{timespec(hdr.AccessTime, hdr.ModTime), timespec(hdr.ModTime, hdr.ModTime)}
+	if err := unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("utimensat: %w", err)
 	}
 	return nil

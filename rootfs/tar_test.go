@@ -491,7 +491,7 @@ func TestUnpackReadsACompressedPipe(t *testing.T) {
 		}
 		written <- err
 	}()
-	if err := unpackFile(s.tree(t), fifo, logger{io.Discard}); err != nil {
+	if err := unpackFile(s.tree(t), fifo, logger{io.Discard}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-written; err != nil {
@@ -554,15 +554,34 @@ func TestUnpackSkipsDevicesWithoutRoot(t *testing.T) {
 	s := newSandbox(t)
 	tr := s.tree(t)
 	var log bytes.Buffer
-	data := tarball(t, tar.FormatUnknown, nodeEntry("dev/null", tar.TypeChar, 1, 3))
+	// A hard link to a device not made is skipped with it, not an error that ends the build.
+	data := tarball(t, tar.FormatUnknown, nodeEntry("dev/null", tar.TypeChar, 1, 3), hardlinkEntry("dev/null2", "dev/null"))
 	if err := unpack(tr, tar.NewReader(bytes.NewReader(data)), logger{&log}, false); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), "skipping device dev/null") {
 		t.Errorf("log %q does not say the device was skipped", log.String())
 	}
-	if _, err := os.Lstat(filepath.Join(s.root, "dev/null")); err == nil {
-		t.Error("dev/null was made without root")
+	if !strings.Contains(log.String(), "skipping dev/null2: a hard link to the device dev/null") {
+		t.Errorf("log %q does not say the hard link to it was skipped", log.String())
+	}
+	for _, name := range []string{"dev/null", "dev/null2"} {
+		if _, err := os.Lstat(filepath.Join(s.root, name)); err == nil {
+			t.Errorf("%s was made without root", name)
+		}
+	}
+}
+
+// A global PAX header's name is never used: one that would escape the root is no error.
+func TestUnpackIgnoresAGlobalHeadersName(t *testing.T) {
+	s := newSandbox(t)
+	global := entry{hdr: tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "../../g", PAXRecords: map[string]string{"comment": "x"}}}
+	data := tarball(t, tar.FormatPAX, global, fileEntry("f", "x", 0o644))
+	if err := unpack(s.tree(t), tar.NewReader(bytes.NewReader(data)), logger{io.Discard}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(s.root, "f")); got != "x" {
+		t.Errorf("f = %q, want the entry after the global header", got)
 	}
 }
 

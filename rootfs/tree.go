@@ -45,6 +45,18 @@ func openTree(dir string) (*tree, error) {
 	return &tree{dir: dir, fd: fd}, nil
 }
 
+// self names the tree's directory through its fd (proc(5)), whatever its path names now.
+func (t *tree) self() string { return "/proc/self/fd/" + strconv.Itoa(t.fd) }
+
+// names lists up to n names in the tree's top directory (all when n <= 0).
+func (t *tree) names(n int) ([]string, error) {
+	fd, err := unix.Openat(t.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: t.dir, Err: err}
+	}
+	return readNamesOf(os.NewFile(uintptr(fd), t.dir), n)
+}
+
 // Close releases the tree's fd.
 func (t *tree) Close() error { return unix.Close(t.fd) }
 
@@ -156,20 +168,32 @@ func exists(dirfd int, name string) (bool, error) {
 // createFile creates name below dirfd with O_EXCL, which never follows or truncates an
 // existing file or link (open(2)), writes r into it and sets its mode.
 func createFile(dirfd int, name string, r io.Reader, mode uint32) error {
-	fd, err := openat2(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, 0o600, beneath)
+	f, err := writeNewFile(dirfd, name, r)
 	if err != nil {
 		return err
 	}
-	f := os.NewFile(uintptr(fd), name)
-	err = writeSparse(f, r)
-	if err == nil {
-		// fchmod(2) is not masked by the umask and keeps setuid bits, unlike open's mode.
-		err = f.Chmod(os.FileMode(mode&0o777) | modeBits(mode))
-	}
+	// fchmod(2) is not masked by the umask and keeps setuid bits, unlike open's mode.
+	err = f.Chmod(os.FileMode(mode&0o777) | modeBits(mode))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// writeNewFile creates name below dirfd (0600, never through a symlink, failing if it
+// exists), copies r into it, and returns it open: what is left to do to the file (its owner,
+// its mode) is done through this fd, which no rename in the tree can swap for another file.
+func writeNewFile(dirfd int, name string, r io.Reader) (*os.File, error) {
+	fd, err := openat2(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, 0o600, beneath)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if err := writeSparse(f, r); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // sparseBlock is the unit writeSparse looks at: a block of it that holds only zeros is skipped.
