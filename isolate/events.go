@@ -101,7 +101,7 @@ func (w *eventWatch) run(interval time.Duration, enc *json.Encoder) error {
 				wait = min(wait, soon)
 			}
 		}
-		if _, err := unix.Poll(fds, int(wait/time.Millisecond)+1); err != nil && err != unix.EINTR {
+		if _, err := unix.Poll(fds, pollTimeout(wait)); err != nil && err != unix.EINTR {
 			return fmt.Errorf("poll: %w", err)
 		}
 		exited := fds[0].Revents != 0
@@ -115,6 +115,16 @@ func (w *eventWatch) run(interval time.Duration, enc *json.Encoder) error {
 			return nil
 		}
 	}
+}
+
+// pollTimeout is poll(2)'s timeout for a wait of d: rounded up to the next millisecond, and
+// never negative, which poll takes for "forever" (a wait already overdue, after a stall
+// longer than the interval, or an OOM recheck due by now, is 0: return at once).
+func pollTimeout(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // reportStats writes a "stats" event, and an "oom" event for a kill no notice has told of

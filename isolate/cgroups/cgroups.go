@@ -72,7 +72,8 @@ type Manager interface {
 	Pids() ([]int, error)
 	// Freeze stops every process in the cgroup (freeze true) or lets them run again.
 	Freeze(freeze bool) error
-	// Frozen reports whether the cgroup is frozen.
+	// Frozen reports whether the cgroup is frozen (the container paused); on v2 by its own
+	// cgroup.freeze, not a parent's.
 	Frozen() (bool, error)
 	// Kill sends SIGKILL to every process in the cgroup.
 	Kill() error

@@ -221,6 +221,17 @@ func TestV2Freeze(t *testing.T) {
 	}
 }
 
+// A container is paused when its own cgroup is frozen: one frozen by a parent (a systemd
+// unit's freeze) reads "frozen 1" in cgroup.events, and is not paused.
+func TestV2FrozenByAParentIsNotPaused(t *testing.T) {
+	mount := v2Fixture(t)
+	c := NewV2(mount, "/contain/c1")
+	fixture(t, c.Dir(), "cgroup.events=populated 1\nfrozen 1", "cgroup.freeze=0")
+	if frozen, err := c.Frozen(); err != nil || frozen {
+		t.Errorf("Frozen() = %v, %v under a frozen parent, want false", frozen, err)
+	}
+}
+
 func v1Fixture(t *testing.T) (*V1, string) {
 	root := t.TempDir()
 	h := map[string]string{}

@@ -135,7 +135,7 @@ func (c *V2) Freeze(freeze bool) error {
 		return err
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if frozen, err := c.Frozen(); err != nil || frozen == freeze {
+		if frozen, err := c.frozenNow(); err != nil || frozen == freeze {
 			return err
 		}
 		if time.Now().After(deadline) {
@@ -144,7 +144,20 @@ func (c *V2) Freeze(freeze bool) error {
 	}
 }
 
+// Frozen reports whether the container's own cgroup is frozen (its cgroup.freeze), as runc
+// reads it: cgroup.events says "frozen 1" also when a parent cgroup is frozen (a systemd
+// unit's freeze), and resuming the container could not change that.
 func (c *V2) Frozen() (bool, error) {
+	v, err := readFile(c.Dir(), "cgroup.freeze")
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(v) == "1", nil
+}
+
+// frozenNow reports whether the cgroup's processes are frozen now (cgroup.events), by its own
+// freeze or a parent's: what Freeze waits for.
+func (c *V2) frozenNow() (bool, error) {
 	events, err := readFile(c.Dir(), "cgroup.events")
 	if err != nil {
 		return false, err
