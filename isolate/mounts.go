@@ -139,18 +139,31 @@ func (m *mounter) mountAll() error {
 }
 
 // mountPoint makes mnt's destination exist inside the rootfs (a directory, or a file for a
-// bind of a file) and returns an O_PATH handle on it, refusing one that landed inside the
-// container's /proc (see procDestination).
+// bind of a file) and returns an O_PATH handle on it, refusing one that landed on the
+// container's root (see isRoot) or inside its /proc (see procDestination).
 func (m *mounter) mountPoint(mnt specs.Mount, dir bool) (int, error) {
 	fd, err := ensureInRoot(m.rootfd, mnt.Destination, dir)
 	if err != nil {
 		return -1, err
+	}
+	if m.isRoot(fd) {
+		unix.Close(fd)
+		return -1, errors.New("the destination is the container's root, through the image's symlinks: refused (a mount there would become the root, and hide the runtime's /proc, /sys and /dev and every mask)")
 	}
 	if err := m.procDestination(fd, mnt); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
+}
+
+// isRoot says whether fd is the rootfs's top directory. Validate refuses "/" as a destination,
+// but an image's symlink (/data -> /, or ../..) leads there too; mounted on, the new
+// filesystem would be what pivot_root makes the root, and the mounts made before it, and
+// the masks and read-only paths after, would miss the container's view.
+func (m *mounter) isRoot(fd int) bool {
+	var a, b unix.Stat_t
+	return unix.Fstat(fd, &a) == nil && unix.Fstat(m.rootfd, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // procMountable are the files in /proc a mount may cover: those lxcfs emulates, which runc

@@ -120,6 +120,26 @@ func TestProcOrSysSymlinkIsRefused(t *testing.T) {
 	}
 }
 
+// A mount destination that the image's symlinks lead to the root itself (/data -> /) is
+// refused: mounted on, the new filesystem would become the container's root, over its /proc,
+// /sys and /dev and out of reach of every mask.
+func TestMountOnTheRootThroughASymlinkIsRefused(t *testing.T) {
+	needContainer(t)
+	for _, target := range []string{"/", "../.."} {
+		bundle := newBundle(t, nil)
+		if err := os.Symlink(target, filepath.Join(bundle, "rootfs", "data")); err != nil {
+			t.Fatal(err)
+		}
+		editSpec(t, bundle, func(s obj) {
+			s["mounts"] = append(s["mounts"].([]any), obj{"destination": "/data", "type": "tmpfs", "source": "tmpfs"})
+		})
+		r := contain(t, "", "run", "--bundle", bundle, "onroot")
+		if r.code == 0 || !strings.Contains(r.stderr, "the destination is the container's root") {
+			t.Errorf("a tmpfs on /data -> %s: exit %d, stderr %q; want it refused", target, r.code, r.stderr)
+		}
+	}
+}
+
 // Bad input gets a clear error, a non-zero exit, and leaves nothing behind (needContainer's
 // leak check).
 func TestBadInputIsRefused(t *testing.T) {
