@@ -631,19 +631,44 @@ func openNull() (int, error) {
 	return fd, nil
 }
 
-// readonlyPaths binds each path onto itself and makes the bind read-only, recursively.
+// readonlyPaths binds each path onto itself and makes the bind read-only, recursively. It runs
+// after pivot_root, so a symlink on the way or at the end (an image's /etc/resolv.conf ->
+// ../run/systemd/resolve/stub-resolv.conf) is followed inside the container's root, as runc
+// follows it. Each path is looked up once: the bind is cloned from the fd that lookup gave,
+// made read-only while detached, and attached where that fd is (open_tree(2), move_mount(2)),
+// so the file made read-only is the file bound, and never writable in between.
 func readonlyPaths(paths []string) error {
 	for _, p := range paths {
-		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err == unix.ENOENT {
 			continue
 		}
-		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return &pathError{"mount", p, fmt.Errorf("bind read-only: %w", err)}
+		if err != nil {
+			return &pathError{"open", p, fmt.Errorf("read-only path: %w", err)}
 		}
-		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-		if err := unix.MountSetattr(unix.AT_FDCWD, p, unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW, attr); err != nil {
-			return &pathError{"mount_setattr", p, err}
+		err = bindReadOnly(fd, p)
+		unix.Close(fd)
+		if err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// bindReadOnly binds the file or directory fd holds onto itself, read-only with every mount
+// below it.
+func bindReadOnly(fd int, p string) error {
+	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return &pathError{"open_tree", p, fmt.Errorf("read-only path: %w", err)}
+	}
+	defer unix.Close(tree)
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		return &pathError{"mount_setattr", p, err}
+	}
+	if err := unix.MoveMount(tree, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return &pathError{"move_mount", p, fmt.Errorf("read-only path: %w", err)}
 	}
 	return nil
 }

@@ -246,6 +246,35 @@ func TestBundleMounts(t *testing.T) {
 	}
 }
 
+// A read-only path that is a symlink in the image, as /etc/resolv.conf often is, is followed
+// inside the container's root, as runc follows it: the file it names is read-only, its
+// directory is not.
+func TestBundleReadonlyPathThroughASymlink(t *testing.T) {
+	needContainer(t)
+	for _, tc := range []struct{ write, errno string }{{"/etc/resolv.conf", "EROFS"}, {"/run/other", ""}} {
+		bundle := newBundle(t, func(spec obj) {
+			linux(spec)["readonlyPaths"] = list{"/etc/resolv.conf"}
+			process(spec)["args"] = list{"/bin/probe", "write", tc.write, "changed"}
+		})
+		rootfs := filepath.Join(bundle, "rootfs")
+		if err := os.MkdirAll(filepath.Join(rootfs, "run"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(rootfs, "run/stub-resolv.conf"), []byte("nameserver 127.0.0.53\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(filepath.Join(rootfs, "etc/resolv.conf"))
+		if err := os.Symlink("../run/stub-resolv.conf", filepath.Join(rootfs, "etc/resolv.conf")); err != nil {
+			t.Fatal(err)
+		}
+		var w probe.PathResult
+		json.Unmarshal([]byte(mustRun(t, "run", "--bundle", bundle, "rolink")), &w)
+		if tc.errno == "" && !w.OK || tc.errno != "" && (w.OK || w.Errno != tc.errno) {
+			t.Errorf("write %s with /etc/resolv.conf -> ../run/stub-resolv.conf read-only: %+v, want errno %q", tc.write, w, tc.errno)
+		}
+	}
+}
+
 func TestBundleReadonlyRoot(t *testing.T) {
 	needContainer(t)
 	bundle := newBundle(t, func(spec obj) {
