@@ -337,6 +337,7 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 	}
 	defer unix.Close(rootfd)
 	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec, cgroupPath: cfg.CgroupPath}
+	defer m.closeReadOnlyLater()
 	if err := m.mountAll(); err != nil {
 		return err
 	}
@@ -350,6 +351,9 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 		return fmt.Errorf("process.cwd: %w", err)
 	}
 	unix.Close(cwd)
+	if err := m.finishReadOnly(); err != nil {
+		return err
+	}
 	if pausesForHooks(cfg.Hooks) {
 		if err := pauseForHooks(cfg.Hooks, hookState, spec.Process.Env); err != nil {
 			return err

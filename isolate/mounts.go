@@ -118,6 +118,35 @@ type mounter struct {
 	devFS uint64
 	// cgroupPath is the container's cgroup in every hierarchy, from the runtime (cgroupMount).
 	cgroupPath string
+	// readOnlyLater are the read-only tmpfs and /dev mounts, made writable until
+	// finishReadOnly: see fsMount.
+	readOnlyLater []laterReadOnly
+}
+
+// laterReadOnly is a mount that finishReadOnly makes read-only: an O_PATH fd of its root.
+type laterReadOnly struct {
+	fd   int
+	dest string
+}
+
+// finishReadOnly makes the mounts fsMount left writable read-only, once everything below them
+// is made (mount points, devices, the working directory), and closes their fds.
+func (m *mounter) finishReadOnly() error {
+	defer m.closeReadOnlyLater()
+	for _, l := range m.readOnlyLater {
+		if err := setAttrAt(l.fd, l.dest, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closeReadOnlyLater closes the fds finishReadOnly did not get to.
+func (m *mounter) closeReadOnlyLater() {
+	for _, l := range m.readOnlyLater {
+		unix.Close(l.fd)
+	}
+	m.readOnlyLater = nil
 }
 
 // mountAll mounts the spec's mounts in order, with a fresh tmpfs on /dev first when the spec
@@ -277,6 +306,14 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 	if covered >= 0 {
 		flags &^= unix.MS_RDONLY // read-only once the copy is in
 	}
+	// A read-only tmpfs, or /dev, still takes what goes below it: the mount points of later
+	// mounts (a ro tmpfs on /run with a bind on /run/secrets), /dev's devices, pts and shm,
+	// the working directory. It is made read-only once those are in (finishReadOnly), as runc
+	// does in finalizeRootfs.
+	later := flags&unix.MS_RDONLY != 0 && (mnt.Type == "tmpfs" || mountDestination(mnt) == "/dev")
+	if later {
+		flags &^= unix.MS_RDONLY
+	}
 	data := strings.Join(opts.data, ",")
 	if err := unix.Mount(mnt.Source, fdPath(fd), mnt.Type, flags, data); err != nil {
 		hint := ""
@@ -301,6 +338,14 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 			return &pathError{"stat", "/dev", err}
 		}
 		m.devFS = st.Dev // see makeDevices
+	}
+	if later {
+		keep, err := unix.Dup(top)
+		if err != nil {
+			return &pathError{"dup", mnt.Destination, err}
+		}
+		unix.CloseOnExec(keep)
+		m.readOnlyLater = append(m.readOnlyLater, laterReadOnly{keep, mnt.Destination})
 	}
 	if opts.recAttr {
 		if err := setAttrAt(top, mnt.Destination, opts.rAttr(), true); err != nil {

@@ -275,6 +275,69 @@ func TestBundleReadonlyPathThroughASymlink(t *testing.T) {
 	}
 }
 
+// A read-only tmpfs takes the mount points of the mounts below it, and a read-only /dev its
+// devices, as in runc: they become read-only once those are made.
+func TestBundleReadOnlyTmpfsWithMountsBelow(t *testing.T) {
+	needContainer(t)
+	secrets := t.TempDir()
+	if err := os.WriteFile(filepath.Join(secrets, "token"), []byte("s3cret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args  list
+		check func(out string) string
+	}{
+		{list{"/bin/probe", "cat", "/run/secrets/token"}, func(out string) string {
+			var c probe.CatResult
+			json.Unmarshal([]byte(out), &c)
+			if !c.OK || c.Content != "s3cret" {
+				return fmt.Sprintf("the bind below the read-only /run: %+v", c)
+			}
+			return ""
+		}},
+		{list{"/bin/probe", "write", "/run/new"}, func(out string) string {
+			var w probe.PathResult
+			json.Unmarshal([]byte(out), &w)
+			if w.OK || w.Errno != "EROFS" {
+				return fmt.Sprintf("write into the read-only tmpfs /run: %+v, want EROFS", w)
+			}
+			return ""
+		}},
+		{list{"/bin/probe", "write", "/dev/new"}, func(out string) string {
+			var w probe.PathResult
+			json.Unmarshal([]byte(out), &w)
+			if w.OK || w.Errno != "EROFS" {
+				return fmt.Sprintf("write into the read-only /dev: %+v, want EROFS", w)
+			}
+			return ""
+		}},
+		{list{"/bin/probe", "write", "/dev/null"}, func(out string) string {
+			var w probe.PathResult
+			json.Unmarshal([]byte(out), &w)
+			if !w.OK {
+				return fmt.Sprintf("write to /dev/null on the read-only /dev: %+v, want it to work", w)
+			}
+			return ""
+		}},
+	} {
+		bundle := newBundle(t, func(spec obj) {
+			mounts := list{obj{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": list{"nosuid", "mode=755", "ro"}}}
+			for _, m := range spec["mounts"].([]any) {
+				if m.(obj)["destination"] != "/dev" {
+					mounts = append(mounts, m)
+				}
+			}
+			spec["mounts"] = append(mounts,
+				obj{"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": list{"ro", "nosuid", "nodev"}},
+				obj{"destination": "/run/secrets", "type": "bind", "source": secrets, "options": list{"bind", "ro"}})
+			process(spec)["args"] = tc.args
+		})
+		if msg := tc.check(mustRun(t, "run", "--bundle", bundle, "rotmpfs")); msg != "" {
+			t.Error(msg)
+		}
+	}
+}
+
 func TestBundleReadonlyRoot(t *testing.T) {
 	needContainer(t)
 	bundle := newBundle(t, func(spec obj) {
