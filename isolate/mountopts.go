@@ -173,6 +173,22 @@ func (o mountOptions) attr() *unix.MountAttr {
 	return &unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr}
 }
 
+// endsReadOnly says whether the mount itself ends read-only: the plain "ro" or "rw" decides,
+// else "rro" or "rrw", else the flags the mount is made with.
+func (o mountOptions) endsReadOnly() bool {
+	switch {
+	case o.attrSet&unix.MOUNT_ATTR_RDONLY != 0:
+		return true
+	case o.attrClr&unix.MOUNT_ATTR_RDONLY != 0:
+		return false
+	case o.rAttrSet&unix.MOUNT_ATTR_RDONLY != 0:
+		return true
+	case o.rAttrClr&unix.MOUNT_ATTR_RDONLY != 0:
+		return false
+	}
+	return o.flags&unix.MS_RDONLY != 0
+}
+
 // rAttr is what the "r"-prefixed options change, on every mount below the destination.
 func (o mountOptions) rAttr() *unix.MountAttr {
 	return &unix.MountAttr{Attr_set: o.rAttrSet, Attr_clr: o.rAttrClr}

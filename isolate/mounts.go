@@ -123,10 +123,12 @@ type mounter struct {
 	readOnlyLater []laterReadOnly
 }
 
-// laterReadOnly is a mount that finishReadOnly makes read-only: an O_PATH fd of its root.
+// laterReadOnly is a mount that finishReadOnly makes read-only: an O_PATH fd of its root, and
+// whether every mount below it goes read-only too ("rro").
 type laterReadOnly struct {
-	fd   int
-	dest string
+	fd        int
+	dest      string
+	recursive bool
 }
 
 // finishReadOnly makes the mounts fsMount left writable read-only, once everything below them
@@ -134,7 +136,7 @@ type laterReadOnly struct {
 func (m *mounter) finishReadOnly() error {
 	defer m.closeReadOnlyLater()
 	for _, l := range m.readOnlyLater {
-		if err := setAttrAt(l.fd, l.dest, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}, false); err != nil {
+		if err := setAttrAt(l.fd, l.dest, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}, l.recursive); err != nil {
 			return err
 		}
 	}
@@ -310,9 +312,12 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 	// mounts (a ro tmpfs on /run with a bind on /run/secrets), /dev's devices, pts and shm,
 	// the working directory. It is made read-only once those are in (finishReadOnly), as runc
 	// does in finalizeRootfs.
-	later := flags&unix.MS_RDONLY != 0 && (mnt.Type == "tmpfs" || mountDestination(mnt) == "/dev")
+	later := covered < 0 && opts.endsReadOnly() && (mnt.Type == "tmpfs" || mountDestination(mnt) == "/dev")
+	rAttr, plain := opts.rAttr(), opts.attr()
 	if later {
 		flags &^= unix.MS_RDONLY
+		rAttr.Attr_set &^= unix.MOUNT_ATTR_RDONLY
+		plain.Attr_set &^= unix.MOUNT_ATTR_RDONLY
 	}
 	data := strings.Join(opts.data, ",")
 	if err := unix.Mount(mnt.Source, fdPath(fd), mnt.Type, flags, data); err != nil {
@@ -345,11 +350,18 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 			return &pathError{"dup", mnt.Destination, err}
 		}
 		unix.CloseOnExec(keep)
-		m.readOnlyLater = append(m.readOnlyLater, laterReadOnly{keep, mnt.Destination})
+		m.readOnlyLater = append(m.readOnlyLater, laterReadOnly{keep, mnt.Destination, opts.rAttrSet&unix.MOUNT_ATTR_RDONLY != 0})
 	}
 	if opts.recAttr {
-		if err := setAttrAt(top, mnt.Destination, opts.rAttr(), true); err != nil {
+		if err := setAttrAt(top, mnt.Destination, rAttr, true); err != nil {
 			return err
+		}
+		// Then the plain options again on the top mount, as bindMount orders them: "rrw,ro"
+		// leaves the top read-only (a read-only one waits for finishReadOnly).
+		if plain.Attr_set != 0 || plain.Attr_clr != 0 {
+			if err := setAttrAt(top, mnt.Destination, plain, false); err != nil {
+				return err
+			}
 		}
 	}
 	if opts.propagation != 0 {

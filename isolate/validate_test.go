@@ -282,6 +282,26 @@ func TestParseMountOptions(t *testing.T) {
 	}
 }
 
+// Whether a mount ends read-only: the plain option decides over the recursive one, whatever
+// their order ("rrw,ro" and "ro,rrw" leave the top read-only, "rro,rw" writable).
+func TestMountEndsReadOnly(t *testing.T) {
+	for options, want := range map[string]bool{
+		"ro": true, "rw": false, "": false, "rro": true, "rrw": false,
+		"rrw,ro": true, "ro,rrw": true, "rro,rw": false, "rw,rro": false, "ro,rw": false, "nosuid,ro": true,
+	} {
+		o, err := parseMountOptions(strings.Split(options, ","))
+		if options == "" {
+			o, err = parseMountOptions(nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.endsReadOnly(); got != want {
+			t.Errorf("%q: endsReadOnly() = %v, want %v", options, got, want)
+		}
+	}
+}
+
 func TestMountAttrNamesOnlyWhatIsAsked(t *testing.T) {
 	const atime = unix.MOUNT_ATTR__ATIME
 	for _, tt := range []struct {

@@ -338,6 +338,25 @@ func TestBundleReadOnlyTmpfsWithMountsBelow(t *testing.T) {
 	}
 }
 
+// The plain "ro" wins over a recursive "rrw" on the mount itself, in either order, as config.md
+// has it and as a bind mount already took them: the mount ends read-only.
+func TestBundlePlainReadOnlyWinsOverRecursive(t *testing.T) {
+	needContainer(t)
+	for _, kind := range []string{"tmpfs", "mqueue"} { // mqueue: a type made read-only at once
+		for _, options := range []list{{"rrw", "ro"}, {"ro", "rrw"}} {
+			bundle := newBundle(t, func(spec obj) {
+				spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/scratch", "type": kind, "source": kind, "options": options})
+				process(spec)["args"] = list{"/bin/probe", "write", "/scratch/new"}
+			})
+			var w probe.PathResult
+			json.Unmarshal([]byte(mustRun(t, "run", "--bundle", bundle, "rrwro")), &w)
+			if w.OK || w.Errno != "EROFS" {
+				t.Errorf("write into a %s with options %v: %+v, want EROFS", kind, options, w)
+			}
+		}
+	}
+}
+
 func TestBundleReadonlyRoot(t *testing.T) {
 	needContainer(t)
 	bundle := newBundle(t, func(spec obj) {
