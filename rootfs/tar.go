@@ -96,6 +96,32 @@ func unpackStream(t *tree, r *bufio.Reader, log logger, before func() error) err
 	return err
 }
 
+// blockSize is tar(5)'s block: a header is one.
+const blockSize = 512
+
+// isTarHeader says whether block is a tar header: its checksum field (bytes 148 to 155, octal)
+// holds the sum of its bytes, counted with that field as spaces. A plain archive whose first
+// member is named "BZh91AY" starts with bzip2's magic number; GNU tar checks for a header
+// first too, before it looks for a compression.
+func isTarHeader(block []byte) bool {
+	if len(block) < blockSize {
+		return false
+	}
+	field := strings.TrimRight(strings.TrimLeft(string(block[148:156]), " "), " \x00")
+	want, err := strconv.ParseUint(field, 8, 32)
+	if err != nil || field == "" {
+		return false
+	}
+	var sum uint64
+	for i, b := range block[:blockSize] {
+		if i >= 148 && i < 156 {
+			b = ' '
+		}
+		sum += uint64(b)
+	}
+	return sum == want
+}
+
 // uncompressed returns the archive in f as tar reads it: f itself when it is not compressed,
 // or else the output of the decompressor its first bytes name. finish ends the decompressor
 // and returns its error, when it failed by itself: when the caller read the stream to its
@@ -105,7 +131,7 @@ func uncompressed(f *os.File) (r *bufio.Reader, finish func() error, err error) 
 	br := bufio.NewReader(f)
 	magic, _ := br.Peek(6) // the longest magic number
 	i := slices.IndexFunc(decompressors, func(d decompressor) bool { return bytes.HasPrefix(magic, d.magic) })
-	if i < 0 {
+	if first, _ := br.Peek(blockSize); i < 0 || isTarHeader(first) {
 		return br, func() error { return nil }, nil
 	}
 	d := decompressors[i]

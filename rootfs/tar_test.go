@@ -317,6 +317,25 @@ func TestUnpackDetectsGzipByMagic(t *testing.T) {
 	}
 }
 
+// A plain archive whose first member's name starts like a compressed stream (bzip2's "BZh9",
+// gzip's 1f 8b) is read as the tar it is: its first block is a valid tar header.
+func TestUnpackPlainTarThatStartsLikeACompression(t *testing.T) {
+	for _, name := range []string{"BZh91AY&SY", "\x1f\x8bgz", "\x28\xb5\x2f\xfdzst"} {
+		s := newSandbox(t)
+		file := filepath.Join(t.TempDir(), "plain.tar")
+		if err := os.WriteFile(file, tarball(t, tar.FormatUnknown, fileEntry(name, "plain", 0o644)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := unpackFile(s.tree(t), file, logger{io.Discard}, nil); err != nil {
+			t.Errorf("a plain tar whose first member is %q: %v", name, err)
+			continue
+		}
+		if got := readFile(t, filepath.Join(s.root, name)); got != "plain" {
+			t.Errorf("%q = %q, want %q", name, got, "plain")
+		}
+	}
+}
+
 // farFuture is a time that time.Time.UnixNano cannot hold (it covers 1678 to 2262), and that
 // ext4 can (up to 2446; an early date such as 1600 it would clamp to 1901 itself).
 var farFuture = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
