@@ -654,6 +654,24 @@ func openState(root, id string) (*stateDir, func(), error) {
 // lockState takes an exclusive flock(2) on the container's state directory: two contain
 // processes acting on one container take turns.
 func lockState(path string) (func(), error) {
+	l, err := lockDir(path)
+	if err != nil {
+		return nil, err
+	}
+	return l.close, nil
+}
+
+// dirLock is an open fd of a container's state directory, and its flock(2). While the fd is
+// open, the directory's inode cannot be freed, and so cannot be reused for a new directory
+// at the path: a directory found there is this one exactly when it has this fd's device and
+// inode (a number alone could be a new directory's, once this one is freed).
+type dirLock struct {
+	fd   int
+	path string
+}
+
+// lockDir opens the state directory at path and takes its lock.
+func lockDir(path string) (*dirLock, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -661,17 +679,36 @@ func lockState(path string) (func(), error) {
 		}
 		return nil, &pathError{"open", path, err}
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		unix.Close(fd)
-		return nil, &pathError{"flock", path, err}
+	l := &dirLock{fd: fd, path: path}
+	if err := l.relock(); err != nil {
+		l.close()
+		return nil, err
 	}
-	// While this waited, the container may have been deleted and another one made under the
-	// same id: the lock held is then the old directory's, and the state at path is not ours
-	// to act on. The directory must still be the one locked.
+	return l, nil
+}
+
+// relock takes the lock (again), and fails when the directory at the path is no longer this
+// one: while this waited, or since it let go of the lock, the container may have been
+// deleted and another one made under the same id, whose state is not ours to act on.
+func (l *dirLock) relock() error {
+	if err := unix.Flock(l.fd, unix.LOCK_EX); err != nil {
+		return &pathError{"flock", l.path, err}
+	}
 	var locked, now unix.Stat_t
-	if unix.Fstat(fd, &locked) != nil || unix.Stat(path, &now) != nil || locked.Dev != now.Dev || locked.Ino != now.Ino {
-		unix.Close(fd)
-		return nil, fmt.Errorf("container %q: %w (deleted while this waited for it)", filepath.Base(path), ErrNotExist)
+	if unix.Fstat(l.fd, &locked) != nil || unix.Stat(l.path, &now) != nil || locked.Dev != now.Dev || locked.Ino != now.Ino {
+		unix.Flock(l.fd, unix.LOCK_UN)
+		return fmt.Errorf("container %q: %w (deleted meanwhile)", filepath.Base(l.path), ErrNotExist)
 	}
-	return func() { unix.Close(fd) }, nil
+	return nil
+}
+
+// unlock lets go of the lock and keeps the fd, for relock.
+func (l *dirLock) unlock() { unix.Flock(l.fd, unix.LOCK_UN) }
+
+// close lets go of the lock and the fd; once.
+func (l *dirLock) close() {
+	if l.fd >= 0 {
+		unix.Close(l.fd)
+		l.fd = -1
+	}
 }

@@ -108,13 +108,39 @@ func Run(o RunOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// As create does, run holds the state's lock while it makes the container, until it
+	// runs: another command on this id (update, delete, pause) waits, and never acts on, or
+	// writes over, a state that run is about to change. It takes the lock again to remove
+	// the container, which a `delete --force` may have done meanwhile, and a `create` made
+	// anew under this id: relock leaves such a container alone.
+	lock, err := lockDir(state.path)
+	if err != nil {
+		state.remove()
+		return 0, err
+	}
+	defer lock.close()
+	locked := true
+	release := func() {
+		if locked {
+			lock.unlock()
+			locked = false
+		}
+	}
 	made, kept := false, false
 	defer func() {
 		if kept {
 			return // delete removes it, and runs poststop
 		}
+		if !locked {
+			if err := lock.relock(); err != nil {
+				o.Log.Debug("not removing the container", "id", o.ID, "reason", err)
+				return // whoever deleted it removed it, and ran its poststop
+			}
+		}
 		state.remove()
-		if made { // poststop, once the container is gone (runtime.md steps 12 and 13)
+		lock.close() // the lock goes with the directory's last fd
+		// Poststop, once the container is gone (runtime.md steps 12 and 13).
+		if made {
 			runPoststop(o.Log, o.Spec.Hooks, state.state.State)
 		}
 	}()
@@ -154,6 +180,7 @@ func Run(o RunOptions) (int, error) {
 		return 0, err
 	}
 	o.Log.Debug("container running", "id", o.ID, "pid", c.pid)
+	release() // as start does, before the poststart hooks: kill and delete never wait for one
 	if hooks := o.Spec.Hooks; hooks != nil {
 		// A failure stops the container (runtime.md step 9): the deferred kill.
 		if err := runHooks("poststart", hooks.Poststart, state.state.State); err != nil {

@@ -765,3 +765,105 @@ func TestDamagedStateIsNamed(t *testing.T) {
 		t.Errorf("the intact container: %s", st.Status)
 	}
 }
+
+// run holds the container's state lock while it makes the container, as create does: an
+// update (or a delete) of the id while a createRuntime hook holds run in its setup waits until
+// the container runs, and then works on a running container, instead of writing back a
+// "creating" state over run's "running" one. The hook waits on a fifo the test opens.
+func TestRunHoldsTheStateLockUntilItRuns(t *testing.T) {
+	needContainer(t)
+	dir := t.TempDir()
+	fifo, started := filepath.Join(dir, "go"), filepath.Join(dir, "started")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	release := func() { // lets the hook go on; a second call does nothing
+		if fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+			unix.Write(fd, []byte("go\n"))
+			unix.Close(fd)
+		}
+	}
+	t.Cleanup(release)
+	bundle := newBundle(t, func(spec obj) {
+		spec["hooks"] = obj{"createRuntime": list{obj{"path": "/bin/sh", "args": list{"sh", "-c", "touch " + started + "; read x < " + fifo}}}}
+		process(spec)["args"] = list{"/bin/sh", "-c", "sleep 3"} // running while the test looks
+	})
+	run := containCmd("run", "--bundle", bundle, "lockrun")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- run.Wait() }()
+	t.Cleanup(func() {
+		if run.ProcessState == nil {
+			run.Process.Signal(syscall.SIGTERM)
+			<-runDone
+		}
+	})
+	waitForFile(t, started, 10*time.Second)
+	update := containCmd("update", "--pids-limit", "64", "lockrun")
+	var updateErr bytes.Buffer
+	update.Stderr = &updateErr
+	if err := update.Start(); err != nil {
+		t.Fatal(err)
+	}
+	updateDone := make(chan error, 1)
+	go func() { updateDone <- update.Wait() }()
+	select {
+	case err := <-updateDone:
+		release()
+		t.Fatalf("update finished (%v, %q) while run was still making the container: want it to wait for run's lock", err, updateErr.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	release()
+	select {
+	case err := <-updateDone:
+		if err != nil {
+			t.Errorf("update once the container runs: %v, %q", err, updateErr.String())
+		}
+	case <-time.After(20 * time.Second):
+		update.Process.Kill()
+		t.Fatal("update still waits after run let the container run")
+	}
+	if st := state(t, "lockrun"); st.Status != specs.StateRunning {
+		t.Errorf("after the update: status %q, want running", st.Status)
+	}
+	select {
+	case err := <-runDone:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not end")
+	}
+}
+
+// A run whose container was deleted while it ran (delete --force), and whose id a create took
+// again before run got to its clean-up, leaves the new container alone: its clean-up checks
+// that the state directory is still the one it made. The run is stopped (SIGSTOP, by pid)
+// across the delete and the create, which makes the order certain.
+func TestRunLeavesANewContainerOfItsIdAlone(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "60"} })
+	r := startContainer(t, "run", "--bundle", bundle, "reused")
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer r.cmd.Process.Signal(syscall.SIGCONT)
+	mustRun(t, "delete", "--force", "reused")
+	createContainer(t, bundle, "reused")
+	t.Cleanup(func() { contain(t, "", "delete", "--force", "reused") })
+	if err := r.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.cmd.Wait() }()
+	select {
+	case <-done: // killed by the delete: its status does not matter here
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not end after its container was deleted")
+	}
+	if st := state(t, "reused"); st.Status != specs.StateCreated {
+		t.Errorf("the new container of the id, after the old run's clean-up: status %q, want created", st.Status)
+	}
+}
