@@ -697,7 +697,7 @@ func (l *dirLock) relock() error {
 	var locked, now unix.Stat_t
 	if unix.Fstat(l.fd, &locked) != nil || unix.Stat(l.path, &now) != nil || locked.Dev != now.Dev || locked.Ino != now.Ino {
 		unix.Flock(l.fd, unix.LOCK_UN)
-		return fmt.Errorf("container %q: %w (deleted meanwhile)", filepath.Base(l.path), ErrNotExist)
+		return fmt.Errorf("container %q: %w (deleted while this waited for it)", filepath.Base(l.path), ErrNotExist)
 	}
 	return nil
 }
