@@ -160,16 +160,29 @@ func (s *stateDir) remove() error {
 	return s.removeDir()
 }
 
-// removeDir removes the state directory.
+// removeDir removes the state directory. It first renames it, in one step, to a name no
+// container id can have (ids start with a letter or a digit): a `state` or `list` meanwhile
+// finds the container whole or not at all. Emptied in place, the directory without its state
+// file read as a container being created, for a moment, or for good when the delete was
+// killed in between (podman takes "creating" for a status it does not know). A delete killed
+// after the rename leaves a hidden directory that no command sees.
 func (s *stateDir) removeDir() error {
+	dir := filepath.Join(filepath.Dir(s.path), ".deleted-"+filepath.Base(s.path)+"-"+tempSuffix())
+	switch err := unix.Rename(s.path, dir); err {
+	case nil:
+	case unix.ENOENT:
+		return nil
+	default:
+		dir = s.path // where rename fails (another filesystem's quirk), as before
+	}
 	// The directory almost always holds the state file alone: two system calls. Whatever
 	// else is there (an exec fifo, a temporary file a killed writer left) goes by RemoveAll,
 	// which costs four more even then.
-	unix.Unlink(filepath.Join(s.path, stateFileName))
-	if err := unix.Rmdir(s.path); err == nil || err == unix.ENOENT {
+	unix.Unlink(filepath.Join(dir, stateFileName))
+	if err := unix.Rmdir(dir); err == nil || err == unix.ENOENT {
 		return nil
 	}
-	if err := os.RemoveAll(s.path); err != nil {
+	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove state dir: %w", err)
 	}
 	return nil

@@ -154,3 +154,50 @@ func TestDeleteLeftoverNeverStopsAContainer(t *testing.T) {
 		t.Errorf("a running container's state went: %v", err)
 	}
 }
+
+// A state read while the container's directory is removed finds it whole, or not at all:
+// never the directory without its state file, which reads as a container being created. For
+// each of many removals, a reader spins on the state from just before the removal starts
+// until it has ended (not across the next reservation, whose own moment without a state
+// file is a container truly being created).
+func TestStateDuringRemovalIsWholeOrGone(t *testing.T) {
+	root := t.TempDir()
+	start, stop, done := make(chan struct{}), make(chan struct{}), make(chan string)
+	go func() {
+		for range start {
+			seen := ""
+			for reading := true; reading; {
+				select {
+				case <-stop:
+					reading = false
+				default:
+				}
+				if s, err := loadState(root, "c1"); err == nil && s.state.Status != specs.StateCreated && seen == "" {
+					seen = string(s.state.Status)
+				}
+			}
+			done <- seen
+		}
+	}()
+	defer close(start)
+	st := newState("c1", "/bundle", "/bundle/rootfs", nil)
+	st.Status = specs.StateCreated
+	for range 2000 {
+		s, err := reserveState(root, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start <- struct{}{}
+		err = s.removeDir()
+		stop <- struct{}{}
+		if seen := <-done; seen != "" {
+			t.Fatalf("a state read during a removal said %q; want the container whole (created) or gone", seen)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if names, _ := os.ReadDir(root); len(names) != 0 {
+		t.Errorf("the state root holds %v after the removals, want nothing", names)
+	}
+}
