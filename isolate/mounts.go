@@ -181,11 +181,24 @@ func (m *mounter) mountPoint(mnt specs.Mount, dir bool) (int, error) {
 		unix.Close(fd)
 		return -1, errors.New("the destination is the container's root, through the image's symlinks: refused (a mount there would become the root, and hide the runtime's /proc, /sys and /dev and every mask)")
 	}
+	if kernelFS(mnt) && !m.namedAsIs(fd, mountDestination(mnt)) {
+		// The check in mount, again on the very fd: a process that shares a volume on the
+		// way could have made a component a symlink since.
+		unix.Close(fd)
+		return -1, errors.New("the destination is a symlink in the image, or leads through one (refused)")
+	}
 	if err := m.procDestination(fd, mnt); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
+}
+
+// kernelFS says whether mnt puts the kernel's files in the container: a proc or sysfs mount,
+// or any mount (a bind of a procfs, as podman's -v /proc:/proc) on /proc or /sys.
+func kernelFS(mnt specs.Mount) bool {
+	dest := mountDestination(mnt)
+	return mnt.Type == "proc" || mnt.Type == "sysfs" || dest == "/proc" || dest == "/sys"
 }
 
 // isRoot says whether fd is the rootfs's top directory. Validate refuses "/" as a destination,
@@ -255,13 +268,10 @@ func (m *mounter) mount(mnt specs.Mount) error {
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
 	}
-	if mnt.Type == "bind" || opts.bind {
-		return m.bindMount(mnt, opts)
-	}
-	switch mnt.Type {
-	case "proc", "sysfs":
+	if kernelFS(mnt) {
 		// A /proc that is a symlink could send the kernel's files anywhere in the image, where
-		// maskedPaths would no longer cover them. runc and crun refuse it too.
+		// maskedPaths would no longer cover them. runc and crun refuse it too. Checked first,
+		// before anything is made on the way; mountPoint checks again, on the fd it mounts on.
 		link, err := isSymlinkInRoot(m.rootfd, mnt.Destination)
 		if err != nil {
 			return err
@@ -269,6 +279,11 @@ func (m *mounter) mount(mnt specs.Mount) error {
 		if link {
 			return fmt.Errorf("mount %s on %s: the destination is a symlink in the image (refused)", mnt.Type, mnt.Destination)
 		}
+	}
+	if mnt.Type == "bind" || opts.bind {
+		return m.bindMount(mnt, opts)
+	}
+	switch mnt.Type {
 	case "cgroup", "cgroup2":
 		return m.cgroupMount(mnt, opts)
 	}

@@ -118,6 +118,27 @@ func TestProcOrSysSymlinkIsRefused(t *testing.T) {
 			t.Errorf("/%s as a symlink: exit %d, stderr %q; want a refusal", dir, r.code, r.stderr)
 		}
 	}
+	// A bind of the host's procfs on /proc (podman's -v /proc:/proc) too.
+	bundle := newBundle(t, func(spec obj) {
+		var mounts list
+		for _, m := range spec["mounts"].([]any) {
+			if m.(obj)["destination"] != "/proc" {
+				mounts = append(mounts, m)
+			}
+		}
+		spec["mounts"] = append(list{obj{"destination": "/proc", "type": "bind", "source": "/proc", "options": list{"rbind", "nosuid", "nodev", "noexec"}}}, mounts...)
+	})
+	path := filepath.Join(bundle, "rootfs", "proc")
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	r := contain(t, "", "run", "--bundle", bundle, "link-bind")
+	if r.code == 0 || !strings.Contains(r.stderr, "symlink") {
+		t.Errorf("/proc as a symlink, with a procfs bound on it: exit %d, stderr %q; want a refusal", r.code, r.stderr)
+	}
 }
 
 // A mount destination that the image's symlinks lead to the root itself (/data -> /) is
