@@ -136,7 +136,7 @@ type laterReadOnly struct {
 func (m *mounter) finishReadOnly() error {
 	defer m.closeReadOnlyLater()
 	for _, l := range m.readOnlyLater {
-		if err := setAttrAt(l.fd, l.dest, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}, l.recursive); err != nil {
+		if err := setAttrAt(l.fd, l.dest, readOnly, l.recursive); err != nil {
 			return err
 		}
 	}
@@ -499,18 +499,6 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	return nil
 }
 
-// setAttr changes the flags of the mount now at dest (and below it when recursive), looked up
-// again: for a destination inside the kernel's own filesystems (the cgroup tmpfs under sysfs),
-// where no process of the container or a volume can put a symlink.
-func (m *mounter) setAttr(dest string, attr *unix.MountAttr, recursive bool) error {
-	fd, err := openPathInRoot(m.rootfd, dest)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return setAttrAt(fd, dest, attr, recursive)
-}
-
 // cgroupMount shows the container the cgroup hierarchy, read-only unless the spec says rw.
 // With its own cgroup namespace the container gets fresh cgroup mounts, made inside that
 // namespace and so rooted at its own cgroup: one cgroup2 mount on a pure v2 host, a tmpfs
@@ -560,7 +548,9 @@ func (m *mounter) bindCgroup(dest, dir string, opts mountOptions) error {
 // when own is "", else a bind of the host's directory of the cgroup own in that hierarchy.
 func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string) error {
 	tmpfs := specs.Mount{Destination: mnt.Destination, Type: "tmpfs", Source: "cgroup"}
-	base := mountOptions{flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, data: []string{"mode=755"}}
+	// A read-only tmpfs is made read-only through its own fd once the hierarchies' mount
+	// points are in it (fsMount, finishReadOnly).
+	base := mountOptions{flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | opts.flags&unix.MS_RDONLY, data: []string{"mode=755"}}
 	if err := m.fsMount(tmpfs, base); err != nil {
 		return err
 	}
@@ -601,9 +591,6 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string)
 		if err != nil {
 			return err
 		}
-	}
-	if opts.flags&unix.MS_RDONLY != 0 { // the tmpfs too, now that its directories exist
-		return m.setAttr(mnt.Destination, readOnly, false)
 	}
 	return nil
 }
