@@ -370,18 +370,24 @@ func TestBundleReadonlyRoot(t *testing.T) {
 	}
 }
 
+// bindHostsProc puts a bind of the host's procfs on /proc in spec, in place of its own proc
+// mount, as podman's -v /proc:/proc does.
+func bindHostsProc(spec obj) {
+	var mounts list
+	for _, m := range spec["mounts"].([]any) {
+		if m.(obj)["destination"] != "/proc" {
+			mounts = append(mounts, m)
+		}
+	}
+	spec["mounts"] = append(list{obj{"destination": "/proc", "type": "bind", "source": "/proc", "options": list{"rbind", "nosuid", "nodev", "noexec"}}}, mounts...)
+}
+
 // A bind of a proc filesystem at /proc is allowed, as runc allows it (podman -v /proc:/proc):
 // the container sees the host's processes. Anything else there is refused (TestValidate).
 func TestBundleBindOfTheHostsProc(t *testing.T) {
 	needContainer(t)
 	bundle := newBundle(t, func(spec obj) {
-		var mounts list
-		for _, m := range spec["mounts"].([]any) {
-			if m.(obj)["destination"] != "/proc" {
-				mounts = append(mounts, m)
-			}
-		}
-		spec["mounts"] = append(list{obj{"destination": "/proc", "type": "bind", "source": "/proc", "options": list{"rbind", "nosuid", "nodev", "noexec"}}}, mounts...)
+		bindHostsProc(spec)
 		process(spec)["args"] = list{"cat", "/proc/1/comm"}
 	})
 	want, err := os.ReadFile("/proc/1/comm")

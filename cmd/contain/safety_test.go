@@ -119,15 +119,7 @@ func TestProcOrSysSymlinkIsRefused(t *testing.T) {
 		}
 	}
 	// A bind of the host's procfs on /proc (podman's -v /proc:/proc) too.
-	bundle := newBundle(t, func(spec obj) {
-		var mounts list
-		for _, m := range spec["mounts"].([]any) {
-			if m.(obj)["destination"] != "/proc" {
-				mounts = append(mounts, m)
-			}
-		}
-		spec["mounts"] = append(list{obj{"destination": "/proc", "type": "bind", "source": "/proc", "options": list{"rbind", "nosuid", "nodev", "noexec"}}}, mounts...)
-	})
+	bundle := newBundle(t, bindHostsProc)
 	path := filepath.Join(bundle, "rootfs", "proc")
 	if err := os.RemoveAll(path); err != nil {
 		t.Fatal(err)
