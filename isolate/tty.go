@@ -254,8 +254,10 @@ func relayConsole(c *console, stdin, stdout *os.File) *relay {
 		go func() {
 			last := byte('\n')
 			buf := make([]byte, 32*1024)
+			var err error
 			for {
-				n, err := stdin.Read(buf)
+				var n int
+				n, err = stdin.Read(buf)
 				if n > 0 {
 					if _, werr := c.master.Write(buf[:n]); werr != nil {
 						return
@@ -269,7 +271,7 @@ func relayConsole(c *console, stdin, stdout *os.File) *relay {
 			switch {
 			case c.host == nil:
 				c.endInput(last != '\n', r.done)
-			case hungUp(c.host):
+			case hangingUp(c.host, err):
 				// The user's terminal went away (ssh lost, its window closed). Hang up the
 				// container's as the kernel hung up ours: closing the master ends the pty, so
 				// its shell reads end of file and exits. As pid 1 it ignores the SIGHUP that
@@ -313,6 +315,27 @@ func relayConsole(c *console, stdin, stdout *os.File) *relay {
 func hungUp(f *os.File) bool {
 	_, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCGPGRP)
 	return err == unix.EIO
+}
+
+// hangingUp says whether the terminal f, whose read failed with readErr, was hung up. A pty's
+// read fails with EIO as soon as its master closes, and the kernel hangs the terminal up
+// right after (pty_close: TTY_OTHER_CLOSED, then tty_vhangup): a look in between finds it not
+// hung up yet, and the container's shell ran on, with no one to type to it. So after EIO it
+// looks again for a while.
+func hangingUp(f *os.File, readErr error) bool {
+	if hungUp(f) {
+		return true
+	}
+	if !errors.Is(readErr, unix.EIO) {
+		return false
+	}
+	for range 50 {
+		time.Sleep(2 * time.Millisecond)
+		if hungUp(f) {
+			return true
+		}
+	}
+	return false
 }
 
 // ptyQuiet is how long the output must have been still, after the program exited, before
