@@ -668,6 +668,7 @@ func lockState(path string) (func(), error) {
 type dirLock struct {
 	fd   int
 	path string
+	held bool
 }
 
 // lockDir opens the state directory at path and takes its lock.
@@ -699,11 +700,15 @@ func (l *dirLock) relock() error {
 		unix.Flock(l.fd, unix.LOCK_UN)
 		return fmt.Errorf("container %q: %w (deleted while this waited for it)", filepath.Base(l.path), ErrNotExist)
 	}
+	l.held = true
 	return nil
 }
 
 // unlock lets go of the lock and keeps the fd, for relock.
-func (l *dirLock) unlock() { unix.Flock(l.fd, unix.LOCK_UN) }
+func (l *dirLock) unlock() {
+	unix.Flock(l.fd, unix.LOCK_UN)
+	l.held = false
+}
 
 // close lets go of the lock and the fd; once.
 func (l *dirLock) close() {

@@ -205,9 +205,12 @@ func kernelFS(mnt specs.Mount) bool {
 // but an image's symlink (/data -> /, or ../..) leads there too; mounted on, the new
 // filesystem would be what pivot_root makes the root, and the mounts made before it, and
 // the masks and read-only paths after, would miss the container's view.
-func (m *mounter) isRoot(fd int) bool {
-	var a, b unix.Stat_t
-	return unix.Fstat(fd, &a) == nil && unix.Fstat(m.rootfd, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
+func (m *mounter) isRoot(fd int) bool { return sameFile(fd, m.rootfd) }
+
+// sameFile says whether fds a and b hold the same file.
+func sameFile(a, b int) bool {
+	var sa, sb unix.Stat_t
+	return unix.Fstat(a, &sa) == nil && unix.Fstat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
 // procMountable are the files in /proc a mount may cover: those lxcfs emulates, which runc
@@ -243,8 +246,7 @@ func (m *mounter) namedAsIs(fd int, path string) bool {
 		return false
 	}
 	defer unix.Close(direct)
-	var a, b unix.Stat_t
-	return unix.Fstat(fd, &a) == nil && unix.Fstat(direct, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
+	return sameFile(fd, direct)
 }
 
 // mountDestination is a mount's destination as an absolute path: config.md still allows a
@@ -360,11 +362,10 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 		m.devFS = st.Dev // see makeDevices
 	}
 	if later {
-		keep, err := unix.Dup(top)
+		keep, err := unix.FcntlInt(uintptr(top), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return &pathError{"dup", mnt.Destination, err}
 		}
-		unix.CloseOnExec(keep)
 		m.readOnlyLater = append(m.readOnlyLater, laterReadOnly{keep, mnt.Destination, opts.rAttrSet&unix.MOUNT_ATTR_RDONLY != 0})
 	}
 	if opts.recAttr {

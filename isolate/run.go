@@ -119,19 +119,12 @@ func Run(o RunOptions) (int, error) {
 		return 0, err
 	}
 	defer lock.close()
-	locked := true
-	release := func() {
-		if locked {
-			lock.unlock()
-			locked = false
-		}
-	}
 	made, kept := false, false
 	defer func() {
 		if kept {
 			return // delete removes it, and runs poststop
 		}
-		if !locked {
+		if !lock.held {
 			if err := lock.relock(); err != nil {
 				o.Log.Debug("not removing the container", "id", o.ID, "reason", err)
 				return // whoever deleted it removed it, and ran its poststop
@@ -180,7 +173,7 @@ func Run(o RunOptions) (int, error) {
 		return 0, err
 	}
 	o.Log.Debug("container running", "id", o.ID, "pid", c.pid)
-	release() // as start does, before the poststart hooks: kill and delete never wait for one
+	lock.unlock() // as start does, before the poststart hooks: kill and delete never wait for one
 	if hooks := o.Spec.Hooks; hooks != nil {
 		// A failure stops the container (runtime.md step 9): the deferred kill.
 		if err := runHooks("poststart", hooks.Poststart, state.state.State); err != nil {
