@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/containkit/contain/isolate/cgroups"
@@ -165,9 +166,10 @@ func (s *stateDir) remove() error {
 // finds the container whole or not at all. Emptied in place, the directory without its state
 // file read as a container being created, for a moment, or for good when the delete was
 // killed in between (podman takes "creating" for a status it does not know). A delete killed
-// after the rename leaves a hidden directory that no command sees.
+// after the rename leaves a hidden directory that no command sees: `workshop reset` removes
+// it (IsRemovedState).
 func (s *stateDir) removeDir() error {
-	dir := filepath.Join(filepath.Dir(s.path), ".deleted-"+filepath.Base(s.path)+"-"+tempSuffix())
+	dir := removedName(s.path)
 	switch err := unix.Rename(s.path, dir); err {
 	case nil:
 	case unix.ENOENT:
@@ -187,6 +189,20 @@ func (s *stateDir) removeDir() error {
 	}
 	return nil
 }
+
+// removedPrefix starts the name removeDir gives a state directory before it empties it.
+const removedPrefix = ".deleted-"
+
+// removedName is the name removeDir renames the state directory path to.
+func removedName(path string) string {
+	return filepath.Join(filepath.Dir(path), removedPrefix+filepath.Base(path)+"-"+tempSuffix())
+}
+
+// IsRemovedState reports whether name, an entry of a state root, is a state directory that a
+// delete renamed out of sight to empty it (removeDir), left there because that delete was
+// killed in between. Such a directory holds files and nothing else (the container's cgroup
+// went before the rename), so removing it stops nothing and frees nothing else.
+func IsRemovedState(name string) bool { return strings.HasPrefix(name, removedPrefix) }
 
 // writeFileAtomic replaces path with data so that readers see the old or the new content,
 // never a part: write a new temporary file beside it, then rename(2) it over path. Plain

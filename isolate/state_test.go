@@ -160,6 +160,26 @@ func TestDeleteLeftoverNeverStopsAContainer(t *testing.T) {
 // each of many removals, a reader spins on the state from just before the removal starts
 // until it has ended (not across the next reservation, whose own moment without a state
 // file is a container truly being created).
+// What a delete killed after its rename leaves is recognised as such (workshop reset removes
+// it), and never taken for a container: no valid id has its name, and no id is one.
+func TestRemovedStateIsRecognised(t *testing.T) {
+	for _, id := range []string{"c1", "abc-def", "x.deleted-y", "0", "deleted-1"} {
+		if err := ValidateID(id); err != nil {
+			t.Fatalf("ValidateID(%q): %v", id, err)
+		}
+		name := filepath.Base(removedName(filepath.Join("/run/contain", id)))
+		if !IsRemovedState(name) {
+			t.Errorf("IsRemovedState(%q) = false for what removeDir names %s's directory", name, id)
+		}
+		if ValidateID(name) == nil {
+			t.Errorf("%q, what removeDir names %s's directory, is a valid id", name, id)
+		}
+		if IsRemovedState(id) {
+			t.Errorf("IsRemovedState(%q) = true for a container's id", id)
+		}
+	}
+}
+
 func TestStateDuringRemovalIsWholeOrGone(t *testing.T) {
 	root := t.TempDir()
 	start, stop, done := make(chan struct{}), make(chan struct{}), make(chan string)

@@ -413,6 +413,10 @@ func (rs *resetter) removeStaleState() {
 			continue
 		}
 		dir := filepath.Join(rs.r.stateRoot, e.Name())
+		if isolate.IsRemovedState(e.Name()) {
+			rs.do("remove", "removed", dir+" (what a stopped contain delete left)", func() error { return os.RemoveAll(dir) })
+			continue
+		}
 		st, ok := readState(dir, e.Name())
 		if !ok {
 			continue // not a container's state: not ours to judge

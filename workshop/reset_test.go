@@ -295,12 +295,15 @@ func TestResetState(t *testing.T) {
 	h.write(filepath.Join(broken, "state.json"), "{not json")
 	file := filepath.Join(h.state, "notes.txt")
 	h.write(file, "keep")
+	// What a contain delete killed after renaming the state out of sight leaves.
+	removed := filepath.Join(h.state, ".deleted-gone-3k5x")
+	h.write(filepath.Join(removed, "state.json"), `{"id":"gone","pid":999993}`)
 
 	var out bytes.Buffer
 	if err := reset(&out, h.roots(), false); err != nil {
 		t.Fatalf("reset: %v\n%s", err, out.String())
 	}
-	for _, d := range []string{dead, abandoned} {
+	for _, d := range []string{dead, abandoned, removed} {
 		if h.exists(d) {
 			t.Errorf("stale state %s was left", d)
 		}
@@ -310,7 +313,7 @@ func TestResetState(t *testing.T) {
 			t.Errorf("%s was removed", d)
 		}
 	}
-	for _, s := range []string{"container live is running (init pid 4242)", "init pid 999991 is gone", "never started", "being created", "deleted container dead"} {
+	for _, s := range []string{"container live is running (init pid 4242)", "init pid 999991 is gone", "never started", "being created", "deleted container dead", "removed " + removed + " (what a stopped contain delete left)"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, out.String())
 		}
