@@ -182,6 +182,12 @@ func TestCgroupLifecycle(t *testing.T) {
 		{[]string{"--cpu-weight", "100"}, "cpu.shares", "cpu.weight", strconv.FormatUint(cgroups.WeightToShares(100), 10), "100"},
 		{[]string{"--cpuset-mems", "0"}, "cpuset.mems", "cpuset.mems", "0", "0"},
 		{[]string{"--pids-limit", "0"}, "pids.max", "pids.max", "max", "max"},
+		// 0.29 * 100000 is 28999.999... in floating point: the quota is rounded, as docker's.
+		{[]string{"--cpus", "0.29"}, "cpu.cfs_quota_us", "cpu.max", "29000", "29000 100000"},
+		// runc's "0 to use system default": the period is left as it is.
+		{[]string{"--cpu-period", "0"}, "cpu.cfs_period_us", "cpu.max", "100000", "29000 100000"},
+		// A size as runc's update takes it: a fraction of a 1024-based unit.
+		{[]string{"--memory", "1.5g"}, "memory.limit_in_bytes", "memory.max", "1610612736", "1610612736"},
 	} {
 		mustRunCLI(t, append(append([]string{"update"}, tc.flags...), "cg")...)
 		want := map[bool]string{true: tc.v1Want, false: tc.v2Want}[cg.Version() == 1]

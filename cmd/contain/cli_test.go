@@ -423,3 +423,22 @@ func TestVerbsNeedRoot(t *testing.T) {
 		}
 	}
 }
+
+// Sizes as runc's update and docker take them (1024-based units, fractions, an optional
+// space, "i" and "b"), and what is not a size.
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{
+		"1024": 1024, "64M": 64 << 20, "64m": 64 << 20, "512k": 512 << 10, "512kb": 512 << 10,
+		"1G": 1 << 30, "1.5g": 3 << 29, "1t": 1 << 40, "2P": 2 << 50, "64MiB": 64 << 20,
+		"64 m": 64 << 20, "100b": 100, "-1": -1,
+	} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "0.5", "-2", "M", ".5M", "1.2.3M", "9e18", "64x", "64  M", " 64M", "64MM", "9000P", "1,5G"} {
+		if got, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) = %d, want an error", in, got)
+		}
+	}
+}

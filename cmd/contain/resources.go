@@ -20,7 +20,7 @@ import (
 // limitFlags set cgroup limits, on `run` (quick form) and on `update`, with the names
 // docker and runc users know.
 var limitFlags = []cli.Flag{
-	&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit in `BYTES` (k, M, G suffixes)"},
+	&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit in `BYTES` (k, M, G, T suffixes; 1.5G; -1 for none)"},
 	&cli.StringFlag{Name: "memory-swap", Usage: "memory+swap limit in `BYTES`; -1 for unlimited swap (default: --memory, no swap)"},
 	&cli.StringFlag{Name: "memory-reservation", Usage: "soft memory limit in `BYTES` (memory.low on v2)"},
 	&cli.Int64Flag{Name: "pids-limit", Usage: "most processes at once (`N`); 0 or -1 for no limit"},
@@ -28,7 +28,7 @@ var limitFlags = []cli.Flag{
 	&cli.Uint64Flag{Name: "cpu-shares", Aliases: []string{"cpu-share"}, Usage: "relative CPU weight, v1 scale 2..262144 (`N`)"},
 	&cli.Uint64Flag{Name: "cpu-weight", Usage: "relative CPU weight, v2 scale 1..10000 (`N`)"},
 	&cli.Int64Flag{Name: "cpu-quota", Usage: "CPU time in `µs` per period; -1 for none"},
-	&cli.Uint64Flag{Name: "cpu-period", Usage: "CPU period in `µs` (default 100000)"},
+	&cli.Uint64Flag{Name: "cpu-period", Usage: "CPU period in `µs` (default 100000; 0 leaves it as it is)"},
 	&cli.StringFlag{Name: "cpuset-cpus", Usage: "CPUs the container may use, such as `0-2,4`"},
 	&cli.StringFlag{Name: "cpuset-mems", Usage: "memory nodes the container may use (`LIST`)"},
 	&cli.Uint64Flag{Name: "cpu-rt-period", Usage: "realtime scheduling period in `µs` (v1 cpu.rt_period_us)"},
@@ -120,7 +120,7 @@ func resourcesFromFlags(c *cli.Context) (*specs.LinuxResources, error) {
 	r := &specs.LinuxResources{}
 	set := false
 	size := func(name string, dst **int64) error {
-		if !c.IsSet(name) {
+		if !c.IsSet(name) || c.String(name) == "" { // runc takes "" for not given
 			return nil
 		}
 		n, err := parseBytes(c.String(name))
@@ -205,7 +205,7 @@ func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 		cpu.Shares = &n
 	}
 	period := uint64(100000)
-	if c.IsSet("cpu-period") {
+	if c.IsSet("cpu-period") && c.Uint64("cpu-period") != 0 { // 0: leave it, as runc reads it
 		period = c.Uint64("cpu-period")
 		if period < minQuota || period > maxPeriod {
 			return nil, fmt.Errorf("--cpu-period %d: want %d to %d (µs; the kernel's range, sched-bwc.rst)", period, minQuota, maxPeriod)
@@ -232,7 +232,7 @@ func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 		if n <= 0 || math.IsInf(n, 0) || math.IsNaN(n) {
 			return nil, fmt.Errorf("--cpus %v: want a positive number such as 0.5", n)
 		}
-		q := int64(n * float64(period))
+		q := int64(math.Round(n * float64(period))) // 0.29 * 100000 is 28999.99...
 		// The least value, rounded up to what still makes a quota of minQuota or more.
 		least, cpus := math.Ceil(1e4*minQuota/float64(period))/1e4, runtime.NumCPU()
 		if q < minQuota {
@@ -250,17 +250,26 @@ func cpuFromFlags(c *cli.Context) (*specs.LinuxCPU, error) {
 	return cpu, nil
 }
 
-// parseBytes reads 64M, 512k, 1G, 1024 (bytes) or -1 (no limit).
+// parseBytes reads a size as runc and docker take one: a number, with a fraction if need be,
+// then optionally a space, one of the binary units k, m, g, t, p (any case, 1024-based), an
+// "i" and a "b" (64M, 1.5g, 64MiB, "512 kb", 1024); or -1 for no limit.
 func parseBytes(s string) (int64, error) {
 	if s == "-1" {
 		return -1, nil
 	}
-	units := map[string]int64{"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
-	num := strings.TrimRightFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-	unit, ok := units[strings.ToLower(s[len(num):])]
-	n, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || n <= 0 || n > math.MaxInt64/unit {
-		return 0, fmt.Errorf("%q: want a size such as 64M, 512k, 1G or bytes", s)
+	bad := fmt.Errorf("%q: want a size such as 64M, 1.5G, 512k, 64MiB or bytes, or -1", s)
+	num := s[:len(s)-len(strings.TrimLeft(s, "0123456789."))]
+	unit := strings.ToLower(strings.TrimPrefix(s[len(num):], " "))
+	unit = strings.TrimSuffix(unit, "b")
+	unit = strings.TrimSuffix(unit, "i")
+	shift, ok := map[string]uint{"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50}[unit]
+	if !ok || num == "" || num[0] == '.' || strings.Count(num, ".") > 1 {
+		return 0, bad
 	}
-	return n * unit, nil
+	n, err := strconv.ParseFloat(num, 64)
+	size := n * float64(uint64(1)<<shift)
+	if err != nil || size < 1 || size >= math.MaxInt64 {
+		return 0, bad
+	}
+	return int64(size), nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -722,5 +723,74 @@ func TestZeroIsNotSet(t *testing.T) {
 	}
 	if *r.Memory.Limit != 0 || *r.Memory.Reservation != 0 || r.Pids.Limit == nil {
 		t.Errorf("the caller's spec was changed")
+	}
+}
+
+// No memory limit and no swap named lifts the swap limit too, as v1's memsw follows memory
+// (and runc reads it so); a kernel without swap accounting, which has no memory.swap.max, has
+// no swap to limit: no error there.
+func TestV2UnlimitedMemoryLiftsSwap(t *testing.T) {
+	mount := v2Fixture(t)
+	c := NewV2(mount, "/contain/c1")
+	fixture(t, c.Dir(), "memory.max=67108864", "memory.swap.max=0")
+	if _, err := c.Update(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(-1)}}); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, c.Dir(), map[string]string{"memory.max": "max", "memory.swap.max": "max"})
+	if err := os.Remove(filepath.Join(c.Dir(), "memory.swap.max")); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*specs.LinuxMemory{{Limit: i64(-1)}, {Limit: i64(64 << 20), Swap: i64(-1)}} {
+		if _, err := c.Update(&specs.LinuxResources{Memory: m}); err != nil {
+			t.Errorf("update %+v without swap accounting: %v", m, err)
+		}
+	}
+	if _, err := c.Update(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(64 << 20), Swap: i64(96 << 20)}}); err == nil {
+		t.Error("a swap limit without memory.swap.max was taken: it would not hold")
+	}
+}
+
+// A freeze the kernel does not finish is undone: the container runs on, not half stopped,
+// and a kill without cgroup.kill thaws what it froze even then.
+func TestV2FreezeThatDoesNotFinishIsUndone(t *testing.T) {
+	defer func(was time.Duration) { freezeTimeout = was }(freezeTimeout)
+	freezeTimeout = 20 * time.Millisecond
+	mount := v2Fixture(t)
+	c := NewV2(mount, "/contain/c1")
+	fixture(t, c.Dir(), "cgroup.events=populated 1\nfrozen 0") // a task that never freezes
+	if err := c.Freeze(true); err == nil || !strings.Contains(err.Error(), "frozen 1") {
+		t.Fatalf("Freeze(true) = %v, want a failure that says it did not freeze", err)
+	}
+	expectFiles(t, c.Dir(), map[string]string{"cgroup.freeze": "0"})
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, c.Dir(), map[string]string{"cgroup.freeze": "0"})
+}
+
+// Block I/O weights go where the kernel reads them: io.bfq.weight, on blkio's scale, when the
+// cgroup has BFQ's file (per device only where BFQ takes them), io.weight otherwise.
+func TestV2IOWeightGoesToBFQWhereThereIsOne(t *testing.T) {
+	w, dw := uint16(300), uint16(700)
+	io := &specs.LinuxBlockIO{Weight: &w, WeightDevice: []specs.LinuxWeightDevice{{Weight: &dw}}}
+	io.WeightDevice[0].Major, io.WeightDevice[0].Minor = 8, 0
+	for _, tc := range []struct {
+		bfq  string // the file's content; "" for none
+		want map[string]string
+	}{
+		{"", map[string]string{"io.weight": "8:0 " + itoa(blkioToIOWeight(700))}},
+		{"default 100", map[string]string{"io.bfq.weight": "8:0 700", "io.weight": "default 100"}},
+		{"100", map[string]string{"io.bfq.weight": "300", "io.weight": "8:0 " + itoa(blkioToIOWeight(700))}},
+	} {
+		mount := v2Fixture(t)
+		c := NewV2(mount, "/contain/c1")
+		fixture(t, c.Dir(), "io.weight=default 100")
+		if tc.bfq != "" {
+			fixture(t, c.Dir(), "io.bfq.weight="+tc.bfq)
+		}
+		if _, err := c.Update(&specs.LinuxResources{BlockIO: io}); err != nil {
+			t.Fatal(err)
+		}
+		expectFiles(t, c.Dir(), tc.want) // each file holds its last write
 	}
 }

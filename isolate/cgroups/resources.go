@@ -383,7 +383,7 @@ func v2Limits(r *specs.LinuxResources, current func(file string) string) (*limit
 		cpuV2(l, c, current)
 	}
 	if b := r.BlockIO; b != nil {
-		ioV2(l, b)
+		ioV2(l, b, current)
 	}
 	if err := checkPagesizes(r.HugepageLimits); err != nil {
 		return nil, err
@@ -427,6 +427,10 @@ func memoryV2(l *limits, m *specs.LinuxMemory) error {
 
 			l.add("", "memory.swap.max", itoa(*m.Swap-*m.Limit))
 		}
+	} else if m.Limit != nil && *m.Limit < 0 {
+		// No memory limit and no swap named: no swap limit either, as v1's memsw follows
+		// memory there (and runc reads it so).
+		l.add("", "memory.swap.max", "max")
 	}
 	if m.Kernel != nil || m.KernelTCP != nil { //nolint:staticcheck // deprecated in the spec, still read
 		l.warn("linux.resources.memory.kernel and kernelTCP do not exist on cgroup v2; not applied")
@@ -472,13 +476,29 @@ func cpuV2(l *limits, c *specs.LinuxCPU, current func(string) string) {
 	}
 }
 
-func ioV2(l *limits, b *specs.LinuxBlockIO) {
+// ioV2 writes the block I/O settings. A weight goes where the kernel reads it: to
+// io.bfq.weight when the cgroup has one (the BFQ scheduler, which takes blkio's 10..1000
+// scale as it is), as runc does, else to io.weight (blk-iocost, 1..10000). Per-device weights
+// go to BFQ only where it takes them ("default N" in the file, Linux 5.4).
+func ioV2(l *limits, b *specs.LinuxBlockIO, current func(file string) string) {
+	bfq := ""
+	if b.Weight != nil || len(b.WeightDevice) > 0 {
+		bfq = current("io.bfq.weight")
+	}
 	if b.Weight != nil && *b.Weight != 0 {
-		l.add("", "io.weight", "default "+itoa(blkioToIOWeight(*b.Weight)))
+		if bfq != "" {
+			l.add("", "io.bfq.weight", itoa(uint64(*b.Weight)))
+		} else {
+			l.add("", "io.weight", "default "+itoa(blkioToIOWeight(*b.Weight)))
+		}
 	}
 	leaf := b.LeafWeight != nil
 	for _, d := range b.WeightDevice {
-		if d.Weight != nil {
+		switch {
+		case d.Weight == nil:
+		case strings.HasPrefix(bfq, "default"):
+			l.add("", "io.bfq.weight", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight))
+		default:
 			l.add("", "io.weight", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, blkioToIOWeight(*d.Weight)))
 		}
 		leaf = leaf || d.LeafWeight != nil

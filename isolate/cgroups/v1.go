@@ -360,14 +360,16 @@ func (c *V1) Pids() ([]int, error) {
 }
 
 // Freeze writes freezer.state and waits until it reads back FROZEN (or THAWED): freezing
-// goes through FREEZING while the kernel stops each task.
+// goes through FREEZING while the kernel stops each task. A freeze that does not finish (a
+// task stuck in the kernel) is undone, as runc does: left FREEZING, some tasks would stay
+// stopped in a container that reads as running, which resume would refuse.
 func (c *V1) Freeze(freeze bool) error {
 	dir, ok := c.dir("freezer")
 	if !ok {
 		return errors.New("this host mounts no freezer cgroup hierarchy: pause needs it")
 	}
 	want := map[bool]string{true: "FROZEN", false: "THAWED"}[freeze]
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(freezeTimeout); ; time.Sleep(time.Millisecond) {
 		if err := writeFile(dir, "freezer.state", want); err != nil {
 			return err
 		}
@@ -375,7 +377,10 @@ func (c *V1) Freeze(freeze bool) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: freezer.state is not %s after 5s", dir, want)
+			if freeze {
+				writeFile(dir, "freezer.state", "THAWED")
+			}
+			return fmt.Errorf("%s: freezer.state is not %s after %v", dir, want, freezeTimeout)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -105,6 +106,9 @@ func (c *V2) Update(r *specs.LinuxResources) ([]string, error) {
 	}
 	for _, w := range l.writes {
 		if err := writeFile(dir, w.file, w.value); err != nil {
+			if noSwapAccounting(w, err) {
+				continue
+			}
 			return nil, err
 		}
 	}
@@ -114,6 +118,13 @@ func (c *V2) Update(r *specs.LinuxResources) ([]string, error) {
 		}
 	}
 	return l.warnings, nil
+}
+
+// noSwapAccounting tells a write of no swap limit to a cgroup that has no memory.swap.max: a
+// kernel that does not account swap (swapaccount=0, or no CONFIG_SWAP) has no swap to limit.
+// Any other value there is still an error: a limit asked for would not hold.
+func noSwapAccounting(w write, err error) bool {
+	return w.file == "memory.swap.max" && w.value == "max" && errors.Is(err, fs.ErrNotExist)
 }
 
 func (c *V2) setDevices(rules []specs.LinuxDeviceCgroup) error {
@@ -127,19 +138,27 @@ func (c *V2) setDevices(rules []specs.LinuxDeviceCgroup) error {
 
 func (c *V2) Pids() ([]int, error) { return readPids(c.Dir()) }
 
+// freezeTimeout is how long Freeze waits for the kernel to freeze or thaw every task; a
+// variable for the tests.
+var freezeTimeout = 5 * time.Second
+
 // Freeze writes cgroup.freeze and waits until cgroup.events reports the new state: the
-// kernel freezes the processes asynchronously.
+// kernel freezes the processes asynchronously. A freeze that does not finish is undone, as
+// on v1: the container goes on running rather than half stopped.
 func (c *V2) Freeze(freeze bool) error {
 	value := map[bool]string{true: "1", false: "0"}[freeze]
 	if err := writeFile(c.Dir(), "cgroup.freeze", value); err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(freezeTimeout); ; time.Sleep(time.Millisecond) {
 		if frozen, err := c.frozenNow(); err != nil || frozen == freeze {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: cgroup.events does not say frozen %s after 5s", c.Dir(), value)
+			if freeze {
+				writeFile(c.Dir(), "cgroup.freeze", "0")
+			}
+			return fmt.Errorf("%s: cgroup.events does not say frozen %s after %v", c.Dir(), value, freezeTimeout)
 		}
 	}
 }
@@ -183,14 +202,14 @@ func (c *V2) Destroy(owned []string) error { return removeDirs(c.mount, c.path, 
 
 // killFrozen kills every process of a cgroup with no cgroup.kill: freeze it so nothing forks
 // between the listing and the signals, SIGKILL each, thaw it so the signals are delivered.
+// A freeze that failed may still have stopped some tasks: the thaw comes either way, or they
+// would never take their SIGKILL.
 func killFrozen(c Manager) error {
-	frozeErr := c.Freeze(true)
+	c.Freeze(true)
 	pids, err := c.Pids()
 	for _, pid := range pids {
 		unix.Kill(pid, unix.SIGKILL)
 	}
-	if frozeErr == nil {
-		c.Freeze(false)
-	}
+	c.Freeze(false)
 	return err
 }
