@@ -85,6 +85,21 @@ func ContainerProcess(root, id string) (*specs.Process, error) {
 	return s.state.Process, nil
 }
 
+// withContainersLimits gives p, a process to exec, the container's rlimits and capabilities
+// where p names none, as runc does: a process file (exec --process) without them would
+// otherwise run with the caller's rlimits, the host's, and no capabilities at all.
+func withContainersLimits(p, container *specs.Process) {
+	if container == nil {
+		return
+	}
+	if len(p.Rlimits) == 0 {
+		p.Rlimits = container.Rlimits
+	}
+	if p.Capabilities == nil {
+		p.Capabilities = container.Capabilities
+	}
+}
+
 // ExecInContainer runs o.Process in the container and returns its exit status (128+N when signal N
 // killed it); with Detach, 0 once it runs.
 func ExecInContainer(o ExecOptions) (int, error) {
@@ -99,6 +114,7 @@ func ExecInContainer(o ExecOptions) (int, error) {
 	if err := checkExecStatus(s); err != nil {
 		return 0, err
 	}
+	withContainersLimits(o.Process, s.state.Process)
 	joined, err := namespacesToJoin(s.state.Pid)
 	if err != nil {
 		return 0, err

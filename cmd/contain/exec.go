@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
@@ -119,10 +120,10 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 		for _, w := range warnings {
 			logger.Warn(w)
 		}
-		if err == nil && c.Bool("tty") {
-			// podman's `exec -t` passes --tty along with a file that says terminal: true;
-			// runc takes it, so contain does too (it can only ask for a terminal).
-			p.Terminal = true
+		if err == nil && c.Bool("tty") && !p.Terminal {
+			// runc reads --tty only without a file; podman's `exec -t` gives both, and a
+			// file that says terminal: true.
+			logger.Warn("exec: --tty is not used with --process, whose terminal is false (as runc)")
 		}
 		return p, err
 	}
@@ -134,9 +135,15 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 		return nil, err
 	}
 	p.Args = c.Args().Slice()[1:]
+	p.Terminal, p.ConsoleSize = false, nil
+	if c.Bool("tty") {
+		setTerminal(p) // before -e: a TERM given there wins
+	}
 	p.Env = append(p.Env, envFromFlags()...)
 	if c.IsSet("cwd") {
-		p.Cwd = c.String("cwd")
+		if p.Cwd = c.String("cwd"); !path.IsAbs(p.Cwd) {
+			return nil, fmt.Errorf("--cwd %s: want an absolute path in the container", p.Cwd)
+		}
 	}
 	if c.IsSet("user") {
 		// Only what the flag names changes, as in runc: without a GID the container's stays,
@@ -163,11 +170,6 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(gid))
 	}
 	p.ApparmorProfile, p.SelinuxLabel = c.String("apparmor"), c.String("process-label")
-	p.Terminal = c.Bool("tty")
-	p.ConsoleSize = nil
-	if p.Terminal {
-		p.ConsoleSize = terminalSize()
-	}
 	return p, nil
 }
 

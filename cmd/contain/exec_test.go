@@ -239,6 +239,39 @@ func TestExecProcessFile(t *testing.T) {
 	}
 }
 
+// A process file without rlimits or capabilities gets the container's, as in runc: the
+// caller's rlimits are the host's, and no capabilities would be none at all. -t does not make
+// a terminal of a process file that says none (runc reads -t only without a file).
+func TestExecProcessFileTakesTheContainersLimits(t *testing.T) {
+	needContainer(t)
+	var bounding []any
+	runningContainer(t, "exlim", func(spec obj) {
+		process(spec)["rlimits"] = []any{map[string]any{"type": "RLIMIT_NOFILE", "soft": 777, "hard": 777}}
+		bounding = process(spec)["capabilities"].(obj)["bounding"].([]any)
+	}, "/bin/probe", "sleep", "60")
+	file := filepath.Join(t.TempDir(), "process.json")
+	if err := os.WriteFile(file, []byte(`{"args": ["/bin/probe", "report"], "cwd": "/", "terminal": false}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := contain(t, "", "exec", "-t", "--process", file, "exlim")
+	if res.code != 0 {
+		t.Fatalf("exec --process: exit %d: %s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "--tty is not used with --process") {
+		t.Errorf("no warning that -t goes unused in %q", res.stderr)
+	}
+	r := decodeReport(t, res.stdout)
+	if nofile := r.Rlimits["RLIMIT_NOFILE"]; nofile.Soft != 777 || nofile.Hard != 777 {
+		t.Errorf("RLIMIT_NOFILE %+v, want the container's 777", nofile)
+	}
+	if len(r.Caps["bounding"]) != len(bounding) || len(bounding) == 0 {
+		t.Errorf("bounding set %v, want the container's %v", r.Caps["bounding"], bounding)
+	}
+	if r.TTY.Stdout {
+		t.Error("the process got a terminal, which its file does not ask for")
+	}
+}
+
 // --detach returns once the process runs; --pid-file names it (a host pid, in the container's
 // namespaces and cgroups).
 func TestExecDetach(t *testing.T) {
@@ -339,9 +372,9 @@ func TestExecTerminal(t *testing.T) {
 	cmd.Env = append(cmd.Env, "TERM=dumb")
 	out, done := onPty(t, cmd, master, slave)
 	pos := out.waitText(t, 0, "# ")
-	master.Write([]byte("tty; echo $((6*7))\r"))
+	master.Write([]byte("tty; echo $((6*7)) T=$TERM\r"))
 	pos = out.waitText(t, pos, "/dev/pts/")
-	out.waitText(t, pos, "42")
+	out.waitText(t, pos, "42 T=dumb") // the caller's TERM, as run -t gives it
 	master.Write([]byte("exit 3\r"))
 	if err := <-done; cmd.ProcessState.ExitCode() != 3 {
 		t.Errorf("exit %v, want the shell's 3", err)

@@ -12,7 +12,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/containkit/contain/isolate"
 	"github.com/containkit/contain/rootfs"
@@ -220,7 +219,7 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	spec.Process.Args = c.Args().Slice()
 	spec.Process.Cwd = c.String("cwd")
 	if c.Bool("tty") {
-		setTerminal(spec) // before -e: a TERM given there wins
+		setTerminal(spec.Process) // before -e: a TERM given there wins
 	}
 	spec.Process.Env = append(spec.Process.Env, envFromFlags()...)
 	if c.IsSet("user") {
@@ -254,17 +253,15 @@ func quickRootfs(dir string) (string, error) {
 	return rootfs.EnsureDefault(probe, stderr)
 }
 
-// setTerminal asks for a pty the size of the user's terminal, with the user's TERM.
-func setTerminal(spec *specs.Spec) {
-	spec.Process.Terminal = true
-	if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
-		spec.Process.ConsoleSize = &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
-	}
+// setTerminal asks for a pty the size of the user's terminal, with the user's TERM (run -t
+// and exec -t).
+func setTerminal(p *specs.Process) {
+	p.Terminal, p.ConsoleSize = true, terminalSize()
 	term := os.Getenv("TERM")
 	if term == "" {
 		term = "xterm"
 	}
-	spec.Process.Env = append(spec.Process.Env, "TERM="+term)
+	p.Env = append(p.Env, "TERM="+term)
 }
 
 // parseIDs reads --user UID[:GID] and says whether it had a GID.

@@ -491,10 +491,18 @@ func TestArgsAndEnvThatAreNotUTF8(t *testing.T) {
 	if got := strings.Fields(out); !slices.Equal(got, want) {
 		t.Errorf("run: the program got %q, want %q", got, want)
 	}
-	runningContainer(t, "rawargs", nil, "/bin/probe", "sleep", "60")
+	bundle := runningContainer(t, "rawargs", nil, "/bin/probe", "sleep", "60")
 	out = mustRun(t, "exec", "--env", "RAW="+val, "-e", "SP= x ", "rawargs", "sh", "-c", script, "sh", arg)
 	if got := strings.Fields(out); !slices.Equal(got, want) {
 		t.Errorf("exec: the program got %q, want %q", got, want)
+	}
+	// And a working directory by such a name.
+	if err := os.Mkdir(filepath.Join(bundle, "rootfs", arg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out = mustRun(t, "exec", "--cwd", "/"+arg, "rawargs", "sh", "-c", "pwd | od -An -tx1")
+	if got, want := strings.Fields(out), []string{"2f", "63", "61", "66", "e9", "0a"}; !slices.Equal(got, want) {
+		t.Errorf("exec --cwd /%q: pwd printed %q, want %q", arg, got, want)
 	}
 }
 
