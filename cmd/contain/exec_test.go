@@ -355,6 +355,10 @@ func TestExecRefusesStoppedAndUnknown(t *testing.T) {
 	if r := contain(t, "", "exec", "exstop", "/bin/probe", "exit", "0"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
 		t.Errorf("exec in a stopped container: exit %d, %q", r.code, r.stderr)
 	}
+	// A flag's mistake names the flag.
+	if r := contain(t, "", "exec", "--cwd", "tmp", "exstop", "true"); r.code != 255 || !strings.Contains(r.stderr, "--cwd tmp: want an absolute path") {
+		t.Errorf("exec --cwd tmp: exit %d, %q", r.code, r.stderr)
+	}
 	if r := contain(t, "", "exec", "no-such-box", "/bin/probe", "exit", "0"); r.code == 0 || !strings.Contains(r.stderr, "container does not exist") {
 		t.Errorf("exec in an unknown container: exit %d, %q", r.code, r.stderr)
 	}
