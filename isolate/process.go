@@ -56,7 +56,29 @@ func setOOMScoreAdj(adj *int) error {
 //
 // The raw system calls are deliberate: Go's syscall.Setuid changes every thread of the
 // process, but only this thread matters, because it is the one that calls execve(2).
+//
+// A change of ids clears the parent-death signal (prctl(2) PR_SET_PDEATHSIG; the kernel's
+// commit_creds): set again after it, or a foreground run's container with a user other than
+// root would outlive a `contain run` that was killed. A parent that died in between closed
+// the sync socket, which ends init before it execs (waitForStart).
 func switchUser(u specs.User) error {
+	var deathSignal int
+	if err := unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&deathSignal)), 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl PR_GET_PDEATHSIG: %w", err)
+	}
+	if err := setIDs(u); err != nil {
+		return err
+	}
+	if deathSignal != 0 {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(deathSignal), 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl PR_SET_PDEATHSIG: %w", err)
+		}
+	}
+	return nil
+}
+
+// setIDs sets the groups, the gid and the uid, in that order (see switchUser).
+func setIDs(u specs.User) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_SET_KEEPCAPS: %w", err)
 	}

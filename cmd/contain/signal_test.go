@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -194,9 +195,20 @@ func waitFor(t *testing.T, cond func() bool) {
 // A foreground run owns its container: when contain itself dies (SIGKILL, which it cannot
 // catch), the container's init gets its parent-death signal and goes too, instead of running
 // on with no runtime to wait for it. What is left is a stopped container's state, for delete.
+// The same for a program that runs as another user than root: the change of ids clears the
+// parent-death signal, which init sets again.
 func TestForegroundContainerDiesWithContain(t *testing.T) {
 	needContainer(t)
-	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "60"} })
+	for _, uid := range []int{0, 1000} {
+		t.Run(fmt.Sprintf("uid %d", uid), func(t *testing.T) { foregroundContainerDiesWithContain(t, uid) })
+	}
+}
+
+func foregroundContainerDiesWithContain(t *testing.T, uid int) {
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"/bin/probe", "trap", "60"}
+		process(spec)["user"] = obj{"uid": uid, "gid": uid}
+	})
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	r := startContainer(t, "run", "--bundle", bundle, "--pid-file", pidFile, "orphan")
 	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "orphan") })
