@@ -59,7 +59,7 @@ func (p *initProcess) receivePty(fds []int, name string) error {
 		defer unix.Close(fds[0])
 		return sendConsole(p.consoleSocket, name, fds[0])
 	}
-	c, err := newConsole(fds[0], p.stdin)
+	c, err := newConsole(fds[0], p.stdin, p.stdout)
 	if err != nil {
 		return err
 	}

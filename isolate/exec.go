@@ -402,7 +402,7 @@ type program struct {
 
 // receivePty relays the pty master, or passes it to the console socket (as init's).
 func (p *program) receivePty(fds []int, name string) error {
-	ip := &initProcess{stdin: p.stdin, consoleSocket: p.consoleSocket}
+	ip := &initProcess{stdin: p.stdin, stdout: p.stdout, consoleSocket: p.consoleSocket}
 	if err := ip.receivePty(fds, name); err != nil {
 		return err
 	}

@@ -123,27 +123,34 @@ func bindConsole(slave int, slavePath string) error {
 // console relays the container's pty to the user's terminal.
 type console struct {
 	master *os.File
-	host   *os.File      // the user's terminal (our stdin), nil when stdin is not one
+	host   *os.File      // the user's terminal: our stdin, else our stdout; nil when neither is one
+	input  bool          // host is our stdin: the user types into it
 	saved  *unix.Termios // the host terminal's mode before MakeRaw, restored at the end
 }
 
-// newConsole wraps the pty master; when stdin is a terminal it goes raw, so that every key
-// (Ctrl-C included) reaches the container's line discipline rather than ours.
-func newConsole(masterFD int, stdin *os.File) (*console, error) {
+// newConsole wraps the pty master. The user's terminal, stdin or else stdout (`run -t <file`
+// writes to one still, as runc looks for it on stderr, stdout and stdin), goes raw, so that
+// every key (Ctrl-C included) reaches the container's line discipline rather than ours and
+// the pty's output reaches the screen as it is; the pty takes its size.
+func newConsole(masterFD int, stdin, stdout *os.File) (*console, error) {
 	// Non-blocking, so that Go's poller waits for it: a Close then ends a Read in progress at
 	// once, where a blocking read(2) would hold the fd, and the pty, open until output came.
 	if err := unix.SetNonblock(masterFD, true); err != nil {
 		return nil, fmt.Errorf("fcntl O_NONBLOCK on the pty master: %w", err)
 	}
 	c := &console{master: os.NewFile(uintptr(masterFD), "pty-master")}
-	if stdin == nil {
-		return c, nil
+	for _, f := range []*os.File{stdin, stdout} {
+		if f == nil {
+			continue
+		}
+		if saved, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			c.host, c.input, c.saved = f, f == stdin, saved
+			break
+		}
 	}
-	saved, err := unix.IoctlGetTermios(int(stdin.Fd()), unix.TCGETS)
-	if err != nil {
-		return c, nil // not a terminal: relay bytes as they come
+	if c.host == nil {
+		return c, nil // no terminal: relay bytes as they come
 	}
-	c.host, c.saved = stdin, saved
 	c.resize()
 	if err := c.makeRaw(); err != nil {
 		return nil, err
@@ -269,7 +276,7 @@ func relayConsole(c *console, stdin, stdout *os.File) *relay {
 				}
 			}
 			switch {
-			case c.host == nil:
+			case !c.input:
 				c.endInput(last != '\n', r.done)
 			case hangingUp(c.host, err):
 				// The user's terminal went away (ssh lost, its window closed). Hang up the

@@ -199,11 +199,12 @@ func addCapabilities(p *specs.Process, caps []string) error {
 	return nil
 }
 
-// terminalSize is the size of the terminal on our stdin, if it is one.
+// terminalSize is the size of the user's terminal, on our stdin or else our stdout.
 func terminalSize() *specs.Box {
-	ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ)
-	if err != nil {
-		return nil
+	for _, f := range []*os.File{os.Stdin, os.Stdout} { // as isolate's console looks for it
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
+			return &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+		}
 	}
-	return &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
+	return nil
 }

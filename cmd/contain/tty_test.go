@@ -100,8 +100,11 @@ func (s *screen) retypeUntil(t *testing.T, from int, type_ func(string), keys, w
 // command still running when the test ends is killed.
 func onPty(t *testing.T, cmd *exec.Cmd, master, slave *os.File) (*screen, <-chan error) {
 	t.Helper()
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if cmd.Stdin == nil { // a test may give another input
+		cmd.Stdin = slave
+	}
+	cmd.Stdout, cmd.Stderr = slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 1} // stdout: always the slave
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +208,47 @@ func TestTerminalRestoredWhenRunFails(t *testing.T) {
 	if after.Lflag != before.Lflag || after.Oflag != before.Oflag || after.Iflag != before.Iflag {
 		t.Errorf("terminal after a failed run -t: lflag %#o oflag %#o iflag %#o, want %#o %#o %#o as before",
 			after.Lflag, after.Oflag, after.Iflag, before.Lflag, before.Oflag, before.Iflag)
+	}
+}
+
+// -t with input that is not a terminal and output that is (`contain run -t ... </dev/null`):
+// the user's terminal is found on stdout, as runc finds it (stderr, stdout, stdin). The pty
+// takes its size, its lines reach the screen as the pty wrote them (raw: no second \r), and
+// the terminal is given back as it was.
+func TestTerminalOnStdoutOnly(t *testing.T) {
+	needContainer(t)
+	master, slave := openPty(t)
+	unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 111})
+	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := containCmd("run", "-t", "--rootfs", testRootfs, "--", "sh", "-c", "stty size; echo done")
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	cmd.Stdin = devNull
+	out, done := onPty(t, cmd, master, slave)
+	out.waitText(t, 0, "done")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run -t </dev/null: %v; the screen shows %q", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run -t </dev/null did not end")
+	}
+	if got := out.String(); !strings.Contains(got, "33 111\r\n") || strings.Contains(got, "\r\r\n") {
+		t.Errorf("the screen shows %q, want the size 33 111 and lines that end in one \\r\\n", got)
+	}
+	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Lflag != before.Lflag || after.Oflag != before.Oflag {
+		t.Errorf("terminal after the run: lflag %#o oflag %#o, want %#o %#o as before", after.Lflag, after.Oflag, before.Lflag, before.Oflag)
 	}
 }
 
