@@ -587,17 +587,35 @@ func Alive(pid int) bool {
 // readStart reads a process's start time from /proc/PID/stat (field 22), and whether it has
 // exited (a zombie, not reaped yet).
 func readStart(pid int) (start uint64, exited bool, err error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	rest, err := procStat(pid)
 	if err != nil {
 		return 0, false, err
+	}
+	start, err = strconv.ParseUint(rest[19], 10, 64) // field 22 overall, 20th after "(comm)"
+	return start, rest[0] == "Z" || rest[0] == "X", err
+}
+
+// parentPid reads a process's parent's pid from /proc/PID/stat (field 4).
+func parentPid(pid int) (int, error) {
+	rest, err := procStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(rest[1])
+}
+
+// procStat reads /proc/PID/stat: the fields after the command's name, from the state on.
+func procStat(pid int) ([]string, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, err
 	}
 	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
 	rest := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
 	if len(rest) < 20 {
-		return 0, false, errors.New("short /proc/PID/stat")
+		return nil, errors.New("short /proc/PID/stat")
 	}
-	start, err = strconv.ParseUint(rest[19], 10, 64) // field 22 overall, 20th after "(comm)"
-	return start, rest[0] == "Z" || rest[0] == "X", err
+	return rest, nil
 }
 
 // loadState reads root/id/state.json.

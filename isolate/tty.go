@@ -203,17 +203,37 @@ func (c *console) suspendOrResume(sig os.Signal) {
 // orphanedProcessGroup reports whether this process's group is orphaned: no member has a
 // parent in another group of the same session, so no shell would ever continue a stop
 // (POSIX, "Signal Actions": a SIGTSTP whose default action would stop a process of an
-// orphaned group is discarded, and Linux does so). contain's group holds contain alone (the
-// container has a session of its own): its parent decides.
+// orphaned group is discarded, and Linux does so). contain's group is often contain alone,
+// but under make or a script it is its parent's too: every member of the group is looked at.
 func orphanedProcessGroup() bool {
-	parent := os.Getppid()
-	psid, err1 := unix.Getsid(parent)
-	sid, err2 := unix.Getsid(0)
-	ppgid, err3 := unix.Getpgid(parent)
-	if err1 != nil || err2 != nil || err3 != nil {
+	pgrp := unix.Getpgrp()
+	sid, err := unix.Getsid(0)
+	if err != nil {
 		return true
 	}
-	return psid != sid || ppgid == unix.Getpgrp()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if g, err := unix.Getpgid(pid); err != nil || g != pgrp {
+			continue
+		}
+		parent, err := parentPid(pid)
+		if err != nil {
+			continue
+		}
+		g, err1 := unix.Getpgid(parent)
+		s, err2 := unix.Getsid(parent)
+		if err1 == nil && err2 == nil && g != pgrp && s == sid {
+			return false
+		}
+	}
+	return true
 }
 
 // resize copies the host terminal's window size to the pty; the kernel then sends SIGWINCH
