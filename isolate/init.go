@@ -70,6 +70,9 @@ type initConfig struct {
 	CgroupPath string `json:"cgroup_path,omitempty"`
 	// Raw: the process's args and env as bytes, when they are not all UTF-8 (see rawArgs).
 	Raw *rawArgs `json:"raw,omitempty"`
+	// JoinFDs: init's fds of the namespaces the spec joins by path, which the runtime opened
+	// and checked (openNamespaces), by type, the pid namespace's aside (the runtime joins it).
+	JoinFDs map[string]int `json:"join_fds,omitempty"`
 }
 
 // initLinuxConfig is the part of specs.Linux that init applies.
@@ -232,7 +235,7 @@ func initContainer() error {
 			return err
 		}
 	}
-	if err := joinNamespaces(spec); err != nil {
+	if err := joinNamespaces(spec, cfg.JoinFDs); err != nil {
 		return err
 	}
 	if err := setupRootfs(cfg, spec, hookState); err != nil {
@@ -272,35 +275,31 @@ func readInitConfig() (*initConfig, error) {
 	return &cfg, nil
 }
 
-// joinNamespaces enters the namespaces the spec names by path, with setns(2). The pid
-// namespace is joined by the parent (it only applies to children), and a mount namespace can
-// only be joined by a thread that does not share its filesystem information with others,
-// hence unshare(CLONE_FS) first: every Go thread shares it.
-func joinNamespaces(spec *specs.Spec) error {
+// joinNamespaces enters the namespaces the spec names by path, with setns(2), through the fds
+// the runtime opened (fds, by type): by path, every one after a joined mount namespace would
+// be looked up in that namespace, not the runtime's, where the spec says paths are and where
+// they were checked. The pid namespace is joined by the parent (it only applies to children),
+// and a mount namespace can only be joined by a thread that does not share its filesystem
+// information with others, hence unshare(CLONE_FS) first: every Go thread shares it.
+func joinNamespaces(spec *specs.Spec, fds map[string]int) error {
 	for _, ns := range spec.Linux.Namespaces {
 		if ns.Path == "" || ns.Type == specs.PIDNamespace {
 			continue
+		}
+		fd, ok := fds[string(ns.Type)]
+		if !ok {
+			return fmt.Errorf("%s namespace %s: the runtime sent no fd of it", ns.Type, ns.Path)
 		}
 		if ns.Type == specs.MountNamespace {
 			if err := unix.Unshare(unix.CLONE_FS); err != nil {
 				return fmt.Errorf("unshare CLONE_FS: %w", err)
 			}
 		}
-		if err := setns(ns.Path, int(namespaceFlags[ns.Type])); err != nil {
-			return err
+		err := unix.Setns(fd, int(namespaceFlags[ns.Type]))
+		unix.Close(fd)
+		if err != nil {
+			return &pathError{"setns", ns.Path, err}
 		}
-	}
-	return nil
-}
-
-func setns(path string, flag int) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &pathError{"open", path, err}
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, flag); err != nil {
-		return &pathError{"setns", path, err}
 	}
 	return nil
 }

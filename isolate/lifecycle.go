@@ -32,10 +32,12 @@ const execFifoName = "exec.fifo"
 // Create makes the container and returns when its init waits for Start. On failure nothing is
 // left: no state, no process.
 func Create(o RunOptions) error {
-	rootfs, state, cg, err := prepare(o)
+	p, err := prepare(o)
 	if err != nil {
 		return err
 	}
+	defer p.joins.close()
+	state := p.state
 	unlock, err := lockState(state.path)
 	if err != nil {
 		state.remove()
@@ -65,7 +67,7 @@ func Create(o RunOptions) error {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	defer fifo.Close()
-	c, err := startInit(o, rootfs, cg, fifo)
+	c, err := startInit(o, p, fifo)
 	if err != nil {
 		return err
 	}

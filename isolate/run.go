@@ -104,10 +104,12 @@ func catchSignals(given <-chan os.Signal) (signals <-chan os.Signal, stop func()
 // 128+N when a signal N killed it. Everything it creates is gone when it returns, unless
 // o.Keep keeps the stopped container for `delete` (runc's run --keep).
 func Run(o RunOptions) (int, error) {
-	rootfs, state, cg, err := prepare(o)
+	p, err := prepare(o)
 	if err != nil {
 		return 0, err
 	}
+	defer p.joins.close()
+	state := p.state
 	// As create does, run holds the state's lock while it makes the container, until it
 	// runs: another command on this id (update, delete, pause) waits, and never acts on, or
 	// writes over, a state that run is about to change. It takes the lock again to remove
@@ -142,7 +144,7 @@ func Run(o RunOptions) (int, error) {
 	signals, stopSignals := catchSignals(o.Signals)
 	defer stopSignals()
 
-	c, err := startInit(o, rootfs, cg, nil)
+	c, err := startInit(o, p, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -220,30 +222,51 @@ func idTaken(o RunOptions) error {
 	return nil
 }
 
+// prepared is what prepare made: the container's rootfs, its state and its cgroup, and the
+// namespaces it joins, open (their owner closes them once init has its copies).
+type prepared struct {
+	rootfs string
+	state  *stateDir
+	cg     cgroups.Manager
+	joins  namespaceFiles
+}
+
 // prepare checks everything that can be checked before anything is made, then reserves the
 // container's state directory and makes its cgroup.
-func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
+func prepare(o RunOptions) (*prepared, error) {
 	if err := ValidateID(o.ID); err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	warnings, err := Validate(o.Spec)
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	for _, w := range warnings {
 		o.Log.Warn(w)
 	}
 	rootfs, err := checkRootfs(o.Bundle, o.Spec.Root.Path)
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
-	if err := checkNamespacePaths(o.Spec); err != nil {
-		return "", nil, nil, err
+	joins, err := openNamespaces(o.Spec)
+	if err != nil {
+		return nil, err
 	}
+	p, err := reserve(o, rootfs)
+	if err != nil {
+		joins.close()
+		return nil, err
+	}
+	p.joins = joins
+	return p, nil
+}
+
+// reserve reserves the container's state directory and makes its cgroup (see prepare).
+func reserve(o RunOptions, rootfs string) (*prepared, error) {
 	// The id is checked here too, so that a taken id is reported as such and not as the
 	// cgroup of that container existing already; reserveState's mkdir is the atomic check.
 	if err := idTaken(o); err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	// With Throwaway, init covers rootfs with a copy-on-write overlay in its own mount
 	// namespace (throwawayRoot). The state names rootfs itself, the overlay's lower
@@ -254,13 +277,13 @@ func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
 	cg, err := planCgroup(o.Spec, &st)
 	if err != nil {
 		if taken := idTaken(o); taken != nil {
-			return "", nil, nil, taken // another create of this id came between: its cgroup
+			return nil, taken // another create of this id came between: its cgroup
 		}
-		return "", nil, nil, err
+		return nil, err
 	}
 	state, err := reserveState(o.StateRoot, st)
 	if err != nil {
-		return "", nil, nil, err
+		return nil, err
 	}
 	state.cg = cg
 	o.Log.Debug("state reserved", "id", o.ID, "dir", state.path, "rootfs", rootfs)
@@ -269,9 +292,9 @@ func prepare(o RunOptions) (string, *stateDir, cgroups.Manager, error) {
 			state.state.Cgroup, state.cg = nil, nil // another container's: not ours to kill or remove
 		}
 		state.remove()
-		return "", nil, nil, err
+		return nil, err
 	}
-	return rootfs, state, cg, nil
+	return &prepared{rootfs: rootfs, state: state, cg: cg}, nil
 }
 
 // warnOnHookError logs the failure of a poststop hook: those do not stop the lifecycle
@@ -341,27 +364,79 @@ func checkRootfs(bundle, path string) (string, error) {
 // nsGetNSType is NS_GET_NSTYPE from linux/nsfs.h: the CLONE_NEW* type of a namespace file.
 const nsGetNSType = 0xb703
 
-// checkNamespacePaths opens every namespace the spec joins and checks its type, so a wrong
-// path fails before anything is created. See ioctl_ns(2).
-func checkNamespacePaths(spec *specs.Spec) error {
+// namespaceFiles are the namespaces a spec joins by path, each opened once by the runtime:
+// what is checked is what init joins, and every path is looked up in the runtime's mount
+// namespace, where config-linux.md says it is. Indexed by namespace type.
+type namespaceFiles map[specs.LinuxNamespaceType]*os.File
+
+// openNamespaces opens every namespace the spec joins and checks its type, and that a joined
+// mount or uts namespace is not the runtime's own (refuseHostNamespaceFile), so a wrong path
+// fails before anything is created. See ioctl_ns(2).
+func openNamespaces(spec *specs.Spec) (namespaceFiles, error) {
+	files := namespaceFiles{}
 	for _, ns := range spec.Linux.Namespaces {
 		if ns.Path == "" {
 			continue
 		}
 		fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return &pathError{"open", ns.Path, fmt.Errorf("%s namespace: %w", ns.Type, err)}
+			files.close()
+			return nil, &pathError{"open", ns.Path, fmt.Errorf("%s namespace: %w", ns.Type, err)}
 		}
-		kind, err := unix.IoctlRetInt(fd, nsGetNSType)
-		unix.Close(fd)
-		if err != nil {
-			return fmt.Errorf("%s namespace %s: not a namespace file: %w", ns.Type, ns.Path, err)
-		}
-		if uintptr(kind) != namespaceFlags[ns.Type] {
-			return fmt.Errorf("%s namespace %s: the file is a namespace of another type", ns.Type, ns.Path)
+		f := os.NewFile(uintptr(fd), ns.Path)
+		files[ns.Type] = f
+		if err := checkNamespaceFile(spec, ns, fd); err != nil {
+			files.close()
+			return nil, err
 		}
 	}
-	return nil
+	return files, nil
+}
+
+func checkNamespaceFile(spec *specs.Spec, ns specs.LinuxNamespace, fd int) error {
+	kind, err := unix.IoctlRetInt(fd, nsGetNSType)
+	if err != nil {
+		return fmt.Errorf("%s namespace %s: not a namespace file: %w", ns.Type, ns.Path, err)
+	}
+	if uintptr(kind) != namespaceFlags[ns.Type] {
+		return fmt.Errorf("%s namespace %s: the file is a namespace of another type", ns.Type, ns.Path)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &pathError{"fstat", ns.Path, err}
+	}
+	return refuseHostNamespaceFile(spec, ns, &st)
+}
+
+// pidFD is the fd of the pid namespace to join, or -1.
+func (n namespaceFiles) pidFD() int {
+	if f := n[specs.PIDNamespace]; f != nil {
+		return int(f.Fd())
+	}
+	return -1
+}
+
+// addTo appends the namespaces init joins to attr's files, and returns their fd numbers in
+// init by type (ForkExec gives the child Files[i] as fd i).
+func (n namespaceFiles) addTo(attr *syscall.ProcAttr) map[string]int {
+	if len(n) == 0 {
+		return nil
+	}
+	fds := map[string]int{}
+	for kind, f := range n {
+		if kind == specs.PIDNamespace {
+			continue // joined by the runtime's thread that forks init
+		}
+		fds[string(kind)] = len(attr.Files)
+		attr.Files = append(attr.Files, f.Fd())
+	}
+	return fds
+}
+
+func (n namespaceFiles) close() {
+	for _, f := range n {
+		f.Close()
+	}
 }
 
 // initProcess is the parent's handle on a container's init.
@@ -381,7 +456,8 @@ type initProcess struct {
 
 // startInit re-executes this binary as "init" in the container's new namespaces, hands it
 // the config, and returns without waiting for it.
-func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.File) (*initProcess, error) {
+func startInit(o RunOptions, prep *prepared, execFifo *os.File) (*initProcess, error) {
+	rootfs, cg := prep.rootfs, prep.cg
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -416,7 +492,6 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		defer unix.Close(cgroupFD)
 	}
 	var cloneflags uintptr
-	pidPath := ""
 	for _, ns := range o.Spec.Linux.Namespaces {
 		switch {
 		case ns.Type == specs.CgroupNamespace && ns.Path == "":
@@ -424,8 +499,6 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 			// and that must be the container's. Init unshares it after joining (see init.go).
 		case ns.Path == "":
 			cloneflags |= namespaceFlags[ns.Type]
-		case ns.Type == specs.PIDNamespace:
-			pidPath = ns.Path
 		}
 	}
 	attr := &syscall.ProcAttr{
@@ -439,6 +512,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 		attr.Files = append(attr.Files, execFifo.Fd())
 	}
 	initCfg := newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil)
+	initCfg.JoinFDs = prep.joins.addTo(attr)
 	initCfg.Throwaway, initCfg.NoNewKeyring = o.Throwaway, o.NoNewKeyring
 	if cg != nil {
 		initCfg.CgroupTasks, initCfg.CgroupPath = cg.TaskFiles(), cg.Path()
@@ -465,7 +539,7 @@ func startInit(o RunOptions, rootfs string, cg cgroups.Manager, execFifo *os.Fil
 	}
 	p := &initProcess{sync: parentSync, stdin: o.Stdin, stdout: o.Stdout, exited: make(chan unix.WaitStatus, 1), sent: sent,
 		consoleSocket: o.ConsoleSocket, cg: cg}
-	if p.pid, p.pidfd, err = forkInit(attr, pidPath, p.exited); err != nil {
+	if p.pid, p.pidfd, err = forkInit(attr, prep.joins.pidFD(), p.exited); err != nil {
 		parentSync.close()
 		configR.Close() // unblocks the writer
 		<-sent
@@ -510,8 +584,8 @@ func stdioFDs(o RunOptions) (fds []uintptr, done func(), err error) {
 // also waits for the container, because the parent-death signal fires when the thread that
 // forked exits. It waits parked in the poller (waitExit), which keeps the thread and frees its
 // P for the goroutines that relay signals.
-func forkInit(attr *syscall.ProcAttr, pidPath string, exited chan<- unix.WaitStatus) (pid, pidfd int, err error) {
-	if pidPath == "" {
+func forkInit(attr *syscall.ProcAttr, pidNS int, exited chan<- unix.WaitStatus) (pid, pidfd int, err error) {
+	if pidNS < 0 {
 		if pid, pidfd, err = forkExecInit(attr); err == nil {
 			go func() { exited <- waitExit(pid, pidfd) }()
 		}
@@ -520,7 +594,10 @@ func forkInit(attr *syscall.ProcAttr, pidPath string, exited chan<- unix.WaitSta
 	started := make(chan error)
 	go func() {
 		runtime.LockOSThread()
-		err := setns(pidPath, unix.CLONE_NEWPID)
+		err := unix.Setns(pidNS, unix.CLONE_NEWPID)
+		if err != nil {
+			err = fmt.Errorf("setns of the pid namespace: %w", err)
+		}
 		if err == nil {
 			pid, pidfd, err = forkExecInit(attr)
 		}

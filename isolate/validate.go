@@ -243,12 +243,20 @@ func validateNamespaces(spec *specs.Spec) error {
 // of every process of that namespace (pivot_root(2)); hostname and domainname are set in the
 // uts namespace. (sysctls need a namespace made new.) A namespace is the same one when both
 // paths lead to the same nsfs inode: a /proc/PID/ns link, or a file bound from one (ip
-// netns's /run/netns/NAME). A path that cannot be looked at is left to init's setns(2).
+// netns's /run/netns/NAME). A path that cannot be looked at fails where the runtime opens it.
 func refuseHostNamespace(spec *specs.Spec, ns specs.LinuxNamespace) error {
+	var theirs unix.Stat_t
+	if ns.Path == "" || unix.Stat(ns.Path, &theirs) != nil {
+		return nil // a missing path fails where it is opened (openNamespaces)
+	}
+	return refuseHostNamespaceFile(spec, ns, &theirs)
+}
+
+// refuseHostNamespaceFile is refuseHostNamespace for the namespace file theirs describes: the
+// runtime checks again on the fd it opens, which init then joins.
+func refuseHostNamespaceFile(spec *specs.Spec, ns specs.LinuxNamespace, theirs *unix.Stat_t) error {
 	name, changes := "", ""
 	switch {
-	case ns.Path == "":
-		return nil
 	case ns.Type == specs.MountNamespace:
 		name, changes = "mnt", "contain would mount the rootfs in it and pivot_root every process in it"
 	case ns.Type == specs.UTSNamespace && (spec.Hostname != "" || spec.Domainname != ""):
@@ -256,8 +264,8 @@ func refuseHostNamespace(spec *specs.Spec, ns specs.LinuxNamespace) error {
 	default:
 		return nil
 	}
-	var theirs, ours unix.Stat_t
-	if unix.Stat(ns.Path, &theirs) != nil || unix.Stat("/proc/self/ns/"+name, &ours) != nil {
+	var ours unix.Stat_t
+	if unix.Stat("/proc/self/ns/"+name, &ours) != nil {
 		return nil
 	}
 	if theirs.Dev == ours.Dev && theirs.Ino == ours.Ino {

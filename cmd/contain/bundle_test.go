@@ -487,6 +487,47 @@ func TestBundleJoinNamespaces(t *testing.T) {
 	}
 }
 
+// Namespace paths are in the runtime's mount namespace (config-linux.md), also those listed
+// after a mount namespace that is joined: the runtime opens them all first. Here the path of
+// container A's network namespace is a bind of it, as `ip netns` makes one, made after the
+// joined mount namespace was: there the path is the plain file under the bind.
+func TestBundleNamespacePathsAfterAJoinedMountNamespace(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "nsord-a", nil, "/bin/probe", "sleep", "60")
+	netA := filepath.Join(t.TempDir(), "net-a")
+	if err := os.WriteFile(netA, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	mntU := "/proc/" + strconv.Itoa(holder.Process.Pid) + "/ns/mnt"
+	waitFor(t, func() bool { // unshare's own namespace, once it has made it
+		var ours, theirs syscall.Stat_t
+		return syscall.Stat(mntU, &theirs) == nil && syscall.Stat("/proc/self/ns/mnt", &ours) == nil && theirs.Ino != ours.Ino
+	})
+	if err := syscall.Mount("/proc/"+strconv.Itoa(state(t, "nsord-a").Pid)+"/ns/net", netA, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(netA, syscall.MNT_DETACH) })
+	r := bundleReport(t, "nsord-b", func(spec obj) {
+		linux(spec)["namespaces"] = list{
+			obj{"type": "mount", "path": mntU},
+			obj{"type": "network", "path": netA},
+			obj{"type": "pid"}, obj{"type": "ipc"}, obj{"type": "uts"},
+		}
+	})
+	var st syscall.Stat_t
+	if err := syscall.Stat(netA, &st); err != nil {
+		t.Fatal(err)
+	}
+	if r.Namespaces["net"] != st.Ino {
+		t.Errorf("network namespace %d, want container A's %d", r.Namespaces["net"], st.Ino)
+	}
+}
+
 // Unknown and unsupported fields are said out loud, and the container still runs. So is an
 // ambient capability that is not also inheritable (as in `runc spec` configs), and a
 // capability this runtime does not know, once each.
