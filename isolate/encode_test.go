@@ -2,9 +2,11 @@ package isolate
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,4 +173,15 @@ func FuzzEncodeJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An error too long for a message keeps its end, where a failed hook's own words are.
+func TestErrorTextKeepsTheEnd(t *testing.T) {
+	long := errors.New(strings.Repeat("a", 3*maxErrorText) + "the-end")
+	if got := errorText(long); len(got) != maxErrorText || !strings.HasSuffix(got, "the-end") || !strings.HasPrefix(got, "...") {
+		t.Errorf("errorText of %d bytes: %d bytes, %q...%q", len(long.Error()), len(got), got[:10], got[len(got)-10:])
+	}
+	if got := errorText(errors.New("short")); got != "short" {
+		t.Errorf("errorText(short) = %q", got)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -52,6 +53,30 @@ func runPostHooks(kind string, hooks []specs.Hook, state specs.State) error {
 	return errors.Join(errs...)
 }
 
+// noEnv stands for a hook's "env": [] on its way to init, in JSON that leaves an empty list
+// out (omitempty): no environment entry can hold a NUL, which ends each in execve(2).
+const noEnv = "\x00"
+
+// forInit is the hooks init runs, with an empty environment marked (noEnv), so that init
+// tells it from none given, which withEnv fills in.
+func forInit(h *specs.Hooks) *specs.Hooks {
+	if h == nil {
+		return nil
+	}
+	mark := func(hooks []specs.Hook) []specs.Hook {
+		out := slices.Clone(hooks)
+		for i := range out {
+			if out[i].Env != nil && len(out[i].Env) == 0 {
+				out[i].Env = []string{noEnv}
+			}
+		}
+		return out
+	}
+	c := *h
+	c.CreateContainer, c.StartContainer = mark(h.CreateContainer), mark(h.StartContainer)
+	return &c
+}
+
 // withEnv gives the hooks that name no environment env, the container process's: hooks run
 // by init would otherwise get init's own (GOGC=off, GOMAXPROCS=1, GODEBUG, contain's notes),
 // where runc gives them the process's.
@@ -77,9 +102,18 @@ func runHook(h specs.Hook, stdin []byte) error {
 		cmd.Args = h.Args
 	}
 	cmd.Env = h.Env
+	if h.Env != nil && len(h.Env) == 0 || slices.Equal(h.Env, []string{noEnv}) {
+		cmd.Env = []string{} // "env": [] is no environment; nil would be ours
+	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// The hook in a process group of its own, which a timeout ends whole; and a hook that
+	// leaves a child holding its output open is waited for hookOutputWait at most after it
+	// exits: `timeout` bounds the runtime, not only the hook's own process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+	cmd.WaitDelay = hookOutputWait
 	err := withCallerSlack(cmd.Start)
 	if err == nil {
 		awaitHook(cmd.Process.Pid)
@@ -88,13 +122,28 @@ func runHook(h specs.Hook, stdin []byte) error {
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("timed out after %ds", *h.Timeout)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, exec.ErrWaitDelay) {
 		if msg := strings.TrimSpace(out.String()); msg != "" {
-			return fmt.Errorf("%w: %s", err, msg)
+			return fmt.Errorf("%w: %s", err, tail(msg, maxHookOutput))
 		}
 		return err
 	}
 	return nil
+}
+
+// hookOutputWait is how long a hook's output is waited for after the hook exited (a child it
+// left may hold it open); maxHookOutput is the most of it an error quotes: its end.
+const (
+	hookOutputWait = time.Second
+	maxHookOutput  = 4 << 10
+)
+
+// tail is the last n bytes of s, marked as such when s is longer.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("(the last %d bytes of %d) %s", n, len(s), s[len(s)-n:])
 }
 
 // awaitHook waits in Go's poller until the hook has exited, before cmd.Wait reaps it. os/exec

@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -70,6 +69,11 @@ type initConfig struct {
 	CgroupPath string `json:"cgroup_path,omitempty"`
 	// Raw: the process's args and env as bytes, when they are not all UTF-8 (see rawArgs).
 	Raw *rawArgs `json:"raw,omitempty"`
+	// State: the container's state for the hooks init runs (createContainer, startContainer):
+	// its id, bundle, annotations and ociVersion. Through the config pipe, which takes any
+	// size, where a sync message holds 64 KiB (annotations may be larger); init adds its own
+	// pid, as the container sees it (runtime.md, "State"), and the status.
+	State *specs.State `json:"state,omitempty"`
 	// JoinFDs: init's fds of the namespaces the spec joins by path, which the runtime opened
 	// and checked (openNamespaces), by type, the pid namespace's aside (the runtime joins it).
 	JoinFDs map[string]int `json:"join_fds,omitempty"`
@@ -97,7 +101,7 @@ func newInitConfig(spec *specs.Spec, rootfs, bundle string, execFifo bool) initC
 			RootfsPropagation: l.RootfsPropagation,
 		},
 		Rootfs: rootfs, Bundle: bundle, Terminal: spec.Process.Terminal, DieWithParent: true,
-		ExecFifo: execFifo, Hooks: spec.Hooks, NetDevices: len(l.NetDevices) > 0, Raw: rawArgsOf(spec.Process),
+		ExecFifo: execFifo, Hooks: forInit(spec.Hooks), NetDevices: len(l.NetDevices) > 0, Raw: rawArgsOf(spec.Process),
 	}
 }
 
@@ -156,13 +160,24 @@ func Init() {
 	if err == nil {
 		err = errors.New("init: returned without exec") // unreachable: exec does not return
 	}
+	text := errorText(err)
 	if startFifo >= 0 {
 		// After `contain start` (see waitExecFifo): start reads it from the fifo.
-		unix.Write(startFifo, []byte(err.Error()))
-	} else if sendMessage(initSyncFD, message{Type: msgError, Text: err.Error(), Status: execStatus(err)}) != nil {
-		fmt.Fprintln(os.Stderr, "contain init:", err)
+		unix.Write(startFifo, []byte(text))
+	} else if sendMessage(initSyncFD, message{Type: msgError, Text: text, Status: execStatus(err)}) != nil {
+		fmt.Fprintln(os.Stderr, "contain init:", text)
 	}
 	os.Exit(1)
+}
+
+// errorText is err's text for the runtime, its end when it is longer than a message takes
+// (a failed hook's output is in it).
+func errorText(err error) string {
+	text := err.Error()
+	if len(text) > maxErrorText {
+		text = "..." + text[len(text)-maxErrorText+3:]
+	}
+	return text
 }
 
 // startFifo is the exec fifo's write end once `contain start` opened it, or -1: what fails
@@ -229,11 +244,15 @@ func initContainer() error {
 	if err := enterCgroup(cfg, spec); err != nil {
 		return err
 	}
-	var hookState specs.State
 	if waitsForState(cfg.Hooks, cfg.NetDevices) {
-		if hookState, err = receiveState(); err != nil {
+		if err := awaitGoAhead(); err != nil {
 			return err
 		}
+	}
+	var hookState specs.State
+	if cfg.State != nil {
+		hookState = *cfg.State
+		hookState.Status, hookState.Pid = specs.StateCreating, unix.Getpid()
 	}
 	if err := joinNamespaces(spec, cfg.JoinFDs); err != nil {
 		return err
@@ -601,16 +620,14 @@ func waitExecFifo() error {
 	return nil
 }
 
-// receiveState reads the container's state, which the parent sends first when init has hooks
-// to run (init cannot know its own id, bundle or pid as the host sees it), or once it has
-// moved the network devices in (see waitsForState).
-func receiveState() (specs.State, error) {
-	var st specs.State
-	m, err := receive(msgState)
-	if err != nil {
-		return st, fmt.Errorf("init: receive state: %w", err)
+// awaitGoAhead waits for the runtime's word that init may set the container up: when init
+// has hooks, once the runtime has the container's pid in its state, and once it has moved the
+// network devices in (see waitsForState).
+func awaitGoAhead() error {
+	if _, err := receive(msgState); err != nil {
+		return fmt.Errorf("init: wait for the runtime: %w", err)
 	}
-	return st, json.Unmarshal([]byte(m.Text), &st)
+	return nil
 }
 
 // pauseForHooks lets the parent run prestart and createRuntime hooks (the namespaces exist, the

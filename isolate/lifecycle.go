@@ -418,7 +418,7 @@ func runPoststop(log *slog.Logger, h *specs.Hooks, st specs.State) {
 	if h == nil {
 		return
 	}
-	st.Status = specs.StateStopped
+	st.Status, st.Pid = specs.StateStopped, 0 // as `state` says it: the pid may be another's by now
 	warnOnHookError(log, runPostHooks("poststop", h.Poststop, st))
 }
 

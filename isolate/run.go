@@ -151,8 +151,10 @@ func Run(o RunOptions) (int, error) {
 	made = true
 	defer c.kill()
 	o.Log.Debug("init started", "pid", c.pid)
-	if h := o.Spec.Hooks; h != nil && o.Keep {
-		state.state.Poststop = h.Poststop // for the delete of the stopped container
+	if h := o.Spec.Hooks; h != nil {
+		// For a delete of the container: of the stopped one (--keep), or a delete --force
+		// of the running one, which then runs them rather than this run (runtime.md step 13).
+		state.state.Poststop = h.Poststop
 	}
 	devices, err := readyInit(c, o, state)
 	if err != nil {
@@ -199,7 +201,7 @@ func readyInit(c *initProcess, o RunOptions, state *stateDir) (*netDevices, erro
 	}
 	err = state.noteInit(c.pid)
 	if err == nil {
-		err = c.sendState(o.Spec, state.state.State)
+		err = c.sendGoAhead(o.Spec)
 	}
 	if err == nil {
 		err = c.awaitReady(o.Spec.Hooks, state.state.State)
@@ -316,17 +318,14 @@ func runRuntimeHooks(h *specs.Hooks, state specs.State) error {
 	return runHooks("createRuntime", h.CreateRuntime, state)
 }
 
-// sendState gives init the container's state when init waits for it (waitsForState): it
-// runs hooks, or the network devices have just been moved in.
-func (p *initProcess) sendState(spec *specs.Spec, state specs.State) error {
+// sendGoAhead lets init go on when it waits for the runtime (waitsForState): it runs hooks,
+// which may ask `contain state` for the pid the runtime has just recorded, or the network
+// devices have just been moved in.
+func (p *initProcess) sendGoAhead(spec *specs.Spec) error {
 	if !waitsForState(spec.Hooks, len(spec.Linux.NetDevices) > 0) {
 		return nil
 	}
-	data, err := encodeJSON(state)
-	if err != nil {
-		return err
-	}
-	return p.sync.send(message{Type: msgState, Text: string(data)})
+	return p.sync.send(message{Type: msgState})
 }
 
 // created records that init is ready and waiting: state "created" with its pid, and the pid
@@ -513,6 +512,11 @@ func startInit(o RunOptions, prep *prepared, execFifo *os.File) (*initProcess, e
 	}
 	initCfg := newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil)
 	initCfg.JoinFDs = prep.joins.addTo(attr)
+	if initHooks(o.Spec.Hooks) {
+		st := prep.state.state.State
+		st.Status, st.Pid = "", 0 // init's to say
+		initCfg.State = &st
+	}
 	initCfg.Throwaway, initCfg.NoNewKeyring = o.Throwaway, o.NoNewKeyring
 	if cg != nil {
 		initCfg.CgroupTasks, initCfg.CgroupPath = cg.TaskFiles(), cg.Path()

@@ -26,7 +26,7 @@ const (
 	msgStart  = "start"  // parent → init: exec the process now
 	msgError  = "error"  // init → parent: setup failed; Text says why
 	msgPty    = "pty"    // init → parent: the pty master fd rides along
-	msgState  = "state"  // parent → init: the container's state (Text), for init's hooks
+	msgState  = "state"  // parent → init: the state has init's pid, the devices are in: go on
 	msgHooks  = "hooks"  // init → parent: before pivot_root, run prestart/createRuntime now
 	msgResume = "resume" // parent → init: those hooks ran, go on
 )
@@ -47,8 +47,13 @@ func sendMessage(fd int, m message, fds ...int) error {
 }
 
 // maxMessage is the largest message: one packet holds one message, and a packet longer than
-// the buffer it is read into loses its tail. The state (msgState) is the longest.
+// the buffer it is read into loses its tail. What may be long goes elsewhere: the state for
+// init's hooks in the config pipe, and an error is cut to maxErrorText.
 const maxMessage = 64 << 10
+
+// maxErrorText is the most of an error's text that a message carries: its end, where a failed
+// hook's own words are.
+const maxErrorText = 16 << 10
 
 // messageReader reads messages from one end of a sync socket into a buffer it keeps: a
 // process reads a few messages, and a fresh 64 KiB for each (and for each read that found

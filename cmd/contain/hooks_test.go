@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/containkit/contain/isolate"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -186,5 +189,104 @@ func TestInitsHooksGetOnlyStdio(t *testing.T) {
 	got, _ := os.ReadFile(filepath.Join(bundle, "rootfs", "hookfds"))
 	if string(got) != "createContainer 4\nstartContainer 4\n" {
 		t.Errorf("fds the hooks saw: %q, want 4 each (stdio and the glob's own)", got)
+	}
+}
+
+// The state init's hooks get says the pid as the container sees it (runtime.md, "State"), and
+// comes whole however large the annotations are; "env": [] is no environment there too; and
+// poststop's state names no pid, which may be another process's by then.
+func TestHooksStateAndEnvironment(t *testing.T) {
+	needContainer(t)
+	dir := t.TempDir()
+	big := strings.Repeat("x", 70000) // more than a sync message holds
+	save := func(name string) obj {
+		return obj{"path": "/bin/sh", "args": list{"sh", "-c", "cat > " + dir + "/" + name + ".json; env > " + dir + "/" + name + ".env"}, "env": list{}}
+	}
+	bundle := newBundle(t, func(spec obj) {
+		spec["annotations"] = obj{"big": big}
+		spec["hooks"] = obj{"createContainer": list{save("createContainer")}, "poststop": list{save("poststop")}}
+		process(spec)["args"] = list{"true"}
+	})
+	mustRun(t, "run", "--bundle", bundle, "hookstate")
+	var cc, ps specs.State
+	data, _ := os.ReadFile(filepath.Join(dir, "createContainer.json"))
+	if err := json.Unmarshal(data, &cc); err != nil || cc.Pid != 1 || cc.ID != "hookstate" || cc.Annotations["big"] != big || cc.Status != specs.StateCreating {
+		t.Errorf("createContainer got pid %d, id %q, status %q, %d bytes of the annotation (%v); want 1, hookstate, creating, %d",
+			cc.Pid, cc.ID, cc.Status, len(cc.Annotations["big"]), err, len(big))
+	}
+	data, _ = os.ReadFile(filepath.Join(dir, "poststop.json"))
+	if err := json.Unmarshal(data, &ps); err != nil || ps.Pid != 0 || ps.Status != specs.StateStopped {
+		t.Errorf("poststop got %q (%v), want stopped and no pid", data, err)
+	}
+	for _, name := range []string{"createContainer", "poststop"} {
+		env, _ := os.ReadFile(filepath.Join(dir, name+".env"))
+		for _, line := range strings.Split(strings.TrimSpace(string(env)), "\n") {
+			if line != "" && !strings.HasPrefix(line, "PWD=") && !strings.HasPrefix(line, "SHLVL=") {
+				t.Errorf("%s with \"env\": [] saw %q", name, env)
+				break
+			}
+		}
+	}
+}
+
+// A foreground run's container that a delete --force ends gets its poststop hooks run by that
+// delete (runtime.md step 13), as runc's does.
+func TestPoststopRunsWhenARunIsDeleted(t *testing.T) {
+	needContainer(t)
+	ran := filepath.Join(t.TempDir(), "ran")
+	bundle := newBundle(t, func(spec obj) {
+		spec["hooks"] = obj{"poststop": list{obj{"path": "/bin/sh", "args": list{"sh", "-c", "echo ran >> " + ran}}}}
+		process(spec)["args"] = list{"/bin/probe", "trap", "60"}
+	})
+	r := startContainer(t, "run", "--bundle", bundle, "poststop-del") // returns once it runs
+	mustRunCLI(t, "delete", "--force", "poststop-del")
+	r.cmd.Wait()
+	if data, _ := os.ReadFile(ran); string(data) != "ran\n" {
+		t.Errorf("poststop ran %q, want once", data)
+	}
+}
+
+// A hook's timeout bounds the runtime: a hook that leaves a child holding its output, or
+// that is killed with children, does not keep the create waiting; and a hook that fails with
+// a flood of output is reported with its end, not lost.
+func TestHookTimeoutAndOutput(t *testing.T) {
+	needContainer(t)
+	pidFile := filepath.Join(t.TempDir(), "child")
+	for _, tc := range []struct {
+		name, kind, script string
+		timeout            int
+		want               string // in the error; "" for a run that succeeds
+	}{
+		// On the host, where the child's pid is the host's.
+		{"timeout", "createRuntime", "echo working; sleep 8 & echo $! > " + pidFile + "; wait", 1, "timed out after 1s"},
+		{"child holds the output", "createContainer", "sleep 8 & echo started", 0, ""},
+		{"flood", "createContainer", "head -c 100000 /dev/zero | tr '\\0' a; echo; echo the-end; exit 3", 0, "the-end"},
+	} {
+		hook := obj{"path": "/bin/sh", "args": list{"sh", "-c", tc.script}}
+		if tc.timeout > 0 {
+			hook["timeout"] = tc.timeout
+		}
+		bundle := newBundle(t, func(spec obj) {
+			spec["hooks"] = obj{tc.kind: list{hook}}
+			process(spec)["args"] = list{"true"}
+		})
+		start := time.Now()
+		r := contain(t, "", "run", "--bundle", bundle, "hookbound")
+		took := time.Since(start)
+		ok := r.code == 0 && tc.want == "" || r.code != 0 && tc.want != "" && strings.Contains(r.stderr, tc.want)
+		if !ok || took > 5*time.Second {
+			t.Errorf("%s: exit %d after %v, stderr %.300q...; want within 5 s a success, or a failure that says %q", tc.name, r.code, took.Round(time.Millisecond), r.stderr, tc.want)
+		}
+	}
+	// The timed-out hook's child went with it: its process group was killed.
+	data, err := os.ReadFile(pidFile)
+	child, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || child <= 0 {
+		t.Fatalf("the hook's child pid: %q, %v", data, err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); isolate.Alive(child); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) { // its own sleep would end 8 s after it began
+			t.Fatalf("the timed-out hook's child %d still runs", child)
+		}
 	}
 }
