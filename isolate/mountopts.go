@@ -16,6 +16,8 @@ type mountOptions struct {
 	attrClr     uint64   // MOUNT_ATTR_* asked to be cleared on it
 	rAttrSet    uint64   // set by "r"-prefixed options (rro, rnosuid...), on every mount below
 	rAttrClr    uint64   // cleared by them
+	atime       uintptr  // the MS_*ATIME flags the plain options leave set (see atimeOptions)
+	rAtime      uintptr  // the same for the "r"-prefixed ones
 	bind        bool     // "bind" or "rbind"
 	recursive   bool     // "rbind": the mounts below the source come too
 	recAttr     bool     // an "r"-prefixed flag was given
@@ -61,21 +63,33 @@ var flagOptions = map[string]flagOption{
 	"defaults":    {false, 0, 0},
 }
 
-// atimeOptions choose the access-time mode, one field of mount(2)'s flags and of
-// mount_setattr(2)'s attributes: the last one given wins. "atime", "norelatime" and
-// "nostrictatime" do what they do in mount(8) and runc: each clears one flag, and with no
-// atime flag left the kernel makes the mount relatime. So "norelatime" is not strictatime
-// (util-linux's `mount -o norelatime` shows relatime in mountinfo too).
+// atimeOptions set or clear one access-time flag each, as mount(8) and runc have them
+// ("atime" clears MS_NOATIME, "norelatime" MS_RELATIME, "nostrictatime" MS_STRICTATIME), and
+// the kernel makes the mode of what is left: strictatime over noatime over relatime, its
+// default (path_mount in fs/namespace.c). So "noatime,norelatime" is noatime and
+// "strictatime,atime" strictatime, as runc and util-linux make them; mount_setattr(2) takes
+// the mode that results (atimeAttr).
 var atimeOptions = map[string]struct {
-	flags uintptr
-	attr  uint64
+	clear bool
+	flag  uintptr
 }{
-	"relatime":      {unix.MS_RELATIME, unix.MOUNT_ATTR_RELATIME},
-	"atime":         {unix.MS_RELATIME, unix.MOUNT_ATTR_RELATIME}, // the kernel's default
-	"nostrictatime": {unix.MS_RELATIME, unix.MOUNT_ATTR_RELATIME},
-	"noatime":       {unix.MS_NOATIME, unix.MOUNT_ATTR_NOATIME},
-	"strictatime":   {unix.MS_STRICTATIME, unix.MOUNT_ATTR_STRICTATIME},
-	"norelatime":    {unix.MS_RELATIME, unix.MOUNT_ATTR_RELATIME},
+	"relatime":      {false, unix.MS_RELATIME},
+	"norelatime":    {true, unix.MS_RELATIME},
+	"noatime":       {false, unix.MS_NOATIME},
+	"atime":         {true, unix.MS_NOATIME},
+	"strictatime":   {false, unix.MS_STRICTATIME},
+	"nostrictatime": {true, unix.MS_STRICTATIME},
+}
+
+// atimeAttr is the mount_setattr(2) access-time mode the kernel makes of the flags bits.
+func atimeAttr(bits uintptr) uint64 {
+	switch {
+	case bits&unix.MS_STRICTATIME != 0:
+		return unix.MOUNT_ATTR_STRICTATIME
+	case bits&unix.MS_NOATIME != 0:
+		return unix.MOUNT_ATTR_NOATIME
+	}
+	return unix.MOUNT_ATTR_RELATIME
 }
 
 const atimeFlags = unix.MS_RELATIME | unix.MS_NOATIME | unix.MS_STRICTATIME
@@ -122,16 +136,27 @@ func parseMountOptions(options []string) (mountOptions, error) {
 	return o, nil
 }
 
-// flag applies opt when it is a flag or an atime mode, and says whether it was one.
-func (o *mountOptions) flag(opt string) bool { return o.apply(opt, &o.attrSet, &o.attrClr) }
+// flag applies opt when it is a flag or an atime option, and says whether it was one.
+func (o *mountOptions) flag(opt string) bool {
+	return apply(opt, &o.flags, &o.atime, &o.attrSet, &o.attrClr)
+}
 
-// apply applies the flag or atime mode opt to the MS_* flags and to the attributes set and
-// clr, and says whether opt was one.
-func (o *mountOptions) apply(opt string, set, clr *uint64) bool {
+// apply applies the flag or atime option opt to the MS_* flags (nil for the "r"-prefixed
+// options, which are attributes alone: an MS_RDONLY would make a new filesystem itself
+// read-only, which no later "rw" on the mount undoes), to the atime flags and to the
+// attributes set and clr, and says whether opt was one.
+func apply(opt string, flags, atime *uintptr, set, clr *uint64) bool {
 	if a, ok := atimeOptions[opt]; ok {
-		o.flags = o.flags&^atimeFlags | a.flags
+		if a.clear {
+			*atime &^= a.flag
+		} else {
+			*atime |= a.flag
+		}
+		if flags != nil {
+			*flags = *flags&^atimeFlags | *atime
+		}
 		*clr |= unix.MOUNT_ATTR__ATIME
-		*set = *set&^unix.MOUNT_ATTR__ATIME | a.attr
+		*set = *set&^unix.MOUNT_ATTR__ATIME | atimeAttr(*atime)
 		return true
 	}
 	f, ok := flagOptions[opt]
@@ -139,10 +164,14 @@ func (o *mountOptions) apply(opt string, set, clr *uint64) bool {
 		return false
 	}
 	if f.clear {
-		o.flags &^= f.flag
+		if flags != nil {
+			*flags &^= f.flag
+		}
 		*set, *clr = *set&^f.attr, *clr|f.attr
 	} else {
-		o.flags |= f.flag
+		if flags != nil {
+			*flags |= f.flag
+		}
 		*set, *clr = *set|f.attr, *clr&^f.attr
 	}
 	return true
@@ -160,7 +189,7 @@ func (o *mountOptions) recursiveFlag(opt string) bool {
 	if f, isFlag := flagOptions[base]; !isAtime && (!isFlag || f.attr == 0) {
 		return false
 	}
-	o.apply(base, &o.rAttrSet, &o.rAttrClr)
+	apply(base, nil, &o.rAtime, &o.rAttrSet, &o.rAttrClr)
 	o.recAttr = true
 	return true
 }

@@ -520,7 +520,7 @@ func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
 		}
 		return m.cgroupV1Mounts(mnt, opts, "")
 	}
-	if opts.flags&unix.MS_RDONLY == 0 {
+	if !opts.endsReadOnly() {
 		// The path the runtime made, not /proc/self/cgroup: read in a cgroup namespace
 		// joined by path, that is relative to the namespace's root ("/../other"), and the
 		// bind would climb out of the container's cgroup.
@@ -551,7 +551,10 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string)
 	tmpfs := specs.Mount{Destination: mnt.Destination, Type: "tmpfs", Source: "cgroup"}
 	// A read-only tmpfs is made read-only through its own fd once the hierarchies' mount
 	// points are in it (fsMount, finishReadOnly).
-	base := mountOptions{flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | opts.flags&unix.MS_RDONLY, data: []string{"mode=755"}}
+	base := mountOptions{flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, data: []string{"mode=755"}}
+	if opts.endsReadOnly() {
+		base.flags |= unix.MS_RDONLY
+	}
 	if err := m.fsMount(tmpfs, base); err != nil {
 		return err
 	}
@@ -560,6 +563,10 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string)
 		return err
 	}
 	flags := mountOptions{flags: opts.flags, attrSet: opts.attrSet, attrClr: opts.attrClr}
+	if opts.endsReadOnly() { // "rro" too: every hierarchy is below the mount
+		flags.flags |= unix.MS_RDONLY
+		flags.attrSet, flags.attrClr = flags.attrSet|unix.MOUNT_ATTR_RDONLY, flags.attrClr&^unix.MOUNT_ATTR_RDONLY
+	}
 	for _, e := range entries {
 		host, dest := filepath.Join("/sys/fs/cgroup", e.Name()), filepath.Join(mnt.Destination, e.Name())
 		if e.Type()&os.ModeSymlink != 0 {

@@ -314,17 +314,23 @@ func TestMountAttrNamesOnlyWhatIsAsked(t *testing.T) {
 		{[]string{"bind", "ro", "noexec"}, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOEXEC, 0, unix.MS_RDONLY | unix.MS_NOEXEC, false, false},
 		{[]string{"rw", "suid"}, 0, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID, 0, false, false},
 		{[]string{"ro", "rw"}, 0, unix.MOUNT_ATTR_RDONLY, 0, false, false},
-		// The runtime-spec's recursive options; "bind" stays a bind of one mount.
-		{[]string{"bind", "rro", "rnosuid"}, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID, 0, unix.MS_RDONLY | unix.MS_NOSUID, false, true},
+		// The runtime-spec's recursive options; "bind" stays a bind of one mount. They are
+		// attributes alone, never mount(2) flags: MS_RDONLY would make a new filesystem
+		// itself read-only, which no plain "rw" undoes.
+		{[]string{"bind", "rro", "rnosuid"}, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID, 0, 0, false, true},
 		{[]string{"rbind", "rrw"}, 0, unix.MOUNT_ATTR_RDONLY, 0, true, true},
-		{[]string{"rnosymfollow"}, unix.MOUNT_ATTR_NOSYMFOLLOW, 0, unix.MS_NOSYMFOLLOW, false, true},
-		// The atime modes are one field: the last one wins.
+		{[]string{"rnosymfollow"}, unix.MOUNT_ATTR_NOSYMFOLLOW, 0, 0, false, true},
+		// Each atime option sets or clears one flag, as in mount(8) and runc, and the kernel
+		// makes the mode: strictatime over noatime over relatime.
 		{[]string{"noatime"}, unix.MOUNT_ATTR_NOATIME, atime, unix.MS_NOATIME, false, false},
-		{[]string{"noatime", "relatime"}, unix.MOUNT_ATTR_RELATIME, atime, unix.MS_RELATIME, false, false},
-		{[]string{"rstrictatime"}, unix.MOUNT_ATTR_STRICTATIME, atime, unix.MS_STRICTATIME, false, true},
-		{[]string{"ratime"}, unix.MOUNT_ATTR_RELATIME, atime, unix.MS_RELATIME, false, true},
-		// norelatime clears relatime, as in mount(8) and runc: the kernel's default then.
-		{[]string{"strictatime", "norelatime"}, unix.MOUNT_ATTR_RELATIME, atime, unix.MS_RELATIME, false, false},
+		{[]string{"noatime", "relatime"}, unix.MOUNT_ATTR_NOATIME, atime, unix.MS_NOATIME | unix.MS_RELATIME, false, false},
+		{[]string{"noatime", "norelatime"}, unix.MOUNT_ATTR_NOATIME, atime, unix.MS_NOATIME, false, false},
+		{[]string{"noatime", "atime"}, unix.MOUNT_ATTR_RELATIME, atime, 0, false, false},
+		{[]string{"strictatime", "atime"}, unix.MOUNT_ATTR_STRICTATIME, atime, unix.MS_STRICTATIME, false, false},
+		{[]string{"strictatime", "norelatime"}, unix.MOUNT_ATTR_STRICTATIME, atime, unix.MS_STRICTATIME, false, false},
+		{[]string{"strictatime", "nostrictatime"}, unix.MOUNT_ATTR_RELATIME, atime, 0, false, false},
+		{[]string{"rstrictatime"}, unix.MOUNT_ATTR_STRICTATIME, atime, 0, false, true},
+		{[]string{"ratime"}, unix.MOUNT_ATTR_RELATIME, atime, 0, false, true},
 		// A filesystem's own flags mean nothing to mount_setattr(2).
 		{[]string{"iversion", "lazytime", "sync"}, 0, 0, unix.MS_I_VERSION | unix.MS_LAZYTIME | unix.MS_SYNCHRONOUS, false, false},
 	} {

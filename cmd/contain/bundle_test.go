@@ -355,6 +355,58 @@ func TestBundlePlainReadOnlyWinsOverRecursive(t *testing.T) {
 			}
 		}
 	}
+	// And the plain "rw" wins over "rro" in either order: the recursive option makes no
+	// read-only filesystem (MS_RDONLY to mount(2)) that the mount's "rw" could not undo.
+	for _, options := range []list{{"rw", "rro"}, {"rro", "rw"}} {
+		bundle := newBundle(t, func(spec obj) {
+			spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": options})
+			process(spec)["args"] = list{"/bin/probe", "write", "/scratch/new"}
+		})
+		var w probe.PathResult
+		json.Unmarshal([]byte(mustRun(t, "run", "--bundle", bundle, "rwrro")), &w)
+		if !w.OK {
+			t.Errorf("write into a tmpfs with options %v: %+v, want it written", options, w)
+		}
+	}
+}
+
+// The access-time options set or clear one flag each, and the kernel makes the mode, as with
+// runc and mount(8): "noatime,norelatime" is noatime, "strictatime,atime" strictatime.
+func TestBundleAccessTimeOptions(t *testing.T) {
+	needContainer(t)
+	cases := []struct {
+		options list
+		want    string // in the mount's options in mountinfo
+	}{
+		{list{"noatime", "norelatime"}, "noatime"},
+		{list{"strictatime", "atime"}, ""}, // strictatime shows as neither relatime nor noatime
+		{list{"noatime", "relatime"}, "noatime"},
+		{list{"relatime"}, "relatime"},
+	}
+	bundle := newBundle(t, func(spec obj) {
+		for i, c := range cases {
+			spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/t" + strconv.Itoa(i), "type": "tmpfs", "source": "tmpfs", "options": c.options})
+		}
+		process(spec)["args"] = list{"cat", "/proc/self/mountinfo"}
+	})
+	out := mustRun(t, "run", "--bundle", bundle, "atimes")
+	for i, c := range cases {
+		var opts string
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 5 && f[4] == "/t"+strconv.Itoa(i) {
+				opts = f[5]
+			}
+		}
+		mode := ""
+		for _, o := range strings.Split(opts, ",") {
+			if o == "relatime" || o == "noatime" {
+				mode = o
+			}
+		}
+		if opts == "" || mode != c.want {
+			t.Errorf("tmpfs with %v: mount options %q, want the access-time mode %q", c.options, opts, c.want)
+		}
+	}
 }
 
 func TestBundleReadonlyRoot(t *testing.T) {
