@@ -129,11 +129,14 @@ func resolveCapabilities(c *specs.LinuxCapabilities, have capSet, warn func(stri
 		return capSets{}
 	}
 	last := lastCap()
-	var unnamed, unknown, outside []string
+	var unnamed, unknown, outside, renamed []string
 	mask := func(names []string) capSet {
 		var s capSet
 		for _, name := range names {
 			n, named := capabilityByName(name)
+			if named && name != capabilityNames[n] {
+				renamed = appendNew(renamed, strconv.Quote(name)+" as "+capabilityNames[n])
+			}
 			switch {
 			case !named:
 				unnamed = appendNew(unnamed, name)
@@ -162,6 +165,10 @@ func resolveCapabilities(c *specs.LinuxCapabilities, have capSet, warn func(stri
 	}
 	if len(unnamed) > 0 {
 		warn(capabilitiesAre(unnamed, "", "not one this runtime knows: skipped"))
+	}
+	if len(renamed) > 0 {
+		// config.md names them as capabilities(7) does; runc skips any other spelling.
+		warn("capabilities not written as capabilities(7) names them are taken: " + strings.Join(renamed, ", ") + " (runc skips them)")
 	}
 	if len(unknown) > 0 {
 		warn(capabilitiesAre(unknown, "", "not known to this kernel: skipped"))

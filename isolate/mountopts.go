@@ -105,10 +105,12 @@ var propagationOptions = map[string]uintptr{
 	"runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
 }
 
-// parseMountOptions sorts options; it refuses option names that cannot be right.
+// parseMountOptions sorts options; it refuses option names that cannot be right. An option
+// that holds commas is the options between them, as the kernel would split them ("uid=0,gid=0",
+// which runc passes on as data); an empty one is none.
 func parseMountOptions(options []string) (mountOptions, error) {
 	var o mountOptions
-	for _, opt := range options {
+	for _, opt := range splitOptions(options) {
 		switch {
 		case opt == "bind":
 			o.bind = true
@@ -123,17 +125,28 @@ func parseMountOptions(options []string) (mountOptions, error) {
 		case opt == "idmap" || opt == "ridmap":
 			o.idmap = true
 		case strings.HasPrefix(opt, "x-"): // userspace-only (mount(8)); the kernel never sees them
-		case opt == "":
-			return o, fmt.Errorf("empty mount option")
 		case o.flag(opt) || o.recursiveFlag(opt):
 		default:
-			if strings.ContainsAny(opt, ",\x00") {
-				return o, fmt.Errorf("mount option %q: contains a comma or NUL", opt)
+			if strings.Contains(opt, "\x00") {
+				return o, fmt.Errorf("mount option %q: contains a NUL", opt)
 			}
 			o.data = append(o.data, opt)
 		}
 	}
 	return o, nil
+}
+
+// splitOptions splits options that hold commas and drops empty ones.
+func splitOptions(options []string) []string {
+	out := make([]string, 0, len(options))
+	for _, opt := range options {
+		for part := range strings.SplitSeq(opt, ",") {
+			if part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
 }
 
 // flag applies opt when it is a flag or an atime option, and says whether it was one.

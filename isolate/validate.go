@@ -169,7 +169,8 @@ func validateProcess(spec *specs.Spec) error {
 	if err := errors.Join(noNUL("process.args", p.Args), noNUL("process.env", p.Env)); err != nil {
 		return err
 	}
-	if b := p.ConsoleSize; b != nil && (b.Height > math.MaxUint16 || b.Width > math.MaxUint16) {
+	// config.md: consoleSize MUST be ignored without a terminal.
+	if b := p.ConsoleSize; p.Terminal && b != nil && (b.Height > math.MaxUint16 || b.Width > math.MaxUint16) {
 		// struct winsize holds 16 bits each (TIOCSWINSZ)
 		return fmt.Errorf("config: process.consoleSize %dx%d: a terminal has at most 65535 rows and columns", b.Width, b.Height)
 	}
@@ -484,9 +485,22 @@ func validateDevices(spec *specs.Spec) error {
 		if _, err := deviceMode(d); err != nil {
 			return err
 		}
+		if d.Type == "p" {
+			continue // a fifo has no numbers
+		}
+		// A device's numbers, as dev_t holds them: 12 bits of major, 20 of minor. A negative
+		// one would be a wildcard in the device cgroup's rule (b *:* rwm: every block device
+		// of the host), and a larger one would make another device than the spec names.
+		if d.Major < 0 || d.Major > maxMajor || d.Minor < 0 || d.Minor > maxMinor {
+			return fmt.Errorf("config: linux.devices: %s: device numbers %d:%d are not a device's (major 0 to %d, minor 0 to %d)", d.Path, d.Major, d.Minor, maxMajor, maxMinor)
+		}
 	}
 	return nil
 }
+
+// maxMajor and maxMinor are the largest device numbers Linux has (MINORBITS in
+// include/linux/kdev_t.h is 20, and dev_t is 32 bits).
+const maxMajor, maxMinor = 1<<12 - 1, 1<<20 - 1
 
 // unsupported lists what the spec asks for that this runtime does not apply yet.
 func unsupported(spec *specs.Spec) []string {

@@ -120,7 +120,9 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		{"NUL in a hook's environment", func(s *specs.Spec) {
 			s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true", Env: []string{"A=\x00"}}}}
 		}, "hooks.poststop[0].env[0]"},
-		{"console too wide", func(s *specs.Spec) { s.Process.ConsoleSize = &specs.Box{Height: 24, Width: 1 << 16} }, "at most 65535"},
+		{"console too wide", func(s *specs.Spec) {
+			s.Process.Terminal, s.Process.ConsoleSize = true, &specs.Box{Height: 24, Width: 1 << 16}
+		}, "at most 65535"},
 		{"empty annotation key", func(s *specs.Spec) { s.Annotations = map[string]string{"": "x"} }, "a key must not be empty"},
 		{"netDevices without a network namespace", func(s *specs.Spec) {
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: "mount"}, {Type: "uts"}}
@@ -147,6 +149,16 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		{"time namespace by path", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "time", Path: "/proc/self/ns/time"})
 		}, "cannot be joined"},
+		// A negative number would be the device cgroup's wildcard: "b *:* rwm".
+		{"device with a negative major", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "b", Major: -1, Minor: 0}}
+		}, "are not a device's"},
+		{"device with a minor past 20 bits", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "c", Major: 1, Minor: 1 << 20}}
+		}, "are not a device's"},
+		{"device with a major past 12 bits", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "c", Major: 4096, Minor: 1}}
+		}, "are not a device's"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,8 +289,14 @@ func TestParseMountOptions(t *testing.T) {
 	if len(o.data) != 1 || o.data[0] != "mode=755" {
 		t.Errorf("data = %q, want [mode=755]", o.data)
 	}
-	if _, err := parseMountOptions([]string{"size=1,mode=2"}); err == nil {
-		t.Error("an option with a comma was accepted")
+	// As runc and the kernel take them: an option with commas is the options between them
+	// (a flag among them is a flag), an empty one is none; a NUL is refused.
+	o, err = parseMountOptions([]string{"", "size=1,mode=2", "uid=0,ro"})
+	if err != nil || !slices.Equal(o.data, []string{"size=1", "mode=2", "uid=0"}) || o.flags != unix.MS_RDONLY {
+		t.Errorf("data %q flags %#x (%v), want [size=1 mode=2 uid=0] and MS_RDONLY", o.data, o.flags, err)
+	}
+	if _, err := parseMountOptions([]string{"size=1\x00ro"}); err == nil {
+		t.Error("an option with a NUL was accepted")
 	}
 }
 
@@ -374,9 +392,17 @@ func TestCapabilityNames(t *testing.T) {
 	if _, ok := capabilityByName("CAP_FLY"); ok {
 		t.Error("CAP_FLY was accepted")
 	}
+	// Another spelling than capabilities(7)'s is taken, and said out loud: runc skips it.
+	var said []string
+	sets := resolveCapabilities(&specs.LinuxCapabilities{Bounding: []string{"chown", "cap_kill", "CAP_NET_RAW"}, Effective: []string{"chown"}},
+		1<<41-1, func(w string) { said = append(said, w) })
+	if !sets.bounding.has(0) || !sets.bounding.has(5) || !sets.bounding.has(13) || len(said) != 1 ||
+		!strings.Contains(said[0], `"chown" as CAP_CHOWN, "cap_kill" as CAP_KILL`) {
+		t.Errorf("bounding %#x, warnings %q: want all three, and one warning naming the two", sets.bounding, said)
+	}
 	var all capSet = 1<<41 - 1
 	var warned []string
-	sets := resolveCapabilities(&specs.LinuxCapabilities{Bounding: []string{"CAP_KILL", "CAP_SYS_RESOURCE"}},
+	sets = resolveCapabilities(&specs.LinuxCapabilities{Bounding: []string{"CAP_KILL", "CAP_SYS_RESOURCE"}},
 		all&^(1<<24), func(w string) { warned = append(warned, w) })
 	if !sets.bounding.has(5) || sets.bounding.has(24) || len(warned) != 1 {
 		t.Errorf("bounding = %#x, warnings %q: want CAP_KILL only and one warning", sets.bounding, warned)
@@ -431,5 +457,18 @@ func TestFeaturesMountOptionsAreKnown(t *testing.T) {
 		if parsed, err := parseMountOptions([]string{o}); err != nil || len(parsed.data) != 0 {
 			t.Errorf("features names %q, which parseMountOptions takes as %+v, %v", o, parsed, err)
 		}
+	}
+}
+
+// config.md: consoleSize MUST be ignored without a terminal; with one, it must fit a winsize.
+func TestConsoleSizeOnlyWithATerminal(t *testing.T) {
+	spec := DefaultSpec()
+	spec.Process.ConsoleSize = &specs.Box{Height: 70000, Width: 80}
+	if _, err := Validate(spec); err != nil {
+		t.Errorf("consoleSize 80x70000 without a terminal: %v, want it ignored", err)
+	}
+	spec.Process.Terminal = true
+	if _, err := Validate(spec); err == nil || !strings.Contains(err.Error(), "65535") {
+		t.Errorf("consoleSize 80x70000 with a terminal: %v, want refused", err)
 	}
 }
