@@ -135,14 +135,24 @@ func mknodAt(parent int, d specs.LinuxDevice, replace bool) (made bool, err erro
 	}
 	name := filepath.Base(d.Path)
 	if replace {
-		if err := unix.Unlinkat(parent, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		err := unix.Unlinkat(parent, name, 0)
+		if errors.Is(err, unix.EBUSY) { // a host node bound there (bindHostDevice): unbind first
+			err = detachAt(parent, name)
+			if err == nil {
+				err = unix.Unlinkat(parent, name, 0)
+			}
+		}
+		if err != nil && !errors.Is(err, unix.ENOENT) {
 			return false, &pathError{"unlink", d.Path, err}
 		}
 	}
 	dev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
 	if err := unix.Mknodat(parent, name, mode, int(dev)); err != nil {
-		if errors.Is(err, unix.EEXIST) {
+		switch {
+		case errors.Is(err, unix.EEXIST):
 			return false, existingDevice(parent, name, d, mode, dev)
+		case errors.Is(err, unix.EPERM) && mode&unix.S_IFMT != unix.S_IFIFO:
+			return true, bindHostDevice(parent, name, d, mode, dev, err)
 		}
 		return false, &pathError{"mknod", d.Path, err}
 	}
@@ -177,6 +187,45 @@ func mknodAt(parent int, d specs.LinuxDevice, replace bool) (made bool, err erro
 		return true, &pathError{"chown", d.Path, err}
 	}
 	return true, nil
+}
+
+// bindHostDevice is mknodAt without CAP_MKNOD (contain itself in a container, or a service
+// that lacks it): the host's node at the device's path is bound instead, as runc does, when
+// it is that very device (the same type and numbers; a symlink there is not followed). Its
+// mode and owner stay the host's: changing them through the bind would change the host's
+// node. This runs before pivot_root, where "/" is still the host's. mknodErr is mknod's.
+func bindHostDevice(parent int, name string, d specs.LinuxDevice, mode uint32, dev uint64, mknodErr error) error {
+	src, err := unix.Open(d.Path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"mknod", d.Path, fmt.Errorf("%w, and the host has no such device to bind: %w", mknodErr, err)}
+	}
+	defer unix.Close(src)
+	var st unix.Stat_t
+	if err := unix.Fstat(src, &st); err != nil {
+		return &pathError{"stat", d.Path + " (the host's)", err}
+	}
+	if st.Mode&unix.S_IFMT != mode&unix.S_IFMT || st.Rdev != dev {
+		return &pathError{"mknod", d.Path, fmt.Errorf("%w, and the host's %s is another device than %d:%d", mknodErr, d.Path, d.Major, d.Minor)}
+	}
+	dst, err := unix.Openat(parent, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &pathError{"create", d.Path, err}
+	}
+	defer unix.Close(dst)
+	if err := unix.Mount(fdPath(src), fdPath(dst), "", unix.MS_BIND, ""); err != nil {
+		return &pathError{"mount", d.Path, fmt.Errorf("bind of the host's node (no CAP_MKNOD to make one): %w", err)}
+	}
+	return nil
+}
+
+// detachAt unmounts what is mounted on the name in the directory parent.
+func detachAt(parent int, name string) error {
+	fd, err := unix.Openat(parent, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Unmount(fdPath(fd), unix.MNT_DETACH)
 }
 
 // existingDevice accepts what the image has at a device's path only if it is that device: the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containkit/contain/internal/probe"
+	"github.com/containkit/contain/internal/testenv"
 )
 
 // assertEmptyDir fails if dir (a marker on the host) got anything written into it.
@@ -426,5 +428,25 @@ func TestEnvFromTheHost(t *testing.T) {
 	out := mustRun(t, "run", "--rootfs", testRootfs, "-e", "CONTAIN_TEST_FROM_HOST", "-e", "CONTAIN_TEST_NOT_SET", "--", "env")
 	if !strings.Contains(out, "CONTAIN_TEST_FROM_HOST=a b\n") || strings.Contains(out, "CONTAIN_TEST_NOT_SET") {
 		t.Errorf("env with -e CONTAIN_TEST_FROM_HOST -e CONTAIN_TEST_NOT_SET:\n%s\nwant the first with the host's value, not the second", out)
+	}
+}
+
+// Without CAP_MKNOD (contain in a container, or a service that lacks it), the devices are the
+// host's nodes bound in, as runc makes them, where the host has that very device; a device
+// listed again (a default one with another mode) replaces the bind.
+func TestDevicesWithoutMknod(t *testing.T) {
+	needContainer(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		testenv.Skip(t, "setpriv (util-linux) is not installed")
+	}
+	bundle := newBundle(t, func(spec obj) {
+		linux(spec)["devices"] = list{obj{"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o600}}
+		process(spec)["args"] = list{"sh", "-c", "stat -c '%t:%T %F' /dev/null /dev/zero /dev/urandom && echo x > /dev/null && head -c 3 /dev/zero | wc -c"}
+	})
+	cmd := exec.Command("setpriv", "--bounding-set", "-mknod", "--inh-caps", "-mknod", "--", containBin, "--root", stateRoot, "run", "--bundle", bundle, "nomknod")
+	cmd.Env = append(os.Environ(), "CONTAIN_PROBE="+probeBin)
+	r := runResult(t, cmd)
+	if want := "1:3 character special file\n1:5 character special file\n1:9 character special file\n3\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("without CAP_MKNOD: exit %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
 	}
 }
