@@ -44,7 +44,7 @@ func hint(op string, err error) string {
 	case op == "exec" && errno == unix.ENOENT:
 		return "the program or its interpreter/dynamic loader is missing in the rootfs"
 	case op == "exec" && errno == unix.EACCES:
-		return "the program is not executable, or its filesystem is mounted noexec"
+		return "the program is not executable, its filesystem is mounted noexec, or a directory on its path is not searchable by the user"
 	case (op == "exec" || op == "start") && errno == unix.EAGAIN:
 		return "a fork refused: a pids limit is reached (the container's pids.max, or a parent cgroup's), or the user's RLIMIT_NPROC"
 	case op == "setrlimit" && errno == unix.EPERM:

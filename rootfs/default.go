@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -125,6 +127,7 @@ func buildDefault(dir, probe string, log logger) error {
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return err
 	}
+	sweepStaleBuilds(parent, filepath.Base(dir), time.Now())
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
 		return err
@@ -142,6 +145,27 @@ func buildDefault(dir, probe string, log logger) error {
 		return err
 	}
 	return install(tmp, dir)
+}
+
+// staleBuild is how long a temporary tree may go unchanged before it counts as the leftover of
+// a build that was killed (the deferred removal never ran): a build takes about a second.
+const staleBuild = 10 * time.Minute
+
+// sweepStaleBuilds removes the temporary trees of builds of base, in parent, that were killed
+// part-way: nothing else ever would. A build under way changes its tree all along.
+func sweepStaleBuilds(parent, base string, now time.Time) {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "."+base+".tmp-") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleBuild {
+			os.RemoveAll(filepath.Join(parent, e.Name()))
+		}
+	}
 }
 
 // install renames the complete tree tmp to dir. rename(2) replaces an empty directory and

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containkit/contain/internal/testenv"
 )
@@ -269,5 +270,30 @@ func TestDefaultParentIsClosed(t *testing.T) {
 	}
 	if st, _ := os.Stat(other); st.Mode().Perm() != 0o755 {
 		t.Errorf("another rootfs's parent changed: %v", st.Mode().Perm())
+	}
+}
+
+// A build killed part-way leaves its temporary tree, which the next build removes once it has
+// not changed for staleBuild; a build under way, and any other name, are left alone.
+func TestSweepStaleBuilds(t *testing.T) {
+	parent := t.TempDir()
+	now := time.Now()
+	for name, age := range map[string]time.Duration{
+		".rootfs.tmp-killed": time.Hour, ".rootfs.tmp-building": time.Second,
+		".other.tmp-old": time.Hour, "rootfs": time.Hour,
+	} {
+		dir := filepath.Join(parent, name)
+		if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dir, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweepStaleBuilds(parent, "rootfs", now)
+	for name, want := range map[string]bool{".rootfs.tmp-killed": false, ".rootfs.tmp-building": true, ".other.tmp-old": true, "rootfs": true} {
+		if _, err := os.Stat(filepath.Join(parent, name)); (err == nil) != want {
+			t.Errorf("%s: there %v, want %v", name, err == nil, want)
+		}
 	}
 }

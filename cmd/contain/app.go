@@ -106,13 +106,7 @@ var idVerbs = map[string]bool{"create": true, "start": true, "state": true, "kil
 // after it are the command's, nor exec and ps, whose trailing arguments are a program's, as
 // runc leaves exec's and ps's. Everything after "--" stays where it is.
 func flagsBeforeID(app *cli.App, args []string) []string {
-	verb := 1 // the verb comes after the global flags
-	for verb < len(args) && strings.HasPrefix(args[verb], "-") && args[verb] != "-" && args[verb] != "--" {
-		if takesValue(app.Flags, args[verb]) {
-			verb++
-		}
-		verb++
-	}
+	verb := verbIndex(app, args)
 	if verb >= len(args) || !idVerbs[args[verb]] {
 		return args
 	}
@@ -139,6 +133,19 @@ func flagsBeforeID(app *cli.App, args []string) []string {
 
 // takesValue says whether arg ("--name", "-n", not "--name=value") is one of flags that takes
 // a value in the next argument.
+// verbIndex is where the verb is in args, the command line: after the global flags and their
+// values (len(args) when there is none).
+func verbIndex(app *cli.App, args []string) int {
+	verb := 1
+	for verb < len(args) && strings.HasPrefix(args[verb], "-") && args[verb] != "-" && args[verb] != "--" {
+		if takesValue(app.Flags, args[verb]) {
+			verb++
+		}
+		verb++
+	}
+	return verb
+}
+
 func takesValue(flags []cli.Flag, arg string) bool {
 	name := strings.TrimLeft(arg, "-")
 	if strings.Contains(name, "=") {

@@ -678,7 +678,10 @@ func TestRunDetachAndKeep(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "-d", "--rootfs", testRootfs, "--", "true"}, "--rootfs belongs to the quick form"},
+		// The OCI flag is the mistake when the rest asks for the quick form.
+		{[]string{"run", "-d", "--rootfs", testRootfs, "--", "true"}, "--detach belongs to the OCI form"},
+		{[]string{"run", "-d", "--rootfs", testRootfs, "runsock"}, "--detach belongs to the OCI form"},
+		{[]string{"run", "--rm", "--bundle", sleeper, "runsock"}, "--rm belongs to the quick form"},
 		{[]string{"run", "--console-socket", "/tmp/x.sock", "--bundle", sleeper, "runsock"}, "only with --detach"},
 		{[]string{"run", "-d", "--keep", "--bundle", sleeper, "runsock"}, "only in the foreground"},
 	} {

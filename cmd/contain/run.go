@@ -40,11 +40,12 @@ var runCommand = &cli.Command{
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "run as `USER[:GROUP]`, names or numbers (names from the rootfs's /etc/passwd and /etc/group)"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a pseudo-terminal"},
 		interactiveFlag,
+		&cli.BoolFlag{Name: "rm", Usage: "accepted, as docker has it: a quick run's container is always removed"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 to 3+`N`-1 on to the container's process"},
 		// runc's run flags, for the OCI form.
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "with --bundle: create and start the container, and exit; it keeps contain's stdio"},
 		&cli.StringFlag{Name: "console-socket", Usage: "with --bundle -d and process.terminal, send the pty master to the unix socket `SOCK`"},
-		&cli.BoolFlag{Name: "keep", Usage: "with --bundle: leave the stopped container for `contain delete` when it exits"},
+		&cli.BoolFlag{Name: "keep", Usage: "with --bundle: leave the stopped container for 'contain delete' when it exits"},
 		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted for runc compatibility; contain always uses pivot_root"},
 		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for runc compatibility; contain's run needs no subreaper (the container has its own init)"},
 	}, limitFlags...),
@@ -64,16 +65,43 @@ func runAction(c *cli.Context) error {
 		// Both forms: runc's run has it too.
 		NoNewKeyring: c.Bool("no-new-keyring"),
 	}
-	var err error
-	quick := !ociForm(c)
-	if quick {
-		err = quickRun(c, &opts)
-	} else {
-		err = bundleRun(c, &opts)
+	if ociForm(c) {
+		return bundleForm(c, opts)
 	}
-	if err != nil {
+	// docker run's statuses, which scripts test for: 125 when contain itself failed, 127
+	// and 126 when the command was not found or could not be executed, so that none is
+	// taken for the command's own. The OCI form keeps runc's 1, which engines expect.
+	err := quickForm(c, opts)
+	var notRun *isolate.ExecError
+	switch {
+	case errors.As(err, &notRun):
+		return failedWith{err, notRun.Status}
+	case err != nil && !errors.As(err, new(exitCode)):
+		return failedWith{err, 125}
+	}
+	return err
+}
+
+// quickForm is run's quick form: contain run [flags] [--] COMMAND [ARG...].
+func quickForm(c *cli.Context, opts isolate.RunOptions) error {
+	if err := quickRun(c, &opts); err != nil {
 		return err
 	}
+	return foreground(c, opts)
+}
+
+// bundleForm is run's OCI form: contain run [--bundle DIR] ID.
+func bundleForm(c *cli.Context, opts isolate.RunOptions) error {
+	if err := bundleRun(c, &opts); err != nil {
+		return err
+	}
+	return foreground(c, opts)
+}
+
+// foreground runs the container: detached when asked (the OCI form), else in the foreground,
+// and returns its exit status as an exitCode.
+func foreground(c *cli.Context, opts isolate.RunOptions) error {
+	var err error
 	if c.Bool("detach") {
 		return runDetached(c, opts)
 	}
@@ -91,12 +119,6 @@ func runAction(c *cli.Context) error {
 	}
 	opts.Signals = isolate.CatchSignals() // this process ends with its container
 	status, err := isolate.Run(opts)
-	var notRun *isolate.ExecError
-	if quick && errors.As(err, &notRun) {
-		// docker run's statuses, which scripts test for: 127 not found, 126 not executable.
-		// The OCI form keeps runc's 1, which engines expect.
-		return failedWith{err, notRun.Status}
-	}
 	if err != nil {
 		return err
 	}
@@ -156,13 +178,40 @@ func ociForm(c *cli.Context) bool {
 	if c.NArg() != 1 || quickFlag(given) != "" || isolate.ValidateID(c.Args().First()) != nil {
 		return false
 	}
+	if dashesBeforeCommand(c.App, os.Args) {
+		return false // `contain run -- sh` in a bundle's directory: the quick form's COMMAND
+	}
 	st, err := os.Stat("config.json")
 	return err == nil && st.Mode().IsRegular()
 }
 
+// dashesBeforeCommand says whether run's arguments in args (the command line) have a "--"
+// before their first one that is not a flag: the flag parser drops it, but it says that what
+// follows is a COMMAND, as the usage writes it, not a container ID.
+func dashesBeforeCommand(app *cli.App, args []string) bool {
+	verb := verbIndex(app, args)
+	if verb >= len(args) || args[verb] != "run" {
+		return false
+	}
+	cmd := app.Command("run")
+	for i := verb + 1; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--":
+			return true
+		case strings.HasPrefix(a, "-") && a != "-":
+			if takesValue(cmd.Flags, a) {
+				i++
+			}
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 // quickFlag returns the first of the given flags that only the quick form has, or "".
 func quickFlag(given []string) string {
-	quickFlags := []string{"rootfs", "hostname", "env", "e", "cwd", "user", "tty", "interactive"}
+	quickFlags := []string{"rootfs", "hostname", "env", "e", "cwd", "user", "tty", "interactive", "rm"}
 	for _, f := range limitFlags {
 		quickFlags = append(quickFlags, f.Names()[0])
 	}
@@ -178,16 +227,17 @@ func quickFlag(given []string) string {
 func bundleRun(c *cli.Context, o *isolate.RunOptions) error {
 	// One pass over the flags given: IsSet on a flag not given scans every flag's names.
 	given := c.LocalFlagNames()
-	if quick := quickFlag(given); quick != "" {
-		return fmt.Errorf("--%s belongs to the quick form; for the OCI form, edit config.json", quick)
-	}
-	if !slices.Contains(given, "bundle") && c.NArg() > 1 {
-		// A command with an OCI flag: run -d -- sleep 5.
+	quick := quickFlag(given)
+	if !slices.Contains(given, "bundle") && (c.NArg() > 1 || quick != "") {
+		// A command, or a quick-form flag, with an OCI flag: run -d -- sleep 5.
 		for _, oci := range ociFlags {
 			if slices.Contains(given, oci) {
 				return fmt.Errorf("--%s belongs to the OCI form, contain run [--bundle DIR] --%s ID; the quick form (contain run -- COMMAND) runs in the foreground", oci, oci)
 			}
 		}
+	}
+	if quick != "" {
+		return fmt.Errorf("--%s belongs to the quick form; for the OCI form, edit config.json", quick)
 	}
 	opts, err := bundleOptions(c)
 	if err != nil {
@@ -236,8 +286,9 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 		spec.Linux.Resources = limits
 	}
 	o.ID, o.Bundle, o.Spec = newID(), filepath.Dir(dir), spec
-	// The default rootfs serves every run: a run must not change it for the next one.
-	o.Throwaway = !c.IsSet("rootfs")
+	// The default rootfs serves every run: a run must not change it for the next one (nor
+	// one with an empty --rootfs, "$ROOTFS" unset, which means it too).
+	o.Throwaway = c.String("rootfs") == ""
 	return nil
 }
 

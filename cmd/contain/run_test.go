@@ -233,6 +233,14 @@ func TestExitStatus(t *testing.T) {
 	if r := contain(t, "", "run", "--bundle", bundle, "c1"); r.code != 1 {
 		t.Errorf("run --bundle, program not found: exit %d, want runc's 1 (stderr %q)", r.code, r.stderr)
 	}
+	// contain's own failure in the quick form: docker run's 125, never the command's 1; the
+	// OCI form keeps runc's 1.
+	if r := contain(t, "", "run", "--rootfs", "/no/such/rootfs", "--", "true"); r.code != 125 {
+		t.Errorf("run --rootfs /no/such/rootfs: exit %d, want 125 (stderr %q)", r.code, r.stderr)
+	}
+	if r := contain(t, "", "run", "--bundle", "/no/such/bundle", "c1"); r.code != 1 {
+		t.Errorf("run --bundle /no/such/bundle: exit %d, want 1 (stderr %q)", r.code, r.stderr)
+	}
 }
 
 func TestStdioIsByteExact(t *testing.T) {
@@ -430,6 +438,7 @@ func TestQuickFormLeavesTheDefaultRootfsAsItWas(t *testing.T) {
 		return string(out)
 	}
 	quick("--cwd", "/newdir", "--", "sh", "-c", "rm /bin/ls && touch /etc/newfile")
+	quick("--rootfs", "", "--", "touch", "/etc/newfile") // "$ROOTFS" unset: the default, through its overlay too
 	if out := quick("--", "sh", "-c", "ls /bin/ls; ls /etc/newfile /newdir 2>&1; true"); !strings.HasPrefix(out, "/bin/ls\n") || strings.Count(out, "No such file") != 2 {
 		t.Errorf("the next run saw the last one's changes: %q", out)
 	}
@@ -475,6 +484,13 @@ func TestRunInABundleDirectory(t *testing.T) {
 	}
 	if r := inBundle("run", "--rootfs", testRootfs, "hostname"); r.code != 0 || r.stdout != "contain\n" {
 		t.Errorf("run --rootfs DIR hostname in a bundle's directory: exit %d, %q %q, want the quick form", r.code, r.stdout, r.stderr)
+	}
+	// "--" says a COMMAND follows, as the usage writes it: the quick form, on the default rootfs.
+	cmd := containCmd("run", "--", "hostname")
+	cmd.Dir = bundle
+	cmd.Env = append(cmd.Env, "CONTAIN_ROOTFS="+filepath.Join(t.TempDir(), "default"))
+	if r := runResult(t, cmd); r.code != 0 || r.stdout != "contain\n" {
+		t.Errorf("run -- hostname in a bundle's directory: exit %d, %q %q, want the quick form", r.code, r.stdout, r.stderr)
 	}
 }
 
