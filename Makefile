@@ -52,7 +52,8 @@ bench: build ## (root) run and create+start+delete speed, memory, against runc a
 	bash tests/spacing-bench.sh $(CURDIR)/$(BIN)/contain
 
 conformance: build ## (root) the OCI runtime-tools validation suite (../shared/tools); see docs/conformance.md
-	bash $(or $(OCI_VALIDATE),../shared/tools/oci-validate.sh) $(CURDIR)/$(BIN)/contain $(or $(OUTDIR),/tmp/contain-conformance)
+	bash $(or $(OCI_VALIDATE),../shared/tools/oci-validate.sh) $(CURDIR)/$(BIN)/contain $(or $(OUTDIR),/tmp/contain-conformance); \
+		status=$$?; bash tests/release-hierarchies.sh; exit $$status
 
 clean: ## remove built binaries
 	rm -rf $(BIN)
