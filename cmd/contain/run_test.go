@@ -308,6 +308,11 @@ func TestChrootBreakoutFails(t *testing.T) {
 	if len(r.Root) != len(want) {
 		t.Errorf("after the attempt / lists %v: want the container's own root", r.Root)
 	}
+	// A path that the container's own root has too is not taken for an escape.
+	probeAction(t, &r, "chroot-escape", "/etc/passwd")
+	if !r.Chrooted || r.Escaped {
+		t.Errorf("chroot-escape /etc/passwd: chrooted %v escaped %v, want an attempt that did not get out", r.Chrooted, r.Escaped)
+	}
 }
 
 // A foreground run's own Go runtime is relaxed too, from its package initialisers on

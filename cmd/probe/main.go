@@ -207,11 +207,12 @@ func spin(args []string, human bool) (int, error) {
 }
 
 func mknod(args []string, human bool) (int, error) {
-	major, err := intArg("MAJ", args[0], 0, math.MaxUint32)
+	// dev_t's widths in mknod(2): a larger number would be cut to another device's.
+	major, err := intArg("MAJ", args[0], 0, 1<<12-1)
 	if err != nil {
 		return 0, err
 	}
-	minor, err := intArg("MIN", args[1], 0, math.MaxUint32)
+	minor, err := intArg("MIN", args[1], 0, 1<<20-1)
 	if err != nil {
 		return 0, err
 	}
@@ -275,6 +276,9 @@ func stdinSum(_ []string, human bool) (int, error) {
 	}
 	if human {
 		fmt.Printf("%d bytes, sha256 %s\n", res.Bytes, res.SHA256)
+		if res.Error != "" {
+			fmt.Printf("error: %s\n", res.Error) // as the JSON says it
+		}
 		return status, nil
 	}
 	return max(status, printJSON(res, "")), nil

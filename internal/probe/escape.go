@@ -12,7 +12,7 @@ import (
 type EscapeResult struct {
 	Result            // OK: the attempt was made (a directory could be made for it)
 	Chrooted bool     `json:"chrooted"` // the first chroot(2) worked
-	Escaped  bool     `json:"escaped"`  // Path exists in the root reached at the end
+	Escaped  bool     `json:"escaped"`  // the root reached at the end is another than the first, and Path is in it
 	Path     string   `json:"path"`
 	Root     []string `json:"root"`             // names in "/" after the attempt
 	Errors   []string `json:"errors,omitempty"` // cleanup that failed
@@ -35,6 +35,11 @@ func (r EscapeResult) Human() string {
 // It needs CAP_SYS_CHROOT.
 func ChrootEscape(path string) EscapeResult {
 	res := EscapeResult{Path: path, Root: []string{}}
+	var before unix.Stat_t
+	if err := unix.Stat("/", &before); err != nil {
+		res.done(&os.PathError{Op: "stat", Path: "/", Err: err})
+		return res
+	}
 	name := fmt.Sprintf("probe-escape-%d", os.Getpid())
 	parent, parentfd, err := makeEscapeDir(name)
 	if err != nil {
@@ -44,7 +49,11 @@ func ChrootEscape(path string) EscapeResult {
 	defer unix.Close(parentfd)
 	res.OK = true
 	res.setError(breakOut(strings.TrimSuffix(parent, "/")+"/"+name, &res.Chrooted))
-	res.Escaped = res.Chrooted && exists(path)
+	// Out only where the root is another directory than the one the probe began in: PATH
+	// alone could be in the container's own root too (/etc/passwd).
+	var after unix.Stat_t
+	moved := unix.Stat("/", &after) == nil && (after.Dev != before.Dev || after.Ino != before.Ino)
+	res.Escaped = res.Chrooted && moved && exists(path)
 	// After an escape the directory has another path, so remove it through the fd of its
 	// parent, which still names the same directory whatever the root is now.
 	if err := unix.Unlinkat(parentfd, name, unix.AT_REMOVEDIR); err != nil {

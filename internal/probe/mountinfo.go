@@ -37,7 +37,9 @@ func parseMountLine(line string) (Mount, error) {
 	bad := func(why string) (Mount, error) {
 		return Mount{}, fmt.Errorf("parse mountinfo line %q: %s", line, why)
 	}
-	fields := strings.Fields(line)
+	// Single spaces: the kernel escapes a space in a field as \040, and an empty field (a
+	// mount made with no source) stays a field between two spaces, which Fields would drop.
+	fields := strings.Split(line, " ")
 	sep := -1
 	for i := 6; i < len(fields); i++ {
 		if fields[i] == "-" {
@@ -68,12 +70,12 @@ func parseMountLine(line string) (Mount, error) {
 	}
 	m.Root = unescapeOctal(fields[3])
 	m.MountPoint = unescapeOctal(fields[4])
-	m.Options = fields[5]
+	m.Options = unescapeOctal(fields[5])
 	m.Optional = append([]string{}, fields[6:sep]...)
 	m.FSType = unescapeOctal(fields[sep+1])
 	m.Source = unescapeOctal(fields[sep+2])
 	if len(fields) > sep+3 {
-		m.SuperOptions = fields[sep+3]
+		m.SuperOptions = unescapeOctal(fields[sep+3])
 	}
 	return m, nil
 }

@@ -10,7 +10,9 @@ func TestParseMountinfo(t *testing.T) {
 		"22 27 0:21 / /proc rw,relatime - proc proc rw\n" +
 		"36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n" +
 		"40 22 0:45 / /tmp/with\\040space rw shared:12 master:3 - tmpfs my\\040tmpfs rw,size=1024k\n" +
-		"41 22 8:1 /dir\\011tab\\012nl\\134bs /mnt/x ro,nosuid propagate_from:7 unbindable - ext4 /dev/sda1 ro\n"
+		"41 22 8:1 /dir\\011tab\\012nl\\134bs /mnt/x ro,nosuid propagate_from:7 unbindable - ext4 /dev/sda1 ro\n" +
+		// A mount made with no source: an empty field between two spaces.
+		"64 43 0:38 / /tmp rw,relatime - tmpfs  rw,size=1024k\n"
 	mounts, err := ParseMountinfo([]byte(data))
 	if err != nil {
 		t.Fatal(err)
@@ -24,6 +26,8 @@ func TestParseMountinfo(t *testing.T) {
 			Optional: []string{"shared:12", "master:3"}, FSType: "tmpfs", Source: "my tmpfs", SuperOptions: "rw,size=1024k"},
 		{ID: 41, Parent: 22, Major: 8, Minor: 1, Root: "/dir\ttab\nnl\\bs", MountPoint: "/mnt/x", Options: "ro,nosuid",
 			Optional: []string{"propagate_from:7", "unbindable"}, FSType: "ext4", Source: "/dev/sda1", SuperOptions: "ro"},
+		{ID: 64, Parent: 43, Major: 0, Minor: 38, Root: "/", MountPoint: "/tmp", Options: "rw,relatime",
+			Optional: []string{}, FSType: "tmpfs", Source: "", SuperOptions: "rw,size=1024k"},
 	}
 	if !reflect.DeepEqual(mounts, want) {
 		t.Errorf("ParseMountinfo:\n got %+v\nwant %+v", mounts, want)

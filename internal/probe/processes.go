@@ -256,13 +256,15 @@ func UsernsMountInside() UsernsResult {
 	res := UsernsResult{Unshare: true}
 	// A mount namespace owned by a new user namespace gets only slave copies of shared mounts
 	// (mount_namespaces(7)), so this tmpfs cannot propagate back out; it goes with the child.
-	if err := unix.Mount("probe", "/tmp", "tmpfs", 0, "size=1m"); err != nil {
-		res.done(&os.PathError{Op: "mount tmpfs", Path: "/tmp", Err: err})
+	// On "/", which every root has (a rootfs without /tmp would fail with ENOENT and read as
+	// refused).
+	if err := unix.Mount("probe", "/", "tmpfs", 0, "size=1m"); err != nil {
+		res.done(&os.PathError{Op: "mount tmpfs", Path: "/", Err: err})
 		return res
 	}
 	res.Mounted = true
 	res.OK = true
-	_ = unix.Unmount("/tmp", unix.MNT_DETACH)
+	_ = unix.Unmount("/", unix.MNT_DETACH)
 	return res
 }
 

@@ -109,7 +109,7 @@ type TTY struct {
 }
 
 // namespaceNames are the entries of /proc/self/ns; see namespaces(7).
-var namespaceNames = []string{"cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "user", "uts"}
+var namespaceNames = []string{"cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children", "user", "uts"}
 
 // Collect observes the calling process. It is best-effort: a field that cannot be read is
 // left empty and the reason is added to Report.Errors, so that a container without /proc,
