@@ -551,8 +551,9 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string)
 	tmpfs := specs.Mount{Destination: mnt.Destination, Type: "tmpfs", Source: "cgroup"}
 	// A read-only tmpfs is made read-only through its own fd once the hierarchies' mount
 	// points are in it (fsMount, finishReadOnly).
+	readOnly := opts.endsReadOnly() // "rro" too: every hierarchy is below the mount
 	base := mountOptions{flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, data: []string{"mode=755"}}
-	if opts.endsReadOnly() {
+	if readOnly {
 		base.flags |= unix.MS_RDONLY
 	}
 	if err := m.fsMount(tmpfs, base); err != nil {
@@ -563,7 +564,7 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string)
 		return err
 	}
 	flags := mountOptions{flags: opts.flags, attrSet: opts.attrSet, attrClr: opts.attrClr}
-	if opts.endsReadOnly() { // "rro" too: every hierarchy is below the mount
+	if readOnly {
 		flags.flags |= unix.MS_RDONLY
 		flags.attrSet, flags.attrClr = flags.attrSet|unix.MOUNT_ATTR_RDONLY, flags.attrClr&^unix.MOUNT_ATTR_RDONLY
 	}

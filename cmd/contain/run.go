@@ -87,7 +87,7 @@ func quickForm(c *cli.Context, opts isolate.RunOptions) error {
 	if err := quickRun(c, &opts); err != nil {
 		return err
 	}
-	return foreground(c, opts)
+	return startContainerRun(c, opts)
 }
 
 // bundleForm is run's OCI form: contain run [--bundle DIR] ID.
@@ -95,12 +95,12 @@ func bundleForm(c *cli.Context, opts isolate.RunOptions) error {
 	if err := bundleRun(c, &opts); err != nil {
 		return err
 	}
-	return foreground(c, opts)
+	return startContainerRun(c, opts)
 }
 
-// foreground runs the container: detached when asked (the OCI form), else in the foreground,
-// and returns its exit status as an exitCode.
-func foreground(c *cli.Context, opts isolate.RunOptions) error {
+// startContainerRun runs the container: detached when asked (the OCI form), else in the
+// foreground, returning its exit status as an exitCode.
+func startContainerRun(c *cli.Context, opts isolate.RunOptions) error {
 	var err error
 	if c.Bool("detach") {
 		return runDetached(c, opts)
