@@ -4,7 +4,7 @@
 GO      ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
 export PATH := $(dir $(GO)):$(PATH)
 BIN     := bin
-COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT  := $(shell git -c safe.directory='$(CURDIR)' rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.commit=$(COMMIT)
 # urfave/cli's man-page generator (blackfriday) costs ~1.7 ms of package init in every
 # process, including each container's init: contain does not generate docs, so leave it out.
@@ -19,7 +19,7 @@ SUMMARY := bash .ci/summary
 .PHONY: help build run test test-root test-engines lint bench conformance clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/contain, bin/workshop and the static bin/probe
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/contain ./cmd/contain
@@ -32,7 +32,8 @@ run: build ## (root) set up and start a shell in a container on the default root
 # The engines run after the Go tests, so that no leak check sees an engine's containers; one
 # summary line counts both.
 test: build ## (root for the full suite) every test: pure, root, end to end, then podman and containerd
-	{ $(GO) test $(TESTFLAGS) ./... 2>&1; bash tests/engines.sh $(BIN)/contain 2>&1; } | $(SUMMARY)
+	{ $(GO) test $(TESTFLAGS) ./... 2>&1; echo "summary-status go-test $$?"; \
+	  bash tests/engines.sh $(BIN)/contain 2>&1; echo "summary-status engines $$?"; } | $(SUMMARY) go-test engines
 
 test-root: ## (root) every test, failing instead of skipping what needs root or an engine
 	CONTAIN_TESTS=require ENGINES=require $(MAKE) --no-print-directory test
@@ -44,7 +45,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'run: gofmt -w .'; exit 1; }
 	$(GO) vet ./...
 
-bench: build ## (root) run and create+start+delete speed, memory, against runc and crun
+bench: build ## (root; ../shared/tools) run and create+start+delete speed, memory, against runc and crun
 	bash $(or $(PEER_BENCH),../shared/tools/peer-bench.sh) $(CURDIR)/$(BIN)/contain contain; \
 		status=$$?; bash tests/release-hierarchies.sh; exit $$status
 	bash tests/lifecycle-bench.sh $(CURDIR)/$(BIN)/contain

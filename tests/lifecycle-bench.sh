@@ -11,6 +11,7 @@ set -euo pipefail
 # shellcheck source=tests/bench-lib.sh
 . "$(dirname "$0")/bench-lib.sh"
 bench_start lifecycle-bench hyperfine hyperfine "$@"
+command -v python3 >/dev/null || { echo "lifecycle-bench: needs python3 (apt-get install python3)" >&2; exit 2; }
 
 args=()
 for rt in runc crun "$contain"; do
