@@ -7,7 +7,7 @@
 # Run as root. The Vagrantfile runs it inside the workshop VM as `provision.sh --vm /workshop`;
 # CI runs it on its own machine without --vm. It
 #   1. installs Debian packages that are missing: busybox-static (the default rootfs),
-#      build-essential, git, make, iproute2, util-linux, file;
+#      git, make, iproute2 (ip, for the network steps), util-linux (unshare, nsenter);
 #   2. installs Go 1.26 from go.dev into /usr/local/go, checked against a pinned sha256, ONLY
 #      when no Go >= 1.26 is installed (CI has one, so CI never downloads);
 #   3. builds bin/contain, bin/workshop and bin/probe (make build; in the VM as the user who
@@ -27,7 +27,7 @@ GO_VERSION=go1.26.4
 GO_SHA256_amd64=1153d3d50e0ac764b447adfe05c2bcf08e889d42a02e0fe0259bd47f6733ad7f
 GO_SHA256_arm64=ef758ae7c6cf9267c9c0ef080b8965f453d89ab2d25d9eb22de4405925238768
 GO_MIN_MINOR=26 # go.mod: go 1.26.0
-PACKAGES=(busybox-static build-essential git make iproute2 util-linux file)
+PACKAGES=(busybox-static git make iproute2 util-linux)
 
 vm=false
 check=false
@@ -84,7 +84,8 @@ preflight() {
 install_packages() {
   local need=() p
   for p in "$@"; do
-    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+    # Installed means "ii": dpkg -s also knows a package that was removed but not purged.
+    [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" = "ii " ] || need+=("$p")
   done
   if [ ${#need[@]} -eq 0 ]; then
     say "packages: already installed: $*"
