@@ -3,6 +3,7 @@ package rootfs
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,6 +178,132 @@ func TestBuildRemovesWhatItMadeOnError(t *testing.T) {
 	}
 	if _, err := os.Lstat(dir); err == nil {
 		t.Error("a failed Build left its directory behind")
+	}
+}
+
+// Two builds of one directory at once: the second is refused while the first holds the
+// tree, and the first's tree is left to it. They used to fill one tree together, and the one
+// that failed emptied it under the other, which then said it had built it.
+func TestBuildRefusesASecondBuildOfTheSameDir(t *testing.T) {
+	base := t.TempDir()
+	for _, existing := range []bool{false, true} {
+		dir := filepath.Join(base, fmt.Sprintf("rootfs-%v", existing))
+		if existing {
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, _, err := prepareDir(dir) // a build under way
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "first"), []byte("mine"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err = Build(dir, Options{From: "host", Probe: fakeProbe(t, base, "probe", false, "")})
+		if want := "rootfs build " + dir + ": another rootfs build of this directory is running"; err == nil || err.Error() != want {
+			t.Errorf("second Build error = %v, want %q", err, want)
+		}
+		if got := names(t, dir); len(got) != 1 || readFile(t, filepath.Join(dir, "first")) != "mine" {
+			t.Errorf("the second Build changed the first one's tree: %v", got)
+		}
+		first.Close()
+	}
+}
+
+// A build that fails into a directory it did not make gives that directory back as it was:
+// the archive's "./" entry (its owner, its mode) is applied only once the archive is known to
+// be whole, and a failure after that is undone too. A damaged gzip used to leave a root-only
+// directory owned by the image's uid 1000.
+func TestBuildFailureKeepsTheDirsOwnerAndMode(t *testing.T) {
+	testenv.RequireRoot(t) // the archive's owner is applied by root only
+	base := t.TempDir()
+	dir := filepath.Join(base, "rootfs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	archive := gzipped(t, tarball(t, tar.FormatUnknown, owned(dirEntry("./", 0o777), 1000, 1000), fileEntry("./f", "x", 0o644)))
+	archive[len(archive)-8] ^= 1 // gzip's trailer: the CRC-32
+	file := filepath.Join(base, "bad.tar.gz")
+	if err := os.WriteFile(file, archive, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Build(dir, Options{From: file, Probe: fakeProbe(t, base, "probe", false, "")})
+	if err == nil || !strings.Contains(err.Error(), "gzip -d: exit status") {
+		t.Fatalf("Build error = %v, want gzip's", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := statOf(fi); st.Uid != 0 || st.Gid != 0 || fi.Mode().Perm() != 0o700 {
+		t.Errorf("after the failed build: owner %d:%d, mode %v; want 0:0 and 0700", st.Uid, st.Gid, fi.Mode().Perm())
+	}
+	if got := names(t, dir); len(got) != 0 {
+		t.Errorf("the failed build left %v", got)
+	}
+}
+
+// The unpack of a damaged archive applies nothing of its "./" entry to the rootfs's own
+// directory: the directories take the archive's owners and modes once the decompressor has
+// said the stream was whole.
+func TestDamagedArchiveLeavesTheRootAsItWas(t *testing.T) {
+	testenv.RequireRoot(t)
+	s := newSandbox(t)
+	archive := gzipped(t, tarball(t, tar.FormatUnknown, owned(dirEntry("./", 0o777), 1000, 1000), fileEntry("./f", "x", 0o644)))
+	archive[len(archive)-8] ^= 1 // gzip's trailer: the CRC-32
+	if _, err := s.unpackInto(t, archive); err == nil || !strings.Contains(err.Error(), "gzip -d: exit status") {
+		t.Fatalf("unpack error = %v, want gzip's", err)
+	}
+	fi, err := os.Lstat(s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := statOf(fi); st.Uid != 0 || fi.Mode().Perm() != 0o755 {
+		t.Errorf("the root after a damaged archive: owner %d, mode %v; want 0 and 0755", st.Uid, fi.Mode().Perm())
+	}
+}
+
+// removeBuilt gives a directory it did not make back its owner as well as its mode: an
+// archive's "./" entry may have changed both.
+func TestRemoveBuiltGivesBackTheOwner(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tr, was, err := prepareDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := os.Chown(dir, 1000, 1000); err != nil { // as the image's "./" entry does
+		t.Fatal(err)
+	}
+	removeBuilt(tr, was)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := statOf(fi); st.Uid != 0 || st.Gid != 0 || fi.Mode().Perm() != 0o700 {
+		t.Errorf("after removeBuilt: owner %d:%d, mode %v; want 0:0 and 0700", st.Uid, st.Gid, fi.Mode().Perm())
+	}
+}
+
+// A failed build into a path whose parents it made removes those parents too, as it removes
+// the directory itself.
+func TestBuildRemovesTheParentsItMadeOnError(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "bad.tar")
+	if err := os.WriteFile(file, tarball(t, tar.FormatUnknown, fileEntry("../bad", "x", 0o644)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Build(filepath.Join(base, "a/b/rootfs"), Options{From: file, Probe: fakeProbe(t, base, "probe", false, "")})
+	if err == nil {
+		t.Fatal("Build of a bad archive succeeded")
+	}
+	if _, err := os.Lstat(filepath.Join(base, "a")); err == nil {
+		t.Errorf("the failed build left the parents it made: %v", names(t, filepath.Join(base, "a")))
 	}
 }
 

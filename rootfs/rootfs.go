@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,19 +135,34 @@ func IsStatic(file string) (bool, error) {
 const rootMode = 0o755
 
 // prepareDir makes dir, or checks that it is an empty directory, gives it rootMode, and
-// returns it as a tree. was is what removeBuilt must restore: nil when dir was made here.
+// returns it as a tree, locked for this build. was is what removeBuilt must restore.
 //
 // dir is opened once, never through a symlink, and the check, the mode and every write of the
 // build go through that fd. By path, a user who may rename in dir's parent (root building into
 // a directory of theirs) could swap dir for a symlink to /etc between the check and the
 // unpack, and have the image's files written over the host's, or a failed build empty it.
-func prepareDir(dir string) (t *tree, was *unix.Stat_t, err error) {
-	made := false
-	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, rootMode); err != nil {
-			return nil, nil, err
+//
+// Two builds of one dir at once would fill one tree, and the one that failed would empty it
+// under the other, which then reported a tree without its files as built. So dir is made
+// with mkdir(2), whose EEXIST tells a directory another build made (it is checked for
+// emptiness as any other), and locked (flock(2), until the tree is closed) before that check:
+// the second build is refused, and a directory one of them made is never another's to remove.
+func prepareDir(dir string) (t *tree, was *built, err error) {
+	b := &built{}
+	if b.parents, err = makeParents(filepath.Dir(filepath.Clean(dir))); err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.removeParents()
 		}
-		made = true
+	}()
+	switch err := unix.Mkdir(dir, rootMode); err {
+	case nil:
+		b.made = true
+	case unix.EEXIST:
+	default:
+		return nil, nil, &os.PathError{Op: "mkdir", Path: dir, Err: err}
 	}
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	switch {
@@ -160,34 +176,86 @@ func prepareDir(dir string) (t *tree, was *unix.Stat_t, err error) {
 		return nil, nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	t = &tree{dir: dir, fd: fd}
-	if !made {
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			t.Close()
-			return nil, nil, &os.PathError{Op: "stat", Path: dir, Err: err}
-		}
-		names, err := t.names(1)
-		if err != nil {
-			t.Close()
-			return nil, nil, err
-		}
-		if len(names) > 0 {
-			t.Close()
-			return nil, nil, errors.New("directory not empty")
-		}
-		was = &st
+	if err := t.lock(); err != nil {
+		t.Close()
+		return nil, nil, err
+	}
+	if err := unix.Fstat(fd, &b.st); err != nil {
+		t.Close()
+		return nil, nil, &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	names, err := t.names(1)
+	if err != nil {
+		t.Close()
+		return nil, nil, err
+	}
+	if len(names) > 0 {
+		t.Close()
+		return nil, nil, errors.New("directory not empty")
 	}
 	if err := unix.Fchmod(fd, rootMode); err != nil {
 		t.Close()
 		return nil, nil, &os.PathError{Op: "chmod", Path: dir, Err: err}
 	}
-	return t, was, nil
+	return t, b, nil
+}
+
+// built is what a build changed outside its tree, for removeBuilt to undo.
+type built struct {
+	made    bool        // the tree's directory was made by this build
+	st      unix.Stat_t // the directory as it was (its mode and owner, when not made here)
+	parents []string    // the directories above it that this build made, deepest last
+}
+
+// makeParents makes dir and the directories above it that are missing, as mkdir -p does, and
+// returns those it made, deepest last.
+func makeParents(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	var made []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		switch err := unix.Mkdir(missing[i], rootMode); err {
+		case nil:
+			made = append(made, missing[i])
+		case unix.EEXIST: // another build's, made meanwhile
+		default:
+			(&built{parents: made}).removeParents()
+			return nil, &os.PathError{Op: "mkdir", Path: missing[i], Err: err}
+		}
+	}
+	return made, nil
+}
+
+// removeParents removes the directories above the tree that the build made, deepest first,
+// where they are still empty.
+func (b *built) removeParents() {
+	for i := len(b.parents) - 1; i >= 0; i-- {
+		if unix.Rmdir(b.parents[i]) != nil {
+			return
+		}
+	}
+}
+
+// lock takes the tree's build lock, refusing a second build of the same directory.
+func (t *tree) lock() error {
+	if err := unix.Flock(t.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if err == unix.EWOULDBLOCK {
+			return errors.New("another rootfs build of this directory is running")
+		}
+		return &os.PathError{Op: "flock", Path: t.dir, Err: err}
+	}
+	return nil
 }
 
 // removeBuilt undoes a failed build in the tree t: it empties it, through its fd, then removes
-// the directory when it was made here (was is nil), or gives it back its mode. os.Root's
-// RemoveAll never follows the tree's symlinks, nor leaves the tree.
-func removeBuilt(t *tree, was *unix.Stat_t) {
+// the directory and its parents when they were made here, or gives it back its mode and owner.
+// os.Root's RemoveAll never follows the tree's symlinks, nor leaves the tree.
+func removeBuilt(t *tree, was *built) {
 	if dup, err := unix.Open(t.self(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 		makeWritableAt(dup)
 	}
@@ -198,11 +266,13 @@ func removeBuilt(t *tree, was *unix.Stat_t) {
 		}
 		root.Close()
 	}
-	if was == nil {
+	if was.made {
 		unix.Rmdir(t.dir) // empty now; were it another directory by now, it is not empty
+		was.removeParents()
 		return
 	}
-	unix.Fchmod(t.fd, was.Mode&0o7777)
+	unix.Fchown(t.fd, int(was.st.Uid), int(was.st.Gid))
+	unix.Fchmod(t.fd, was.st.Mode&0o7777) // after the chown, which clears set-id bits
 }
 
 // readNames lists up to n names in dir (all when n <= 0).

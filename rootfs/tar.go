@@ -59,27 +59,15 @@ func unpackFile(t *tree, file string, log logger, before func() error) error {
 	if err != nil {
 		return fmt.Errorf("decompress %s: %w", file, err)
 	}
-	err = unpackStream(t, r, log, before)
+	u, err := unpackStream(t, r, log)
 	// A decompressor that failed says why its stream broke off (a damaged archive); what the
-	// tar reader saw then is only the consequence.
+	// tar reader saw then is only the consequence. Its verdict comes before anything that
+	// is not an entry of the archive: the directories' owners and modes, and before.
 	if ferr := finish(); ferr != nil {
 		return fmt.Errorf("decompress %s: %w", file, ferr)
 	}
 	if err != nil {
 		return fmt.Errorf("unpack %s: %w", file, err)
-	}
-	return nil
-}
-
-// unpackStream unpacks the archive r into t, running before as unpackFile says, and reads r
-// to its end.
-func unpackStream(t *tree, r *bufio.Reader, log logger, before func() error) error {
-	if _, err := r.Peek(1); err == io.EOF {
-		return errNotTar
-	}
-	u := &unpacker{t: t, log: log, root: os.Geteuid() == 0}
-	if err := u.entries(tar.NewReader(r)); err != nil {
-		return err
 	}
 	if before != nil {
 		if err := before(); err != nil {
@@ -87,13 +75,30 @@ func unpackStream(t *tree, r *bufio.Reader, log logger, before func() error) err
 		}
 	}
 	if err := u.finishDirs(); err != nil {
-		return err
+		return fmt.Errorf("unpack %s: %w", file, err)
+	}
+	return nil
+}
+
+// unpackStream writes the entries of the archive r into t and reads r to its end. The
+// directories keep the modes and owners the unpack needs until the caller's finishDirs,
+// which it calls once the archive is known to be whole: a damaged one changes nothing of a
+// directory that was there before (the rootfs's own, given by the user).
+func unpackStream(t *tree, r *bufio.Reader, log logger) (*unpacker, error) {
+	if _, err := r.Peek(1); err == io.EOF {
+		return nil, errNotTar
+	}
+	u := &unpacker{t: t, log: log, root: os.Geteuid() == 0}
+	if err := u.entries(tar.NewReader(r)); err != nil {
+		return nil, err
 	}
 	// The tar reader stops at the archive's end blocks, before a compressed stream's
 	// trailer, where the compressors keep the checksum of what they held: read on to it, so
 	// that the decompressor sees a damaged archive and fails, as it does under tar(1).
-	_, err := io.Copy(io.Discard, r)
-	return err
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // blockSize is tar(5)'s block: a header is one.
