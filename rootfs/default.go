@@ -21,11 +21,15 @@ const (
 	markerContent = "contain-rootfs 2\n" // 2: /etc/hosts
 )
 
-// DefaultDir is where the default rootfs lives: $CONTAIN_ROOTFS if set, else
-// /var/lib/contain/rootfs.
+// DefaultDir is where the default rootfs lives: $CONTAIN_ROOTFS if set, made absolute and
+// clean, else /var/lib/contain/rootfs. Clean matters: the first build goes into a temporary
+// tree beside it, in filepath.Dir of it, which for "/x/rootfs/" is the rootfs itself.
 func DefaultDir() string {
 	if dir := os.Getenv("CONTAIN_ROOTFS"); dir != "" {
-		return dir
+		if abs, err := filepath.Abs(dir); err == nil {
+			return abs
+		}
+		return filepath.Clean(dir)
 	}
 	return filepath.Join(defaultParent, "rootfs")
 }

@@ -26,9 +26,40 @@ func TestDefaultDir(t *testing.T) {
 	if got := DefaultDir(); got != "/var/lib/contain/rootfs" {
 		t.Errorf("DefaultDir() = %q without CONTAIN_ROOTFS", got)
 	}
-	t.Setenv("CONTAIN_ROOTFS", "/somewhere/else")
-	if got := DefaultDir(); got != "/somewhere/else" {
-		t.Errorf("DefaultDir() = %q with CONTAIN_ROOTFS=/somewhere/else", got)
+	for _, tc := range []struct{ env, want string }{
+		{"/somewhere/else", "/somewhere/else"},
+		{"/somewhere/else/", "/somewhere/else"}, // a build beside it, not inside it
+		{"/somewhere//else/.", "/somewhere/else"},
+	} {
+		t.Setenv("CONTAIN_ROOTFS", tc.env)
+		if got := DefaultDir(); got != tc.want {
+			t.Errorf("DefaultDir() = %q with CONTAIN_ROOTFS=%s, want %q", got, tc.env, tc.want)
+		}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONTAIN_ROOTFS", "rel/rootfs")
+	if got, want := DefaultDir(), filepath.Join(wd, "rel/rootfs"); got != want {
+		t.Errorf("DefaultDir() = %q with CONTAIN_ROOTFS=rel/rootfs, want %q", got, want)
+	}
+}
+
+// A CONTAIN_ROOTFS with a trailing slash builds: the temporary tree used to go inside the
+// target, which the final rename then could not replace.
+func TestEnsureDefaultWithATrailingSlash(t *testing.T) {
+	dir := defaultIn(t)
+	t.Setenv("CONTAIN_ROOTFS", dir+"/")
+	got, err := EnsureDefault(fakeProbe(t, t.TempDir(), "probe", false, ""), &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("EnsureDefault with %s/: %v", dir, err)
+	}
+	if got != dir {
+		t.Errorf("EnsureDefault = %q, want %q", got, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, MarkerName)); err != nil {
+		t.Errorf("no complete tree: %v", err)
 	}
 }
 

@@ -91,12 +91,16 @@ func resolveSource(from string) (source, error) {
 	case fromHost:
 		return source{kind: fromHost}, nil
 	}
+	if from == "-" { // as tar -f -: `docker export C | contain rootfs build DIR --from -`
+		from = "/dev/stdin"
+	}
 	fi, err := os.Stat(from)
 	if err != nil {
 		return source{}, fmt.Errorf("source: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return source{}, fmt.Errorf("source %s: not a tar archive, \"busybox\" or \"host\"", from)
+	// A pipe is an archive too (/dev/stdin, <(...)): the unpack reads it once, from its start.
+	if !fi.Mode().IsRegular() && fi.Mode()&fs.ModeNamedPipe == 0 {
+		return source{}, fmt.Errorf("source %s: not a file or a pipe (a tar archive), nor \"busybox\" or \"host\"", from)
 	}
 	return source{kind: fromTar, path: from}, nil
 }

@@ -101,6 +101,11 @@ func unpackStream(t *tree, r *bufio.Reader, log logger) (*unpacker, error) {
 	return u, nil
 }
 
+// gnuDumpDir is the type of a directory in GNU tar's incremental archives (tar -g): its data
+// is the list of the names it held, which unpacking does not need; GNU tar makes it a
+// directory with its mode, owner and times, as a plain one.
+const gnuDumpDir = 'D'
+
 // blockSize is tar(5)'s block: a header is one.
 const blockSize = 512
 
@@ -302,7 +307,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	defer unix.Close(dirfd)
 	switch hdr.Typeflag {
-	case tar.TypeDir:
+	case tar.TypeDir, gnuDumpDir:
 		return u.dir(dirfd, base, hdr)
 	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse:
 		return u.file(dirfd, base, hdr, r)

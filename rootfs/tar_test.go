@@ -737,3 +737,26 @@ func TestUnpackWithoutRootDropsSetIDAndSecurityXattrs(t *testing.T) {
 		}
 	}
 }
+
+// A directory of GNU tar's incremental format ('D') is a directory with its own mode and
+// owner, as GNU tar unpacks it; it used to be skipped, and made implicitly as 0755.
+func TestUnpackGNUDumpDir(t *testing.T) {
+	s := newSandbox(t)
+	dumpdir := dirEntry("d/", 0o750)
+	dumpdir.hdr.Typeflag = gnuDumpDir
+	dumpdir.body = "Yf\x00\x00"
+	dumpdir.hdr.Size = int64(len(dumpdir.body))
+	log, err := s.unpackInto(t, tarball(t, tar.FormatGNU, dumpdir, fileEntry("d/f", "x", 0o644)))
+	if err != nil {
+		t.Fatalf("unpack: %v (log %q)", err, log)
+	}
+	if strings.Contains(log, "skipping") {
+		t.Errorf("log = %q, want nothing skipped", log)
+	}
+	if got := modeOf(t, filepath.Join(s.root, "d")); got != os.ModeDir|0o750 {
+		t.Errorf("d is %v, want a directory 0750", got)
+	}
+	if got := readFile(t, filepath.Join(s.root, "d/f")); got != "x" {
+		t.Errorf("d/f = %q", got)
+	}
+}

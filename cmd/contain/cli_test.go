@@ -168,6 +168,27 @@ func TestRootfsBuild(t *testing.T) {
 	if out := mustRun(t, "run", "--rootfs", fromTar, "--", "sh", "-c", "echo from a tarball"); out != "from a tarball\n" {
 		t.Errorf("tarball rootfs: %q", out)
 	}
+	// The same archive through a pipe, as `docker export C | contain rootfs build DIR --from -`.
+	fromPipe := filepath.Join(dir, "pipe")
+	build := containCmd("rootfs", "build", fromPipe, "--from", "-")
+	cat := exec.Command("cat", archive)
+	pipe, err := cat.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build.Stdin = pipe // an *os.File: the child's stdin is the pipe itself
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := build.CombinedOutput()
+	pipe.Close() // cat ends (EPIPE) even when the build did not read it all
+	cat.Wait()
+	if err != nil {
+		t.Fatalf("rootfs build --from - from a pipe: %v\n%s", err, out)
+	}
+	if out := mustRun(t, "run", "--rootfs", fromPipe, "--", "sh", "-c", "echo from a pipe"); out != "from a pipe\n" {
+		t.Errorf("piped tarball rootfs: %q", out)
+	}
 	for _, p := range []string{"bin/probe", "etc/passwd", "etc/group", "etc/hostname", "etc/resolv.conf"} {
 		if _, err := os.Stat(filepath.Join(host, p)); err != nil {
 			t.Errorf("host rootfs lacks %s: %v", p, err)

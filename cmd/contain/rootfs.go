@@ -23,11 +23,12 @@ var rootfsCommand = &cli.Command{
 			"FILE.tar[.gz...]: a tarball such as `docker export` output, unpacked without escapes;\n" +
 			"  plain, or gzip, bzip2, xz or zstd, told by its content and decompressed by the\n" +
 			"  host's program of that name, as tar does (Debian: gzip, bzip2, xz-utils, zstd);\n" +
-			"  modes, owners, times, file capabilities and user.* xattrs kept.\n" +
+			"  modes, owners, times, file capabilities and user.* xattrs kept. A pipe works too:\n" +
+			"  --from - reads the archive from standard input (docker export C | contain ...).\n" +
 			"An existing DIR must be empty; it gets mode 0755, as / has.\n" +
 			"Every rootfs gets /bin/probe and a minimal /etc.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "from", Value: "busybox", Usage: "busybox, host, or a tarball `FILE`"},
+			&cli.StringFlag{Name: "from", Value: "busybox", Usage: "busybox, host, or a tarball `FILE` (- for standard input)"},
 		},
 		Action: func(c *cli.Context) error {
 			dir, from, err := buildArgs(c)
