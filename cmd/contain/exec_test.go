@@ -55,7 +55,7 @@ func TestExecJoinsTheContainer(t *testing.T) {
 	runningContainer(t, "ex", nil, "/bin/probe", "sleep", "60")
 	init := state(t, "ex").Pid
 	r := decodeReport(t, mustRun(t, "exec", "ex", "/bin/probe", "report"))
-	for _, ns := range []string{"pid", "mnt", "uts", "ipc", "net"} {
+	for _, ns := range []string{"pid", "mnt", "uts", "ipc", "net", "cgroup"} {
 		if want := nsInode(t, init, ns); r.Namespaces[ns] != want {
 			t.Errorf("%s namespace %d, want the container's %d", ns, r.Namespaces[ns], want)
 		}

@@ -39,7 +39,17 @@ func TestSandboxIsShared(t *testing.T) {
 
 func TestRunIsolation(t *testing.T) {
 	needContainer(t)
+	// A SysV object of the host's that the container must not see: without one, an IPC
+	// namespace shared with the host would look empty too.
+	shm, err := unix.SysvShmGet(unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|0o600)
+	if err != nil {
+		t.Fatalf("shmget: %v", err)
+	}
+	t.Cleanup(func() { unix.SysvShmCtl(shm, unix.IPC_RMID, nil) })
 	host := hostReport(t)
+	if host.IPC.Shm == 0 {
+		t.Fatalf("the host's report shows no shared memory segment, after shmget made %d", shm)
+	}
 	hostName, _ := os.Hostname()
 	r := report(t, "--hostname", "box1")
 
@@ -212,7 +222,10 @@ func TestExitStatus(t *testing.T) {
 			t.Errorf("probe exit %d: contain exited %d (stderr %q)", code, r.code, r.stderr)
 		}
 	}
-	// A signal that kills the program: 128+N, the shell's convention.
+	// A program's own status of 128+N, the shell's report of a child a signal killed, passes
+	// through as it is. (A container whose program a signal killed exits 128+N too: the
+	// program is the namespace's init, which no signal from inside ends, so that is
+	// TestKilledContainerExitsWith128PlusSignal's, with a kill from outside.)
 	r := contain(t, "", "run", "--rootfs", testRootfs, "--", "sh", "-c", `sh -c 'kill -KILL $$'; exit $?`)
 	if r.code != 137 {
 		t.Errorf("killed child: exit %d, want 137", r.code)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // snapshot is what a root test could leave behind: mounts, state directories, cgroups,
@@ -100,9 +102,11 @@ func mounts() []string {
 // cgroup, "contain" (cgroups.DefaultParent), is kept by design and left out; what is in it
 // is listed.
 func cgroupDirs(root string) []string {
+	var fsys unix.Statfs_t
+	unified := unix.Statfs(root, &fsys) == nil && fsys.Type == unix.CGROUP2_SUPER_MAGIC
 	var out []string
 	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() && !isDefaultParent(root, path) {
+		if err == nil && d.IsDir() && !isDefaultParent(root, path, unified) {
 			out = append(out, path)
 		}
 		return nil
@@ -111,14 +115,15 @@ func cgroupDirs(root string) []string {
 }
 
 // isDefaultParent reports whether path is the runtime's parent cgroup: "contain" at the top
-// of the cgroup2 mount (root/contain) or of a v1 hierarchy (root/HIERARCHY/contain). A
-// container that happens to be called "contain" is still listed.
-func isDefaultParent(root, path string) bool {
-	if filepath.Base(path) != "contain" {
-		return false
+// of the cgroup2 mount that root is on a unified host (root/contain), or at the top of a
+// hierarchy mounted in root's tmpfs on a v1 or hybrid one (root/HIERARCHY/contain). Any other
+// "contain" is listed: a container of that name (root/contain/contain on a unified host), or
+// a cgroup of that name further down.
+func isDefaultParent(root, path string, unified bool) bool {
+	if unified {
+		return path == filepath.Join(root, "contain")
 	}
-	parent := filepath.Dir(path)
-	return parent == root || filepath.Dir(parent) == root
+	return filepath.Base(path) == "contain" && filepath.Dir(filepath.Dir(path)) == filepath.Clean(root)
 }
 
 // keepDefaultParentsAsFound runs run, then removes the runtime's parent cgroups that run
