@@ -176,6 +176,59 @@ func TestRunProcessFlags(t *testing.T) {
 
 func TestMaskedAndReadonlyPaths(t *testing.T) {
 	needContainer(t)
+	// Every path of the default lists that this kernel has, from the container's mount table
+	// (reading or writing each one would touch the host's /proc/sysrq-trigger and the like):
+	// a masked file is a bind of the null device, a masked directory a read-only tmpfs, and a
+	// read-only path a read-only mount.
+	r := report(t)
+	mountAt := func(path string) *probe.Mount {
+		var last *probe.Mount // the one on top
+		for i := range r.Mounts {
+			if r.Mounts[i].MountPoint == path {
+				last = &r.Mounts[i]
+			}
+		}
+		return last
+	}
+	readOnly := func(m *probe.Mount) bool { return slices.Contains(strings.Split(m.Options, ","), "ro") }
+	spec := isolate.DefaultSpec()
+	// The lists are Docker's defaults (moby's oci/defaults.go), which docker run users expect:
+	// none of those may go missing from them.
+	for _, want := range []string{"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+		"/sys/firmware", "/proc/scsi", "/sys/devices/virtual/powercap"} {
+		if !slices.Contains(spec.Linux.MaskedPaths, want) {
+			t.Errorf("the default masked paths lack %s", want)
+		}
+	}
+	for _, want := range []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"} {
+		if !slices.Contains(spec.Linux.ReadonlyPaths, want) {
+			t.Errorf("the default read-only paths lack %s", want)
+		}
+	}
+	for _, path := range spec.Linux.MaskedPaths {
+		fi, err := os.Stat(path)
+		if err != nil {
+			continue
+		}
+		m := mountAt(path)
+		switch {
+		case m == nil:
+			t.Errorf("masked path %s: no mount there", path)
+		case fi.IsDir() && (m.FSType != "tmpfs" || !readOnly(m)):
+			t.Errorf("masked directory %s: %s %s, want a read-only tmpfs", path, m.FSType, m.Options)
+		case !fi.IsDir() && !strings.HasSuffix(m.Root, "/null"):
+			t.Errorf("masked file %s: %s of %s, want a bind of the null device", path, m.FSType, m.Root)
+		}
+	}
+	for _, path := range spec.Linux.ReadonlyPaths {
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		if m := mountAt(path); m == nil || !readOnly(m) {
+			t.Errorf("read-only path %s: mount %+v, want one with ro", path, m)
+		}
+	}
 	for _, path := range []string{"/proc/keys", "/proc/interrupts"} {
 		var masked probe.CatResult
 		probeAction(t, &masked, "cat", path)
