@@ -57,7 +57,7 @@ func takeSnapshot(stateRoots []string) snapshot {
 	}
 	s.cgroups = cgroupDirs("/sys/fs/cgroup")
 	s.links = links()
-	s.processes = descendants(os.Getpid())
+	s.processes = descendants(leakRoot())
 	return s
 }
 
@@ -160,12 +160,11 @@ func links() []string {
 	return out
 }
 
-// descendants lists the processes whose parent chain leads to pid. A process a test's child
-// left behind when it exited (a container's init once `contain create` is gone) goes to pid 1
-// and out of this list; what catches it is the cgroup it keeps from being removed. Making the
-// test process a child subreaper would keep such processes in sight, but it would then have to
-// reap them, and a pid namespace's init cannot finish dying while a process of its namespace
-// waits, unreaped, for a parent that never waits (zap_pid_ns_processes).
+// descendants lists the processes whose parent chain leads to pid. The leak check asks for
+// those of the sandbox's outer process (see RunSandboxed), a child subreaper: a process a
+// test's child left behind when it exited (a container's init once `contain create` is gone,
+// or anything the runtime started and did not end) goes to it, not to pid 1, and stays in the
+// list. Outside the sandbox (not root) it asks for the test process's own.
 func descendants(pid int) []string {
 	entries, _ := os.ReadDir("/proc")
 	parent := map[int]int{}
@@ -233,4 +232,13 @@ func Children(pid int) []int {
 		}
 	}
 	return out
+}
+
+// leakRoot is the process whose descendants the leak check lists: the sandbox's subreaper,
+// this test binary's parent, when the tests run in the sandbox.
+func leakRoot() int {
+	if InSandbox() {
+		return os.Getppid()
+	}
+	return os.Getpid()
 }

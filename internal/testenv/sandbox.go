@@ -35,18 +35,43 @@ func RunSandboxed(run func() int) {
 		}
 		os.Exit(keepDefaultParentsAsFound(run))
 	}
+	// This process is a child subreaper: what a test's child leaves running when it exits (a
+	// process the runtime started and never ended) comes here rather than to pid 1, where the
+	// leak check, which lists this process's descendants (see descendants), sees it. So it
+	// reaps every child, for a pid namespace's init cannot finish dying while a process of
+	// its namespace waits, unreaped, for its parent (zap_pid_ns_processes).
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: prctl PR_SET_CHILD_SUBREAPER:", err)
+		os.Exit(2)
+	}
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 	cmd.Env = append(os.Environ(), sandboxEnv+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Pdeathsig: unix.SIGKILL}
-	if err := cmd.Run(); err != nil {
-		if exit, ok := err.(*exec.ExitError); ok {
-			os.Exit(exit.ExitCode())
-		}
+	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv: run the tests in a mount namespace sandbox:", err)
 		os.Exit(2)
 	}
-	os.Exit(0)
+	os.Exit(reapUntilExit(cmd.Process.Pid))
+}
+
+// reapUntilExit reaps this process's children, orphans handed to it included, until pid
+// exits, and returns pid's exit status as a shell reports it.
+func reapUntilExit(pid int) int {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "testenv: wait for the sandboxed tests:", err)
+			return 2
+		case got == pid && ws.Exited():
+			return ws.ExitStatus()
+		case got == pid && ws.Signaled():
+			return 128 + int(ws.Signal())
+		}
+	}
 }
 
 // InSandbox reports whether the tests run in the shared-propagation sandbox.
