@@ -21,10 +21,12 @@ SUMMARY := bash .ci/summary
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# -buildvcs=false: Go's own stamping runs git, which refuses root (sudo make) in a clone a
+# user owns ("dubious ownership") and fails the build; the commit comes from COMMIT instead.
 build: ## build bin/contain, bin/workshop and the static bin/probe
-	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/contain ./cmd/contain
-	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '-s -w' -o $(BIN)/workshop ./cmd/workshop
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/probe ./cmd/probe
+	CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/contain ./cmd/contain
+	CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -tags $(TAGS) -ldflags '-s -w' -o $(BIN)/workshop ./cmd/workshop
+	CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -ldflags '-s -w' -o $(BIN)/probe ./cmd/probe
 
 run: build ## (root) set up and start a shell in a container on the default rootfs
 	$(BIN)/contain run -t -- sh

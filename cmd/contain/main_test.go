@@ -53,7 +53,7 @@ func setup(dir string) error {
 	containBin, probeBin = filepath.Join(binDir, "contain"), filepath.Join(binDir, "probe")
 	stateRoot = filepath.Join(dir, "state")
 	build := func(out, pkg string) error {
-		cmd := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", out, pkg) // as the Makefile
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-tags", "urfave_cli_no_docs", "-o", out, pkg) // as the Makefile
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/containkit/contain/internal/testenv"
+	"github.com/containkit/contain/workshop"
 )
 
 func TestFlagsFirst(t *testing.T) {
@@ -27,5 +32,28 @@ func TestInsideRepo(t *testing.T) {
 		if rel != want || (err == nil) != (want != "") {
 			t.Errorf("insideRepo(/repo, %s) = %q, %v; want %q", dir, rel, err, want)
 		}
+	}
+}
+
+// A step builds where git refuses to say anything of the repository: as root (sudo workshop
+// run) in a clone a user owns, git stops at "dubious ownership", and Go's version stamping,
+// which runs it, failed every build.
+func TestBuildStepWhenGitRefuses(t *testing.T) {
+	root, err := workshop.RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".git")); err != nil {
+		testenv.Skip(t, "not a git checkout: Go would not run git here")
+	}
+	fake := t.TempDir()
+	git := "#!/bin/sh\necho 'fatal: detected dubious ownership in repository' >&2\nexit 128\n"
+	if err := os.WriteFile(filepath.Join(fake, "git"), []byte(git), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", fake+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("GOFLAGS", "-buildvcs=auto") // Go's default, whatever this machine's go env says
+	if err := buildStep(root, filepath.Join(root, "steps/00-process"), filepath.Join(t.TempDir(), "step")); err != nil {
+		t.Fatalf("buildStep with a git that refuses: %v", err)
 	}
 }

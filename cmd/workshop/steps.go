@@ -89,7 +89,9 @@ func buildStep(root, dir, out string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(goTool(), "build", "-o", out, "./"+rel)
+	// -buildvcs=false: Go's stamping runs git, which refuses root in a clone a user owns
+	// ("dubious ownership": `sudo workshop run` on a machine set up without Vagrant).
+	cmd := exec.Command(goTool(), "build", "-buildvcs=false", "-o", out, "./"+rel)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -55,7 +55,7 @@ func stepBinaries(step int, dir string) (program, probePath string, err error) {
 		return "", "", fmt.Errorf("no step %d in the catalog", step)
 	}
 	program = filepath.Join(dir, "step")
-	if out, err := exec.Command("go", "build", "-o", program, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-buildvcs=false", "-o", program, ".").CombinedOutput(); err != nil {
 		return "", "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	probePath = filepath.Join(dir, "probe")
@@ -63,7 +63,7 @@ func stepBinaries(step int, dir string) (program, probePath string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	build := exec.Command("go", "build", "-o", probePath, "./cmd/probe")
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", probePath, "./cmd/probe") // see buildStep in cmd/workshop
 	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", "", fmt.Errorf("go build probe: %v\n%s", err, out)
