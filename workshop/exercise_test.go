@@ -4,9 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/containkit/contain/internal/testenv"
 	"github.com/containkit/contain/workshop"
@@ -151,4 +154,74 @@ func mustRel(t *testing.T, root, dir string) string {
 		t.Fatal(err)
 	}
 	return rel
+}
+
+// The most likely wrong solution of step 01, sethostname(2) without CLONE_NEWUTS, renames the
+// namespace it runs in. Its check must fail on it, and must run it where that is a throwaway
+// namespace: it renamed the learner's machine, then blamed "an earlier run". The test runs the
+// check on a thread with a uts namespace of its own (a safety net: the checks and the programs
+// they start run there), whose name must not change.
+func TestStep01CheckOfAWrongSolutionRenamesNothing(t *testing.T) {
+	testenv.RequireRoot(t)
+	root, err := workshop.RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(root, "steps/01-uts/main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flag = "var cloneflags uintptr = unix.CLONE_NEWUTS"
+	if !strings.Contains(string(src), flag) {
+		t.Fatalf("steps/01-uts/main.go no longer has %q: update this test", flag)
+	}
+	wrong := strings.Replace(string(src), flag, "var cloneflags uintptr = 0", 1)
+	work, err := os.MkdirTemp(filepath.Join(root, "work"), ".wrong-test-")
+	if os.IsNotExist(err) {
+		os.MkdirAll(filepath.Join(root, "work"), 0o755)
+		work, err = os.MkdirTemp(filepath.Join(root, "work"), ".wrong-test-")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+	if err := os.WriteFile(filepath.Join(work, "main.go"), []byte(wrong), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	probePath, program := filepath.Join(tmp, "probe"), filepath.Join(tmp, "wrong")
+	build(t, root, probePath, "./cmd/probe")
+	build(t, root, program, "./"+mustRel(t, root, work))
+
+	runtime.LockOSThread() // never unlocked: the thread ends with the test's goroutine
+	if err := unix.Unshare(unix.CLONE_NEWUTS); err != nil {
+		t.Fatalf("unshare CLONE_NEWUTS: %v", err)
+	}
+	const name = "wrong-test-host"
+	if err := unix.Sethostname([]byte(name)); err != nil {
+		t.Fatal(err)
+	}
+	env, err := checks.NewEnv(program, probePath, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := map[string]string{}
+	for _, r := range checks.RunSuite(1, env) {
+		if r.Err != nil {
+			failed[r.Check.Name] = r.Err.Error()
+		}
+	}
+	if msg, ok := failed["the hostname outside the container is unchanged"]; !ok || !strings.Contains(msg, `to "container"`) {
+		t.Errorf("the check of the name outside: %q, want a failure that names the renaming", msg)
+	}
+	if _, ok := failed["the uts namespace is new, and only that one"]; !ok {
+		t.Error("the namespace check passed without CLONE_NEWUTS")
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	if got := unix.ByteSliceToString(uts.Nodename[:]); got != name {
+		t.Errorf("the hostname where the check ran changed from %q to %q", name, got)
+	}
 }

@@ -3,26 +3,46 @@ package checks
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/containkit/contain/internal/probe"
 )
 
 func init() {
 	register(1,
-		hostnameCheck(1, "the container has its own hostname",
-			"the child must call sethostname(2) with \"container\", in a new uts namespace"),
 		Check{
-			Name: "the host's hostname is unchanged",
-			Hint: "without CLONE_NEWUTS, sethostname changes the host's name: put it back with `hostname NAME`",
+			Name: "the container has its own hostname",
+			Hint: "the child must call sethostname(2) with \"container\", in a new uts namespace",
 			Run: func(e *Env) error {
-				before, _ := os.Hostname()
-				if _, err := e.Run("", e.Probe, "exit", "0"); err != nil {
+				r, _, err := reportInUTSSandbox(e)
+				if err != nil {
 					return err
 				}
-				after, _ := os.Hostname()
-				if after != before {
-					return fmt.Errorf("the host's hostname changed from %q to %q", before, after)
+				if r.Hostname != "container" {
+					return fmt.Errorf("hostname inside is %q, want \"container\"", r.Hostname)
 				}
-				if after == "container" {
-					return fmt.Errorf("the host is called \"container\": an earlier run changed it (fix: hostname %s)", "YOUR-HOST")
+				return nil
+			},
+		},
+		Check{
+			Name: "the hostname outside the container is unchanged",
+			Hint: "without CLONE_NEWUTS, sethostname renames the namespace the program runs in: on your machine, the host",
+			Run: func(e *Env) error {
+				host, err := os.Hostname()
+				if err != nil {
+					return err
+				}
+				if host == "container" {
+					return fmt.Errorf("the host is called \"container\": a run of the step outside `workshop check` renamed it (fix: hostname YOUR-HOST)")
+				}
+				_, sb, err := reportInUTSSandbox(e)
+				if err != nil {
+					return err
+				}
+				if sb.hostname != host {
+					return fmt.Errorf("the step renamed the namespace it ran in from %q to %q (the check ran it in a throwaway uts namespace; run alone, it renames the host)", host, sb.hostname)
 				}
 				return nil
 			},
@@ -35,12 +55,76 @@ func init() {
 				if err != nil {
 					return err
 				}
-				r, err := e.Report(1)
+				r, sb, err := reportInUTSSandbox(e)
 				if err != nil {
 					return err
 				}
+				host.Namespaces["uts"] = sb.utsns // the step ran in the sandbox's uts namespace
 				return namespaces(host, r, "uts")
 			},
 		},
 	)
+}
+
+// utsSandbox runs its arguments, then records the uts namespace they ran in and its hostname
+// into the file named by its first argument. `unshare --uts` gives it a throwaway namespace, a
+// copy of the host's with the host's name: a step without CLONE_NEWUTS renames that one, and
+// never the machine the learner works on.
+const utsSandbox = `out=$1; shift
+"$@"
+status=$?
+{ echo "utsns $(stat -L -c %i /proc/self/ns/uts)"; cat /proc/sys/kernel/hostname; } >"$out" || exit 125
+exit $status`
+
+// utsRecord is what the uts sandbox recorded.
+type utsRecord struct {
+	utsns    uint64
+	hostname string // after the step ran
+}
+
+// reportInUTSSandbox runs `probe report` through the step inside a uts sandbox. Every run of
+// step 01 goes there: a step without CLONE_NEWUTS would otherwise rename the host.
+func reportInUTSSandbox(e *Env) (*probe.Report, *utsRecord, error) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		return nil, nil, fmt.Errorf("this check needs unshare(1) from util-linux: %w", err)
+	}
+	f, err := os.CreateTemp(e.Dir, "sandbox-uts-")
+	if err != nil {
+		return nil, nil, err
+	}
+	record := f.Name()
+	f.Close()
+	defer os.Remove(record)
+	out, err := e.RunCmd("", e.inSandbox([]string{"--uts"}, utsSandbox, record), e.ProbeIn(1), "report")
+	if err != nil {
+		return nil, nil, err
+	}
+	if out.Code == 125 {
+		return nil, nil, fmt.Errorf("could not set up the uts sandbox (unshare --uts): %s", firstLine(out.Stderr))
+	}
+	sb, err := readUTSRecord(record)
+	if err != nil {
+		return nil, nil, err
+	}
+	if out.Code != 0 {
+		return nil, nil, fmt.Errorf("probe report exited %d: %s", out.Code, firstLine(out.Stderr))
+	}
+	r, err := decodeReport(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, sb, nil
+}
+
+func readUTSRecord(path string) (*utsRecord, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	first, name, _ := strings.Cut(string(data), "\n")
+	ino, err := strconv.ParseUint(strings.TrimPrefix(first, "utsns "), 10, 64)
+	if !strings.HasPrefix(first, "utsns ") || err != nil || name == "" {
+		return nil, fmt.Errorf("the uts sandbox's record is incomplete (%q): did the step kill its shell?", data)
+	}
+	return &utsRecord{utsns: ino, hostname: strings.TrimSuffix(name, "\n")}, nil
 }

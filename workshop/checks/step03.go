@@ -117,16 +117,7 @@ func reportInSharedSandbox(e *Env) (*probe.Report, *sandbox, error) {
 	record := f.Name()
 	f.Close()
 	defer os.Remove(record)
-	mk := func(ctx context.Context, args ...string) *exec.Cmd {
-		step := e.Command(ctx, args...)
-		argv := append([]string{"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", sharedSandbox, "sh", record, step.Path}, step.Args[1:]...)
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		// Its own process group, so that a timeout kills the step under sh too.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = step.WaitDelay
-		return cmd
-	}
+	mk := e.inSandbox([]string{"--mount", "--propagation", "private"}, sharedSandbox, record)
 	out, err := e.RunCmd("", mk, e.ProbeIn(3), "report")
 	if err != nil {
 		return nil, nil, err
@@ -146,6 +137,22 @@ func reportInSharedSandbox(e *Env) (*probe.Report, *sandbox, error) {
 		return nil, nil, err
 	}
 	return r, sb, nil
+}
+
+// inSandbox makes the step's command run under unshare(1) with unshareArgs, by /bin/sh -c
+// script with the record file as its first argument and the step's command line after it:
+// the way the checks of steps that could change the host run it in a throwaway namespace.
+func (e *Env) inSandbox(unshareArgs []string, script, record string) func(context.Context, ...string) *exec.Cmd {
+	return func(ctx context.Context, args ...string) *exec.Cmd {
+		step := e.Command(ctx, args...)
+		argv := append(append(append([]string{"unshare"}, unshareArgs...), "--", "/bin/sh", "-c", script, "sh", record, step.Path), step.Args[1:]...)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		// Its own process group, so that a timeout kills the step under sh too.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = step.WaitDelay
+		return cmd
+	}
 }
 
 func readSandbox(path string) (*sandbox, error) {
