@@ -31,6 +31,12 @@ func (o Overlay) Merged() string { return filepath.Join(o.Dir, "merged") }
 // same filesystem as the upperdir: overlayfs prepares files there before moving them up.
 // Taught in steps/06-overlay.
 func (o Overlay) Mount() error {
+	// The image first: overlayfs says only ENOENT, on the mount point, for a missing lowerdir.
+	if fi, err := os.Stat(o.Lower); err != nil {
+		return &pathError{"stat", o.Lower, fmt.Errorf("the overlay's image (lowerdir): %w", err)}
+	} else if !fi.IsDir() {
+		return &pathError{"overlay", o.Lower, errors.New("the image (lowerdir) is not a directory")}
+	}
 	for _, d := range []string{o.Upper(), o.work(), o.Merged()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("overlay: %w", err)
@@ -39,14 +45,17 @@ func (o Overlay) Mount() error {
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", o.Lower, o.Upper(), o.work())
 	if err := unix.Mount("overlay", o.Merged(), "overlay", 0, data); err != nil {
 		os.RemoveAll(o.Dir) // nothing is mounted: a failed Mount leaves nothing behind
-		return &pathError{"mount", o.Merged(), fmt.Errorf("overlay: %w%s", err, overlayHint(err))}
+		return &pathError{"mount", o.Merged(), fmt.Errorf("overlay %s: %w%s", data, err, overlayHint(err))}
 	}
 	return nil
 }
 
 func overlayHint(err error) string {
-	if errors.Is(err, unix.EINVAL) {
+	switch {
+	case errors.Is(err, unix.EINVAL):
 		return " (upper and work must be on one filesystem that is not itself an overlay)"
+	case errors.Is(err, unix.ENOENT):
+		return " (a directory in the options is missing, or its path holds ',' or ':', which overlayfs reads as separators)"
 	}
 	return ""
 }
