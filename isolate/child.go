@@ -227,7 +227,7 @@ func StepMain(slug string, defaultRootfs func(io.Writer) (string, error),
 	}
 	flag.Parse()
 	if flag.NArg() == 0 {
-		flag.Usage()
+		flag.CommandLine.Usage() // a step's own usage line where it has one (step 10's limits)
 		os.Exit(2)
 	}
 	if *dir == "" && defaultRootfs != nil {

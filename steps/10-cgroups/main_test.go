@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/containkit/contain/workshop/checks"
@@ -20,4 +23,27 @@ func TestParseBytes(t *testing.T) {
 			t.Errorf("parseBytes(%q) = %d, want an error", bad, got)
 		}
 	}
+}
+
+// Run without a command, the step prints its own usage line, with the limits it takes (the
+// shared one of the steps knows nothing of them).
+func TestUsageNamesTheLimits(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestUsageNamesTheLimits$")
+	cmd.Env = append(os.Environ(), "STEP10_USAGE_TEST=1")
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "[--pids N] [--memory SIZE] [--cpu CPUS]") {
+		t.Errorf("usage without a command:\n%s\nwant the step's own line, with its limits", out)
+	}
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("STEP10_USAGE_TEST") == "1" {
+		os.Args = os.Args[:1] // no command: main prints its usage and exits 2
+		main()
+	}
+	os.Exit(m.Run())
 }
