@@ -91,6 +91,12 @@ func listApplets(bb string) ([]string, error) {
 
 // linkApplet links rel to /bin/busybox unless something (such as /bin/probe) is there.
 func linkApplet(t *tree, rel string) (bool, error) {
+	return linkUnlessExists(t, rel, "/bin/busybox")
+}
+
+// linkUnlessExists makes rel in the tree a symlink to target, unless something is there, and
+// says whether it made it.
+func linkUnlessExists(t *tree, rel, target string) (bool, error) {
 	dirfd, name, err := t.openParent(rel)
 	if err != nil {
 		return false, err
@@ -99,7 +105,7 @@ func linkApplet(t *tree, rel string) (bool, error) {
 	if ok, err := exists(dirfd, name); ok || err != nil {
 		return false, err
 	}
-	if err := unix.Symlinkat("/bin/busybox", dirfd, name); err != nil {
+	if err := unix.Symlinkat(target, dirfd, name); err != nil {
 		return false, err
 	}
 	return true, nil

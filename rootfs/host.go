@@ -3,9 +3,11 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -91,15 +93,93 @@ func lookProgram(name string) string {
 
 // program copies src (/bin/sh -> dash is copied as /bin/sh) and its libraries. Set-id bits
 // are dropped: a rootfs needs no setuid mount.
+//
+// A program whose library path says $ORIGIN is copied to its host path instead, and /bin/NAME
+// links to it: the loader expands a program's $ORIGIN to the directory /proc/self/exe names,
+// links resolved, so at /bin/NAME it would look for its libraries beside /bin.
 func (c *hostCopier) program(name, src string) error {
 	real, err := filepath.EvalSymlinks(src)
 	if err != nil {
 		return err
 	}
-	if err := copyHostFile(c.t, "bin/"+name, real, 0o755); err != nil {
+	if !usesOrigin(real) {
+		if err := copyHostFile(c.t, "bin/"+name, real, 0o755); err != nil {
+			return err
+		}
+		return c.needs(real, filepath.Dir(real))
+	}
+	if err := copyHostFile(c.t, strings.TrimPrefix(real, "/"), real, 0o755); err != nil {
 		return err
 	}
+	if _, err := linkUnlessExists(c.t, "bin/"+name, real); err != nil {
+		return fmt.Errorf("symlink /bin/%s: %w", name, err)
+	}
 	return c.needs(real, filepath.Dir(real))
+}
+
+// usesOrigin reports whether the ELF file's library path (DT_RPATH, DT_RUNPATH) says $ORIGIN.
+func usesOrigin(file string) bool {
+	f, err := readELF(file)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(append(slices.Clone(f.rpath), f.runpath...), func(p string) bool {
+		return strings.Contains(p, "$ORIGIN") || strings.Contains(p, "${ORIGIN}")
+	})
+}
+
+// interpreter copies the program a script's first line names (#!PATH [ARG]) to that path, with
+// what it needs in turn; for `#!/usr/bin/env NAME`, NAME too, to /bin, where env finds it.
+func (c *hostCopier) interpreter(script string) error {
+	line, err := firstLine(script)
+	if err != nil || !strings.HasPrefix(line, "#!") {
+		return err
+	}
+	fields := strings.Fields(strings.TrimPrefix(line, "#!"))
+	if len(fields) == 0 || !filepath.IsAbs(fields[0]) || c.copied[fields[0]] {
+		return nil
+	}
+	interp := filepath.Clean(fields[0])
+	c.copied[interp] = true
+	real, err := filepath.EvalSymlinks(interp)
+	if err != nil {
+		return fmt.Errorf("%s: its interpreter %s: %w", script, interp, err)
+	}
+	if err := copyHostFile(c.t, strings.TrimPrefix(interp, "/"), real, 0o755); err != nil {
+		return err
+	}
+	if err := c.needs(real, filepath.Dir(real)); err != nil {
+		return err
+	}
+	if filepath.Base(interp) == "env" {
+		for _, arg := range fields[1:] {
+			if strings.HasPrefix(arg, "-") {
+				continue
+			}
+			if src := lookProgram(arg); src != "" && !strings.Contains(arg, "/") {
+				return c.program(arg, src)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// firstLine reads the first line of file, up to the 256 bytes the kernel reads of a #! line
+// (BINPRM_BUF_SIZE).
+func firstLine(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	buf := make([]byte, 256)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	return line, nil
 }
 
 // library copies the library at p (the path the loader asks for) and what it needs.
@@ -123,11 +203,11 @@ func (c *hostCopier) library(p string) error {
 }
 
 // needs copies the loader (PT_INTERP) and the libraries (DT_NEEDED) the ELF file asks for;
-// origin is what $ORIGIN means for it. A file that is not ELF (a script) needs nothing.
+// origin is what $ORIGIN means for it. A script needs its interpreter.
 func (c *hostCopier) needs(file, origin string) error {
 	f, err := readELF(file)
 	if errors.Is(err, errNotELF) {
-		return nil
+		return c.interpreter(file)
 	}
 	if err != nil {
 		return err
