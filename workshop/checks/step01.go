@@ -3,7 +3,6 @@ package checks
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 
@@ -85,42 +84,16 @@ type utsRecord struct {
 // reportInUTSSandbox runs `probe report` through the step inside a uts sandbox. Every run of
 // step 01 goes there: a step without CLONE_NEWUTS would otherwise rename the host.
 func reportInUTSSandbox(e *Env) (*probe.Report, *utsRecord, error) {
-	if _, err := exec.LookPath("unshare"); err != nil {
-		return nil, nil, fmt.Errorf("this check needs unshare(1) from util-linux: %w", err)
-	}
-	f, err := os.CreateTemp(e.Dir, "sandbox-uts-")
-	if err != nil {
-		return nil, nil, err
-	}
-	record := f.Name()
-	f.Close()
-	defer os.Remove(record)
-	out, err := e.RunCmd("", e.inSandbox([]string{"--uts"}, utsSandbox, record), e.ProbeIn(1), "report")
-	if err != nil {
-		return nil, nil, err
-	}
-	if out.Code == 125 {
-		return nil, nil, fmt.Errorf("could not set up the uts sandbox (unshare --uts): %s", firstLine(out.Stderr))
-	}
-	sb, err := readUTSRecord(record)
-	if err != nil {
-		return nil, nil, err
-	}
-	if out.Code != 0 {
-		return nil, nil, fmt.Errorf("probe report exited %d: %s", out.Code, firstLine(out.Stderr))
-	}
-	r, err := decodeReport(out)
-	if err != nil {
-		return nil, nil, err
-	}
-	return r, sb, nil
+	var sb *utsRecord
+	r, err := e.reportInSandbox(1, []string{"--uts"}, utsSandbox, "uts sandbox (unshare --uts)", func(data []byte) (err error) {
+		sb, err = parseUTSRecord(data)
+		return err
+	})
+	return r, sb, err
 }
 
-func readUTSRecord(path string) (*utsRecord, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+// parseUTSRecord reads the uts sandbox's record.
+func parseUTSRecord(data []byte) (*utsRecord, error) {
 	first, name, _ := strings.Cut(string(data), "\n")
 	ino, err := strconv.ParseUint(strings.TrimPrefix(first, "utsns "), 10, 64)
 	if !strings.HasPrefix(first, "utsns ") || err != nil || name == "" {

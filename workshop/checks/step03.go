@@ -2,10 +2,10 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,36 +107,47 @@ type sandbox struct {
 // reportInSharedSandbox runs `probe report` through the step inside the shared sandbox. Every
 // run of step 03 goes there: a step without CLONE_NEWNS would otherwise mount on the real host.
 func reportInSharedSandbox(e *Env) (*probe.Report, *sandbox, error) {
+	var sb *sandbox
+	r, err := e.reportInSandbox(3, []string{"--mount", "--propagation", "private"}, sharedSandbox,
+		"shared sandbox (unshare --mount, mount --make-rshared /)", func(data []byte) (err error) {
+			sb, err = parseSandbox(data)
+			return err
+		})
+	return r, sb, err
+}
+
+// reportInSandbox runs `probe report` through the step of that number under unshare(1) with
+// unshareArgs and script (see inSandbox), and hands what the script recorded to parse. what
+// names the sandbox when it could not be set up (the script exits 125 then).
+func (e *Env) reportInSandbox(step int, unshareArgs []string, script, what string, parse func([]byte) error) (*probe.Report, error) {
 	if _, err := exec.LookPath("unshare"); err != nil {
-		return nil, nil, fmt.Errorf("this check needs unshare(1) and mount(8) from util-linux: %w", err)
+		return nil, fmt.Errorf("this check needs unshare(1) (and mount(8), for step 03) from util-linux: %w", err)
 	}
-	f, err := os.CreateTemp(e.Dir, "sandbox-mounts-")
+	f, err := os.CreateTemp(e.Dir, "sandbox-")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	record := f.Name()
 	f.Close()
 	defer os.Remove(record)
-	mk := e.inSandbox([]string{"--mount", "--propagation", "private"}, sharedSandbox, record)
-	out, err := e.RunCmd("", mk, e.ProbeIn(3), "report")
+	out, err := e.RunCmd("", e.inSandbox(unshareArgs, script, record), e.ProbeIn(step), "report")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if out.Code == 125 {
-		return nil, nil, fmt.Errorf("could not set up the shared sandbox (unshare --mount, mount --make-rshared /): %s", firstLine(out.Stderr))
+		return nil, fmt.Errorf("could not set up the %s: %s", what, firstLine(out.Stderr))
 	}
-	sb, err := readSandbox(record)
+	data, err := os.ReadFile(record)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	if err := parse(data); err != nil {
+		return nil, err
 	}
 	if out.Code != 0 {
-		return nil, nil, fmt.Errorf("probe report exited %d: %s", out.Code, firstLine(out.Stderr))
+		return nil, fmt.Errorf("probe report exited %d: %s", out.Code, firstLine(out.Stderr))
 	}
-	r, err := decodeReport(out)
-	if err != nil {
-		return nil, nil, err
-	}
-	return r, sb, nil
+	return decodeReport(out)
 }
 
 // inSandbox makes the step's command run under unshare(1) with unshareArgs, by /bin/sh -c
@@ -155,16 +166,13 @@ func (e *Env) inSandbox(unshareArgs []string, script, record string) func(contex
 	}
 }
 
-func readSandbox(path string) (*sandbox, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+// parseSandbox reads the shared sandbox's record.
+func parseSandbox(data []byte) (*sandbox, error) {
 	first, rest, _ := strings.Cut(string(data), "\n")
 	before, after, ok := strings.Cut(rest, "@@ after\n")
 	before, found := strings.CutPrefix(before, "@@ before\n")
 	if !ok || !found || !strings.HasPrefix(first, "mntns ") {
-		return nil, fmt.Errorf("%s: the sandbox's record is incomplete: did the step kill its shell?", filepath.Base(path))
+		return nil, errors.New("the sandbox's record is incomplete: did the step kill its shell?")
 	}
 	ino, err := strconv.ParseUint(strings.TrimPrefix(first, "mntns "), 10, 64)
 	if err != nil {
