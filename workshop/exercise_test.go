@@ -82,15 +82,7 @@ func TestExercisesFailTheirChecks(t *testing.T) {
 	tmp := t.TempDir()
 	probePath := filepath.Join(tmp, "probe")
 	build(t, root, probePath, "./cmd/probe")
-	work, err := os.MkdirTemp(filepath.Join(root, "work"), ".exercise-test-")
-	if os.IsNotExist(err) {
-		os.MkdirAll(filepath.Join(root, "work"), 0o755)
-		work, err = os.MkdirTemp(filepath.Join(root, "work"), ".exercise-test-")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(work)
+	work := workDir(t, root, ".exercise-test-")
 	for _, step := range workshop.Steps {
 		if _, err := os.Stat(step.Dir(root)); err != nil {
 			continue // not written yet
@@ -138,6 +130,21 @@ func TestExercisesFailTheirChecks(t *testing.T) {
 	}
 }
 
+// workDir makes a directory in the repository's work/ (exercises build there, as packages of
+// the repository's module), removed when the test ends.
+func workDir(t *testing.T, root, pattern string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(root, "work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(filepath.Join(root, "work"), pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func build(t *testing.T, root, out, pkg string) {
 	t.Helper()
 	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", out, pkg)
@@ -176,15 +183,7 @@ func TestStep01CheckOfAWrongSolutionRenamesNothing(t *testing.T) {
 		t.Fatalf("steps/01-uts/main.go no longer has %q: update this test", flag)
 	}
 	wrong := strings.Replace(string(src), flag, "var cloneflags uintptr = 0", 1)
-	work, err := os.MkdirTemp(filepath.Join(root, "work"), ".wrong-test-")
-	if os.IsNotExist(err) {
-		os.MkdirAll(filepath.Join(root, "work"), 0o755)
-		work, err = os.MkdirTemp(filepath.Join(root, "work"), ".wrong-test-")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(work)
+	work := workDir(t, root, ".wrong-test-")
 	if err := os.WriteFile(filepath.Join(work, "main.go"), []byte(wrong), 0o644); err != nil {
 		t.Fatal(err)
 	}
