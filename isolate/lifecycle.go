@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containkit/contain/isolate/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -251,6 +252,9 @@ func LoadState(root, id string) (State, error) {
 // whose state cannot be read (runc names those too): a container left out silently would be
 // processes and cgroups nobody sees.
 func List(root string) ([]State, []error, error) {
+	if err := checkStateRoot(root); err != nil {
+		return nil, nil, err
+	}
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
@@ -625,6 +629,9 @@ func loadState(root, id string) (*stateDir, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
+	if err := checkStateRoot(root); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(root, id)
 	data, err := os.ReadFile(filepath.Join(path, stateFileName))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -646,6 +653,13 @@ func loadState(root, id string) (*stateDir, error) {
 		// A damaged state: acting on it (delete --force would remove the directory and leave
 		// the container's processes and cgroups) is worse than saying so.
 		return nil, fmt.Errorf("container %q: the state in %s names container %q: damaged", id, path, s.state.ID)
+	}
+	if cg := s.state.Cgroup; cg != nil {
+		// The checks create made of the spec's path, again: kill and delete act on every
+		// process in this cgroup, and "/" would be the whole host.
+		if p, err := cgroups.Resolve(cg.Path, id); err != nil || p != cg.Path {
+			return nil, fmt.Errorf("container %q: the state in %s names the cgroup %q, which no container can have: damaged", id, path, cg.Path)
+		}
 	}
 	return s, nil
 }

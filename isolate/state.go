@@ -79,6 +79,9 @@ func reserveState(root string, st State) (*stateDir, error) {
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, fmt.Errorf("create state root: %w", err)
 	}
+	if err := checkStateRoot(root); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(root, st.ID)
 	if err := os.Mkdir(path, 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) {
@@ -92,6 +95,60 @@ func reserveState(root string, st State) (*stateDir, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkStateRoot refuses a state root that a user other than root could change, or that sits
+// in a directory such a user could change: every verb trusts what it finds there (delete runs
+// the poststop hooks a state records, kill signals its pid, delete empties its cgroup), so a
+// state root that another user can write to, or whose parent they can rename it in, would let
+// them run anything as root. The root and every directory above it, before and after its
+// symlinks resolve, must be owned by root (or this process's user) and not writable by group
+// or others; an ancestor may be if it is sticky (/tmp), where a user cannot rename or remove
+// what is not theirs. The default, /run/contain, always passes. A root that does not exist is
+// left to the caller.
+func checkStateRoot(root string) error {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return err
+	}
+	resolved, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("state root %s: %w", root, err)
+	}
+	for _, p := range []string{abs, resolved} {
+		for d := p; ; d = filepath.Dir(d) {
+			var st unix.Stat_t
+			if err := unix.Lstat(d, &st); err != nil {
+				return &pathError{"lstat", d, err}
+			}
+			if err := trustedForState(root, d, &st, d == resolved); err != nil {
+				return err
+			}
+			if d == "/" {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// trustedForState is checkStateRoot's test of one entry on the way to the state root (isRoot:
+// the state root itself, where not even a sticky directory will do: anyone could add a
+// container's directory to it).
+func trustedForState(root, path string, st *unix.Stat_t, isRoot bool) error {
+	if st.Uid != 0 && st.Uid != uint32(os.Geteuid()) {
+		return fmt.Errorf("state root %s: %s belongs to uid %d, who could change the containers' state: give a --root that only root can change, in directories only root can change", root, path, st.Uid)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return nil // only its owner can change it; where it leads is checked on the resolved path
+	}
+	if st.Mode&0o022 != 0 && (isRoot || st.Mode&unix.S_ISVTX == 0) {
+		return fmt.Errorf("state root %s: %s is writable by group or others (mode %04o), who could change the containers' state: give a --root that only root can change", root, path, st.Mode&0o7777)
+	}
+	return nil
 }
 
 // ownerOf names the user who owns the state directory at path, as runc's list does: by name

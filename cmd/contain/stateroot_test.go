@@ -1,0 +1,123 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A state root that another user could change is refused by every verb: the state in it
+// decides what runs as root (delete runs the poststop hooks a state records). A user who
+// could write a state.json there got a shell command run as root by the next delete.
+func TestStateRootOthersCanChangeIsRefused(t *testing.T) {
+	needContainer(t)
+	base := t.TempDir()
+	bundle := newBundle(t, nil)
+	marker := filepath.Join(base, "pwned")
+	forge := func(t *testing.T, root string) {
+		t.Helper()
+		dir := filepath.Join(root, "forged")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		state := `{"ociVersion":"1.3.0","id":"forged","status":"stopped","pid":0,"init_start":1,"bundle":"/","created":"2026-01-01T00:00:00Z",` +
+			`"poststop":[{"path":"/bin/sh","args":["sh","-c","touch ` + marker + `"]}]}`
+		if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(state), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runIn := func(root string, args ...string) result {
+		cmd := exec.Command(containBin, append([]string{"--root", root}, args...)...)
+		return runResult(t, cmd)
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T) string // returns the state root
+		says  string
+	}{
+		{"world-writable root", func(t *testing.T) string {
+			root := filepath.Join(base, "open")
+			forge(t, root)
+			os.Chmod(root, 0o777)
+			return root
+		}, "writable by group or others"},
+		{"sticky world-writable root", func(t *testing.T) string {
+			root := filepath.Join(base, "sticky")
+			forge(t, root)
+			os.Chmod(root, 0o1777)
+			return root
+		}, "writable by group or others"},
+		{"root owned by another user", func(t *testing.T) string {
+			root := filepath.Join(base, "theirs")
+			forge(t, root)
+			os.Chown(root, 65534, 65534)
+			return root
+		}, "belongs to uid 65534"},
+		{"a parent another user could rename it in", func(t *testing.T) string {
+			parent := filepath.Join(base, "parent")
+			root := filepath.Join(parent, "state")
+			forge(t, root)
+			os.Chown(parent, 65534, 65534)
+			return root
+		}, "belongs to uid 65534"},
+		{"through a symlink to an open root", func(t *testing.T) string {
+			root := filepath.Join(base, "open2")
+			forge(t, root)
+			os.Chmod(root, 0o777)
+			link := filepath.Join(base, "link")
+			os.Symlink(root, link)
+			return link
+		}, "writable by group or others"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := tc.setup(t)
+			for _, args := range [][]string{{"list"}, {"state", "forged"}, {"delete", "forged"}, {"run", "--bundle", bundle, "new"}} {
+				r := runIn(root, args...)
+				if r.code == 0 || !strings.Contains(r.stderr, tc.says) {
+					t.Errorf("%s: exit %d, stderr %q; want a refusal saying %q", strings.Join(args, " "), r.code, r.stderr, tc.says)
+				}
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatal("delete ran the forged state's poststop hook")
+			}
+		})
+	}
+	// The same state in a root only root can change is acted on: the refusals above are the
+	// root's, not the state's. (Its hook runs: that is what a state's poststop is for.)
+	root := filepath.Join(base, "closed")
+	forge(t, root)
+	if r := runIn(root, "delete", "forged"); r.code != 0 {
+		t.Errorf("delete in a root-only state root: exit %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the poststop hook of a state in a root-only state root did not run: %v", err)
+	}
+}
+
+// A state that names a cgroup no container can have (the host's root cgroup, or the parent
+// of every container's) is damaged: kill and delete would act on every process in it.
+func TestStateWithAHostCgroupIsDamaged(t *testing.T) {
+	needContainer(t)
+	root := t.TempDir()
+	// The harmless one first, and the first miss stops the test: were the check gone, delete
+	// --force would freeze and kill what is in the next cgroup, "/" being the whole host.
+	for _, cgroup := range []string{"/a/../b", "/", "/contain"} {
+		dir := filepath.Join(root, "bad")
+		os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		state := `{"ociVersion":"1.3.0","id":"bad","status":"stopped","bundle":"/","created":"2026-01-01T00:00:00Z",` +
+			`"cgroup":{"path":"` + cgroup + `","owned":["` + cgroup + `"]}}`
+		if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(state), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runResult(t, exec.Command(containBin, "--root", root, "delete", "--force", "bad"))
+		if r.code == 0 || !strings.Contains(r.stderr, "damaged") {
+			t.Fatalf("delete --force of a state with the cgroup %s: exit %d, stderr %q; want it refused as damaged", cgroup, r.code, r.stderr)
+		}
+	}
+	os.RemoveAll(filepath.Join(root, "bad"))
+}
