@@ -171,7 +171,8 @@ func (m *mounter) mountAll() error {
 
 // mountPoint makes mnt's destination exist inside the rootfs (a directory, or a file for a
 // bind of a file) and returns an O_PATH handle on it, refusing one that landed on the
-// container's root (see isRoot) or inside its /proc (see procDestination).
+// container's root (see isRoot), inside its /proc (see procDestination), or in its /sys
+// through the image's symlinks (see sysDestination).
 func (m *mounter) mountPoint(mnt specs.Mount, dir bool) (int, error) {
 	fd, err := ensureInRoot(m.rootfd, mnt.Destination, dir)
 	if err != nil {
@@ -188,6 +189,10 @@ func (m *mounter) mountPoint(mnt specs.Mount, dir bool) (int, error) {
 		return -1, errors.New("the destination is a symlink in the image, or leads through one (refused)")
 	}
 	if err := m.procDestination(fd, mnt); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if err := m.sysDestination(fd, mnt); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
@@ -234,6 +239,22 @@ func (m *mounter) procDestination(fd int, mnt specs.Mount) error {
 		return nil
 	}
 	return fmt.Errorf("the destination is inside the container's /proc: refused (only the files lxcfs covers may be mounted over, as in runc: %s)", strings.Join(procMountable, ", "))
+}
+
+// sysDestination refuses a mount whose destination leads into the container's /sys through
+// the image's symlinks (an image's /data -> /sys/kernel/mm with a volume or a tmpfs at /data):
+// a tmpfs with tmpcopyup there is filled by init, which still holds every capability, with
+// what the host's sysfs shows such a reader, and the container gets a writable copy of a part
+// of /sys. A destination the spec names inside /sys as it is (/sys/fs/cgroup) is the spec's
+// to give.
+func (m *mounter) sysDestination(fd int, mnt specs.Mount) error {
+	if kind, err := fsType(fd, mnt.Destination); err != nil || kind != unix.SYSFS_MAGIC {
+		return err
+	}
+	if m.namedAsIs(fd, mountDestination(mnt)) {
+		return nil
+	}
+	return errors.New("the destination leads into the container's /sys through the image's symlinks: refused")
 }
 
 // namedAsIs says whether path, resolved inside the rootfs without following any symlink, is

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -311,6 +312,31 @@ func TestMountIntoProcIsRefused(t *testing.T) {
 	})
 	if out := mustRun(t, "run", "--bundle", bundle, "lxcfs"); out != "12345.67 0.00\n" {
 		t.Errorf("a bind over /proc/uptime, as lxcfs makes: %q", out)
+	}
+}
+
+// A mount whose destination leads into the container's /sys through the image's symlinks is
+// refused: a tmpfs with tmpcopyup there was filled by init, with all its capabilities, from the
+// host's sysfs, and the container got a writable copy of that part of /sys. A mount the spec
+// names inside /sys as it is still works.
+func TestMountIntoSysThroughASymlinkIsRefused(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": list{"tmpcopyup"}})
+	})
+	if err := os.Symlink("/sys/kernel", filepath.Join(bundle, "rootfs/data")); err != nil {
+		t.Fatal(err)
+	}
+	if r := contain(t, "", "run", "--bundle", bundle, "sysdest"); r.code == 0 || !strings.Contains(r.stderr, "into the container's /sys through the image's symlinks: refused") {
+		t.Errorf("a tmpfs with tmpcopyup at /data -> /sys/kernel: exit %d, %q; want it refused", r.code, r.stderr)
+	}
+	named := newBundle(t, func(spec obj) {
+		spec["mounts"] = append(spec["mounts"].([]any), obj{"destination": "/sys/kernel", "type": "tmpfs", "source": "tmpfs"})
+		process(spec)["args"] = list{"/bin/probe", "ls", "/sys/kernel"}
+	})
+	var ls probe.LsResult
+	if err := json.Unmarshal([]byte(mustRun(t, "run", "--bundle", named, "sysnamed")), &ls); err != nil || len(ls.Names) != 0 {
+		t.Errorf("a tmpfs the spec names at /sys/kernel: %+v, %v; want it mounted, empty", ls, err)
 	}
 }
 
