@@ -61,6 +61,10 @@ const (
 func EnsureDefault(probe string, log io.Writer) (string, error) {
 	dir := DefaultDir()
 	if err := ensureDefault(dir, probe, logger{log}); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			// A workshop step from step 04 on, run without sudo, stops here first.
+			return "", fmt.Errorf("default rootfs %s: %w (it is root's: run with sudo)", dir, err)
+		}
 		return "", fmt.Errorf("default rootfs %s: %w", dir, err)
 	}
 	return dir, nil

@@ -328,3 +328,22 @@ func TestSweepStaleBuilds(t *testing.T) {
 		}
 	}
 }
+
+// Without root's rights on it (a workshop step run without sudo), the default rootfs's error
+// says to use sudo.
+func TestEnsureDefaultSaysSudoWhenRefused(t *testing.T) {
+	testenv.RequireRoot(t) // to make a directory of another user's
+	parent := filepath.Join(t.TempDir(), "theirs")
+	if err := os.Mkdir(parent, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(parent, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONTAIN_ROOTFS", filepath.Join(parent, "rootfs"))
+	var err error
+	asOwnerOnly(t, func() { _, err = EnsureDefault(fakeProbe(t, t.TempDir(), "probe", false, ""), &bytes.Buffer{}) })
+	if err == nil || !strings.Contains(err.Error(), "permission denied (it is root's: run with sudo)") {
+		t.Errorf("EnsureDefault without the rights: %v, want a hint to run with sudo", err)
+	}
+}

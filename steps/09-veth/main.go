@@ -10,10 +10,14 @@
 // lets it go (Continue).
 //
 // Run it (as root). The parent puts an address on the host's side: on your workshop VM, run
-// it directly; elsewhere, first enter a network namespace of your own that stands for the host:
+// it directly,
+//
+//	sudo go run ./steps/09-veth /bin/sh    # inside: ip addr, then ping the address below yours
+//
+// and elsewhere first enter a network namespace of your own that stands for the host:
 //
 //	sudo unshare --net bash
-//	go run ./steps/09-veth /bin/sh    # inside: ip addr, then ping the address below yours
+//	go run ./steps/09-veth /bin/sh    # in that root shell
 //
 // Man pages: veth(4), network_namespaces(7), ip-link(8), ip-address(8), rtnetlink(7).
 package main
