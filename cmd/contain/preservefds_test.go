@@ -110,7 +110,13 @@ func TestPreserveFDsCreateAndExec(t *testing.T) {
 	if c := catFD3(t, containFDs(t, fds, "exec", "--preserve-fds", "1", "pf", "/bin/probe", "cat", "/proc/self/fd/3")); c.Content != marker {
 		t.Errorf("exec --preserve-fds 1: cat fd 3: %+v", c)
 	}
-	r := decodeReport(t, containFDs(t, fds, "exec", "pf", "/bin/probe", "report"))
+	// With the flag, the preserved fd and nothing else: no fd of the exec stage's (its config
+	// pipe once reached the process, beside fd 3).
+	r := decodeReport(t, containFDs(t, fds, "exec", "--preserve-fds", "1", "pf", "/bin/probe", "report"))
+	if len(r.FDs) != 4 || r.FDs[3].FD != 3 || !strings.HasSuffix(r.FDs[3].Target, "/preserved") {
+		t.Errorf("exec --preserve-fds 1: the process has fds %+v, want 0-2 and 3, the preserved file, only", r.FDs)
+	}
+	r = decodeReport(t, containFDs(t, fds, "exec", "pf", "/bin/probe", "report"))
 	for _, fd := range r.FDs {
 		if fd.FD > 2 {
 			t.Errorf("exec without --preserve-fds passed fd %d (%s)", fd.FD, fd.Target)
