@@ -372,6 +372,7 @@ func TestExecTerminal(t *testing.T) {
 	needContainer(t)
 	runningContainer(t, "ext", nil, "/bin/probe", "sleep", "60")
 	master, slave := openPty(t)
+	kept := termiosKept(t, slave)
 	cmd := containCmd("exec", "-t", "ext", "sh")
 	cmd.Env = append(cmd.Env, "TERM=dumb")
 	out, done := onPty(t, cmd, master, slave)
@@ -383,4 +384,16 @@ func TestExecTerminal(t *testing.T) {
 	if err := <-done; cmd.ProcessState.ExitCode() != 3 {
 		t.Errorf("exit %v, want the shell's 3", err)
 	}
+	kept("exec -t")
+	// And when the program cannot start.
+	_, done = onPty(t, containCmd("exec", "-t", "ext", "/no/such/program"), master, slave)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("exec -t of a missing program succeeded")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("exec -t of a missing program did not end")
+	}
+	kept("a failed exec -t")
 }

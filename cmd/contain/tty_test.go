@@ -185,13 +185,32 @@ func exitShell(t *testing.T, type_ func(string), cmd *exec.Cmd, done <-chan erro
 
 // A -t run that fails after the pty was made (the program is missing) gives the user's
 // terminal back as it found it, not in raw mode.
-func TestTerminalRestoredWhenRunFails(t *testing.T) {
-	needContainer(t)
-	master, slave := openPty(t)
+// termiosKept takes the terminal's modes now and returns a check that they are the same
+// again: a contain that leaves the user's terminal raw leaves a shell with no echo and no
+// line editing.
+func termiosKept(t *testing.T, slave *os.File) func(after string) {
+	t.Helper()
 	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return func(what string) {
+		t.Helper()
+		now, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.Lflag != before.Lflag || now.Oflag != before.Oflag || now.Iflag != before.Iflag {
+			t.Errorf("terminal after %s: lflag %#o oflag %#o iflag %#o, want %#o %#o %#o as before",
+				what, now.Lflag, now.Oflag, now.Iflag, before.Lflag, before.Oflag, before.Iflag)
+		}
+	}
+}
+
+func TestTerminalRestoredWhenRunFails(t *testing.T) {
+	needContainer(t)
+	master, slave := openPty(t)
+	kept := termiosKept(t, slave)
 	_, done := onPty(t, containCmd("run", "-t", "--rootfs", testRootfs, "--", "/no/such/program"), master, slave)
 	select {
 	case err := <-done:
@@ -201,14 +220,7 @@ func TestTerminalRestoredWhenRunFails(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("run -t of a missing program did not end")
 	}
-	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Lflag != before.Lflag || after.Oflag != before.Oflag || after.Iflag != before.Iflag {
-		t.Errorf("terminal after a failed run -t: lflag %#o oflag %#o iflag %#o, want %#o %#o %#o as before",
-			after.Lflag, after.Oflag, after.Iflag, before.Lflag, before.Oflag, before.Iflag)
-	}
+	kept("a failed run -t")
 }
 
 // -t with input that is not a terminal and output that is (`contain run -t ... </dev/null`):
@@ -219,10 +231,7 @@ func TestTerminalOnStdoutOnly(t *testing.T) {
 	needContainer(t)
 	master, slave := openPty(t)
 	unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 111})
-	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kept := termiosKept(t, slave)
 	cmd := containCmd("run", "-t", "--rootfs", testRootfs, "--", "sh", "-c", "stty size; echo done")
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
@@ -243,13 +252,7 @@ func TestTerminalOnStdoutOnly(t *testing.T) {
 	if got := out.String(); !strings.Contains(got, "33 111\r\n") || strings.Contains(got, "\r\r\n") {
 		t.Errorf("the screen shows %q, want the size 33 111 and lines that end in one \\r\\n", got)
 	}
-	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Lflag != before.Lflag || after.Oflag != before.Oflag {
-		t.Errorf("terminal after the run: lflag %#o oflag %#o, want %#o %#o as before", after.Lflag, after.Oflag, before.Lflag, before.Oflag)
-	}
+	kept("run -t </dev/null")
 }
 
 // -t with input that is not a terminal: its end reaches the program as the pty's end of file,
