@@ -152,6 +152,10 @@ func TestTerminal(t *testing.T) {
 	type_("stty size\r")
 	pos = out.waitText(t, pos, "33 101")
 
+	// /dev/console is the terminal (config-linux.md): written there, a line reaches the user.
+	type_("echo to-$((2+3))-console >/dev/console\r")
+	pos = out.waitText(t, pos, "to-5-console")
+
 	unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 44, Col: 120})
 	// The kernel sends SIGWINCH to contain (the slave's foreground process group) when the
 	// size changes, and contain relays the new size; ask until it has.
