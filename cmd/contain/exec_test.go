@@ -237,6 +237,14 @@ func TestExecProcessFile(t *testing.T) {
 	if !slices.Equal(r.Env, append(p.Env, "HOME=/")) || r.Rlimits["RLIMIT_NOFILE"].Soft != 512 {
 		t.Errorf("env %v RLIMIT_NOFILE %+v: want the file's, and HOME=/", r.Env, r.Rlimits["RLIMIT_NOFILE"])
 	}
+	// A flag beside the file would be dropped without a word: each is refused.
+	for _, flag := range [][]string{{"--user", "0"}, {"--cap", "CAP_SYS_ADMIN"}, {"--no-new-privs"}, {"--cwd", "/"},
+		{"--env", "A=1"}, {"--additional-gids", "5"}} {
+		args := append(append([]string{"exec", "--process", file}, flag...), "exp")
+		if r := contain(t, "", args...); r.code != 255 || !strings.Contains(r.stderr, "with --process, the process file says it all") {
+			t.Errorf("exec --process FILE %s: exit %d, %q; want it refused", strings.Join(flag, " "), r.code, r.stderr)
+		}
+	}
 }
 
 // A process file without rlimits or capabilities gets the container's, as in runc: the
