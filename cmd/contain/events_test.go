@@ -145,6 +145,36 @@ func TestEventsStreamsOOMKillsUntilTheContainerStops(t *testing.T) {
 }
 
 // readLines sends each line of r to the channel, and closes it at r's end.
+// events prints the stats again every --interval, not once: four lines in well under the
+// 10 s a stall would take, at 200 ms apart.
+func TestEventsRepeatsItsStats(t *testing.T) {
+	needContainer(t)
+	runningContainer(t, "evrep", nil, "/bin/probe", "sleep", "60")
+	cmd := containCmd("events", "--interval", "200ms", "evrep")
+	stdout, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdout.Close()
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	lines := readLines(stdout)
+	start := time.Now()
+	for i := 0; i < 4; i++ {
+		if line := nextLine(t, lines); !strings.HasPrefix(line, `{"type":"stats","id":"evrep"`) {
+			t.Fatalf("event %d: %q, want the stats", i, line)
+		}
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("four stats lines at --interval 200ms took %v", took)
+	}
+}
+
 func readLines(r io.Reader) <-chan string {
 	lines := make(chan string, 16)
 	go func() {
