@@ -138,6 +138,7 @@ func TestCgroupLifecycle(t *testing.T) {
 	}{
 		{"--blkio-weight", "300", "blkio.weight blkio.bfq.weight", "io.weight", "300"},
 		{"--cpu-rt-period", "900000", "cpu.rt_period_us", "cpu.rt_period_us", "900000"},
+		{"--cpu-rt-runtime", "10000", "cpu.rt_runtime_us", "cpu.rt_runtime_us", "10000"},
 	} {
 		r := contain(t, "", "update", tc.flag, tc.value, "cg")
 		files := tc.v1
@@ -171,6 +172,7 @@ func TestCgroupLifecycle(t *testing.T) {
 			}
 		}
 	}
+	lastCPU := strconv.Itoa(runtime.NumCPU() - 1)
 	// The docker-style flags each reach their file: a reservation, a weight in cgroup v2's
 	// scale (converted to shares on v1), memory nodes, and --pids-limit 0 as docker's "no limit".
 	for _, tc := range []struct {
@@ -188,6 +190,10 @@ func TestCgroupLifecycle(t *testing.T) {
 		{[]string{"--cpu-period", "0"}, "cpu.cfs_period_us", "cpu.max", "100000", "29000 100000"},
 		// A size as runc's update takes it: a fraction of a 1024-based unit.
 		{[]string{"--memory", "1.5g"}, "memory.limit_in_bytes", "memory.max", "1610612736", "1610612736"},
+		{[]string{"--cpu-quota", "30000"}, "cpu.cfs_quota_us", "cpu.max", "30000", "30000 100000"},
+		{[]string{"--cpu-shares", "600"}, "cpu.shares", "cpu.weight", "600", strconv.FormatUint(cgroups.SharesToWeight(600), 10)},
+		// The last CPU: the spec's limits gave the container CPU 0 already.
+		{[]string{"--cpuset-cpus", lastCPU}, "cpuset.cpus", "cpuset.cpus", lastCPU, lastCPU},
 	} {
 		mustRunCLI(t, append(append([]string{"update"}, tc.flags...), "cg")...)
 		want := map[bool]string{true: tc.v1Want, false: tc.v2Want}[cg.Version() == 1]
