@@ -40,7 +40,7 @@ func DefaultDir() string {
 // sees, and a setuid program a container leaves in a rootfs given with --rootfs would run
 // for them as root on the host. A parent that CONTAIN_ROOTFS names, and that exists, is the
 // user's to set.
-const defaultParent = "/var/lib/contain"
+var defaultParent = "/var/lib/contain" // a variable for the tests only, which put it in a temp dir
 
 // treeState says what DefaultDir holds.
 type treeState int

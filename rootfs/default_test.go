@@ -304,6 +304,40 @@ func TestDefaultParentIsClosed(t *testing.T) {
 	}
 }
 
+// EnsureDefault itself closes the default parent (0755 from an older contain) and sweeps a
+// killed build's tree: the helpers above are only worth what their callers make of them.
+func TestEnsureDefaultClosesTheParentAndSweeps(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "lib-contain")
+	stale := filepath.Join(parent, ".rootfs.tmp-killed")
+	if err := os.MkdirAll(filepath.Join(stale, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	was := defaultParent
+	defaultParent = parent
+	t.Cleanup(func() { defaultParent = was })
+	t.Setenv("CONTAIN_ROOTFS", "")
+	dir, err := EnsureDefault(fakeProbe(t, t.TempDir(), "probe", false, ""), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(parent, "rootfs"); dir != want {
+		t.Errorf("EnsureDefault = %q, want %q", dir, want)
+	}
+	if st, _ := os.Stat(parent); st.Mode().Perm() != 0o700 {
+		t.Errorf("the default parent after EnsureDefault: %v, want 0700", st.Mode().Perm())
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("the killed build's tree is still there")
+	}
+}
+
 // A build killed part-way leaves its temporary tree, which the next build removes once it has
 // not changed for staleBuild; a build under way, and any other name, are left alone.
 func TestSweepStaleBuilds(t *testing.T) {
