@@ -69,6 +69,8 @@ type execConfig struct {
 	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
 	// Raw: the process's args and env as bytes, when they are not all UTF-8 (see rawArgs).
 	Raw *rawArgs `json:"raw,omitempty"`
+	// KeyringRules: the container's (State.KeyringRules).
+	KeyringRules []keyringRule `json:"keyring_rules,omitempty"`
 }
 
 // ContainerProcess returns the container's own process (State.Process, or the default
@@ -135,7 +137,8 @@ func ExecInContainer(o ExecOptions) (int, error) {
 		return 0, err
 	}
 	cfg := execConfig{Process: o.Process, InitPid: s.state.Pid, InitStart: s.state.InitStart,
-		Namespaces: joined, NoNewKeyring: s.state.NoNewKeyring, Raw: rawArgsOf(o.Process)}
+		Namespaces: joined, NoNewKeyring: s.state.NoNewKeyring, Raw: rawArgsOf(o.Process),
+		KeyringRules: s.state.KeyringRules}
 	if cg != nil {
 		cfg.CgroupTasks = cg.TaskFiles()
 	}

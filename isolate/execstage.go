@@ -49,6 +49,9 @@ func execStage() error {
 			return err
 		}
 	}
+	if err := filterKeyrings(cfg.KeyringRules); err != nil { // as init did, on this thread
+		return err
+	}
 	stdio := []uintptr{0, 1, 2}
 	if p.Terminal {
 		slave, err := execTerminal(p.ConsoleSize, p.User.UID)

@@ -69,6 +69,8 @@ type initConfig struct {
 	CgroupPath string `json:"cgroup_path,omitempty"`
 	// Raw: the process's args and env as bytes, when they are not all UTF-8 (see rawArgs).
 	Raw *rawArgs `json:"raw,omitempty"`
+	// KeyringRules: what linux.seccomp says of the keyring calls (see keyrings.go).
+	KeyringRules []keyringRule `json:"keyring_rules,omitempty"`
 	// State: the container's state for the hooks init runs (createContainer, startContainer):
 	// its id, bundle, annotations and ociVersion. Through the config pipe, which takes any
 	// size, where a sync message holds 64 KiB (annotations may be larger); init adds its own
@@ -267,6 +269,10 @@ func initContainer() error {
 		return err
 	}
 	if err := setupProcess(cfg); err != nil {
+		return err
+	}
+	// After the session keyring is joined (a keyctl), before the capabilities go.
+	if err := filterKeyrings(cfg.KeyringRules); err != nil {
 		return err
 	}
 	path, err := becomeUser(spec.Process)

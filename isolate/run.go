@@ -276,6 +276,7 @@ func reserve(o RunOptions, rootfs string) (*prepared, error) {
 	// the container sees.
 	st := newState(o.ID, o.Bundle, rootfs, o.Spec.Annotations)
 	st.Process, st.NoNewKeyring = o.Spec.Process, o.NoNewKeyring
+	st.KeyringRules = keyringRules(o.Spec.Linux.Seccomp)
 	cg, err := planCgroup(o.Spec, &st)
 	if err != nil {
 		if taken := idTaken(o); taken != nil {
@@ -518,6 +519,7 @@ func startInit(o RunOptions, prep *prepared, execFifo *os.File) (*initProcess, e
 		initCfg.State = &st
 	}
 	initCfg.Throwaway, initCfg.NoNewKeyring = o.Throwaway, o.NoNewKeyring
+	initCfg.KeyringRules = prep.state.state.KeyringRules
 	if cg != nil {
 		initCfg.CgroupTasks, initCfg.CgroupPath = cg.TaskFiles(), cg.Path()
 	}

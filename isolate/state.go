@@ -49,6 +49,9 @@ type State struct {
 	// NoNewKeyring: the container was made with --no-new-keyring, so the processes exec
 	// starts in it keep their caller's session keyring too, as runc's do.
 	NoNewKeyring bool `json:"no_new_keyring,omitempty"`
+	// KeyringRules: what the spec's linux.seccomp says of the keyring calls, which the
+	// processes exec starts get too (see keyrings.go).
+	KeyringRules []keyringRule `json:"keyring_rules,omitempty"`
 }
 
 // stateDir is one container's directory under the state root: /run/contain/<id>. It is

@@ -511,7 +511,9 @@ func unsupported(spec *specs.Spec) []string {
 		}
 	}
 	l := spec.Linux
-	add(l.Seccomp != nil, "linux.seccomp", "seccomp filters")
+	if l.Seccomp != nil {
+		w = append(w, seccompWarning())
+	}
 	add(l.Personality != nil, "linux.personality", "")
 	add(len(l.TimeOffsets) > 0, "linux.timeOffsets", "")
 	add(l.MemoryPolicy != nil, "linux.memoryPolicy", "")
@@ -545,6 +547,15 @@ func processUnsupported(prefix string, p *specs.Process) []string {
 	add(p.User.Username != "", "process.user.username", "Windows only")
 	add(p.CommandLine != "", "process.commandLine", "Windows only")
 	return w
+}
+
+// seccompWarning says what of a seccomp profile contain applies: what it says of the keyring
+// calls (see keyrings.go), and nothing else yet.
+func seccompWarning() string {
+	if _, ok := keyringABIs(); ok {
+		return "config: linux.seccomp is not supported yet: of its rules only those of the keyring calls (add_key, keyctl, request_key) are applied, the rest is ignored"
+	}
+	return notApplied("config", "linux.seccomp", "seccomp filters")
 }
 
 func notApplied(prefix, field, why string) string {

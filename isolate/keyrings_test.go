@@ -1,0 +1,79 @@
+package isolate
+
+import (
+	"runtime"
+	"slices"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// A profile's word on each keyring call is its first rule without argument conditions that
+// names the call, else its default; what it allows is left out.
+func TestKeyringRules(t *testing.T) {
+	one := uint(1)
+	eperm := unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+	for _, tc := range []struct {
+		name string
+		s    *specs.LinuxSeccomp
+		want []keyringRule
+	}{
+		{"no profile", nil, nil},
+		{"allow by default", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}, nil},
+		{"docker's way: refuse by default, allow a list", &specs.LinuxSeccomp{DefaultAction: specs.ActErrno,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "keyctl"}, Action: specs.ActAllow}}},
+			[]keyringRule{{"add_key", eperm}, {"request_key", eperm}}},
+		{"refused by name, with an errno", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"add_key"}, Action: specs.ActErrno, ErrnoRet: &one}}},
+			[]keyringRule{{"add_key", unix.SECCOMP_RET_ERRNO | 1}}},
+		{"a rule with conditions decides nothing", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActErrno,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.OpEqualTo}}}}}, nil},
+		{"kill and trace", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActKillProcess},
+				{Names: []string{"request_key"}, Action: specs.ActTrace}}},
+			[]keyringRule{{"keyctl", unix.SECCOMP_RET_KILL_PROCESS}, {"request_key", unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)}}},
+	} {
+		if got := keyringRules(tc.s); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// The filter covers every interface of the architecture, the 32-bit one included: on x86-64 a
+// process can call keyctl as i386's 288 (int 0x80) or as x32's.
+func TestKeyringFilterCoversEveryInterface(t *testing.T) {
+	abis, ok := keyringABIs()
+	if !ok {
+		t.Skip("no keyring filter on " + runtime.GOARCH)
+	}
+	rules := []keyringRule{{"keyctl", unix.SECCOMP_RET_ERRNO | 1}}
+	prog, err := keyringFilter(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compared []uint32
+	for _, ins := range prog {
+		if ins.Code == unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K {
+			compared = append(compared, ins.K)
+		}
+	}
+	for _, abi := range abis {
+		if !slices.Contains(compared, abi.arch) {
+			t.Errorf("the filter never looks for the interface %#x", abi.arch)
+		}
+		for call, nr := range abi.numbers {
+			wanted := call == "keyctl" || call == "keyctl(x32)"
+			if slices.Contains(compared, nr) != wanted {
+				t.Errorf("interface %#x: %s (%d) compared: %v, want %v", abi.arch, call, nr, !wanted, wanted)
+			}
+		}
+	}
+	if runtime.GOARCH == "amd64" && !slices.Contains(compared, 288) {
+		t.Error("i386's keyctl (288) is not in the filter")
+	}
+	if last := prog[len(prog)-1]; last.Code != unix.BPF_RET|unix.BPF_K || last.K != unix.SECCOMP_RET_ALLOW {
+		t.Errorf("the filter ends with %+v, want: allow", last)
+	}
+}
