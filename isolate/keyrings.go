@@ -22,6 +22,29 @@ import (
 // keyringCalls are the system calls of the kernel's key management.
 var keyringCalls = []string{"add_key", "keyctl", "request_key"}
 
+// KeyringProfile is the seccomp profile of the quick form: the keyring calls refused with
+// EPERM, as Docker's default profile refuses them, and everything else allowed. It is all
+// of a profile that contain applies, so it runs with no warning.
+func KeyringProfile() *specs.LinuxSeccomp {
+	eperm := uint(unix.EPERM)
+	return &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: slices.Clone(keyringCalls), Action: specs.ActErrno, ErrnoRet: &eperm}}}
+}
+
+// keyringsOnly reports whether contain applies all of the profile s: it allows by default
+// and its rules name only keyring calls, with no argument conditions.
+func keyringsOnly(s *specs.LinuxSeccomp) bool {
+	if s.DefaultAction != specs.ActAllow && s.DefaultAction != specs.ActLog {
+		return false
+	}
+	for _, sc := range s.Syscalls {
+		if len(sc.Args) > 0 || slices.ContainsFunc(sc.Names, func(n string) bool { return !slices.Contains(keyringCalls, n) }) {
+			return false
+		}
+	}
+	return true
+}
+
 // keyringRule is what a seccomp profile says of one keyring call: the filter's return value
 // for it (seccomp(2): SECCOMP_RET_ERRNO with the errno, SECCOMP_RET_KILL_PROCESS...).
 type keyringRule struct {

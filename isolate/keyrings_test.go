@@ -77,3 +77,26 @@ func TestKeyringFilterCoversEveryInterface(t *testing.T) {
 		t.Errorf("the filter ends with %+v, want: allow", last)
 	}
 }
+
+// A profile that says nothing but what contain applies (the quick form's) is wholly applied:
+// no warning; one that says more is warned about.
+func TestSeccompWarningOnlyForWhatIsNotApplied(t *testing.T) {
+	if _, ok := keyringABIs(); !ok {
+		t.Skip("no keyring filter on " + runtime.GOARCH)
+	}
+	for _, tc := range []struct {
+		s    *specs.LinuxSeccomp
+		warn bool
+	}{
+		{KeyringProfile(), false},
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow}, false},
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActErrno}, true},
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl", "mount"}, Action: specs.ActErrno}}}, true},
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActErrno,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.OpEqualTo}}}}}, true},
+	} {
+		if got := seccompWarning(tc.s) != ""; got != tc.warn {
+			t.Errorf("%+v: warned %v, want %v", tc.s, got, tc.warn)
+		}
+	}
+}

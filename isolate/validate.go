@@ -512,7 +512,9 @@ func unsupported(spec *specs.Spec) []string {
 	}
 	l := spec.Linux
 	if l.Seccomp != nil {
-		w = append(w, seccompWarning())
+		if warning := seccompWarning(l.Seccomp); warning != "" {
+			w = append(w, warning)
+		}
 	}
 	add(l.Personality != nil, "linux.personality", "")
 	add(len(l.TimeOffsets) > 0, "linux.timeOffsets", "")
@@ -550,12 +552,15 @@ func processUnsupported(prefix string, p *specs.Process) []string {
 }
 
 // seccompWarning says what of a seccomp profile contain applies: what it says of the keyring
-// calls (see keyrings.go), and nothing else yet.
-func seccompWarning() string {
-	if _, ok := keyringABIs(); ok {
-		return "config: linux.seccomp is not supported yet: of its rules only those of the keyring calls (add_key, keyctl, request_key) are applied, the rest is ignored"
+// calls (see keyrings.go), and nothing else yet; "" when that is all the profile says.
+func seccompWarning(s *specs.LinuxSeccomp) string {
+	if _, ok := keyringABIs(); !ok {
+		return notApplied("config", "linux.seccomp", "seccomp filters")
 	}
-	return notApplied("config", "linux.seccomp", "seccomp filters")
+	if keyringsOnly(s) {
+		return ""
+	}
+	return "config: linux.seccomp is not supported yet: of its rules only those of the keyring calls (add_key, keyctl, request_key) are applied, the rest is ignored"
 }
 
 func notApplied(prefix, field, why string) string {

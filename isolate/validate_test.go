@@ -174,7 +174,9 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 
 func TestValidateWarnsAboutUnsupported(t *testing.T) {
 	spec := DefaultSpec()
-	spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+	// A rule contain does not apply (one of the keyring calls alone would be applied, unwarned).
+	spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mount"}, Action: specs.ActErrno}}}
 	spec.Solaris, spec.Windows = &specs.Solaris{}, &specs.Windows{}
 	spec.Process.User.Username = "root"
 	spec.Mounts = append(spec.Mounts,

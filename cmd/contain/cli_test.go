@@ -112,7 +112,7 @@ func TestJSONLog(t *testing.T) {
 	// the error with the warnings in it: podman reads the whole file with one json.Unmarshal
 	// and shows "msg" (and maps "executable file not found" to exit 127).
 	warns := newBundle(t, func(spec obj) {
-		linux(spec)["seccomp"] = obj{"defaultAction": "SCMP_ACT_ALLOW"}
+		linux(spec)["seccomp"] = obj{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": list{obj{"names": list{"mount"}, "action": "SCMP_ACT_ERRNO"}}}
 		process(spec)["args"] = list{"/no/such/program"}
 	})
 	failLog := filepath.Join(t.TempDir(), "oci-log")
@@ -135,7 +135,7 @@ func TestJSONLog(t *testing.T) {
 	// A run that warns and succeeds writes the warning as a line of its own.
 	okLog := filepath.Join(t.TempDir(), "oci-log")
 	ok := newBundle(t, func(spec obj) {
-		linux(spec)["seccomp"] = obj{"defaultAction": "SCMP_ACT_ALLOW"}
+		linux(spec)["seccomp"] = obj{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": list{obj{"names": list{"mount"}, "action": "SCMP_ACT_ERRNO"}}}
 		process(spec)["args"] = list{"/bin/probe", "sleep", "0"}
 	})
 	if r := contain(t, "", "--log", okLog, "--log-format", "json", "run", "--bundle", ok, "jsonlog2"); r.code != 0 {

@@ -261,6 +261,9 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	}
 	spec := isolate.DefaultSpec()
 	spec.Root.Path = dir
+	// What docker run users get of Docker's default seccomp profile, as far as contain
+	// applies one: the kernel's keyring calls refused (see isolate/keyrings.go).
+	spec.Linux.Seccomp = isolate.KeyringProfile()
 	spec.Hostname = c.String("hostname")
 	if spec.Hostname == "" {
 		// The new uts namespace starts as a copy of the host's: no name would show the host's.
