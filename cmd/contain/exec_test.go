@@ -395,13 +395,6 @@ func TestExecTerminal(t *testing.T) {
 	kept("exec -t")
 	// And when the program cannot start.
 	_, done = onPty(t, containCmd("exec", "-t", "ext", "/no/such/program"), master, slave)
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Error("exec -t of a missing program succeeded")
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("exec -t of a missing program did not end")
-	}
+	mustFail(t, done, "exec -t of a missing program")
 	kept("a failed exec -t")
 }

@@ -216,15 +216,21 @@ func TestTerminalRestoredWhenRunFails(t *testing.T) {
 	master, slave := openPty(t)
 	kept := termiosKept(t, slave)
 	_, done := onPty(t, containCmd("run", "-t", "--rootfs", testRootfs, "--", "/no/such/program"), master, slave)
+	mustFail(t, done, "run -t of a missing program")
+	kept("a failed run -t")
+}
+
+// mustFail waits for a command on a pty (onPty's done) that must fail, for 30 s at most.
+func mustFail(t *testing.T, done <-chan error, what string) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err == nil {
-			t.Fatal("run -t of a missing program succeeded")
+			t.Fatalf("%s succeeded", what)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("run -t of a missing program did not end")
+		t.Fatalf("%s did not end", what)
 	}
-	kept("a failed run -t")
 }
 
 // -t with input that is not a terminal and output that is (`contain run -t ... </dev/null`):
