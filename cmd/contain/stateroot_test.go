@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // A state root that another user could change is refused by every verb: the state in it
@@ -33,46 +35,32 @@ func TestStateRootOthersCanChangeIsRefused(t *testing.T) {
 		return runResult(t, cmd)
 	}
 	for _, tc := range []struct {
-		name  string
-		setup func(t *testing.T) string // returns the state root
-		says  string
+		name, dir string
+		mode      uint32 // for chmod(2), when not 0
+		theirs    string // under base: given to uid 65534
+		link      bool   // the state root given is a symlink to dir
+		says      string
 	}{
-		{"world-writable root", func(t *testing.T) string {
-			root := filepath.Join(base, "open")
-			forge(t, root)
-			os.Chmod(root, 0o777)
-			return root
-		}, "writable by group or others"},
-		{"sticky world-writable root", func(t *testing.T) string {
-			root := filepath.Join(base, "sticky")
-			forge(t, root)
-			os.Chmod(root, 0o1777)
-			return root
-		}, "writable by group or others"},
-		{"root owned by another user", func(t *testing.T) string {
-			root := filepath.Join(base, "theirs")
-			forge(t, root)
-			os.Chown(root, 65534, 65534)
-			return root
-		}, "belongs to uid 65534"},
-		{"a parent another user could rename it in", func(t *testing.T) string {
-			parent := filepath.Join(base, "parent")
-			root := filepath.Join(parent, "state")
-			forge(t, root)
-			os.Chown(parent, 65534, 65534)
-			return root
-		}, "belongs to uid 65534"},
-		{"through a symlink to an open root", func(t *testing.T) string {
-			root := filepath.Join(base, "open2")
-			forge(t, root)
-			os.Chmod(root, 0o777)
-			link := filepath.Join(base, "link")
-			os.Symlink(root, link)
-			return link
-		}, "writable by group or others"},
+		{"world-writable root", "open", 0o777, "", false, "writable by group or others"},
+		{"sticky world-writable root", "sticky", 0o1777, "", false, "writable by group or others"},
+		{"root owned by another user", "theirs", 0, "theirs", false, "belongs to uid 65534"},
+		{"a parent another user could rename it in", "parent/state", 0, "parent", false, "belongs to uid 65534"},
+		{"through a symlink to an open root", "open2", 0o777, "", true, "writable by group or others"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := tc.setup(t)
+			root := filepath.Join(base, tc.dir)
+			forge(t, root)
+			if tc.mode != 0 {
+				unix.Chmod(root, tc.mode) // os.Chmod would take 0o1000 for no sticky bit
+			}
+			if tc.theirs != "" {
+				os.Chown(filepath.Join(base, tc.theirs), 65534, 65534)
+			}
+			if tc.link {
+				link := root + "-link"
+				os.Symlink(root, link)
+				root = link
+			}
 			for _, args := range [][]string{{"list"}, {"state", "forged"}, {"delete", "forged"}, {"run", "--bundle", bundle, "new"}} {
 				r := runIn(root, args...)
 				if r.code == 0 || !strings.Contains(r.stderr, tc.says) {
