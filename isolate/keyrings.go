@@ -102,10 +102,10 @@ func seccompReturn(action specs.LinuxSeccompAction, errnoRet *uint) (ret uint32,
 }
 
 // keyringABI is one system call interface a process of this architecture can use: the
-// audit architecture seccomp_data.arch names it by, and the numbers of the keyring calls in it.
+// audit architecture seccomp_data.arch names it by, and the numbers of each keyring call in it.
 type keyringABI struct {
 	arch    uint32
-	numbers map[string]uint32
+	numbers map[string][]uint32
 }
 
 // keyringABIs are the interfaces of this architecture. A 64-bit x86 process can make i386
@@ -115,19 +115,16 @@ type keyringABI struct {
 // (arch/x86/entry/syscalls/syscall_32.tbl and syscall_64.tbl, include/uapi/asm-generic/
 // unistd.h, arch/arm/tools/syscall.tbl).
 func keyringABIs() ([]keyringABI, bool) {
-	native := map[string]uint32{"add_key": unix.SYS_ADD_KEY, "keyctl": unix.SYS_KEYCTL, "request_key": unix.SYS_REQUEST_KEY}
 	switch runtime.GOARCH {
 	case "amd64":
-		const x32 = 0x40000000 // __X32_SYSCALL_BIT
-		both := map[string]uint32{}
-		for call, nr := range native {
-			both[call], both[call+"(x32)"] = nr, nr|x32
-		}
-		return []keyringABI{{unix.AUDIT_ARCH_X86_64, both},
-			{unix.AUDIT_ARCH_I386, map[string]uint32{"add_key": 286, "request_key": 287, "keyctl": 288}}}, true
+		const x32 = 0x40000000 // __X32_SYSCALL_BIT: x32 calls share the x86-64 arch value
+		return []keyringABI{
+			{unix.AUDIT_ARCH_X86_64, map[string][]uint32{"add_key": {248, 248 | x32}, "request_key": {249, 249 | x32}, "keyctl": {250, 250 | x32}}},
+			{unix.AUDIT_ARCH_I386, map[string][]uint32{"add_key": {286}, "request_key": {287}, "keyctl": {288}}}}, true
 	case "arm64":
-		return []keyringABI{{unix.AUDIT_ARCH_AARCH64, native},
-			{unix.AUDIT_ARCH_ARM, map[string]uint32{"add_key": 309, "request_key": 310, "keyctl": 311}}}, true
+		return []keyringABI{
+			{unix.AUDIT_ARCH_AARCH64, map[string][]uint32{"add_key": {217}, "request_key": {218}, "keyctl": {219}}},
+			{unix.AUDIT_ARCH_ARM, map[string][]uint32{"add_key": {309}, "request_key": {310}, "keyctl": {311}}}}, true
 	}
 	return nil, false
 }
@@ -148,10 +145,7 @@ func keyringFilter(rules []keyringRule) ([]unix.SockFilter, error) {
 	for _, abi := range abis {
 		block := []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: nrOffset}}
 		for _, r := range rules {
-			for call, nr := range abi.numbers {
-				if call != r.Call && call != r.Call+"(x32)" {
-					continue
-				}
+			for _, nr := range abi.numbers[r.Call] {
 				block = append(block,
 					unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: nr},
 					unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: r.Ret})

@@ -121,7 +121,11 @@ func checkStateRoot(root string) error {
 	if err != nil {
 		return fmt.Errorf("state root %s: %w", root, err)
 	}
-	for _, p := range []string{abs, resolved} {
+	paths := []string{resolved}
+	if abs != resolved {
+		paths = append(paths, abs) // the way there too: a symlink on it others could change
+	}
+	for _, p := range paths {
 		for d := p; ; d = filepath.Dir(d) {
 			var st unix.Stat_t
 			if err := unix.Lstat(d, &st); err != nil {
