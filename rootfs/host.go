@@ -136,10 +136,13 @@ func (c *hostCopier) interpreter(script string) error {
 		return err
 	}
 	fields := strings.Fields(strings.TrimPrefix(line, "#!"))
-	if len(fields) == 0 || !filepath.IsAbs(fields[0]) || c.copied[fields[0]] {
+	if len(fields) == 0 || !filepath.IsAbs(fields[0]) {
 		return nil
 	}
 	interp := filepath.Clean(fields[0])
+	if c.copied[interp] {
+		return nil
+	}
 	c.copied[interp] = true
 	real, err := filepath.EvalSymlinks(interp)
 	if err != nil {
