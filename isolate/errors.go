@@ -42,7 +42,7 @@ func hint(op string, err error) string {
 	case op == "setns" && errno == unix.EINVAL:
 		return "the file is not a namespace of the type the spec says"
 	case op == "exec" && errno == unix.ENOENT:
-		return "the program or its interpreter/dynamic loader is missing in the rootfs"
+		return "the program, or its interpreter or dynamic loader, is missing from the root it runs in"
 	case op == "exec" && errno == unix.EACCES:
 		return "the program is not executable, its filesystem is mounted noexec, or a directory on its path is not searchable by the user"
 	case (op == "exec" || op == "start") && errno == unix.EAGAIN:

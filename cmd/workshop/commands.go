@@ -116,6 +116,12 @@ var checkCommand = &cli.Command{
 		if err := needRoot("workshop check"); err != nil {
 			return err
 		}
+		if code, done, err := checkInUTSSandbox(); done {
+			if err == nil && code != 0 {
+				err = exitCode(code)
+			}
+			return err
+		}
 		program, tmp, err := buildSource(c, root, step)
 		if err != nil {
 			return err
@@ -142,7 +148,8 @@ var checkCommand = &cli.Command{
 		if caveat != "" {
 			fmt.Printf("note: %s\n", caveat)
 		}
-		if !c.Bool("reference") {
+		if !c.Bool("reference") && c.String("dir") == "" {
+			// The status is the exercise's in work/NN-topic, the one `workshop list` is about.
 			saveStatus(root, step.Slug, failed == 0)
 		}
 		if failed > 0 {

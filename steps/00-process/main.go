@@ -8,7 +8,9 @@
 //
 // Run it (as root from step 01 on; this one works as any user):
 //
-//	go run ./steps/00-process /bin/sh -c 'echo "child pid $$, parent $PPID"; exit 3'; echo "status $?"
+//	go build -o /tmp/step00 ./steps/00-process && /tmp/step00 /bin/sh -c 'echo "child pid $$, parent $PPID"; exit 3'; echo "status $?"
+//
+// (Built first: `go run` reports a non-zero status as its own "exit status 3" and exits 1.)
 //
 // Man pages: fork(2), execve(2), wait4(2), proc(5) (/proc/self/exe).
 package main

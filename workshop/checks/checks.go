@@ -225,7 +225,7 @@ func namespaces(host, r *probe.Report, fresh ...string) error {
 		}
 		switch {
 		case want && !isNew:
-			return fmt.Errorf("the %s namespace is the host's (inode %d): want a new one", ns, r.Namespaces[ns])
+			return fmt.Errorf("the %s namespace is not new: it is the one the step was started in (inode %d): want a new one", ns, r.Namespaces[ns])
 		case !want && isNew:
 			return fmt.Errorf("the %s namespace is new, but this step does not add it yet", ns)
 		}

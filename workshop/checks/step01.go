@@ -27,7 +27,8 @@ func init() {
 		},
 		Check{
 			Name: "the hostname outside the container is unchanged",
-			Hint: "without CLONE_NEWUTS, sethostname renames the namespace the program runs in: on your machine, the host",
+			Hint: "call sethostname(2) in child(), which runs in the new uts namespace (CLONE_NEWUTS): called in parent(), or without the flag, " +
+				"it renames the namespace the program was started in: on your machine, the host",
 			Run: func(e *Env) error {
 				host, err := os.Hostname()
 				if err != nil {

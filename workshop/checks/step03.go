@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,7 +60,10 @@ func init() {
 						}
 					}
 				}
-				if len(shared) > 0 {
+				switch {
+				case slices.ContainsFunc(shared, func(m string) bool { return strings.HasPrefix(m, "/ (") }):
+					return fmt.Errorf("inside, %d mount(s) are still shared with the host, / itself among them: nothing was made private", len(shared))
+				case len(shared) > 0:
 					return fmt.Errorf("inside, %d mount(s) are still shared with the host, %s first: "+
 						"MS_PRIVATE makes only / private, MS_REC|MS_PRIVATE every mount below it too", len(shared), shared[0])
 				}
