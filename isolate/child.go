@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,6 +79,11 @@ func cloneHint(err error) string {
 // Pid is the child's process id, as the parent sees it.
 func (c *Child) Pid() int { return c.cmd.Process.Pid }
 
+// ContinueDelayEnv, set to a duration, makes Continue wait that long after the go-ahead.
+// `workshop check` sets it for step 09: a parent that lets the child go before it has made
+// what the child looks for then fails every time, rather than once in twenty runs.
+const ContinueDelayEnv = "CONTAIN_CHECK_CONTINUE_DELAY"
+
 // Continue lets the child go on past WaitForParent. A child that does not wait there (most
 // steps' children exec their command at once, and exec closes their end of the pipe) or that
 // has already exited may be past that point before Continue runs: the write then finds no
@@ -85,6 +91,9 @@ func (c *Child) Pid() int { return c.cmd.Process.Pid }
 func (c *Child) Continue() error {
 	_, err := c.goAhead.Write([]byte{0})
 	c.goAhead.Close()
+	if d, perr := time.ParseDuration(os.Getenv(ContinueDelayEnv)); perr == nil {
+		time.Sleep(d)
+	}
 	if errors.Is(err, unix.EPIPE) {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,6 +71,12 @@ func TestFind(t *testing.T) {
 	}
 }
 
+// failsUnsolved names, per step, checks that an unsolved exercise must fail on their own, not
+// only as part of its suite: a check of clean-up passed when nothing had been set up.
+var failsUnsolved = map[int][]string{
+	6: {"the overlay is unmounted and its directory removed afterwards, also when the command fails"},
+}
+
 // For every step: the exercise compiles where `workshop start` writes it, its check fails,
 // and the reference builds and runs the documented way. (The reference passing its checks is
 // each step's own test.) A check that cannot fail is a bug.
@@ -114,6 +121,11 @@ func TestExercisesFailTheirChecks(t *testing.T) {
 			}
 			if len(failed) == 0 {
 				t.Errorf("every check passes on the unsolved exercise: the checks cannot tell done from not done")
+			}
+			for _, name := range failsUnsolved[step.Num] {
+				if !slices.Contains(failed, name) {
+					t.Errorf("%q passes on the unsolved exercise, where there is nothing for it to judge", name)
+				}
 			}
 			t.Logf("unsolved exercise fails %d check(s): %s", len(failed), strings.Join(failed, "; "))
 
@@ -223,4 +235,52 @@ func TestStep01CheckOfAWrongSolutionRenamesNothing(t *testing.T) {
 	if got := unix.ByteSliceToString(uts.Nodename[:]); got != name {
 		t.Errorf("the hostname where the check ran changed from %q to %q", name, got)
 	}
+}
+
+// Step 09's parent must plug the cable in before it lets the child go: the child looks for
+// its end of the veth pair at once. A parent that calls Continue first loses that race only
+// now and then when run alone; the check delays the parent after the go-ahead, so that it
+// fails every time.
+func TestStep09CheckOfAChildLetGoEarlyFails(t *testing.T) {
+	testenv.RequireRoot(t)
+	root, err := workshop.RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(root, "steps/09-veth/main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goAhead = "\tif err := child.Continue(); err != nil {\n\t\treturn fail(fmt.Errorf(\"let the child go: %w\", err))\n\t}\n"
+	const solution = "\t// SOLUTION BEGIN: plug the cable in"
+	if strings.Count(string(src), goAhead) != 1 || !strings.Contains(string(src), solution) {
+		t.Fatalf("steps/09-veth/main.go no longer has its go-ahead or its solution as this test knows them: update it")
+	}
+	early := strings.Replace(strings.Replace(string(src), goAhead, "", 1), solution, goAhead+solution, 1)
+	work := workDir(t, root, ".early-test-")
+	if err := os.WriteFile(filepath.Join(work, "main.go"), []byte(early), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	probePath, program := filepath.Join(tmp, "probe"), filepath.Join(tmp, "early")
+	build(t, root, probePath, "./cmd/probe")
+	build(t, root, program, "./"+mustRel(t, root, work))
+	env, err := checks.NewEnv(program, probePath, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cable = "the container and the host end of the cable reach each other"
+	for _, r := range checks.RunSuite(9, env) {
+		if r.Check.Name != cable {
+			continue
+		}
+		if r.Err == nil {
+			t.Fatalf("%q passed with the child let go before the cable was plugged in", cable)
+		}
+		if !strings.Contains(r.Err.Error(), "Link not found") {
+			t.Errorf("%q: %v; want the child's failure to find its end", cable, r.Err)
+		}
+		return
+	}
+	t.Fatalf("step 09 has no check %q", cable)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -94,8 +95,12 @@ var startCommand = &cli.Command{
 			return err
 		}
 		rel, _ := filepath.Rel(root, dir)
-		fmt.Printf("exercise %s written to %s\n  read:  workshop show %02d\n  edit:  %s/main.go (look for TODO)\n  check: sudo workshop check %02d\n",
-			step.Slug, rel, step.Num, rel, step.Num)
+		check := fmt.Sprintf("sudo workshop check %02d", step.Num)
+		if dir != step.WorkDir(root) {
+			check += " --dir " + rel
+		}
+		fmt.Printf("exercise %s written to %s\n  read:  workshop show %02d\n  edit:  %s/main.go (look for TODO)\n  check: %s\n",
+			step.Slug, rel, step.Num, rel, check)
 		return nil
 	},
 }
@@ -142,7 +147,13 @@ var checkCommand = &cli.Command{
 				continue
 			}
 			failed++
-			fmt.Printf("✗ %s\n    %v\n    hint: %s\n", r.Check.Name, r.Err, r.Check.Hint)
+			hint := r.Check.Hint
+			var stopped *checks.ProgramFailed
+			if errors.As(r.Err, &stopped) {
+				hint = "the program stopped with an error of its own before the check could look: start from that error. " +
+					"This check's own hint: " + hint
+			}
+			fmt.Printf("✗ %s\n    %v\n    hint: %s\n", r.Check.Name, r.Err, hint)
 		}
 		caveat := checks.Caveat(step.Num)
 		if caveat != "" {

@@ -171,9 +171,22 @@ func (e *Env) Report(step int) (*probe.Report, error) {
 		return nil, err
 	}
 	if out.Code != 0 {
-		return nil, fmt.Errorf("probe report exited %d: %s", out.Code, firstLine(out.Stderr))
+		return nil, &ProgramFailed{"probe report", out.Code, out.Stderr}
 	}
 	return decodeReport(out)
+}
+
+// ProgramFailed is a run that the program ended with an error of its own before probe could
+// look (`child: mount ...: no such file or directory`, say): the fault is where that error
+// says, which need not be what the check's hint is about.
+type ProgramFailed struct {
+	Command string // what the program was to run
+	Code    int    // its exit status
+	Stderr  string
+}
+
+func (p *ProgramFailed) Error() string {
+	return fmt.Sprintf("%s exited %d: %s", p.Command, p.Code, firstLine(p.Stderr))
 }
 
 // decodeReport reads the report a run of `probe report` printed.

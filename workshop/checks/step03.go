@@ -149,7 +149,7 @@ func (e *Env) reportInSandbox(step int, unshareArgs []string, script, what strin
 		return nil, err
 	}
 	if out.Code != 0 {
-		return nil, fmt.Errorf("probe report exited %d: %s", out.Code, firstLine(out.Stderr))
+		return nil, &ProgramFailed{"probe report", out.Code, out.Stderr}
 	}
 	return decodeReport(out)
 }

@@ -30,15 +30,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				for _, m := range r.Mounts {
-					if m.MountPoint == "/" {
-						if m.FSType != "overlay" {
-							return fmt.Errorf("/ inside is a %s filesystem (%s), want overlay", m.FSType, m.Source)
-						}
-						return nil
-					}
-				}
-				return errors.New("the container's mountinfo has no / at all")
+				return rootIsOverlay(r)
 			},
 		},
 		Check{
@@ -118,10 +110,21 @@ func init() {
 			Hint: "unmount merged and remove the directory in a defer, after the child exits: then every return path cleans up " +
 				"(the check removed what its own runs left; sudo workshop reset removes what runs of yours left)",
 			Run: func(e *Env) error {
-				for _, command := range [][]string{{"/bin/sh", "-c", "exit 3"}, {"/no/such/command"}} {
+				// The first run shows there was an overlay to clean up: without one, nothing
+				// left behind would prove nothing.
+				for _, command := range [][]string{{"/bin/probe", "report"}, {"/bin/sh", "-c", "exit 3"}, {"/no/such/command"}} {
 					out, err := e.Run("", command...)
 					if err != nil {
 						return err
+					}
+					if command[0] == "/bin/probe" {
+						r, err := decodeReport(out)
+						if err != nil {
+							return err
+						}
+						if err := rootIsOverlay(r); err != nil {
+							return fmt.Errorf("%w: there was no overlay to clean up", err)
+						}
 					}
 					dir := overlayDir(out.Pid)
 					// What is left, the check takes away after it (removingLeftovers).
@@ -146,6 +149,19 @@ func init() {
 }
 
 // overlayDir is where step 06's parent with this pid keeps its overlay.
+// rootIsOverlay says whether the container of the report has an overlay on /.
+func rootIsOverlay(r *probe.Report) error {
+	for _, m := range r.Mounts {
+		if m.MountPoint == "/" {
+			if m.FSType != "overlay" {
+				return fmt.Errorf("/ inside is a %s filesystem (%s), want overlay", m.FSType, m.Source)
+			}
+			return nil
+		}
+	}
+	return errors.New("the container's mountinfo has no / at all")
+}
+
 func overlayDir(pid int) string {
 	return filepath.Join(isolate.WorkshopRunDir, fmt.Sprintf("06-overlay-%d", pid))
 }

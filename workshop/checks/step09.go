@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containkit/contain/internal/probe"
+	"github.com/containkit/contain/isolate"
 )
 
 // Step 09's program gives the network namespace it runs in a veth end and an address. The
@@ -194,6 +195,9 @@ func runCabled(e *Env, during func(*cabled) error) (after []string, err error) {
 		// sh is the container's first process: when it exits, its pid namespace ends, and the
 		// listener with it.
 		cmd := e.Command(ctx, "/bin/sh", "-c", fmt.Sprintf("/bin/probe bind %d 60 & read line", cablePort))
+		// The parent must plug the cable in before it lets the child go, which looks for its
+		// end at once: a delay after the go-ahead turns the wrong order into a failure.
+		cmd.Env = append(os.Environ(), isolate.ContinueDelayEnv+"=300ms")
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			return err
