@@ -35,13 +35,7 @@ var listCommand = &cli.Command{
 		}
 		st := loadStatus(root)
 		for _, s := range workshop.Steps {
-			mark := " "
-			if r, ok := st[s.Slug]; ok && r.Passed {
-				mark = "✓"
-			} else if ok {
-				mark = "✗"
-			}
-			fmt.Printf("%s %s  %s\n", mark, s.Slug, s.Title)
+			fmt.Println(listLine(s, st))
 		}
 		return nil
 	},
@@ -161,7 +155,7 @@ var checkCommand = &cli.Command{
 		}
 		if !c.Bool("reference") && c.String("dir") == "" {
 			// The status is the exercise's in work/NN-topic, the one `workshop list` is about.
-			saveStatus(root, step.Slug, failed == 0)
+			saveStatus(root, step.Slug, failed == 0, caveat != "")
 		}
 		if failed > 0 {
 			fmt.Printf("%d of %d checks failed\n", failed, len(checks.Suite(step.Num)))

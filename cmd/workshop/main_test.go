@@ -57,3 +57,25 @@ func TestBuildStepWhenGitRefuses(t *testing.T) {
 		t.Fatalf("buildStep with a git that refuses: %v", err)
 	}
 }
+
+// `workshop list` shows what the last check of each step said, and marks a pass that came
+// with a caveat (step 10 on a cgroup v1 host checks less): a plain ✓ there overstated it.
+func TestListShowsTheLastCheck(t *testing.T) {
+	root := t.TempDir()
+	steps := workshop.Steps[:4]
+	saveStatus(root, steps[0].Slug, true, false)
+	saveStatus(root, steps[1].Slug, true, true)
+	saveStatus(root, steps[2].Slug, false, true)
+	st := loadStatus(root)
+	want := []string{
+		"✓ " + steps[0].Slug + "  " + steps[0].Title,
+		"✓ " + steps[1].Slug + "  " + steps[1].Title + "  (as far as this host can check: see sudo workshop check 01)",
+		"✗ " + steps[2].Slug + "  " + steps[2].Title,
+		"  " + steps[3].Slug + "  " + steps[3].Title,
+	}
+	for i, s := range steps {
+		if got := listLine(s, st); got != want[i] {
+			t.Errorf("list line of %s: %q, want %q", s.Slug, got, want[i])
+		}
+	}
+}

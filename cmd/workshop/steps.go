@@ -139,8 +139,13 @@ func checkInUTSSandbox() (code int, done bool, err error) {
 }
 
 // status is what the last check of each step said; `workshop list` shows it.
-type status map[string]struct {
-	Passed bool      `json:"passed"`
+type status map[string]stepStatus
+
+type stepStatus struct {
+	Passed bool `json:"passed"`
+	// Partly: passed with a caveat, as far as this host could check (step 10's limits on a
+	// cgroup v1 host, say).
+	Partly bool      `json:"partly,omitempty"`
 	When   time.Time `json:"when"`
 }
 
@@ -154,12 +159,24 @@ func loadStatus(root string) status {
 	return s
 }
 
-func saveStatus(root string, slug string, passed bool) {
+// listLine is a step's line in `workshop list`: ✓ or ✗ as its last check said, nothing if
+// never checked.
+func listLine(s workshop.Step, st status) string {
+	mark, note := " ", ""
+	if r, ok := st[s.Slug]; ok && r.Passed {
+		mark = "✓"
+		if r.Partly {
+			note = fmt.Sprintf("  (as far as this host can check: see sudo workshop check %02d)", s.Num)
+		}
+	} else if ok {
+		mark = "✗"
+	}
+	return fmt.Sprintf("%s %s  %s%s", mark, s.Slug, s.Title, note)
+}
+
+func saveStatus(root string, slug string, passed, partly bool) {
 	s := loadStatus(root)
-	s[slug] = struct {
-		Passed bool      `json:"passed"`
-		When   time.Time `json:"when"`
-	}{passed, time.Now()}
+	s[slug] = stepStatus{Passed: passed, Partly: passed && partly, When: time.Now()}
 	if data, err := json.MarshalIndent(s, "", "  "); err == nil {
 		os.MkdirAll(filepath.Dir(statusPath(root)), 0o755)
 		os.WriteFile(statusPath(root), data, 0o644)

@@ -32,6 +32,11 @@ const cgroupRoot = "/sys/fs/cgroup"
 // heldMarker is the line the container prints when it is done and waits to be let go.
 const heldMarker = "probe-held"
 
+// onV1 ends the hints of the limits' checks: on a v1 host the exercise's limits code does not
+// run, and the part left to write is the child's joining.
+const onV1 = " (on a cgroup v1 host the limits are written for you, by the v1 code the step already has: " +
+	"there, the child must join its cgroup, writing 0 to each hierarchy's cgroup.procs)"
+
 func init() {
 	caveats[10] = func() string {
 		if cgroups.IsV2(cgroupRoot) {
@@ -84,7 +89,7 @@ func init() {
 		},
 		Check{
 			Name: "a fork bomb stops at pids.max",
-			Hint: "write --pids to pids.max in the container's cgroup; every process and thread in the cgroup counts, and clone(2) fails with EAGAIN at the limit",
+			Hint: "write --pids to pids.max in the container's cgroup; every process and thread in the cgroup counts, and clone(2) fails with EAGAIN at the limit" + onV1,
 			Run: func(e *Env) error {
 				_, err := runHeld(e, []string{"--pids", "16"}, "/bin/probe forkn 64", func(h *held) error {
 					var res probe.ForkResult
@@ -109,7 +114,7 @@ func init() {
 		},
 		Check{
 			Name: "a memory hog is killed inside, and the program outside lives on",
-			Hint: "write --memory to memory.max (and 0 to memory.swap.max) in the container's cgroup: the OOM killer then picks a process in that cgroup, not on the host",
+			Hint: "write --memory to memory.max (and 0 to memory.swap.max) in the container's cgroup: the OOM killer then picks a process in that cgroup, not on the host" + onV1,
 			Run: func(e *Env) error {
 				out, err := runHeld(e, []string{"--memory", "32M"}, `/bin/probe memhog 256 >/dev/null; echo "memhog status $?"`, func(h *held) error {
 					if !h.printed("memhog status 137") {
@@ -138,7 +143,7 @@ func init() {
 		},
 		Check{
 			Name: "a busy loop is throttled to the CPU quota",
-			Hint: "write \"QUOTA PERIOD\" to cpu.max (v2) in the container's cgroup: --cpu 0.1 is 10000 100000, a tenth of a CPU",
+			Hint: "write \"QUOTA PERIOD\" to cpu.max in the container's cgroup: --cpu 0.1 is 10000 100000, a tenth of a CPU" + onV1,
 			Run: func(e *Env) error {
 				_, err := runHeld(e, []string{"--cpu", "0.1"}, "/bin/probe spin 0.5", func(h *held) error {
 					var res probe.SpinResult
