@@ -47,10 +47,7 @@ func copyUp(covered, top int, dest string, opts mountOptions) error {
 	if err := copyTree(covered, dir); err != nil {
 		return fmt.Errorf("tmpcopyup %s: %w", dest, err)
 	}
-	if opts.flags&unix.MS_RDONLY != 0 {
-		return setAttrAt(top, dest, readOnly, false)
-	}
-	return nil
+	return nil // a read-only one is made so later, with what goes below it (see fsMount)
 }
 
 // copyTree copies the entries of directory src into directory dst: files, directories,

@@ -315,7 +315,7 @@ func (m *mounter) mount(mnt specs.Mount) error {
 
 // fsMount mounts a filesystem by type: proc, sysfs, tmpfs, devpts, mqueue, ...
 func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
-	copyingUp := opts.tmpcopyup && mnt.Type == "tmpfs"
+	copyingUp := opts.tmpcopyup && mnt.Type == "tmpfs" && mountDestination(mnt) != "/dev" // see mountWarnings
 	if copyingUp {
 		// A directory made here has nothing to copy up, and no owner or mode the tmpfs
 		// should take over from it: tmpfs's own (1777, or mode=) stand, as in runc.
@@ -342,15 +342,12 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 		}
 		defer unix.Close(covered)
 	}
+	// A read-only tmpfs, or /dev, still takes what goes below it: the copy of what it covers
+	// (tmpcopyup), the mount points of later mounts (a ro tmpfs on /run with a bind on
+	// /run/secrets), /dev's devices, pts and shm, the working directory. It is made read-only
+	// once those are in (finishReadOnly), as runc does in finalizeRootfs.
 	flags := opts.flags
-	if covered >= 0 {
-		flags &^= unix.MS_RDONLY // read-only once the copy is in
-	}
-	// A read-only tmpfs, or /dev, still takes what goes below it: the mount points of later
-	// mounts (a ro tmpfs on /run with a bind on /run/secrets), /dev's devices, pts and shm,
-	// the working directory. It is made read-only once those are in (finishReadOnly), as runc
-	// does in finalizeRootfs.
-	later := covered < 0 && opts.endsReadOnly() && (mnt.Type == "tmpfs" || mountDestination(mnt) == "/dev")
+	later := opts.endsReadOnly() && (mnt.Type == "tmpfs" || mountDestination(mnt) == "/dev")
 	rAttr, plain := opts.rAttr(), opts.attr()
 	if later {
 		flags &^= unix.MS_RDONLY

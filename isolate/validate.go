@@ -66,6 +66,9 @@ func mountWarnings(spec *specs.Spec) []string {
 		if opts.tmpcopyup && m.Type != "tmpfs" {
 			w = append(w, fmt.Sprintf("config: mount %s: tmpcopyup is for tmpfs mounts only and is ignored", m.Destination))
 		}
+		if opts.tmpcopyup && m.Type == "tmpfs" && mountDestination(m) == "/dev" {
+			w = append(w, "config: mount /dev: tmpcopyup is ignored there: the runtime makes /dev itself, and never copies the image's device nodes")
+		}
 		if (m.Type == "cgroup" || m.Type == "cgroup2") && len(opts.data) > 0 && !freshCgroup2(spec) {
 			// Only a cgroup2 mount of its own takes options; a bind of the host's hierarchies
 			// or one mount per v1 hierarchy keeps the host's.
