@@ -41,14 +41,14 @@ func Create(o RunOptions) error {
 	state := p.state
 	unlock, err := lockState(state.path)
 	if err != nil {
-		state.remove()
+		state.removeOrWarn(o.Log)
 		return err
 	}
 	defer unlock()
 	ok, made := false, false
 	defer func() {
 		if !ok {
-			state.remove()
+			state.removeOrWarn(o.Log)
 			if made { // a hook failed, or what came after: runtime.md steps 3-5, then 12 and 13
 				runPoststop(o.Log, o.Spec.Hooks, state.state.State)
 			}

@@ -117,7 +117,7 @@ func Run(o RunOptions) (int, error) {
 	// anew under this id: relock leaves such a container alone.
 	lock, err := lockDir(state.path)
 	if err != nil {
-		state.remove()
+		state.removeOrWarn(o.Log)
 		return 0, err
 	}
 	defer lock.close()
@@ -132,7 +132,7 @@ func Run(o RunOptions) (int, error) {
 				return // whoever deleted it removed it, and ran its poststop
 			}
 		}
-		state.remove()
+		state.removeOrWarn(o.Log)
 		lock.close() // the lock goes with the directory's last fd
 		// Poststop, once the container is gone (runtime.md steps 12 and 13).
 		if made {
@@ -294,7 +294,7 @@ func reserve(o RunOptions, rootfs string) (*prepared, error) {
 		if errors.Is(err, cgroups.ErrExists) {
 			state.state.Cgroup, state.cg = nil, nil // another container's: not ours to kill or remove
 		}
-		state.remove()
+		state.removeOrWarn(o.Log)
 		return nil, err
 	}
 	return &prepared{rootfs: rootfs, state: state, cg: cg}, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/user"
@@ -225,6 +226,15 @@ func (s *stateDir) remove() error {
 	return s.removeDir()
 }
 
+// removeOrWarn removes the container, as remove does, where a failure cannot change what the
+// caller returns (a run that ended, a create that failed): it is said, with the way out,
+// rather than leaving a cgroup or a state directory behind unseen.
+func (s *stateDir) removeOrWarn(log *slog.Logger) {
+	if err := s.remove(); err != nil {
+		log.Warn(fmt.Sprintf("container %q not wholly removed: %v (retry with `contain delete --force %s`)", s.state.ID, err, s.state.ID))
+	}
+}
+
 // removeDir removes the state directory. It first renames it, in one step, to a name no
 // container id can have (ids start with a letter or a digit): a `state` or `list` meanwhile
 // finds the container whole or not at all. Emptied in place, the directory without its state
@@ -239,7 +249,7 @@ func (s *stateDir) removeDir() error {
 	case unix.ENOENT:
 		return nil
 	default:
-		dir = s.path // where rename fails (another filesystem's quirk), as before
+		dir = s.path // where rename fails (another filesystem's quirk), in place
 	}
 	// The directory almost always holds the state file alone: two system calls. Whatever
 	// else is there (an exec fifo, a temporary file a killed writer left) goes by RemoveAll,
@@ -257,9 +267,12 @@ func (s *stateDir) removeDir() error {
 // removedPrefix starts the name removeDir gives a state directory before it empties it.
 const removedPrefix = ".deleted-"
 
-// removedName is the name removeDir renames the state directory path to.
+// removedName is the name removeDir renames the state directory path to. The id in it is cut
+// to 64 bytes: a whole one of up to MaxIDLength, with the prefix and suffix, would pass
+// NAME_MAX (255), and the rename would fail.
 func removedName(path string) string {
-	return filepath.Join(filepath.Dir(path), removedPrefix+filepath.Base(path)+"-"+tempSuffix())
+	id := filepath.Base(path)
+	return filepath.Join(filepath.Dir(path), removedPrefix+id[:min(len(id), 64)]+"-"+tempSuffix())
 }
 
 // IsRemovedState reports whether name, an entry of a state root, is a state directory that a

@@ -161,15 +161,19 @@ func TestDeleteLeftoverNeverStopsAContainer(t *testing.T) {
 // until it has ended (not across the next reservation, whose own moment without a state
 // file is a container truly being created).
 // What a delete killed after its rename leaves is recognised as such (workshop reset removes
-// it), and never taken for a container: no valid id has its name, and no id is one.
+// it), and never taken for a container: no valid id has its name, and no id is one. The name
+// fits NAME_MAX for the longest id too (else the rename fails and the removal is not atomic).
 func TestRemovedStateIsRecognised(t *testing.T) {
-	for _, id := range []string{"c1", "abc-def", "x.deleted-y", "0", "deleted-1"} {
+	for _, id := range []string{"c1", "abc-def", "x.deleted-y", "0", "deleted-1", strings.Repeat("l", MaxIDLength)} {
 		if err := ValidateID(id); err != nil {
 			t.Fatalf("ValidateID(%q): %v", id, err)
 		}
 		name := filepath.Base(removedName(filepath.Join("/run/contain", id)))
 		if !IsRemovedState(name) {
 			t.Errorf("IsRemovedState(%q) = false for what removeDir names %s's directory", name, id)
+		}
+		if len(name) > unix.NAME_MAX {
+			t.Errorf("removeDir names %s's directory %q: %d bytes, over NAME_MAX", id, name, len(name))
 		}
 		if ValidateID(name) == nil {
 			t.Errorf("%q, what removeDir names %s's directory, is a valid id", name, id)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -108,4 +109,73 @@ func TestStateWithAHostCgroupIsDamaged(t *testing.T) {
 		}
 	}
 	os.RemoveAll(filepath.Join(root, "bad"))
+}
+
+// A run whose container cannot be wholly removed at its end says so, with the way out, rather
+// than leaving a state directory behind unseen (here the directory is made immutable while the
+// container runs, so its rename and removal fail with EPERM).
+func TestRunSaysWhatItCouldNotRemove(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"sh", "-c", "read line; exit 0"} })
+	cmd := containCmd("run", "--bundle", bundle, "leftover")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(stateRoot, "leftover")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if data, err := os.ReadFile(filepath.Join(dir, "state.json")); err == nil && strings.Contains(string(data), `"running"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			stdin.Close()
+			cmd.Wait()
+			t.Fatalf("the container never ran: %s", stderr.String())
+		}
+	}
+	setImmutable(t, dir, true)
+	defer func() {
+		setImmutable(t, dir, false)
+		contain(t, "", "delete", "--force", "leftover")
+	}()
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("run: %v (stderr %q); want the program's status, 0", err, stderr.String())
+	}
+	if want := "not wholly removed"; !strings.Contains(stderr.String(), want) ||
+		!strings.Contains(stderr.String(), "contain delete --force leftover") {
+		t.Errorf("stderr %q: want a warning that the container was %s, and how to remove it", stderr.String(), want)
+	}
+}
+
+// fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h (ioctl_iflags(2)), which x/sys/unix lacks.
+const fsImmutableFL = 0x00000010
+
+// setImmutable sets or clears a directory's immutable attribute (chattr +i), which even root
+// cannot get past.
+func setImmutable(t *testing.T, dir string, on bool) {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		t.Fatalf("FS_IOC_GETFLAGS %s: %v", dir, err)
+	}
+	if on {
+		flags |= fsImmutableFL
+	} else {
+		flags &^= fsImmutableFL
+	}
+	v := int(flags)
+	if err := unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, v); err != nil {
+		t.Fatalf("FS_IOC_SETFLAGS %s: %v", dir, err)
+	}
 }

@@ -191,7 +191,9 @@ func create(c Manager, makeDirs func() error, r *specs.LinuxResources) ([]string
 		return nil, err // makeDirs undid its own mkdirs; the directory there is not ours
 	}
 	if err != nil {
-		c.Destroy(nil)
+		if derr := c.Destroy(nil); derr != nil {
+			err = errors.Join(err, fmt.Errorf("and the cgroup it made stays: %w", derr))
+		}
 		return nil, err
 	}
 	return warnings, nil
