@@ -142,7 +142,11 @@ func mknodAt(parent int, d specs.LinuxDevice, replace bool) (made bool, err erro
 				err = unix.Unlinkat(parent, name, 0)
 			}
 		}
-		if err != nil && !errors.Is(err, unix.ENOENT) {
+		var named *pathError
+		switch {
+		case errors.As(err, &named):
+			return false, fmt.Errorf("%s: %w", d.Path, err) // detachAt's, which names its call
+		case err != nil && !errors.Is(err, unix.ENOENT):
 			return false, &pathError{"unlink", d.Path, err}
 		}
 	}
@@ -222,10 +226,13 @@ func bindHostDevice(parent int, name string, d specs.LinuxDevice, mode uint32, d
 func detachAt(parent int, name string) error {
 	fd, err := unix.Openat(parent, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &pathError{"open", name, err}
 	}
 	defer unix.Close(fd)
-	return unix.Unmount(fdPath(fd), unix.MNT_DETACH)
+	if err := unix.Unmount(fdPath(fd), unix.MNT_DETACH); err != nil {
+		return &pathError{"umount2", name, err}
+	}
+	return nil
 }
 
 // existingDevice accepts what the image has at a device's path only if it is that device: the

@@ -34,19 +34,31 @@ func hint(op string, err error) string {
 	case op == "pivot_root" && errno == unix.EBUSY:
 		return "new root is not a mount point: bind-mount it onto itself"
 	case op == "pivot_root" && errno == unix.EINVAL:
-		return "the new root or its parent mount is shared: make / rprivate first"
+		return "the new root or its parent mount is shared (make / rprivate first), or the current root is not a mount point (a chroot, or the initramfs)"
 	case op == "mount" && errno == unix.EPERM:
 		return "needs CAP_SYS_ADMIN in the mount namespace's owning user namespace"
+	case op == "mount" && errno == unix.EACCES:
+		return "refused by a security module (AppArmor, SELinux), or the source is on a nodev or read-only mount"
 	case op == "mount" && errno == unix.ENODEV:
 		return "the kernel does not know this filesystem type"
 	case op == "setns" && errno == unix.EINVAL:
 		return "the file is not a namespace of the type the spec says"
 	case op == "exec" && errno == unix.ENOENT:
 		return "the program, or its interpreter or dynamic loader, is missing from the root it runs in"
+	case op == "exec" && errno == unix.ENOEXEC:
+		return "not a program this machine runs: built for another architecture, or a script without #!"
 	case op == "exec" && errno == unix.EACCES:
 		return "the program is not executable, its filesystem is mounted noexec, or a directory on its path is not searchable by the user"
 	case (op == "exec" || op == "start") && errno == unix.EAGAIN:
 		return "a fork refused: a pids limit is reached (the container's pids.max, or a parent cgroup's), or the user's RLIMIT_NPROC"
+	case op == "start" && errno == unix.EPERM:
+		return "creating namespaces needs CAP_SYS_ADMIN: run as root, not in an unprivileged container; seccomp or a security module may refuse it too"
+	case op == "start" && errno == unix.ENOSPC:
+		return "a namespace limit is reached: see /proc/sys/user/max_*_namespaces"
+	case op == "start" && errno == unix.EINVAL:
+		return "this kernel lacks one of the namespaces asked for"
+	case (op == "mkdirat" || op == "create" || op == "mknod") && errno == unix.EROFS:
+		return "the image is read-only and lacks it: add it to the image, or use a writable root"
 	case op == "setrlimit" && errno == unix.EPERM:
 		return "raising a hard limit needs CAP_SYS_RESOURCE"
 	case errno == unix.ELOOP:

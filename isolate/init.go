@@ -43,14 +43,14 @@ type initConfig struct {
 	// whose check that the parent is still alive compares getppid(2) with the parent's pid,
 	// and getppid returns 0 in a pid namespace that was joined rather than created.
 	DieWithParent bool `json:"die_with_parent,omitempty"`
-	// ExecFifo: a create. Init waits for `contain start` on the exec fifo (fd 5) instead of
+	// ExecFifo: a create. Init waits for `contain start` on the exec fifo (execFifoFD) instead of
 	// the parent's "start" message, and outlives the parent once it is ready.
 	ExecFifo bool `json:"exec_fifo,omitempty"`
 	// Hooks: init runs createContainer and startContainer, and pauses before pivot_root for
 	// the parent's prestart and createRuntime (see hooks.go).
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
 	// NetDevices: the runtime moves linux.netDevices into init's network namespace, and init
-	// waits for it (receiveState) before it sets anything up: a sysctl such as
+	// waits for it (awaitGoAhead) before it sets anything up: a sysctl such as
 	// net.ipv4.conf.eth1.forwarding names a device that is not there before the move.
 	NetDevices bool `json:"net_devices,omitempty"`
 	// NoNewKeyring: the container keeps its caller's session keyring (runc's

@@ -280,7 +280,8 @@ func List(root string) ([]State, []error, error) {
 	return out, unreadable, nil
 }
 
-// Kill sends sig to the container's init, or with all to every process in its pid namespace.
+// Kill sends sig to the container's init, or with all to every process in its cgroup (in its
+// pid namespace where it has no cgroup of its own).
 func Kill(root, id string, sig unix.Signal, all bool) error {
 	s, unlock, err := openState(root, id)
 	if err != nil {
@@ -487,7 +488,8 @@ func killAll(pid int, sig unix.Signal) error {
 	return nil
 }
 
-// Processes lists the host pids of a container's processes: those in its init's pid namespace.
+// Processes lists the host pids of a container's processes: those in its cgroup, or in its
+// init's pid namespace where it has no cgroup of its own.
 func Processes(root, id string) ([]int, error) {
 	s, unlock, err := openState(root, id)
 	if err != nil {
@@ -511,9 +513,13 @@ func Processes(root, id string) ([]int, error) {
 
 // pidNamespaceMembers lists the processes whose pid namespace is that of pid, in pid order.
 func pidNamespaceMembers(pid int) ([]int, error) {
-	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
-	if err != nil {
-		return nil, fmt.Errorf("container not running: %w", err)
+	link := fmt.Sprintf("/proc/%d/ns/pid", pid)
+	ns, err := os.Readlink(link)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH):
+		return nil, fmt.Errorf("container init %d: %w", pid, ErrNotRunning)
+	case err != nil:
+		return nil, &pathError{"readlink", link, err}
 	}
 	if own, _ := os.Readlink("/proc/self/ns/pid"); own == ns {
 		// A container in the runtime's own pid namespace: "every process in it" would be the

@@ -487,8 +487,12 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	}
 	defer unix.Close(tree)
 	if filepath.Join("/", mnt.Destination) == "/proc" { // a procfs alone (see validateMounts)
-		if t, err := fsType(tree, source); err != nil || t != unix.PROC_SUPER_MAGIC {
-			return fmt.Errorf("bind mount %s: %s is not a proc filesystem (%v)", mnt.Destination, source, err)
+		t, err := fsType(tree, source)
+		if err != nil {
+			return err
+		}
+		if t != unix.PROC_SUPER_MAGIC {
+			return fmt.Errorf("bind mount %s: %s is not a proc filesystem (f_type %#x)", mnt.Destination, source, t)
 		}
 	}
 	// The recursive options first, then the plain ones on the top mount: "rro,rw" leaves the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,9 +28,9 @@ func (o Overlay) work() string   { return filepath.Join(o.Dir, "work") }
 func (o Overlay) Merged() string { return filepath.Join(o.Dir, "merged") }
 
 // Mount makes the overlay's directories and mounts it on Merged; when it fails, it removes
-// what it made. The workdir must be on the
-// same filesystem as the upperdir: overlayfs prepares files there before moving them up.
-// Taught in steps/06-overlay.
+// the directories it made, and only those (a Dir that was there, with an upper from an earlier
+// run, stays). The workdir must be on the same filesystem as the upperdir: overlayfs prepares
+// files there before moving them up. Taught in steps/06-overlay.
 func (o Overlay) Mount() error {
 	// The image first: overlayfs says only ENOENT, on the mount point, for a missing lowerdir.
 	if fi, err := os.Stat(o.Lower); err != nil {
@@ -37,15 +38,30 @@ func (o Overlay) Mount() error {
 	} else if !fi.IsDir() {
 		return &pathError{"overlay", o.Lower, errors.New("the image (lowerdir) is not a directory")}
 	}
-	for _, d := range []string{o.Upper(), o.work(), o.Merged()} {
+	var made []string // in the order made: Dir itself if it was not there, or what it lacked
+	undo := func(err error) error {
+		for i := len(made) - 1; i >= 0; i-- {
+			if rerr := os.RemoveAll(made[i]); rerr != nil {
+				return errors.Join(err, fmt.Errorf("overlay: and what it made stays: %w", rerr))
+			}
+		}
+		return err
+	}
+	for _, d := range []string{o.Dir, o.Upper(), o.work(), o.Merged()} {
+		if _, err := os.Lstat(d); err == nil {
+			continue
+		}
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("overlay: %w", err)
+			return undo(fmt.Errorf("overlay: %w", err))
+		}
+		if d == o.Dir || !slices.Contains(made, o.Dir) {
+			made = append(made, d)
 		}
 	}
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", o.Lower, o.Upper(), o.work())
 	if err := unix.Mount("overlay", o.Merged(), "overlay", 0, data); err != nil {
-		os.RemoveAll(o.Dir) // nothing is mounted: a failed Mount leaves nothing behind
-		return &pathError{"mount", o.Merged(), fmt.Errorf("overlay %s: %w%s", data, err, overlayHint(err))}
+		// Nothing is mounted: a failed Mount leaves nothing of its own behind.
+		return undo(&pathError{"mount", o.Merged(), fmt.Errorf("overlay %s: %w%s", data, err, overlayHint(err))})
 	}
 	return nil
 }

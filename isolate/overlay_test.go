@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/containkit/contain/internal/testenv"
 )
 
 // A missing image is named as such, and nothing is made: overlayfs itself would say only
@@ -29,4 +31,31 @@ func writeFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// A failed Mount removes what it made and nothing else: a Dir that was there, with an upper
+// from an earlier run, keeps both (here the mount fails because the image is that upper:
+// overlayfs refuses overlapping layers).
+func TestOverlayFailureKeepsWhatWasThere(t *testing.T) {
+	testenv.RequireRoot(t)
+	o := Overlay{Dir: filepath.Join(t.TempDir(), "overlay")}
+	o.Lower = o.Upper()
+	if err := os.MkdirAll(o.Upper(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep, written := writeFile(t, filepath.Join(o.Dir, "keep")), writeFile(t, filepath.Join(o.Upper(), "written"))
+	if err := o.Mount(); err == nil {
+		o.Remove()
+		t.Fatal("Mount with the upper as its image succeeded; this test needs it to fail")
+	}
+	for _, path := range []string{keep, written} {
+		if _, err := os.Lstat(path); err != nil {
+			t.Errorf("after a failed Mount, %s (there before) is gone: %v", path, err)
+		}
+	}
+	for _, path := range []string{o.work(), o.Merged()} {
+		if _, err := os.Lstat(path); err == nil {
+			t.Errorf("after a failed Mount, %s (which it made) is still there", path)
+		}
+	}
 }

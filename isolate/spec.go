@@ -25,7 +25,7 @@ var DefaultCapabilities = []string{
 const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // DefaultSpec returns the spec `contain spec` writes and `contain run` (quick form) runs:
-// new pid, mount, uts, ipc and network namespaces, a fresh /proc, a read-only /sys, the
+// new pid, mount, uts, ipc, network and cgroup namespaces, a fresh /proc, a read-only /sys, the
 // runtime's own /dev, the usual masked and read-only paths, Docker's capabilities with
 // inheritable and ambient empty, and no_new_privs.
 func DefaultSpec() *specs.Spec {

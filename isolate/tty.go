@@ -136,6 +136,7 @@ func newConsole(masterFD int, stdin, stdout *os.File) (*console, error) {
 	// Non-blocking, so that Go's poller waits for it: a Close then ends a Read in progress at
 	// once, where a blocking read(2) would hold the fd, and the pty, open until output came.
 	if err := unix.SetNonblock(masterFD, true); err != nil {
+		unix.Close(masterFD)
 		return nil, fmt.Errorf("fcntl O_NONBLOCK on the pty master: %w", err)
 	}
 	c := &console{master: os.NewFile(uintptr(masterFD), "pty-master")}
@@ -153,6 +154,7 @@ func newConsole(masterFD int, stdin, stdout *os.File) (*console, error) {
 	}
 	c.resize()
 	if err := c.makeRaw(); err != nil {
+		c.master.Close()
 		return nil, err
 	}
 	return c, nil

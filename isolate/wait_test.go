@@ -60,3 +60,15 @@ func startWithPidfd(t *testing.T, script string) (*exec.Cmd, int) {
 	t.Cleanup(func() { unix.Close(pidfd) })
 	return cmd, pidfd
 }
+
+// A container whose init is gone is ErrNotRunning to its callers (Start's poststart failure
+// kills with it and says nothing more): the readlink error alone was not.
+func TestPidNamespaceMembersOfAGoneInit(t *testing.T) {
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pidNamespaceMembers(cmd.Process.Pid); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("pidNamespaceMembers of a reaped pid: %v, want ErrNotRunning", err)
+	}
+}

@@ -71,7 +71,7 @@ func newApp() *cli.App {
 }
 
 // rootVerbs need root: they make or reach namespaces, mounts, cgroups and the state under
-// /run/contain (0700). spec, features, version and help do not.
+// /run/contain (0711; each container's directory 0700). spec, features, version and help do not.
 var rootVerbs = map[string]bool{"run": true, "create": true, "start": true, "exec": true, "state": true,
 	"kill": true, "delete": true, "list": true, "ps": true, "pause": true, "resume": true, "update": true,
 	"events": true, "rootfs": true, "checkpoint": true, "restore": true}
@@ -131,8 +131,6 @@ func flagsBeforeID(app *cli.App, args []string) []string {
 	return append(append(append([]string(nil), args[:verb+1]...), flags...), rest...)
 }
 
-// takesValue says whether arg ("--name", "-n", not "--name=value") is one of flags that takes
-// a value in the next argument.
 // verbIndex is where the verb is in args, the command line: after the global flags and their
 // values (len(args) when there is none).
 func verbIndex(app *cli.App, args []string) int {
@@ -146,6 +144,8 @@ func verbIndex(app *cli.App, args []string) int {
 	return verb
 }
 
+// takesValue says whether arg ("--name", "-n", not "--name=value") is one of flags that takes
+// a value in the next argument.
 func takesValue(flags []cli.Flag, arg string) bool {
 	name := strings.TrimLeft(arg, "-")
 	if strings.Contains(name, "=") {

@@ -174,8 +174,9 @@ func execProcess(c *cli.Context, id string) (*specs.Process, error) {
 }
 
 // addCapabilities adds caps to the process's bounding, effective and permitted sets, as
-// runc's exec --cap does; to its ambient set too where it has inheritable ones already (a cap
-// can only be ambient when it is also inheritable).
+// runc's exec --cap does, and to its ambient set where it has inheritable ones already. A cap
+// is only raised in the ambient set when it is inheritable too (capabilities(7)): one that is
+// not is skipped there, with a warning (resolveCapabilities), as runc and crun skip it.
 func addCapabilities(p *specs.Process, caps []string) error {
 	if len(caps) == 0 {
 		return nil

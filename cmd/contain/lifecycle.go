@@ -157,7 +157,6 @@ var listCommand = &cli.Command{
 	},
 }
 
-// bundleOptions reads --bundle, --pid-file and the id, and loads the bundle's spec.
 // refuseModes refuses the global flags of runc's that ask for a kind of container contain
 // cannot make. The other commands accept them: an engine passes them to every command, its
 // clean-up included.
@@ -172,6 +171,7 @@ func refuseModes(c *cli.Context) error {
 	return nil
 }
 
+// bundleOptions reads --bundle, --pid-file and the id, and loads the bundle's spec.
 func bundleOptions(c *cli.Context) (isolate.RunOptions, error) {
 	id, err := oneID(c)
 	if err != nil {

@@ -326,8 +326,6 @@ func rdmaLine(dev string, r specs.LinuxRdma) string {
 	return line
 }
 
-// unifiedWrites adds linux.resources.unified: control file names and values given verbatim.
-// A name is one file of the cgroup's own directory, nothing else.
 // checkPagesizes refuses a hugepageLimits pageSize that is not one the kernel names its files
 // by ("2MB", "1GB", "64KB": hugetlb_cgroup.c, mem_fmt): it becomes part of a file name.
 func checkPagesizes(limits []specs.LinuxHugepageLimit) error {
@@ -343,6 +341,8 @@ func checkPagesizes(limits []specs.LinuxHugepageLimit) error {
 	return nil
 }
 
+// unifiedWrites adds linux.resources.unified: control file names and values given verbatim.
+// A name is one file of the cgroup's own directory, nothing else.
 func unifiedWrites(l *limits, ctrl string, unified map[string]string) error {
 	for file, value := range unified {
 		if file == "" || strings.ContainsAny(file, "/\x00") || strings.HasPrefix(file, ".") || strings.HasPrefix(file, "cgroup.") && file != "cgroup.freeze" {

@@ -416,10 +416,12 @@ func (c *V1) Kill() error {
 // Destroy removes the cgroup from every hierarchy. A cgroup frozen when its processes were
 // killed is thawed first, or they could never exit.
 func (c *V1) Destroy(owned []string) error {
-	if frozen, _ := c.Frozen(); frozen {
-		c.Freeze(false)
-	}
 	var errs []error
+	if frozen, _ := c.Frozen(); frozen {
+		if err := c.Freeze(false); err != nil {
+			errs = append(errs, fmt.Errorf("thaw before removal: %w", err))
+		}
+	}
 	for _, mount := range c.mounts() {
 		errs = append(errs, removeDirs(mount, c.path, owned))
 	}

@@ -210,6 +210,9 @@ func killFrozen(c Manager) error {
 	for _, pid := range pids {
 		unix.Kill(pid, unix.SIGKILL)
 	}
-	c.Freeze(false)
+	if terr := c.Freeze(false); terr != nil {
+		// The killed stay frozen, and the cgroup's removal would fail with EBUSY for it.
+		return errors.Join(err, fmt.Errorf("thaw after the kill: %w", terr))
+	}
 	return err
 }

@@ -1,0 +1,32 @@
+package isolate
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// The hints name what people hit: each errno here has one, in the error's own text.
+func TestHintsForWhatPeopleHit(t *testing.T) {
+	for _, c := range []struct {
+		op    string
+		errno unix.Errno
+		want  string
+	}{
+		{"pivot_root", unix.EINVAL, "not a mount point"},
+		{"pivot_root", unix.EINVAL, "rprivate"},
+		{"mount", unix.EACCES, "security module"},
+		{"exec", unix.ENOEXEC, "another architecture"},
+		{"start", unix.EPERM, "CAP_SYS_ADMIN"},
+		{"start", unix.ENOSPC, "max_*_namespaces"},
+		{"start", unix.EINVAL, "lacks one of the namespaces"},
+		{"mkdirat", unix.EROFS, "read-only"},
+		{"create", unix.EROFS, "read-only"},
+	} {
+		msg := (&pathError{c.op, "/x", c.errno}).Error()
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("%s %v: %q, want a hint with %q", c.op, c.errno, msg, c.want)
+		}
+	}
+}
