@@ -659,6 +659,22 @@ func TestCgroupDevices(t *testing.T) {
 	if res := mknod(allow, "1", "6", "open"); !refusedAt(res, "open", "ENXIO") {
 		t.Errorf("open of c 1:6 allowed by the device list: %+v, want it past the cgroup (ENXIO from the driver)", res)
 	}
+	// Type "a" with numbers is those numbers of any type: on v1 it was written as an "a" line,
+	// which the kernel reads as every device, so c 1:6 opened (ENXIO); a deny of type "a"
+	// with numbers took back every allow before it.
+	for _, kind := range []any{"a", nil} {
+		narrow := obj{"allow": true, "major": 1, "minor": 3, "access": "r"}
+		if kind != nil {
+			narrow["type"] = kind
+		}
+		if res := mknod(list{narrow}, "1", "6", "open"); !refusedAt(res, "open", "EPERM") {
+			t.Errorf("open of c 1:6 with only 1:3 of type %v allowed: %+v, want open refused with EPERM", kind, res)
+		}
+	}
+	denyNarrow := append(allow, obj{"allow": false, "type": "a", "major": 1, "minor": 7, "access": "r"})
+	if res := mknod(denyNarrow, "1", "6", "open"); !refusedAt(res, "open", "ENXIO") {
+		t.Errorf("open of c 1:6 allowed, then 1:7 of type a denied: %+v, want 1:6 still past the cgroup (ENXIO)", res)
+	}
 	// /dev/net/tun, as runc and crun allow it. Opened only where the host has it already: an
 	// open of a misc minor with no driver would make the kernel load a module.
 	if _, err := os.Stat("/sys/dev/char/10:200"); err == nil {

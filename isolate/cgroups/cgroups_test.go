@@ -329,6 +329,50 @@ func TestV1Devices(t *testing.T) {
 	}
 }
 
+// Type "a" (or none) with numbers is those numbers of any type, a "b" and a "c" line: the v1
+// controller reads any "a" line as every device, so a narrow allow granted all of them, and a
+// narrow deny took back every allow before it. The kernel's reading (kernelDevices) of what is
+// written must allow what the spec allows, and nothing more.
+func TestV1DevicesOfAnyTypeWithNumbers(t *testing.T) {
+	c, root := v1Fixture(t)
+	rules := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: i64(10), Minor: i64(200), Access: "rwm"},
+		{Allow: true, Type: "a", Major: i64(1), Minor: i64(3), Access: "r"},
+		{Allow: true, Major: i64(8), Access: "w"},
+		{Allow: false, Type: "a", Major: i64(10), Minor: i64(200), Access: "m"},
+	}
+	if _, err := c.Update(&specs.LinuxResources{Devices: rules}); err != nil {
+		t.Fatal(err)
+	}
+	expectFiles(t, filepath.Join(root, "devices", "contain", "c1"), map[string]string{
+		"devices.allow": "c 10:200 rwmb 1:3 rc 1:3 rb 8:* wc 8:* w",
+	})
+	k := &kernelDevices{ex: map[string]string{}}
+	for _, r := range rules {
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		for _, line := range deviceRules(r) {
+			k.write(file, line)
+		}
+	}
+	if k.allowAll {
+		t.Fatalf("the rules as written reset the cgroup to allow every device: %q", k.list())
+	}
+	for dev, want := range map[string]map[string]bool{
+		"c 1:3": {"r": true, "w": false}, "b 1:3": {"r": true, "m": false}, "c 1:5": {"r": false},
+		"b 8:0": {"w": true, "r": false}, "c 10:200": {"rw": true, "m": false}, "c 4:9": {"w": false, "r": false},
+	} {
+		for access, allowed := range want {
+			if got := k.allows(dev, access); got != allowed {
+				t.Errorf("%s %s: allowed=%v, want %v (list %q)", dev, access, got, allowed, k.list())
+			}
+		}
+	}
+}
+
 func TestV1UnifiedNeedsCgroup2(t *testing.T) {
 	c, _ := v1Fixture(t)
 	c.unified = ""

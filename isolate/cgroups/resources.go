@@ -226,7 +226,9 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		if d.Allow {
 			file = "devices.allow"
 		}
-		l.add("devices", file, deviceRule(d))
+		for _, rule := range deviceRules(d) {
+			l.add("devices", file, rule)
+		}
 	}
 	if n := r.Network; n != nil {
 		if n.ClassID != nil {
@@ -297,7 +299,21 @@ func blkioV1(l *limits, b *specs.LinuxBlockIO, has func(string) bool) {
 	}
 }
 
-// deviceRule is a devices.allow/deny line: "TYPE MAJOR:MINOR ACCESS", * for any.
+// deviceRules are the devices.allow/deny lines of a rule: "TYPE MAJOR:MINOR ACCESS", * for
+// any. The v1 controller reads an "a" line as "every device" whatever numbers follow (it
+// resets the cgroup to allow or deny all: devcgroup_update_access), where the spec's type "a"
+// (or none) with a major or a minor means those numbers of any type: that is a "b" and a "c"
+// line, or a narrow allow would grant every device, and a narrow deny take back every allow.
+func deviceRules(d specs.LinuxDeviceCgroup) []string {
+	if (d.Type == "" || d.Type == "a") && (d.Major != nil && *d.Major >= 0 || d.Minor != nil && *d.Minor >= 0) {
+		b, c := d, d
+		b.Type, c.Type = "b", "c"
+		return []string{deviceRule(b), deviceRule(c)}
+	}
+	return []string{deviceRule(d)}
+}
+
+// deviceRule is the devices.allow/deny line of a rule of one type, or of "a" for all.
 func deviceRule(d specs.LinuxDeviceCgroup) string {
 	kind, access := d.Type, d.Access
 	if kind == "" {
