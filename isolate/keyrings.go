@@ -31,18 +31,54 @@ func KeyringProfile() *specs.LinuxSeccomp {
 		Syscalls: []specs.LinuxSyscall{{Names: slices.Clone(keyringCalls), Action: specs.ActErrno, ErrnoRet: &eperm}}}
 }
 
-// keyringsOnly reports whether contain applies all of the profile s: it allows by default
-// and its rules name only keyring calls, with no argument conditions.
+// keyringsOnly reports whether contain applies all of the profile s: it allows by default,
+// its rules name only keyring calls, with no argument conditions and with actions the filter
+// takes as they are (not a log, nor a tracer or listener, which there are none of), and it
+// asks for no flags, architectures or listener.
 func keyringsOnly(s *specs.LinuxSeccomp) bool {
-	if s.DefaultAction != specs.ActAllow && s.DefaultAction != specs.ActLog {
+	if s.DefaultAction != specs.ActAllow || len(s.Flags) > 0 || len(s.Architectures) > 0 ||
+		s.ListenerPath != "" || s.ListenerMetadata != "" {
 		return false
 	}
 	for _, sc := range s.Syscalls {
-		if len(sc.Args) > 0 || slices.ContainsFunc(sc.Names, func(n string) bool { return !slices.Contains(keyringCalls, n) }) {
+		if len(sc.Args) > 0 || slices.ContainsFunc(sc.Names, func(n string) bool { return !slices.Contains(keyringCalls, n) }) ||
+			sc.Action == specs.ActLog || sc.Action == specs.ActTrace || sc.Action == specs.ActNotify {
 			return false
 		}
 	}
 	return true
+}
+
+// seccompActions are the actions of config-linux.md; seccompFlags its flags.
+var (
+	seccompActions = []specs.LinuxSeccompAction{specs.ActKill, specs.ActKillProcess, specs.ActKillThread,
+		specs.ActTrap, specs.ActErrno, specs.ActTrace, specs.ActAllow, specs.ActLog, specs.ActNotify}
+	seccompFlags = []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow,
+		specs.LinuxSeccompFlagWaitKillableRecv, "SECCOMP_FILTER_FLAG_TSYNC"}
+)
+
+// validateSeccomp refuses a profile with an action or a flag that is no seccomp one: it is a
+// mistake, and a filter built from it would do something else than its author meant (runc
+// refuses them too).
+func validateSeccomp(spec *specs.Spec) error {
+	s := spec.Linux.Seccomp
+	if s == nil {
+		return nil
+	}
+	if !slices.Contains(seccompActions, s.DefaultAction) {
+		return fmt.Errorf("config: linux.seccomp.defaultAction %q is not a seccomp action (%v)", s.DefaultAction, seccompActions)
+	}
+	for i, sc := range s.Syscalls {
+		if !slices.Contains(seccompActions, sc.Action) {
+			return fmt.Errorf("config: linux.seccomp.syscalls[%d].action %q is not a seccomp action (%v)", i, sc.Action, seccompActions)
+		}
+	}
+	for _, f := range s.Flags {
+		if !slices.Contains(seccompFlags, f) {
+			return fmt.Errorf("config: linux.seccomp.flags: %q is not a seccomp filter flag (%v)", f, seccompFlags)
+		}
+	}
+	return nil
 }
 
 // keyringRule is what a seccomp profile says of one keyring call: the filter's return value

@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"runtime"
+	"strings"
 	"slices"
 	"testing"
 
@@ -100,9 +101,38 @@ func TestSeccompWarningOnlyForWhatIsNotApplied(t *testing.T) {
 		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl", "mount"}, Action: specs.ActErrno}}}, true},
 		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActErrno,
 			Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.OpEqualTo}}}}}, true},
+		// What a keyring-only profile says besides its rules, that the filter does not do:
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActLog}, true},
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog}}, true},
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64}}, true},
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/listener.sock"}, true},
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActNotify}}}, true},
+		{&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"add_key"}, Action: specs.ActTrace}}}, true},
 	} {
 		if got := seccompWarning(tc.s) != ""; got != tc.warn {
 			t.Errorf("%+v: warned %v, want %v", tc.s, got, tc.warn)
 		}
+	}
+}
+
+// An action or a flag that seccomp does not have is refused: a filter built from it would do
+// something its author did not mean (it was taken as EPERM).
+func TestSeccompUnknownActionsAndFlagsAreRefused(t *testing.T) {
+	for want, s := range map[string]*specs.LinuxSeccomp{
+		"defaultAction":         {DefaultAction: "SCMP_ACT_ALOW"},
+		"syscalls[1].action":    {DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"keyctl"}, Action: specs.ActErrno}, {Names: []string{"add_key"}, Action: "SCMP_ACT_BOGUS"}}},
+		"flags: \"BOGUS_FLAG\"": {DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, "BOGUS_FLAG"}},
+	} {
+		spec := DefaultSpec()
+		spec.Linux.Seccomp = s
+		if _, err := Validate(spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Validate = %v, want an error naming it", want, err)
+		}
+	}
+	spec := DefaultSpec()
+	spec.Linux.Seccomp = KeyringProfile()
+	spec.Linux.Seccomp.Flags = []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_TSYNC", specs.LinuxSeccompFlagSpecAllow}
+	if _, err := Validate(spec); err != nil {
+		t.Errorf("a profile with known flags: %v", err)
 	}
 }

@@ -31,7 +31,7 @@ func Validate(spec *specs.Spec) (warnings []string, err error) {
 	checks := []func(*specs.Spec) error{
 		validateProcess, validateNamespaces, validateHostname, validateMounts, validateSysctl,
 		validateDevices, validateHooks, validateResources, refuseIntelRdt, validateAnnotations,
-		validateNetDevices,
+		validateNetDevices, validateSeccomp,
 	}
 	for _, check := range checks {
 		if err := check(spec); err != nil {
@@ -563,7 +563,8 @@ func seccompWarning(s *specs.LinuxSeccomp) string {
 	if keyringsOnly(s) {
 		return ""
 	}
-	return "config: linux.seccomp is not supported yet: of its rules only those of the keyring calls (add_key, keyctl, request_key) are applied, the rest is ignored"
+	return "config: linux.seccomp is not supported yet: of its rules only those of the keyring calls (add_key, keyctl, request_key) are applied " +
+		"(a log as an allow, a trace or notify as an error, there being no tracer or listener), the rest is ignored: other calls, flags, architectures, listener"
 }
 
 func notApplied(prefix, field, why string) string {
