@@ -2,8 +2,8 @@ package isolate
 
 import (
 	"runtime"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
