@@ -28,16 +28,22 @@ import (
 // encoding/json, except the plainest ones, which decodeFastLeaf sets itself. A type costs
 // something only when the document uses it.
 func decodeJSON(data []byte, v any) (unknown []string, err error) {
+	d, err := walkJSON(data, v)
+	return d.unknown, err
+}
+
+// walkJSON is decodeJSON, with all the walk found: the members that match no field, and those
+// that set a field again.
+func walkJSON(data []byte, v any) (*jsonWalker, error) {
+	d := &jsonWalker{}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return nil, fmt.Errorf("decodeJSON: want a non-nil pointer, got %T", v)
+		return d, fmt.Errorf("decodeJSON: want a non-nil pointer, got %T", v)
 	}
 	if !json.Valid(data) {
-		return nil, json.Unmarshal(data, v) // encoding/json says what is wrong, and where
+		return d, json.Unmarshal(data, v) // encoding/json says what is wrong, and where
 	}
-	d := &jsonWalker{}
-	err = d.value(data, rv.Elem(), "")
-	return d.unknown, err
+	return d, d.value(data, rv.Elem(), "")
 }
 
 // readConfig decodes the JSON document that the runtime hands one of its own processes (init's
@@ -57,7 +63,13 @@ func readConfig(r io.ReadCloser, v any) error {
 	return err
 }
 
-type jsonWalker struct{ unknown []string }
+type jsonWalker struct {
+	unknown []string // paths of members that match no field
+	// repeated: members that set a field an earlier member of their object set, by the same
+	// key or one that differs only in case ("readonlyPaths", then "ReadonlyPaths"). The last
+	// one counts, as in encoding/json; unsaid, a slip of the shift key undid the first.
+	repeated []string
+}
 
 // value decodes data into v, which is settable.
 func (d *jsonWalker) value(data []byte, v reflect.Value, path string) error {
@@ -172,11 +184,18 @@ func decodeFastLeaf(data []byte, v reflect.Value) bool {
 // leaves: those are decoded first, without the path to them, which only a message needs.
 func (d *jsonWalker) object(data []byte, v reflect.Value, path string) error {
 	fields := structFields(v.Type())
+	var set uint64 // the fields set so far, by their place in fields.list (the first 64)
 	for _, m := range splitObject(data) {
-		f, ok := fields.lookup(string(m.key))
+		i, f, ok := fields.lookup(string(m.key))
 		if !ok {
 			d.unknown = append(d.unknown, joinPath(path, string(m.key)))
 			continue
+		}
+		if i < 64 {
+			if set&(1<<i) != 0 {
+				d.repeated = append(d.repeated, fmt.Sprintf("%q sets %q again", joinPath(path, string(m.key)), joinPath(path, f.name)))
+			}
+			set |= 1 << i
 		}
 		field := v.FieldByIndex(f.index)
 		if decodeFastLeaf(m.value, field) {
@@ -336,18 +355,19 @@ type jsonFields struct {
 	encodable bool
 }
 
-func (fs jsonFields) lookup(name string) (jsonField, bool) {
-	for _, f := range fs.list {
+// lookup finds the field a member's key names, and its place in the list.
+func (fs jsonFields) lookup(name string) (int, jsonField, bool) {
+	for i, f := range fs.list {
 		if f.name == name {
-			return f, true
+			return i, f, true
 		}
 	}
-	for _, f := range fs.list {
+	for i, f := range fs.list {
 		if strings.EqualFold(f.name, name) {
-			return f, true
+			return i, f, true
 		}
 	}
-	return jsonField{}, false
+	return -1, jsonField{}, false
 }
 
 var fieldCache sync.Map // reflect.Type -> jsonFields

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -121,6 +122,38 @@ func TestDecodeJSONUnknownFields(t *testing.T) {
 	if s.Hostname != "box" || len(s.Mounts) != 2 || s.Mounts[1].Destination != "/b" ||
 		*s.Linux.Resources.Memory.Limit != 1 || s.Process.Args[0] != "sh" {
 		t.Errorf("decoded %+v", s)
+	}
+}
+
+// A member that sets a field again, by its key or one differing in case, is named: the last
+// one counts (as in encoding/json), and a case slip ("ReadonlyPaths": []) after the right key
+// undid it unsaid. A field set once, by a key in another case, is not a repeat.
+func TestDecodeJSONRepeatedFields(t *testing.T) {
+	doc := `{"hostname":"a","Hostname":"b","domainname":"d",
+		"linux":{"readonlyPaths":["/proc/sys"],"ReadonlyPaths":[],"MaskedPaths":["/x"]},
+		"mounts":[{"destination":"/a","destination":"/b"}]}`
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	warnings, err := loadJSON(path, &s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, want := range []string{`"Hostname" sets "hostname" again`, `"linux.ReadonlyPaths" sets "linux.readonlyPaths" again`,
+		`"mounts[0].destination" sets "mounts[0].destination" again`} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("warnings %q: want %s", warnings, want)
+		}
+	}
+	if len(warnings) != 3 {
+		t.Errorf("warnings %q: want 3 (MaskedPaths, set once, is none)", warnings)
+	}
+	if s.Hostname != "b" || len(s.Linux.ReadonlyPaths) != 0 || s.Mounts[0].Destination != "/b" {
+		t.Errorf("decoded %+v: want the last member of each to count", s)
 	}
 }
 

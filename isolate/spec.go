@@ -149,7 +149,7 @@ func decodeWithWarnings(data []byte, name string, v any) ([]string, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("parse %s: file is empty", name)
 	}
-	unknown, err := decodeJSON(data, v)
+	walk, err := walkJSON(data, v)
 	var syntax *json.SyntaxError
 	if errors.As(err, &syntax) && syntax.Offset > 0 {
 		line, col := lineAndColumn(data, syntax.Offset)
@@ -159,8 +159,11 @@ func decodeWithWarnings(data []byte, name string, v any) ([]string, error) {
 		return nil, fmt.Errorf("parse %s: %w", name, err)
 	}
 	var warnings []string
-	for _, field := range unknown {
+	for _, field := range walk.unknown {
 		warnings = append(warnings, fmt.Sprintf("%s: unknown field %q: ignored", name, field))
+	}
+	for _, again := range walk.repeated {
+		warnings = append(warnings, fmt.Sprintf("%s: %s (keys match fields whatever their case): the last one counts", name, again))
 	}
 	return warnings, nil
 }
