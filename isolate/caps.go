@@ -100,6 +100,29 @@ type capSet uint64
 
 func (s capSet) has(c int) bool { return s&(1<<uint(c)) != 0 }
 
+// names are the capabilities in s, by name.
+func (s capSet) names() []string {
+	var n []string
+	for c := 0; c <= lastCap(); c++ {
+		if s.has(c) {
+			n = append(n, capName(c))
+		}
+	}
+	return n
+}
+
+// capsetHint says which rule of capabilities(7) the sets break, for capset(2)'s EPERM: an
+// effective capability must be permitted, and an inheritable one in the bounding set.
+func capsetHint(s capSets) string {
+	if extra := s.effective &^ s.permitted; extra != 0 {
+		return fmt.Sprintf(" (effective %v not in permitted: an effective capability must be permitted, capabilities(7))", extra.names())
+	}
+	if extra := s.inheritable &^ s.bounding; extra != 0 {
+		return fmt.Sprintf(" (inheritable %v not in bounding: an inheritable capability must be in the bounding set, capabilities(7))", extra.names())
+	}
+	return ""
+}
+
 // capSets are the five sets of capabilities(7) that a process carries across execve(2).
 type capSets struct {
 	bounding, effective, permitted, inheritable, ambient capSet
@@ -232,7 +255,7 @@ func applyCapabilities(s capSets) error {
 		{Effective: uint32(s.effective >> 32), Permitted: uint32(s.permitted >> 32), Inheritable: uint32(s.inheritable >> 32)},
 	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
+		return fmt.Errorf("capset: %w%s", err, capsetHint(s))
 	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl PR_CAP_AMBIENT_CLEAR_ALL: %w", err)

@@ -30,3 +30,20 @@ func TestHintsForWhatPeopleHit(t *testing.T) {
 		}
 	}
 }
+
+// capset(2) says only EPERM; the hint names the capabilities and the rule they break.
+func TestCapsetHint(t *testing.T) {
+	netAdmin, kill := capSet(1)<<unix.CAP_NET_ADMIN, capSet(1)<<unix.CAP_KILL
+	for _, c := range []struct {
+		s    capSets
+		want string
+	}{
+		{capSets{bounding: kill | netAdmin, permitted: kill, effective: kill | netAdmin}, "effective [CAP_NET_ADMIN] not in permitted"},
+		{capSets{bounding: kill, permitted: kill, effective: kill, inheritable: netAdmin}, "inheritable [CAP_NET_ADMIN] not in bounding"},
+		{capSets{bounding: kill, permitted: kill, effective: kill}, ""},
+	} {
+		if got := capsetHint(c.s); !strings.Contains(got, c.want) || (c.want == "") != (got == "") {
+			t.Errorf("capsetHint(%+v) = %q, want %q", c.s, got, c.want)
+		}
+	}
+}

@@ -45,7 +45,11 @@ func setOOMScoreAdj(adj *int) error {
 		return nil
 	}
 	if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
-		return fmt.Errorf("write oom_score_adj: %w", err)
+		hint := ""
+		if errors.Is(err, unix.EACCES) {
+			hint = " (a value below the caller's needs CAP_SYS_RESOURCE: is the runtime itself confined?)"
+		}
+		return fmt.Errorf("write oom_score_adj %d: %w%s", *adj, err, hint)
 	}
 	return nil
 }

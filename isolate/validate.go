@@ -302,6 +302,10 @@ func validateMounts(spec *specs.Spec) error {
 		if err != nil {
 			return fmt.Errorf("config: mount %s: %w", m.Destination, err)
 		}
+		if m.Type == "" && !opts.bind {
+			// mount(2) would say only ENODEV, for a filesystem type named "".
+			return fmt.Errorf("config: mount %s: no type, and no bind or rbind option: say what to mount (\"type\": \"tmpfs\", say, or \"options\": [\"rbind\"] for a bind mount)", m.Destination)
+		}
 		if filepath.Join("/", m.Destination) == "/proc" && m.Type != "proc" && !((m.Type == "bind" || opts.bind) && onProcFS(m.Source)) {
 			// Another filesystem there would be trusted as procfs: init waits for start
 			// through /proc/self/fd, and programs read their limits and ids there. A bind of

@@ -31,6 +31,31 @@ func bundleReport(t *testing.T, id string, edit func(obj)) probe.Report {
 	return decodeReport(t, mustRun(t, "run", "--bundle", bundle, id))
 }
 
+// A negative oomScoreAdj below the runtime's own needs CAP_SYS_RESOURCE (proc(5)): where the
+// runtime has it, the program gets it; where it does not (a confined runtime, as on the
+// development VM), the error says what is missing rather than only EACCES.
+func TestBundleNegativeOOMScoreAdj(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["oomScoreAdj"] = -500
+		process(spec)["args"] = list{"cat", "/proc/self/oom_score_adj"}
+	})
+	r := contain(t, "", "run", "--bundle", bundle, "oomneg")
+	var caps unix.CapUserData
+	if err := unix.Capget(&unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_1}, &caps); err != nil {
+		t.Fatal(err)
+	}
+	if caps.Effective&(1<<unix.CAP_SYS_RESOURCE) != 0 {
+		if r.code != 0 || r.stdout != "-500\n" {
+			t.Errorf("oomScoreAdj -500: exit %d, %q (stderr %q), want -500", r.code, r.stdout, r.stderr)
+		}
+		return
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, "oom_score_adj -500") || !strings.Contains(r.stderr, "needs CAP_SYS_RESOURCE") {
+		t.Errorf("oomScoreAdj -500 without CAP_SYS_RESOURCE: exit %d, stderr %q; want a failure that names the capability", r.code, r.stderr)
+	}
+}
+
 func TestBundleProcess(t *testing.T) {
 	needContainer(t)
 	r := bundleReport(t, "proc", func(spec obj) {
