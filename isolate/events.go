@@ -58,14 +58,9 @@ type eventWatch struct {
 }
 
 func watchContainer(s *stateDir, cg cgroups.Manager, log logger) (*eventWatch, error) {
-	pidfd, err := unix.PidfdOpen(s.state.Pid, 0)
+	pidfd, err := openInit(s.state.Pid, s.state.InitStart, fmt.Sprintf("container %q", s.state.ID))
 	if err != nil {
-		return nil, fmt.Errorf("container %q: %w", s.state.ID, ErrNotRunning)
-	}
-	// The pid could have been reused between the status check and the pidfd.
-	if start, err := processStart(s.state.Pid); err != nil || start != s.state.InitStart {
-		unix.Close(pidfd)
-		return nil, fmt.Errorf("container %q: %w", s.state.ID, ErrNotRunning)
+		return nil, err
 	}
 	w := &eventWatch{id: s.state.ID, cg: cg, pidfd: pidfd, log: log}
 	if w.oom, err = cg.WatchOOM(); err != nil {

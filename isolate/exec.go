@@ -229,11 +229,13 @@ func namespacesToJoin(pid int) (uintptr, error) {
 	var flags uintptr
 	for _, ns := range execNamespaces {
 		theirs, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/" + ns.name)
-		if errors.Is(err, unix.ENOENT) {
+		switch {
+		case errors.Is(err, unix.ENOENT) && Alive(pid):
 			continue // this kernel has no such namespace
-		}
-		if err != nil {
+		case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH):
 			return 0, fmt.Errorf("container init %d: %w", pid, ErrNotRunning)
+		case err != nil:
+			return 0, &pathError{"readlink", "/proc/" + strconv.Itoa(pid) + "/ns/" + ns.name, err}
 		}
 		if ours, _ := os.Readlink("/proc/self/ns/" + ns.name); ours == theirs {
 			continue

@@ -87,14 +87,11 @@ func readExecConfig() (*execConfig, error) {
 // hence unshare(CLONE_FS) first; after setns, the thread's root and cwd are the container's /.
 // CLONE_NEWPID applies to the children this thread makes from now on.
 func enterContainer(cfg *execConfig) error {
-	pidfd, err := unix.PidfdOpen(cfg.InitPid, 0)
+	pidfd, err := openInit(cfg.InitPid, cfg.InitStart, fmt.Sprintf("container init %d", cfg.InitPid))
 	if err != nil {
-		return fmt.Errorf("container init %d: %w", cfg.InitPid, ErrNotRunning)
+		return err
 	}
 	defer unix.Close(pidfd)
-	if start, err := processStart(cfg.InitPid); err != nil || start != cfg.InitStart {
-		return fmt.Errorf("container init %d: %w", cfg.InitPid, ErrNotRunning)
-	}
 	if cfg.Namespaces == 0 {
 		return nil
 	}

@@ -427,16 +427,32 @@ func runPoststop(log *slog.Logger, h *specs.Hooks, st specs.State) {
 	warnOnHookError(log, runPostHooks("poststop", h.Poststop, st))
 }
 
+// openInit opens a pidfd of a container's init if it is still the process a state recorded
+// (pid and start time: the pid could be another's by now). who names the container in the
+// error: ErrNotRunning when init is gone, pidfd_open(2)'s own error otherwise (EMFILE; ENOSYS
+// before Linux 5.3; a seccomp refusal), which is no answer to whether it runs.
+func openInit(pid int, start uint64, who string) (int, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return -1, fmt.Errorf("%s: %w", who, ErrNotRunning)
+	}
+	if err != nil {
+		return -1, &pathError{"pidfd_open", fmt.Sprintf("%s (init, pid %d)", who, pid), err}
+	}
+	if got, err := processStart(pid); err != nil || got != start {
+		unix.Close(pidfd)
+		return -1, fmt.Errorf("%s: %w", who, ErrNotRunning)
+	}
+	return pidfd, nil
+}
+
 // signalInit signals init, only if it is still the process the state recorded.
 func signalInit(s *stateDir, sig unix.Signal) error {
-	pidfd, err := unix.PidfdOpen(s.state.Pid, 0)
+	pidfd, err := openInit(s.state.Pid, s.state.InitStart, fmt.Sprintf("container %q", s.state.ID))
 	if err != nil {
-		return fmt.Errorf("container %q: %w", s.state.ID, ErrNotRunning)
+		return err
 	}
 	defer unix.Close(pidfd)
-	if start, err := processStart(s.state.Pid); err != nil || start != s.state.InitStart {
-		return fmt.Errorf("container %q: %w", s.state.ID, ErrNotRunning)
-	}
 	return sendSignal(pidfd, s.state.ID, s.state.Pid, sig)
 }
 

@@ -3,7 +3,9 @@ package isolate
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -70,5 +72,30 @@ func TestPidNamespaceMembersOfAGoneInit(t *testing.T) {
 	}
 	if _, err := pidNamespaceMembers(cmd.Process.Pid); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("pidNamespaceMembers of a reaped pid: %v, want ErrNotRunning", err)
+	}
+}
+
+// openInit: a pidfd of init while it is the process recorded; ErrNotRunning when it is gone
+// or its pid names another process (another start time).
+func TestOpenInit(t *testing.T) {
+	self := os.Getpid()
+	start, err := processStart(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := openInit(self, start, "this test")
+	if err != nil {
+		t.Fatalf("openInit of this process: %v", err)
+	}
+	unix.Close(fd)
+	if _, err := openInit(self, start+1, "this test"); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("openInit with another start time: %v, want ErrNotRunning", err)
+	}
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openInit(cmd.Process.Pid, start, "a reaped process"); !errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), "a reaped process") {
+		t.Errorf("openInit of a reaped pid: %v, want ErrNotRunning naming it", err)
 	}
 }
