@@ -3,6 +3,8 @@ package isolate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -307,5 +309,15 @@ func addSpecSeeds(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(data)
+	}
+}
+
+// A missing file is said with the hint, and is still fs.ErrNotExist to callers.
+func TestLoadJSONMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	var s specs.Spec
+	_, err := loadJSON(path, &s, "run `contain spec` to make one")
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no such file or directory (run `contain spec`") {
+		t.Errorf("loadJSON of a missing file: %v, want fs.ErrNotExist with the hint", err)
 	}
 }

@@ -124,8 +124,9 @@ func DecodeResources(data []byte, name string) (*specs.LinuxResources, []string,
 // in a warning. missingHint says what to do about a file that is not there.
 func loadJSON(path string, v any, missingHint string) ([]string, error) {
 	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && missingHint != "" {
-		return nil, fmt.Errorf("read %s: no such file (%s)", path, missingHint)
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) && errors.Is(err, fs.ErrNotExist) && missingHint != "" {
+		return nil, fmt.Errorf("read %s: %w (%s)", path, pathErr.Err, missingHint) // errors.Is(err, fs.ErrNotExist) holds
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)

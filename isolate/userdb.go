@@ -46,7 +46,11 @@ func readUserDB(rootfd int, name string) (string, error) {
 		return "", &pathError{"openat2", name, err}
 	}
 	defer unix.Close(fd)
-	if now, err := ordinaryFile(fd, name); err != nil || now != seen {
+	now, err := ordinaryFile(fd, name)
+	if err != nil {
+		return "", err
+	}
+	if now != seen {
 		return "", fmt.Errorf("%s: changed while it was being opened", name)
 	}
 	return readUpTo(fd, name, userDBLimit)
