@@ -275,7 +275,7 @@ func mkdirPath(mount, cgPath string, exclusive bool, made []string) ([]string, e
 	case err == unix.EEXIST && exclusive:
 		return made, &os.PathError{Op: "mkdir", Path: dir, Err: ErrExists}
 	case err != unix.EEXIST:
-		return made, &os.PathError{Op: "mkdir", Path: dir, Err: hint(err)}
+		return made, &os.PathError{Op: "mkdir", Path: dir, Err: hint("mkdir", err)}
 	}
 	return made, nil
 }

@@ -838,3 +838,22 @@ func TestV2IOWeightGoesToBFQWhereThereIsOne(t *testing.T) {
 		expectFiles(t, c.Dir(), tc.want) // each file holds its last write
 	}
 }
+
+// The hints fit the call: EBUSY from rmdir is about what is still in the cgroup, from a write
+// about the "no internal processes" rule; EAGAIN from mkdir is a parent's limit on cgroups.
+func TestHintsByCall(t *testing.T) {
+	for _, c := range []struct {
+		op    string
+		errno unix.Errno
+		want  string
+	}{
+		{"rmdir", unix.EBUSY, "cgroups below it"},
+		{"write", unix.EBUSY, "no internal processes"},
+		{"mkdir", unix.EAGAIN, "cgroup.max.descendants"},
+		{"write", unix.EINVAL, "out of range"},
+	} {
+		if got := hint(c.op, c.errno).Error(); !strings.Contains(got, c.want) {
+			t.Errorf("hint(%s, %v) = %q, want %q in it", c.op, c.errno, got, c.want)
+		}
+	}
+}

@@ -150,7 +150,7 @@ func (c *controlFiles) write(dir, name, value string) error {
 		_, err = unix.Write(c.fd, []byte(value))
 	}
 	if err != nil {
-		return fmt.Errorf("write %q to %s: %w", value, file, hint(err))
+		return fmt.Errorf("write %q to %s: %w", value, file, hint("write", err))
 	}
 	return nil
 }
@@ -273,7 +273,7 @@ func rmdirWait(dir string) error {
 		return removeBelow(fd)
 	})
 	if err != nil {
-		return &os.PathError{Op: "rmdir", Path: dir, Err: hint(err)}
+		return &os.PathError{Op: "rmdir", Path: dir, Err: hint("rmdir", err)}
 	}
 	return nil
 }
@@ -319,11 +319,17 @@ type errHint struct {
 func (e *errHint) Error() string { return e.errno.Error() + " (" + e.text + ")" }
 func (e *errHint) Unwrap() error { return e.errno }
 
-// hint explains the errnos people hit with cgroup files.
-func hint(err error) error {
+// hint explains the errnos people hit with cgroup files and directories, for the call op.
+func hint(op string, err error) error {
 	var errno unix.Errno
 	if !errors.As(err, &errno) {
 		return err
+	}
+	switch {
+	case op == "rmdir" && errno == unix.EBUSY:
+		return &errHint{errno, "processes are still in the cgroup, or cgroups below it"}
+	case op == "mkdir" && errno == unix.EAGAIN:
+		return &errHint{errno, "a parent's cgroup.max.descendants or cgroup.max.depth is reached"}
 	}
 	switch errno {
 	case unix.ENOENT:
@@ -371,12 +377,12 @@ func JoinSelf(taskFiles []string) error {
 		}
 		fd, err := unix.Openat(dirfd, rel, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return &os.PathError{Op: "open", Path: file, Err: hint(err)}
+			return &os.PathError{Op: "open", Path: file, Err: hint("open", err)}
 		}
 		_, err = unix.Write(fd, []byte("0"))
 		unix.Close(fd)
 		if err != nil {
-			return fmt.Errorf("join cgroup: write 0 to %s: %w", file, hint(err))
+			return fmt.Errorf("join cgroup: write 0 to %s: %w", file, hint("write", err))
 		}
 	}
 	return nil
