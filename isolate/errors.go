@@ -59,6 +59,8 @@ func hint(op string, err error) string {
 		return "this kernel lacks one of the namespaces asked for"
 	case (op == "mkdirat" || op == "create" || op == "mknod") && errno == unix.EROFS:
 		return "the image is read-only and lacks it: add it to the image, or use a writable root"
+	case op == "openat2" && errno == unix.EXDEV:
+		return "a mount covers part of the path"
 	case op == "setrlimit" && errno == unix.EPERM:
 		return "raising a hard limit needs CAP_SYS_RESOURCE"
 	case errno == unix.ELOOP:

@@ -23,6 +23,7 @@ func TestHintsForWhatPeopleHit(t *testing.T) {
 		{"start", unix.EINVAL, "lacks one of the namespaces"},
 		{"mkdirat", unix.EROFS, "read-only"},
 		{"create", unix.EROFS, "read-only"},
+		{"openat2", unix.EXDEV, "a mount covers part of the path"},
 	} {
 		msg := (&pathError{c.op, "/x", c.errno}).Error()
 		if !strings.Contains(msg, c.want) {

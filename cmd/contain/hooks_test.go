@@ -56,12 +56,14 @@ func TestHooks(t *testing.T) {
 			t.Errorf("%s: createRuntime got state %q", form, data)
 		}
 	}
-	// A failing createRuntime hook fails the create, and leaves nothing.
+	// A failing createRuntime hook fails the create, and leaves nothing; the runtime says why,
+	// and init, left waiting for it, adds nothing (its "wait for the runtime's hooks: EOF").
 	broken := newBundle(t, func(spec obj) {
 		spec["hooks"] = obj{"createRuntime": list{obj{"path": "/bin/sh", "args": list{"sh", "-c", "echo no >&2; exit 3"}}}}
 	})
-	if r := contain(t, "", "run", "--bundle", broken, "hooks-fail"); r.code == 0 || !strings.Contains(r.stderr, "createRuntime hook") {
-		t.Errorf("failing createRuntime hook: exit %d, %q", r.code, r.stderr)
+	if r := contain(t, "", "run", "--bundle", broken, "hooks-fail"); r.code == 0 || !strings.Contains(r.stderr, "createRuntime hook") ||
+		strings.Contains(r.stderr, "contain init:") {
+		t.Errorf("failing createRuntime hook: exit %d, %q; want the hook's failure, and nothing from init", r.code, r.stderr)
 	}
 }
 
