@@ -519,3 +519,28 @@ func TestEnsureDefaultFallsBackToHost(t *testing.T) {
 		t.Errorf("bin/sh: %v, %v; want the host's sh copied", fi, err)
 	}
 }
+
+// removeBuilt says what it could not remove (a failed build's clean-up that failed left its
+// tree behind unsaid). Here a file in the tree is immutable (chattr +i), which root too
+// cannot delete.
+func TestRemoveBuiltSaysWhatStays(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	tr, was, err := prepareDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	stuck := filepath.Join(dir, "etc", "stuck")
+	if err := os.MkdirAll(filepath.Dir(stuck), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stuck, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.SetImmutable(t, stuck, true)
+	defer testenv.SetImmutable(t, stuck, false)
+	if err := removeBuilt(tr, was); err == nil || !strings.Contains(err.Error(), "etc") {
+		t.Errorf("removeBuilt with an immutable file in the tree: %v, want an error naming what stays", err)
+	}
+}

@@ -76,7 +76,9 @@ func build(dir string, opts Options) error {
 	}
 	defer t.Close()
 	if err := fill(t, src, opts.Probe, logger{opts.Log}); err != nil {
-		removeBuilt(t, was)
+		if rerr := removeBuilt(t, was); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("and what the build made stays in %s: %w", dir, rerr))
+		}
 		return err
 	}
 	return nil
@@ -258,25 +260,38 @@ func (t *tree) lock() error {
 
 // removeBuilt undoes a failed build in the tree t: it empties it, through its fd, then removes
 // the directory and its parents when they were made here, or gives it back its mode and owner.
-// os.Root's RemoveAll never follows the tree's symlinks, nor leaves the tree.
-func removeBuilt(t *tree, was *built) {
+// os.Root's RemoveAll never follows the tree's symlinks, nor leaves the tree. It returns what
+// it could not undo.
+func removeBuilt(t *tree, was *built) error {
+	var errs []error
 	if dup, err := unix.Open(t.self(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 		makeWritableAt(dup)
 	}
-	if root, err := os.OpenRoot(t.self()); err == nil {
-		names, _ := t.names(0)
-		for _, name := range names {
-			root.RemoveAll(name)
-		}
-		root.Close()
+	root, err := os.OpenRoot(t.self())
+	if err != nil {
+		return err
 	}
+	names, err := t.names(0)
+	errs = append(errs, err)
+	for _, name := range names {
+		errs = append(errs, root.RemoveAll(name))
+	}
+	root.Close()
 	if was.made {
-		unix.Rmdir(t.dir) // empty now; were it another directory by now, it is not empty
+		// Empty now; were it another directory by now, it is not empty, and stays.
+		if err := unix.Rmdir(t.dir); err != nil && err != unix.ENOENT {
+			errs = append(errs, &os.PathError{Op: "rmdir", Path: t.dir, Err: err})
+		}
 		was.removeParents()
-		return
+		return errors.Join(errs...)
 	}
-	unix.Fchown(t.fd, int(was.st.Uid), int(was.st.Gid))
-	unix.Fchmod(t.fd, was.st.Mode&0o7777) // after the chown, which clears set-id bits
+	if err := unix.Fchown(t.fd, int(was.st.Uid), int(was.st.Gid)); err != nil {
+		errs = append(errs, &os.PathError{Op: "chown", Path: t.dir, Err: err})
+	}
+	if err := unix.Fchmod(t.fd, was.st.Mode&0o7777); err != nil { // after the chown, which clears set-id bits
+		errs = append(errs, &os.PathError{Op: "chmod", Path: t.dir, Err: err})
+	}
+	return errors.Join(errs...)
 }
 
 // readNames lists up to n names in dir (all when n <= 0).

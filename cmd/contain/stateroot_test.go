@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/containkit/contain/internal/testenv"
 )
 
 // A state root that another user could change is refused by every verb: the state in it
@@ -138,9 +140,9 @@ func TestRunSaysWhatItCouldNotRemove(t *testing.T) {
 			t.Fatalf("the container never ran: %s", stderr.String())
 		}
 	}
-	setImmutable(t, dir, true)
+	testenv.SetImmutable(t, dir, true)
 	defer func() {
-		setImmutable(t, dir, false)
+		testenv.SetImmutable(t, dir, false)
 		contain(t, "", "delete", "--force", "leftover")
 	}()
 	stdin.Close()
@@ -150,32 +152,5 @@ func TestRunSaysWhatItCouldNotRemove(t *testing.T) {
 	if want := "not wholly removed"; !strings.Contains(stderr.String(), want) ||
 		!strings.Contains(stderr.String(), "contain delete --force leftover") {
 		t.Errorf("stderr %q: want a warning that the container was %s, and how to remove it", stderr.String(), want)
-	}
-}
-
-// fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h (ioctl_iflags(2)), which x/sys/unix lacks.
-const fsImmutableFL = 0x00000010
-
-// setImmutable sets or clears a directory's immutable attribute (chattr +i), which even root
-// cannot get past.
-func setImmutable(t *testing.T, dir string, on bool) {
-	t.Helper()
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
-	if err != nil {
-		t.Fatalf("FS_IOC_GETFLAGS %s: %v", dir, err)
-	}
-	if on {
-		flags |= fsImmutableFL
-	} else {
-		flags &^= fsImmutableFL
-	}
-	v := int(flags)
-	if err := unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, v); err != nil {
-		t.Fatalf("FS_IOC_SETFLAGS %s: %v", dir, err)
 	}
 }
