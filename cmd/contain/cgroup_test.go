@@ -800,3 +800,21 @@ func TestCgroupsMadeInsideTheContainer(t *testing.T) {
 		t.Error("the state is still there after delete --force")
 	}
 }
+
+// A swap limit with no memory limit is refused with what to add: on v2 by the runtime, on v1
+// by the kernel (memory+swap below the memory limit, unlimited until set), where the bare
+// EINVAL said nothing. A v1 host without swap accounting warns and runs.
+func TestSwapWithoutAMemoryLimit(t *testing.T) {
+	needContainer(t)
+	bundle := newBundle(t, func(spec obj) {
+		linux(spec)["resources"] = obj{"memory": obj{"swap": 209715200}}
+		process(spec)["args"] = list{"true"}
+	})
+	r := contain(t, "", "run", "--bundle", bundle, "swaponly")
+	switch {
+	case r.code == 0 && strings.Contains(r.stderr, "no swap accounting"):
+	case r.code != 0 && (strings.Contains(r.stderr, "give linux.resources.memory.limit too") || strings.Contains(r.stderr, "needs memory.limit")):
+	default:
+		t.Errorf("swap without a memory limit: exit %d, stderr %q; want a refusal that says to give memory.limit", r.code, r.stderr)
+	}
+}

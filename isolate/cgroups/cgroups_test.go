@@ -851,6 +851,7 @@ func TestHintsByCall(t *testing.T) {
 		{"write", unix.EBUSY, "no internal processes"},
 		{"mkdir", unix.EAGAIN, "cgroup.max.descendants"},
 		{"write", unix.EINVAL, "out of range"},
+		{"write memsw", unix.EINVAL, "give linux.resources.memory.limit too"},
 	} {
 		if got := hint(c.op, c.errno).Error(); !strings.Contains(got, c.want) {
 			t.Errorf("hint(%s, %v) = %q, want %q in it", c.op, c.errno, got, c.want)

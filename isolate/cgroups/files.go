@@ -150,7 +150,11 @@ func (c *controlFiles) write(dir, name, value string) error {
 		_, err = unix.Write(c.fd, []byte(value))
 	}
 	if err != nil {
-		return fmt.Errorf("write %q to %s: %w", value, file, hint("write", err))
+		op := "write"
+		if filepath.Base(file) == "memory.memsw.limit_in_bytes" {
+			op = "write memsw"
+		}
+		return fmt.Errorf("write %q to %s: %w", value, file, hint(op, err))
 	}
 	return nil
 }
@@ -328,6 +332,8 @@ func hint(op string, err error) error {
 	switch {
 	case op == "rmdir" && errno == unix.EBUSY:
 		return &errHint{errno, "processes are still in the cgroup, or cgroups below it"}
+	case op == "write memsw" && errno == unix.EINVAL:
+		return &errHint{errno, "memory+swap may not be below the memory limit, which is unlimited until one is set: give linux.resources.memory.limit too"}
 	case op == "mkdir" && errno == unix.EAGAIN:
 		return &errHint{errno, "a parent's cgroup.max.descendants or cgroup.max.depth is reached"}
 	}

@@ -134,79 +134,15 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 	}
 	r = zeroNotSet(l, r)
 	if m := r.Memory; m != nil {
-		if err := checkMemory(l, m); err != nil {
+		if err := memoryV1(l, m, has); err != nil {
 			return nil, err
-		}
-		if has("memsw") { // without swap accounting, swap is a warning below
-			if err := checkSwap(m); err != nil {
-				return nil, err
-			}
-		}
-		if m.Limit != nil {
-			l.add("memory", "memory.limit_in_bytes", itoa(*m.Limit))
-		}
-		if swapSet(m) {
-			if has("memsw") {
-				l.add("memory", "memory.memsw.limit_in_bytes", itoa(*m.Swap))
-			} else {
-				l.warn("linux.resources.memory.swap: this kernel has no swap accounting (memory.memsw.*); not applied")
-			}
-		}
-		if m.Reservation != nil {
-			l.add("memory", "memory.soft_limit_in_bytes", itoa(*m.Reservation))
-		}
-		if m.Kernel != nil { //nolint:staticcheck // deprecated in the spec, still read
-			l.warn("linux.resources.memory.kernel: kernel memory limits are obsolete since Linux 5.4; not applied")
-		}
-		if m.KernelTCP != nil {
-			l.add("memory", "memory.kmem.tcp.limit_in_bytes", itoa(*m.KernelTCP))
-		}
-		if m.Swappiness != nil && *m.Swappiness <= 100 {
-			l.add("memory", "memory.swappiness", itoa(*m.Swappiness))
-		}
-		if m.DisableOOMKiller != nil {
-			l.add("memory", "memory.oom_control", map[bool]string{true: "1", false: "0"}[*m.DisableOOMKiller])
-		}
-		if m.UseHierarchy != nil && !*m.UseHierarchy {
-			// Since Linux 5.11 memory.use_hierarchy reads 1 and refuses 0 (runc never writes it).
-			l.warn("linux.resources.memory.useHierarchy false: not applied (runc never writes it, and since Linux 5.11 the kernel refuses it: memory cgroups are always hierarchical)")
 		}
 	}
 	if p := r.Pids; p != nil && p.Limit != nil {
 		l.add("pids", "pids.max", maxOr(*p.Limit, false))
 	}
 	if c := r.CPU; c != nil {
-		// An idle group refuses shares (EINVAL): leaving idle comes first, entering it last.
-		if c.Idle != nil && *c.Idle == 0 {
-			l.add("cpu", "cpu.idle", "0")
-		}
-		if c.Shares != nil && *c.Shares != 0 {
-			l.add("cpu", "cpu.shares", itoa(*c.Shares))
-		}
-		if c.Period != nil && *c.Period != 0 {
-			l.add("cpu", "cpu.cfs_period_us", itoa(*c.Period))
-		}
-		if c.Quota != nil && *c.Quota != 0 {
-			l.add("cpu", "cpu.cfs_quota_us", itoa(*c.Quota))
-		}
-		if c.Burst != nil {
-			l.add("cpu", "cpu.cfs_burst_us", itoa(*c.Burst))
-		}
-		if c.RealtimePeriod != nil && *c.RealtimePeriod != 0 {
-			l.add("cpu", "cpu.rt_period_us", itoa(*c.RealtimePeriod))
-		}
-		if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 {
-			l.add("cpu", "cpu.rt_runtime_us", itoa(*c.RealtimeRuntime))
-		}
-		if c.Idle != nil && *c.Idle != 0 {
-			l.add("cpu", "cpu.idle", itoa(*c.Idle))
-		}
-		if c.Cpus != "" {
-			l.add("cpuset", "cpuset.cpus", c.Cpus)
-		}
-		if c.Mems != "" {
-			l.add("cpuset", "cpuset.mems", c.Mems)
-		}
+		cpuV1(l, c)
 	}
 	if b := r.BlockIO; b != nil {
 		blkioV1(l, b, has)
@@ -255,6 +191,83 @@ func v1Limits(r *specs.LinuxResources, has func(ctrl string) bool) (*limits, err
 		}
 	}
 	return l, nil
+}
+
+// memoryV1 converts linux.resources.memory to the v1 memory controller's files.
+func memoryV1(l *limits, m *specs.LinuxMemory, has func(ctrl string) bool) error {
+	if err := checkMemory(l, m); err != nil {
+		return err
+	}
+	if has("memsw") { // without swap accounting, swap is a warning below
+		if err := checkSwap(m); err != nil {
+			return err
+		}
+	}
+	if m.Limit != nil {
+		l.add("memory", "memory.limit_in_bytes", itoa(*m.Limit))
+	}
+	if swapSet(m) {
+		if has("memsw") {
+			l.add("memory", "memory.memsw.limit_in_bytes", itoa(*m.Swap))
+		} else {
+			l.warn("linux.resources.memory.swap: this kernel has no swap accounting (memory.memsw.*); not applied")
+		}
+	}
+	if m.Reservation != nil {
+		l.add("memory", "memory.soft_limit_in_bytes", itoa(*m.Reservation))
+	}
+	if m.Kernel != nil { //nolint:staticcheck // deprecated in the spec, still read
+		l.warn("linux.resources.memory.kernel: kernel memory limits are obsolete since Linux 5.4; not applied")
+	}
+	if m.KernelTCP != nil {
+		l.add("memory", "memory.kmem.tcp.limit_in_bytes", itoa(*m.KernelTCP))
+	}
+	if m.Swappiness != nil && *m.Swappiness <= 100 {
+		l.add("memory", "memory.swappiness", itoa(*m.Swappiness))
+	}
+	if m.DisableOOMKiller != nil {
+		l.add("memory", "memory.oom_control", map[bool]string{true: "1", false: "0"}[*m.DisableOOMKiller])
+	}
+	if m.UseHierarchy != nil && !*m.UseHierarchy {
+		// Since Linux 5.11 memory.use_hierarchy reads 1 and refuses 0 (runc never writes it).
+		l.warn("linux.resources.memory.useHierarchy false: not applied (runc never writes it, and since Linux 5.11 the kernel refuses it: memory cgroups are always hierarchical)")
+	}
+	return nil
+}
+
+// cpuV1 converts linux.resources.cpu to the v1 cpu and cpuset controllers' files.
+func cpuV1(l *limits, c *specs.LinuxCPU) {
+	// An idle group refuses shares (EINVAL): leaving idle comes first, entering it last.
+	if c.Idle != nil && *c.Idle == 0 {
+		l.add("cpu", "cpu.idle", "0")
+	}
+	if c.Shares != nil && *c.Shares != 0 {
+		l.add("cpu", "cpu.shares", itoa(*c.Shares))
+	}
+	if c.Period != nil && *c.Period != 0 {
+		l.add("cpu", "cpu.cfs_period_us", itoa(*c.Period))
+	}
+	if c.Quota != nil && *c.Quota != 0 {
+		l.add("cpu", "cpu.cfs_quota_us", itoa(*c.Quota))
+	}
+	if c.Burst != nil {
+		l.add("cpu", "cpu.cfs_burst_us", itoa(*c.Burst))
+	}
+	if c.RealtimePeriod != nil && *c.RealtimePeriod != 0 {
+		l.add("cpu", "cpu.rt_period_us", itoa(*c.RealtimePeriod))
+	}
+	if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 {
+		l.add("cpu", "cpu.rt_runtime_us", itoa(*c.RealtimeRuntime))
+	}
+	if c.Idle != nil && *c.Idle != 0 {
+		l.add("cpu", "cpu.idle", itoa(*c.Idle))
+	}
+	if c.Cpus != "" {
+		l.add("cpuset", "cpuset.cpus", c.Cpus)
+	}
+	if c.Mems != "" {
+		l.add("cpuset", "cpuset.mems", c.Mems)
+	}
 }
 
 func blkioV1(l *limits, b *specs.LinuxBlockIO, has func(string) bool) {
