@@ -457,7 +457,6 @@ type initProcess struct {
 // startInit re-executes this binary as "init" in the container's new namespaces, hands it
 // the config, and returns without waiting for it.
 func startInit(o RunOptions, prep *prepared, execFifo *os.File) (*initProcess, error) {
-	rootfs, cg := prep.rootfs, prep.cg
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -474,77 +473,42 @@ func startInit(o RunOptions, prep *prepared, execFifo *os.File) (*initProcess, e
 		return nil, fmt.Errorf("pipe: %w", err)
 	}
 	defer configR.Close()
-	stdio, closeStdio, err := stdioFDs(o)
-	if err != nil {
+	fail := func(err error) (*initProcess, error) { // before the config is on its way
 		parentSync.close()
 		configW.Close()
 		return nil, err
 	}
-	defer closeStdio()
-
-	cgroupFD, err := cgroupStart(cg)
+	stdio, closeStdio, err := stdioFDs(o)
 	if err != nil {
-		parentSync.close()
-		configW.Close()
-		return nil, err
+		return fail(err)
+	}
+	defer closeStdio()
+	cgroupFD, err := cgroupStart(prep.cg)
+	if err != nil {
+		return fail(err)
 	}
 	if cgroupFD >= 0 {
 		defer unix.Close(cgroupFD)
-	}
-	var cloneflags uintptr
-	for _, ns := range o.Spec.Linux.Namespaces {
-		switch {
-		case ns.Type == specs.CgroupNamespace && ns.Path == "":
-			// Not at clone: a new cgroup namespace is rooted at the cgroup its creator is in,
-			// and that must be the container's. Init unshares it after joining (see init.go).
-		case ns.Path == "":
-			cloneflags |= namespaceFlags[ns.Type]
-		}
 	}
 	attr := &syscall.ProcAttr{
 		Env: initEnv(o.PreserveFDs),
 		// fds 0-2, the preserved fds (3 to 3+N-1), then initConfigFD (3+N), initSyncFD (4+N)
 		// and, for create, execFifoFD (5+N).
 		Files: append(append(stdio, preservedFiles(o.PreserveFDs)...), configR.Fd(), initSync.Fd()),
-		Sys:   &syscall.SysProcAttr{Cloneflags: cloneflags, UseCgroupFD: cgroupFD >= 0, CgroupFD: cgroupFD},
+		Sys:   &syscall.SysProcAttr{Cloneflags: cloneFlags(o.Spec), UseCgroupFD: cgroupFD >= 0, CgroupFD: cgroupFD},
 	}
 	if execFifo != nil {
 		attr.Files = append(attr.Files, execFifo.Fd())
 	}
-	initCfg := newInitConfig(o.Spec, rootfs, o.Bundle, execFifo != nil)
+	initCfg := initConfigFor(o, prep, execFifo != nil)
 	initCfg.JoinFDs = prep.joins.addTo(attr)
-	if initHooks(o.Spec.Hooks) {
-		st := prep.state.state.State
-		st.Status, st.Pid = "", 0 // init's to say
-		initCfg.State = &st
-	}
-	initCfg.Throwaway, initCfg.NoNewKeyring = o.Throwaway, o.NoNewKeyring
-	initCfg.KeyringRules = prep.state.state.KeyringRules
-	if cg != nil {
-		initCfg.CgroupTasks, initCfg.CgroupPath = cg.TaskFiles(), cg.Path()
-	}
 	cfg, err := encodeJSON(initCfg)
 	if err != nil {
-		parentSync.close()
-		configW.Close()
-		return nil, fmt.Errorf("encode init config: %w", err)
+		return fail(fmt.Errorf("encode init config: %w", err))
 	}
-	// The config is in the pipe before init starts, so init never waits for it. A spec larger
-	// than the pipe's buffer would block the write until init reads: a goroutine writes those.
-	sent := make(chan error, 1)
-	if pipeSize, _ := unix.FcntlInt(configW.Fd(), unix.F_GETPIPE_SZ, 0); len(cfg) < pipeSize {
-		_, err := configW.Write(cfg)
-		sent <- err
-		configW.Close()
-	} else {
-		go func() {
-			_, err := configW.Write(cfg)
-			sent <- err
-			configW.Close()
-		}()
-	}
+	sent := sendConfig(configW, cfg)
 	p := &initProcess{sync: parentSync, stdin: o.Stdin, stdout: o.Stdout, exited: make(chan unix.WaitStatus, 1), sent: sent,
-		consoleSocket: o.ConsoleSocket, cg: cg}
+		consoleSocket: o.ConsoleSocket, cg: prep.cg}
 	if p.pid, p.pidfd, err = forkInit(attr, prep.joins.pidFD(), p.exited); err != nil {
 		parentSync.close()
 		configR.Close() // unblocks the writer
@@ -552,6 +516,55 @@ func startInit(o RunOptions, prep *prepared, execFifo *os.File) (*initProcess, e
 		return nil, &pathError{"start", "init", err}
 	}
 	return p, nil
+}
+
+// cloneFlags are the namespaces init is cloned into: the new ones of the spec but a new
+// cgroup namespace. That one is rooted at the cgroup its creator is in, which must be the
+// container's: init unshares it after joining (see init.go). Joined ones (a path) go by setns.
+func cloneFlags(spec *specs.Spec) uintptr {
+	var flags uintptr
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Path == "" && ns.Type != specs.CgroupNamespace {
+			flags |= namespaceFlags[ns.Type]
+		}
+	}
+	return flags
+}
+
+// initConfigFor is what init is told: the parts of the spec it applies, and what the runtime
+// prepared for it (the state for its hooks, the cgroup it joins).
+func initConfigFor(o RunOptions, prep *prepared, execFifo bool) initConfig {
+	cfg := newInitConfig(o.Spec, prep.rootfs, o.Bundle, execFifo)
+	if initHooks(o.Spec.Hooks) {
+		st := prep.state.state.State
+		st.Status, st.Pid = "", 0 // init's to say
+		cfg.State = &st
+	}
+	cfg.Throwaway, cfg.NoNewKeyring = o.Throwaway, o.NoNewKeyring
+	cfg.KeyringRules = prep.state.state.KeyringRules
+	if prep.cg != nil {
+		cfg.CgroupTasks, cfg.CgroupPath = prep.cg.TaskFiles(), prep.cg.Path()
+	}
+	return cfg
+}
+
+// sendConfig writes init's config into the pipe and closes it; the channel says how that
+// went. The config is in the pipe before init starts, so init never waits for it; a spec
+// larger than the pipe's buffer would block the write until init reads, so a goroutine
+// writes those.
+func sendConfig(w *os.File, cfg []byte) chan error {
+	sent := make(chan error, 1)
+	send := func() {
+		_, err := w.Write(cfg)
+		sent <- err
+		w.Close()
+	}
+	if pipeSize, _ := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0); len(cfg) < pipeSize {
+		send()
+	} else {
+		go send()
+	}
+	return sent
 }
 
 // stdioFDs passes the caller's stdio to init as fds 0-2, unchanged: byte-exact, no copying.
