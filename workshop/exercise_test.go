@@ -182,28 +182,10 @@ func mustRel(t *testing.T, root, dir string) string {
 // they start run there), whose name must not change.
 func TestStep01CheckOfAWrongSolutionRenamesNothing(t *testing.T) {
 	testenv.RequireRoot(t)
-	root, err := workshop.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join(root, "steps/01-uts/main.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const flag = "var cloneflags uintptr = unix.CLONE_NEWUTS"
-	if !strings.Contains(string(src), flag) {
-		t.Fatalf("steps/01-uts/main.go no longer has %q: update this test", flag)
-	}
-	wrong := strings.Replace(string(src), flag, "var cloneflags uintptr = 0", 1)
-	work := workDir(t, root, ".wrong-test-")
-	if err := os.WriteFile(filepath.Join(work, "main.go"), []byte(wrong), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	probePath, program := filepath.Join(tmp, "probe"), filepath.Join(tmp, "wrong")
-	build(t, root, probePath, "./cmd/probe")
-	build(t, root, program, "./"+mustRel(t, root, work))
-
+	program, probePath := wrongSolution(t, "01-uts", func(src string) (string, bool) {
+		return strings.Replace(src, flag, "var cloneflags uintptr = 0", 1), strings.Contains(src, flag)
+	})
 	runtime.LockOSThread() // never unlocked: the thread ends with the test's goroutine
 	if err := unix.Unshare(unix.CLONE_NEWUTS); err != nil {
 		t.Fatalf("unshare CLONE_NEWUTS: %v", err)
@@ -243,28 +225,12 @@ func TestStep01CheckOfAWrongSolutionRenamesNothing(t *testing.T) {
 // fails every time.
 func TestStep09CheckOfAChildLetGoEarlyFails(t *testing.T) {
 	testenv.RequireRoot(t)
-	root, err := workshop.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join(root, "steps/09-veth/main.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const goAhead = "\tif err := child.Continue(); err != nil {\n\t\treturn fail(fmt.Errorf(\"let the child go: %w\", err))\n\t}\n"
 	const solution = "\t// SOLUTION BEGIN: plug the cable in"
-	if strings.Count(string(src), goAhead) != 1 || !strings.Contains(string(src), solution) {
-		t.Fatalf("steps/09-veth/main.go no longer has its go-ahead or its solution as this test knows them: update it")
-	}
-	early := strings.Replace(strings.Replace(string(src), goAhead, "", 1), solution, goAhead+solution, 1)
-	work := workDir(t, root, ".early-test-")
-	if err := os.WriteFile(filepath.Join(work, "main.go"), []byte(early), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	probePath, program := filepath.Join(tmp, "probe"), filepath.Join(tmp, "early")
-	build(t, root, probePath, "./cmd/probe")
-	build(t, root, program, "./"+mustRel(t, root, work))
+	program, probePath := wrongSolution(t, "09-veth", func(src string) (string, bool) {
+		early := strings.Replace(strings.Replace(src, goAhead, "", 1), solution, goAhead+solution, 1)
+		return early, strings.Count(src, goAhead) == 1 && strings.Contains(src, solution)
+	})
 	env, err := checks.NewEnv(program, probePath, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -283,4 +249,32 @@ func TestStep09CheckOfAChildLetGoEarlyFails(t *testing.T) {
 		return
 	}
 	t.Fatalf("step 09 has no check %q", cable)
+}
+
+// wrongSolution builds, with the probe, a step's reference as edit changes it: a learner's
+// likely mistake. edit also says whether the source still has what it changes; when not, the
+// test stops and asks to be updated.
+func wrongSolution(t *testing.T, slug string, edit func(src string) (string, bool)) (program, probePath string) {
+	t.Helper()
+	root, err := workshop.RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(root, "steps", slug, "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, ok := edit(string(src))
+	if !ok {
+		t.Fatalf("steps/%s/main.go no longer has what this test changes: update the test", slug)
+	}
+	work := workDir(t, root, ".wrong-test-")
+	if err := os.WriteFile(filepath.Join(work, "main.go"), []byte(wrong), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	probePath, program = filepath.Join(tmp, "probe"), filepath.Join(tmp, "wrong")
+	build(t, root, probePath, "./cmd/probe")
+	build(t, root, program, "./"+mustRel(t, root, work))
+	return program, probePath
 }
