@@ -302,6 +302,10 @@ func validateMounts(spec *specs.Spec) error {
 		if err != nil {
 			return fmt.Errorf("config: mount %s: %w", m.Destination, err)
 		}
+		if opts.flags&unix.MS_REMOUNT != 0 && m.Type != "bind" && !opts.bind {
+			// mount(2) would say only EINVAL: remount changes a mount that is there already.
+			return fmt.Errorf("config: mount %s: option remount changes a mount that exists, and a %s mount is made here anew: drop it", m.Destination, m.Type)
+		}
 		if m.Type == "" && !opts.bind {
 			// mount(2) would say only ENODEV, for a filesystem type named "".
 			return fmt.Errorf("config: mount %s: no type, and no bind or rbind option: say what to mount (\"type\": \"tmpfs\", say, or \"options\": [\"rbind\"] for a bind mount)", m.Destination)

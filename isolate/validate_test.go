@@ -64,6 +64,9 @@ func TestValidateRefusesBadSpecs(t *testing.T) {
 		{"bind over /proc", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/", Type: "bind", Source: "/tmp", Options: []string{"rbind"}})
 		}, `type "bind" from "/tmp": only a proc filesystem (type proc, or a bind of one)`},
+		{"remount of a mount made anew", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "tmpfs", Source: "tmpfs", Options: []string{"remount", "ro"}})
+		}, "option remount changes a mount that exists"},
 		{"mount with neither a type nor bind", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Source: "/x"})
 		}, "no type, and no bind or rbind option"},
