@@ -236,11 +236,3 @@ func (o mountOptions) rAttr() *unix.MountAttr {
 	return &unix.MountAttr{Attr_set: o.rAttrSet, Attr_clr: o.rAttrClr}
 }
 
-// everywhere makes the plain flags of o recursive: for mounts whose every part must have
-// them, such as the host's cgroup tree bound read-only.
-func (o mountOptions) everywhere() mountOptions {
-	o.rAttrSet, o.rAttrClr = o.rAttrSet|o.attrSet, o.rAttrClr|o.attrClr
-	o.attrSet, o.attrClr = 0, 0
-	o.recAttr = o.rAttrSet != 0 || o.rAttrClr != 0
-	return o
-}

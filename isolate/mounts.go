@@ -522,18 +522,18 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	return nil
 }
 
-// cgroupMount shows the container the cgroup hierarchy, read-only unless the spec says rw.
-// With its own cgroup namespace the container gets fresh cgroup mounts, made inside that
-// namespace and so rooted at its own cgroup: one cgroup2 mount on a pure v2 host, a tmpfs
-// with one mount per hierarchy on a v1 or hybrid one.
+// cgroupMount shows the container its own cgroups, read-only unless the spec says rw. With
+// its own cgroup namespace the container gets fresh cgroup mounts, made inside that namespace
+// and so rooted at its own cgroup: one cgroup2 mount on a pure v2 host, a tmpfs with one mount
+// per hierarchy on a v1 or hybrid one.
 //
-// Without one, a read-only mount is the host's /sys/fs/cgroup bound in, every hierarchy
-// read-only, and /proc/self/cgroup gives the path to look under: the container sees the
-// names and counters of the host's other cgroups, and pays nothing for its own binds (about
-// 1 ms a container, measured: docs/performance.md, a0436f7). A writable one is the
-// container's own cgroups alone, each bound from the host's directory of it, as runc does
-// it: bound whole and writable, the tree would let the container change any cgroup on the
-// host, or move itself out of its own.
+// Without one (podman's default on v1), the host's directory of the container's cgroup is
+// bound in, in each hierarchy, as runc and crun do: /sys/fs/cgroup/memory/memory.limit_in_bytes
+// is the container's limit, as scripts that size a heap read it, and no other cgroup on the
+// host is seen. The host's whole tree, bound instead, cost a millisecond less a container on
+// the development VM (eleven binds against one) but gave the host's root values at those
+// paths and showed every other container's cgroups and counters; bound writable, it would
+// let the container change any cgroup on the host, or move itself out of its own.
 func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
 	if hasNewNamespace(m.spec, specs.CgroupNamespace) { // init made it first: see enterCgroup
 		if isCgroup2Only() {
@@ -542,21 +542,17 @@ func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
 		}
 		return m.cgroupV1Mounts(mnt, opts, "")
 	}
-	if !opts.endsReadOnly() {
-		// The path the runtime made, not /proc/self/cgroup: read in a cgroup namespace
-		// joined by path, that is relative to the namespace's root ("/../other"), and the
-		// bind would climb out of the container's cgroup.
-		own := m.cgroupPath
-		if !filepath.IsAbs(own) || filepath.Clean(own) != own || own == "/" {
-			return fmt.Errorf("mount %s: no cgroup of the container's to bind (%q)", mnt.Destination, own)
-		}
-		if isCgroup2Only() {
-			return m.bindCgroup(mnt.Destination, filepath.Join("/sys/fs/cgroup", own), opts)
-		}
-		return m.cgroupV1Mounts(mnt, opts, own)
+	// The path the runtime made, not /proc/self/cgroup: read in a cgroup namespace joined by
+	// path, that is relative to the namespace's root ("/../other"), and the bind would climb
+	// out of the container's cgroup.
+	own := m.cgroupPath
+	if !filepath.IsAbs(own) || filepath.Clean(own) != own || own == "/" {
+		return fmt.Errorf("mount %s: no cgroup of the container's to bind (%q)", mnt.Destination, own)
 	}
-	// Every hierarchy below it too: see above.
-	return m.bindCgroup(mnt.Destination, "/sys/fs/cgroup", opts.everywhere())
+	if isCgroup2Only() {
+		return m.bindCgroup(mnt.Destination, filepath.Join("/sys/fs/cgroup", own), opts)
+	}
+	return m.cgroupV1Mounts(mnt, opts, own)
 }
 
 // bindCgroup binds the host's cgroup directory dir at dest, with opts' flags.

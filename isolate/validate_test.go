@@ -382,9 +382,6 @@ func TestMountAttrNamesOnlyWhatIsAsked(t *testing.T) {
 	if r, a := o.rAttr(), o.attr(); r.Attr_set != unix.MOUNT_ATTR_RDONLY || a.Attr_clr != unix.MOUNT_ATTR_RDONLY || a.Attr_set != 0 {
 		t.Errorf("rbind,rro,rw: recursive %+v, top %+v; want RDONLY set below and cleared on top", r, a)
 	}
-	if e := (mountOptions{attrSet: unix.MOUNT_ATTR_RDONLY}).everywhere(); e.rAttr().Attr_set != unix.MOUNT_ATTR_RDONLY || !e.recAttr {
-		t.Errorf("everywhere() of ro: %+v, want it recursive", e)
-	}
 	o, _ = parseMountOptions([]string{"rmode=1", "idmap"})
 	if len(o.data) != 1 || o.data[0] != "rmode=1" || !o.idmap {
 		t.Errorf("rmode=1,idmap: data %q idmap %v; want [rmode=1] and idmap", o.data, o.idmap)

@@ -657,22 +657,25 @@ func TestBundleCgroupMountIsReadOnly(t *testing.T) {
 	}
 }
 
-// Without a cgroup namespace the host's /sys/fs/cgroup is bound read-only, and a program
-// finds its own limits under it the way JVMs and Go's runtime do: its path in
-// /proc/self/cgroup.
+// Without a cgroup namespace (podman's default on v1) the container sees its own cgroups, as
+// under runc and crun: the host's directory of its cgroup bound read-only in each hierarchy.
+// Its limits are where scripts read them (the host's root values were there when the host's
+// whole tree was bound), and nothing of the host's other cgroups shows: the root of each
+// hierarchy has a release_agent (v1) or cgroup.stat's root lines (v2), and no pids.max.
 func TestBundleCgroupMountWithoutANamespace(t *testing.T) {
 	needContainer(t)
-	pids := `/sys/fs/cgroup/pids$(sed -n 's/^[0-9]*:pids://p' /proc/self/cgroup)` // v1 and hybrid
+	pids := "/sys/fs/cgroup/pids" // v1 and hybrid
 	if cgroups.IsV2(cgroups.DefaultRoot) {
-		pids = `/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)`
+		pids = "/sys/fs/cgroup"
 	}
 	bundle := newBundle(t, func(spec obj) {
 		dropNamespace(spec, "cgroup")
 		linux(spec)["resources"].(obj)["pids"] = obj{"limit": 33}
-		process(spec)["args"] = list{"sh", "-c", "cat " + pids + "/pids.max"}
+		process(spec)["args"] = list{"sh", "-c", "cat " + pids + "/pids.max; ls -d /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/release_agent /sys/fs/cgroup/*/contain /sys/fs/cgroup/contain 2>/dev/null | wc -l; " +
+			"echo x > " + pids + "/pids.max || echo read-only"}
 	})
-	if out := mustRun(t, "run", "--bundle", bundle, "cgown"); out != "33\n" {
-		t.Errorf("pids.max under the container's path in /proc/self/cgroup: %q, want 33", out)
+	if out := mustRun(t, "run", "--bundle", bundle, "cgown"); out != "33\n0\nread-only\n" {
+		t.Errorf("the container's pids.max at %s, the host's root and other cgroups seen, a write: %q; want 33, 0 and read-only", pids, out)
 	}
 }
 
