@@ -555,6 +555,36 @@ func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
 	return m.cgroupV1Mounts(mnt, opts, own)
 }
 
+// bindOwnCgroup binds the host's directory of the container's cgroup in one hierarchy, own,
+// at name in the cgroup tmpfs open on dir, with attr. The tmpfs is the one cgroupV1Mounts
+// just made, where nothing of the image's is: no path in it needs resolving in the root, and
+// the four calls here are all a bind takes (the general bind, for mounts where the image
+// decides what is on the way, made a cgroup mount cost 2.8 ms more than one bind of the host's
+// whole tree on the development VM). A hierarchy the container has no cgroup in (open_tree's
+// ENOENT) shows nothing.
+func bindOwnCgroup(dir int, name, own string, attr *unix.MountAttr, dest string) error {
+	tree, err := unix.OpenTree(unix.AT_FDCWD, own, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return &pathError{"open_tree", own, err}
+	}
+	defer unix.Close(tree)
+	if attr.Attr_set != 0 || attr.Attr_clr != 0 {
+		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return &pathError{"mount_setattr", dest, err}
+		}
+	}
+	if err := unix.Mkdirat(dir, name, 0o755); err != nil {
+		return &pathError{"mkdirat", dest, err}
+	}
+	if err := unix.MoveMount(tree, "", dir, name, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return &pathError{"move_mount", dest, err}
+	}
+	return nil
+}
+
 // bindCgroup binds the host's cgroup directory dir at dest, with opts' flags.
 func (m *mounter) bindCgroup(dest, dir string, opts mountOptions) error {
 	opts.bind, opts.recursive = true, true
@@ -577,6 +607,11 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string)
 	if err := m.fsMount(tmpfs, base); err != nil {
 		return err
 	}
+	dir, err := openPathInRoot(m.rootfd, mnt.Destination)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
 	entries, err := os.ReadDir("/sys/fs/cgroup")
 	if err != nil {
 		return err
@@ -604,10 +639,7 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string)
 		}
 		switch {
 		case own != "" && (st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC):
-			if _, err := os.Lstat(filepath.Join(host, own)); err != nil {
-				continue // a hierarchy the container has no cgroup in: nothing of it to show
-			}
-			err = m.bindCgroup(dest, filepath.Join(host, own), flags)
+			err = bindOwnCgroup(dir, e.Name(), filepath.Join(host, own), flags.attr(), dest)
 		case st.Type == unix.CGROUP_SUPER_MAGIC:
 			hierarchy := flags
 			hierarchy.data = data
