@@ -235,4 +235,3 @@ func (o mountOptions) endsReadOnly() bool {
 func (o mountOptions) rAttr() *unix.MountAttr {
 	return &unix.MountAttr{Attr_set: o.rAttrSet, Attr_clr: o.rAttrClr}
 }
-
