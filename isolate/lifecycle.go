@@ -433,7 +433,8 @@ func runPoststop(log *slog.Logger, h *specs.Hooks, st specs.State) {
 // before Linux 5.3; a seccomp refusal), which is no answer to whether it runs.
 func openInit(pid int, start uint64, who string) (int, error) {
 	pidfd, err := unix.PidfdOpen(pid, 0)
-	if errors.Is(err, unix.ESRCH) {
+	if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.EINVAL) {
+		// EINVAL: the pid is a thread of another process by now, or no pid at all (0).
 		return -1, fmt.Errorf("%s: %w", who, ErrNotRunning)
 	}
 	if err != nil {

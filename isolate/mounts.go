@@ -522,7 +522,7 @@ func (m *mounter) bindMount(mnt specs.Mount, opts mountOptions) error {
 	return nil
 }
 
-// cgroupMount shows the container its own cgroups, read-only unless the spec says rw. With
+// cgroupMount shows the container its own cgroups, read-only when the spec says ro. With
 // its own cgroup namespace the container gets fresh cgroup mounts, made inside that namespace
 // and so rooted at its own cgroup: one cgroup2 mount on a pure v2 host, a tmpfs with one mount
 // per hierarchy on a v1 or hybrid one.
@@ -557,7 +557,7 @@ func (m *mounter) cgroupMount(mnt specs.Mount, opts mountOptions) error {
 
 // bindOwnCgroup binds the host's directory of the container's cgroup in one hierarchy, own,
 // at name in the cgroup tmpfs open on dir, with attr. The tmpfs is the one cgroupV1Mounts
-// just made, where nothing of the image's is: no path in it needs resolving in the root, and
+// just made (and checked), where nothing of the image's is: no path in it needs resolving, and
 // the four calls here are all a bind takes (the general bind, for mounts where the image
 // decides what is on the way, made a cgroup mount cost 2.8 ms more than one bind of the host's
 // whole tree on the development VM). A hierarchy the container has no cgroup in (open_tree's
@@ -612,6 +612,13 @@ func (m *mounter) cgroupV1Mounts(mnt specs.Mount, opts mountOptions, own string)
 		return err
 	}
 	defer unix.Close(dir)
+	// Found again by its path: it must still be that tmpfs, whose top no one else can change.
+	var fs unix.Statfs_t
+	var stx unix.Statx_t
+	if unix.Fstatfs(dir, &fs) != nil || fs.Type != unix.TMPFS_MAGIC ||
+		unix.Statx(dir, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, &stx) != nil || stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return fmt.Errorf("mount %s: the cgroup tmpfs just mounted there is not what the path leads to", mnt.Destination)
+	}
 	entries, err := os.ReadDir("/sys/fs/cgroup")
 	if err != nil {
 		return err

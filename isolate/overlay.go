@@ -42,7 +42,7 @@ func (o Overlay) Mount() error {
 	undo := func(err error) error {
 		for i := len(made) - 1; i >= 0; i-- {
 			if rerr := os.RemoveAll(made[i]); rerr != nil {
-				return errors.Join(err, fmt.Errorf("overlay: and what it made stays: %w", rerr))
+				err = errors.Join(err, fmt.Errorf("overlay: and what it made stays: %w", rerr))
 			}
 		}
 		return err

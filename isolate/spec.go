@@ -164,7 +164,7 @@ func decodeWithWarnings(data []byte, name string, v any) ([]string, error) {
 		warnings = append(warnings, fmt.Sprintf("%s: unknown field %q: ignored", name, field))
 	}
 	for _, again := range walk.repeated {
-		warnings = append(warnings, fmt.Sprintf("%s: %s (keys match fields whatever their case): the last one counts", name, again))
+		warnings = append(warnings, fmt.Sprintf("%s: %s (keys match fields whatever their case): the last one counts, field by field for an object", name, again))
 	}
 	return warnings, nil
 }

@@ -91,6 +91,10 @@ func TestOpenInit(t *testing.T) {
 	if _, err := openInit(self, start+1, "this test"); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("openInit with another start time: %v, want ErrNotRunning", err)
 	}
+	// pidfd_open(2)'s EINVAL: a pid that is a thread of another process by now, or none.
+	if _, err := openInit(0, start, "no pid"); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("openInit of pid 0: %v, want ErrNotRunning", err)
+	}
 	cmd := exec.Command("/bin/true")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)

@@ -267,16 +267,16 @@ func removeBuilt(t *tree, was *built) error {
 	if dup, err := unix.Open(t.self(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 		makeWritableAt(dup)
 	}
-	root, err := os.OpenRoot(t.self())
-	if err != nil {
-		return err
+	if root, err := os.OpenRoot(t.self()); err != nil {
+		errs = append(errs, err) // and on: the owner and mode are given back all the same
+	} else {
+		names, err := t.names(0)
+		errs = append(errs, err)
+		for _, name := range names {
+			errs = append(errs, root.RemoveAll(name))
+		}
+		root.Close()
 	}
-	names, err := t.names(0)
-	errs = append(errs, err)
-	for _, name := range names {
-		errs = append(errs, root.RemoveAll(name))
-	}
-	root.Close()
 	if was.made {
 		// Empty now; were it another directory by now, it is not empty, and stays.
 		if err := unix.Rmdir(t.dir); err != nil && err != unix.ENOENT {

@@ -90,8 +90,8 @@ var startCommand = &cli.Command{
 		}
 		rel, _ := filepath.Rel(root, dir)
 		check := fmt.Sprintf("sudo workshop check %02d", step.Num)
-		if dir != step.WorkDir(root) {
-			check += " --dir " + rel
+		if d := c.String("dir"); d != "" && dir != step.WorkDir(root) {
+			check += " --dir " + d // as given: check reads it from where this runs, as start did
 		}
 		fmt.Printf("exercise %s written to %s\n  read:  workshop show %02d\n  edit:  %s/main.go (look for TODO)\n  check: %s\n",
 			step.Slug, rel, step.Num, rel, check)

@@ -148,7 +148,6 @@ func init() {
 	}
 }
 
-// overlayDir is where step 06's parent with this pid keeps its overlay.
 // rootIsOverlay says whether the container of the report has an overlay on /.
 func rootIsOverlay(r *probe.Report) error {
 	for _, m := range r.Mounts {
@@ -162,6 +161,7 @@ func rootIsOverlay(r *probe.Report) error {
 	return errors.New("the container's mountinfo has no / at all")
 }
 
+// overlayDir is where step 06's parent with this pid keeps its overlay.
 func overlayDir(pid int) string {
 	return filepath.Join(isolate.WorkshopRunDir, fmt.Sprintf("06-overlay-%d", pid))
 }
