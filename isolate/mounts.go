@@ -315,15 +315,9 @@ func (m *mounter) mount(mnt specs.Mount) error {
 
 // fsMount mounts a filesystem by type: proc, sysfs, tmpfs, devpts, mqueue, ...
 func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
-	copyingUp := opts.tmpcopyup && mnt.Type == "tmpfs" && mountDestination(mnt) != "/dev" // see mountWarnings
-	if copyingUp {
-		// A directory made here has nothing to copy up, and no owner or mode the tmpfs
-		// should take over from it: tmpfs's own (1777, or mode=) stand, as in runc.
-		fd, err := openPathInRoot(m.rootfd, mnt.Destination)
-		if copyingUp = err == nil; copyingUp {
-			unix.Close(fd)
-		}
-	}
+	// A directory made here has nothing to copy up, and no owner or mode the tmpfs should take
+	// over from it: tmpfs's own (1777, or mode=) stand, as in runc. /dev: see mountWarnings.
+	copyingUp := opts.tmpcopyup && mnt.Type == "tmpfs" && mountDestination(mnt) != "/dev" && m.existsInRoot(mnt.Destination)
 	fd, err := m.mountPoint(mnt, true)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
@@ -346,21 +340,9 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 	// (tmpcopyup), the mount points of later mounts (a ro tmpfs on /run with a bind on
 	// /run/secrets), /dev's devices, pts and shm, the working directory. It is made read-only
 	// once those are in (finishReadOnly), as runc does in finalizeRootfs.
-	flags := opts.flags
 	later := opts.endsReadOnly() && (mnt.Type == "tmpfs" || mountDestination(mnt) == "/dev")
-	rAttr, plain := opts.rAttr(), opts.attr()
-	if later {
-		flags &^= unix.MS_RDONLY
-		rAttr.Attr_set &^= unix.MOUNT_ATTR_RDONLY
-		plain.Attr_set &^= unix.MOUNT_ATTR_RDONLY
-	}
-	data := strings.Join(opts.data, ",")
-	if err := unix.Mount(mnt.Source, fdPath(fd), mnt.Type, flags, data); err != nil {
-		hint := ""
-		if err == unix.EINVAL && data != "" {
-			hint = fmt.Sprintf(" (is one of the options %q unknown to %s?)", data, mnt.Type)
-		}
-		return &pathError{"mount", mnt.Destination, fmt.Errorf("type %s: %w%s", mnt.Type, err, hint)}
+	if err := mountOn(fd, mnt, opts, later); err != nil {
+		return err
 	}
 	top, err := mountedAt(parent, base, mnt.Destination)
 	if err != nil {
@@ -372,19 +354,56 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 			return err
 		}
 	}
+	return m.finishFSMount(top, mnt, opts, later)
+}
+
+// existsInRoot says whether path is there in the container's root already.
+func (m *mounter) existsInRoot(path string) bool {
+	fd, err := openPathInRoot(m.rootfd, path)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err == nil
+}
+
+// mountOn mounts the filesystem of mnt on the mount point open on fd, writable still when it
+// is to be made read-only later.
+func mountOn(fd int, mnt specs.Mount, opts mountOptions, later bool) error {
+	flags := opts.flags
+	if later {
+		flags &^= unix.MS_RDONLY
+	}
+	data := strings.Join(opts.data, ",")
+	if err := unix.Mount(mnt.Source, fdPath(fd), mnt.Type, flags, data); err != nil {
+		hint := ""
+		if err == unix.EINVAL && data != "" {
+			hint = fmt.Sprintf(" (is one of the options %q unknown to %s?)", data, mnt.Type)
+		}
+		return &pathError{"mount", mnt.Destination, fmt.Errorf("type %s: %w%s", mnt.Type, err, hint)}
+	}
+	return nil
+}
+
+// finishFSMount does what follows a filesystem's mount, on its top mount: /dev's device
+// number noted (see makeDevices), a read-only one kept for finishReadOnly, the recursive and
+// plain attributes, the propagation.
+func (m *mounter) finishFSMount(top int, mnt specs.Mount, opts mountOptions, later bool) error {
 	if mnt.Destination == "/dev" {
 		var st unix.Stat_t
 		if err := unix.Fstat(top, &st); err != nil {
 			return &pathError{"stat", "/dev", err}
 		}
-		m.devFS = st.Dev // see makeDevices
+		m.devFS = st.Dev
 	}
+	rAttr, plain := opts.rAttr(), opts.attr()
 	if later {
 		keep, err := unix.FcntlInt(uintptr(top), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return &pathError{"dup", mnt.Destination, err}
 		}
 		m.readOnlyLater = append(m.readOnlyLater, laterReadOnly{keep, mnt.Destination, opts.rAttrSet&unix.MOUNT_ATTR_RDONLY != 0})
+		rAttr.Attr_set &^= unix.MOUNT_ATTR_RDONLY
+		plain.Attr_set &^= unix.MOUNT_ATTR_RDONLY
 	}
 	if opts.recAttr {
 		if err := setAttrAt(top, mnt.Destination, rAttr, true); err != nil {
