@@ -123,20 +123,8 @@ func Run(o RunOptions) (int, error) {
 	defer lock.close()
 	made, kept := false, false
 	defer func() {
-		if kept {
-			return // delete removes it, and runs poststop
-		}
-		if !lock.held {
-			if err := lock.relock(); err != nil {
-				o.Log.Debug("not removing the container", "id", o.ID, "reason", err)
-				return // whoever deleted it removed it, and ran its poststop
-			}
-		}
-		state.removeOrWarn(o.Log)
-		lock.close() // the lock goes with the directory's last fd
-		// Poststop, once the container is gone (runtime.md steps 12 and 13).
-		if made {
-			runPoststop(o.Log, o.Spec.Hooks, state.state.State)
+		if !kept { // kept: delete removes it, and runs poststop
+			removeAfterRun(o, state, lock, made)
 		}
 	}()
 
@@ -188,6 +176,24 @@ func Run(o RunOptions) (int, error) {
 	o.Log.Debug("container exited", "id", o.ID, "status", status)
 	kept = err == nil && o.Keep
 	return status, err
+}
+
+// removeAfterRun removes the container a foreground run made, under its lock again, and then
+// runs its poststop hooks if init was started (runtime.md steps 12 and 13). A container a
+// `delete --force` removed meanwhile, or that a `create` made anew under the id, is left alone:
+// relock says so.
+func removeAfterRun(o RunOptions, state *stateDir, lock *dirLock, made bool) {
+	if !lock.held {
+		if err := lock.relock(); err != nil {
+			o.Log.Debug("not removing the container", "id", o.ID, "reason", err)
+			return // whoever deleted it removed it, and ran its poststop
+		}
+	}
+	state.removeOrWarn(o.Log)
+	lock.close() // the lock goes with the directory's last fd
+	if made {
+		runPoststop(o.Log, o.Spec.Hooks, state.state.State)
+	}
 }
 
 // readyInit brings a started init to ready, for Run and Create alike: the network devices
