@@ -21,12 +21,13 @@ import (
 //	              │  from ours; become a child subreaper (foreground only)
 //	              ├─ fork+exec this binary, from its read-only mount, as "init exec": the stage,
 //	              │  in the host's pid namespace, where no container process can see it
-//	              │     stage: non-dumpable; join the cgroup; rlimits; setns(2) into the
-//	              │            namespaces through a pidfd of init (pid namespace: for children);
-//	              │            pty; bounding set, user, capabilities, no_new_privs, cwd (all on
-//	              │            its one locked thread); fork+exec the program from that thread,
-//	              │            which puts it in the container's pid namespace; send its pidfd;
-//	              │            exit
+//	              │     stage: non-dumpable; join the cgroup; oom score, rlimits; setns(2) into
+//	              │            the namespaces through a pidfd of init (pid namespace: for
+//	              │            children); a session keyring and the keyring filter; pty;
+//	              │            bounding set, cwd (as root; again as the user where root was
+//	              │            refused), user, capabilities, no_new_privs (all on its one locked
+//	              │            thread); fork+exec the program from that thread, which puts it in
+//	              │            the container's pid namespace; send its pidfd; exit
 //	              └─ the program is now our child (we are its subreaper): pid file, forward
 //	                 signals, relay the pty, wait, exit with its status; --detach: exit now
 //
