@@ -559,6 +559,9 @@ func processUnsupported(prefix string, p *specs.Process) []string {
 	add(p.ExecCPUAffinity != nil, "process.execCPUAffinity", "")
 	add(p.User.Username != "", "process.user.username", "Windows only")
 	add(p.CommandLine != "", "process.commandLine", "Windows only")
+	if u := p.User.Umask; u != nil && *u > 0o777 {
+		w = append(w, fmt.Sprintf("config: process.user.umask %#o has bits above 0777, which umask(2) ignores: %#o is applied", *u, *u&0o777))
+	}
 	return w
 }
 

@@ -217,6 +217,8 @@ func TestValidateWarnsAboutUnsupported(t *testing.T) {
 	spec = DefaultSpec()
 	spec.Version = "banana"
 	spec.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedIdle}
+	umask := uint32(0o4022)
+	spec.Process.User.Umask = &umask
 	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/tmp", Options: []string{"rbind", "tmpcopyup"}})
 	spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "c", Major: 1, Minor: 3}}
 	for i, m := range spec.Mounts {
@@ -234,7 +236,8 @@ func TestValidateWarnsAboutUnsupported(t *testing.T) {
 	joined = strings.Join(warnings, "\n")
 	for _, field := range []string{`ociVersion "banana" is not a SemVer`, "process.scheduler is not supported yet and is ignored\n",
 		"mount /data: tmpcopyup is for tmpfs mounts only", `mount /sys/fs/cgroup: options ["bogusopt"] apply only to a cgroup2 mount`,
-		"linux.devices are not made: /dev is a bind mount of /tmp/mydev"} {
+		"linux.devices are not made: /dev is a bind mount of /tmp/mydev",
+		"process.user.umask 04022 has bits above 0777, which umask(2) ignores: 022 is applied"} {
 		if err != nil || !strings.Contains(joined+"\n", field) {
 			t.Errorf("no warning %q in %q (error %v)", field, joined, err)
 		}
