@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -202,7 +204,16 @@ var runCommand = &cli.Command{
 		}
 		cmd := exec.Command(program, args...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		// Ctrl-C and Ctrl-\ go to the whole foreground process group: the step gets them
+		// itself and passes them on to the container (which may ignore them: step 02's
+		// lesson). Caught here and dropped, as `go run` does, so that workshop stays until
+		// the step is done, and cleans up after it, rather than handing the terminal back
+		// while the container still runs. Caught, not ignored: an ignored signal would stay
+		// ignored in the step and in the container.
+		signals := make(chan os.Signal, 1)
+		signal.Notify(signals, os.Interrupt, syscall.SIGQUIT)
 		err = cmd.Run()
+		signal.Stop(signals)
 		if cmd.ProcessState != nil {
 			if code := cmd.ProcessState.ExitCode(); code != 0 {
 				return exitCode(code)

@@ -38,8 +38,8 @@ func main() {
 // parent runs the child in new namespaces, on a copy-on-write view of rootfs, and returns its
 // exit status.
 func parent(rootfs string, command []string) (int, error) {
-	o := isolate.Overlay{Lower: rootfs, Dir: filepath.Join(isolate.WorkshopRunDir, fmt.Sprintf("%s-%d", "07-ipc", os.Getpid()))}
-	defer o.Remove()                  // step 06 (deferred first: it also cleans up after a failed Mount)
+	o := isolate.Overlay{Lower: rootfs, Dir: filepath.Join(isolate.WorkshopRunDir, fmt.Sprintf("07-ipc-%d", os.Getpid()))}
+	defer o.Remove()                  // step 06 (deferred first: it also cleans up a failed Mount)
 	if err := o.Mount(); err != nil { // step 06
 		return 0, err
 	}

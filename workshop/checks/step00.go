@@ -48,7 +48,7 @@ func init() {
 		},
 		Check{
 			Name: "death by signal N exits 128+N",
-			Hint: "parent() comes with the signal case (128+N, from syscall.WaitStatus.Signaled): when this fails, the command never ran (start from the first check) or child() did not become it with syscall.Exec",
+			Hint: "parent() already has the signal case written (128+N, from syscall.WaitStatus.Signaled): when this fails, the command never ran (start from the first check) or child() did not become it with syscall.Exec",
 			Run: func(e *Env) error {
 				out, err := e.Run("", "/bin/sh", "-c", "kill -TERM $$")
 				if err != nil {
@@ -62,7 +62,7 @@ func init() {
 		},
 		Check{
 			Name: "stdin, stdout and stderr pass through unchanged",
-			Hint: "parent() comes giving the child our own os.Stdin, os.Stdout and os.Stderr: when this fails, the command never ran (start from the first check) or child() did not become it with syscall.Exec",
+			Hint: "parent() already gives the child our own os.Stdin, os.Stdout and os.Stderr: when this fails, the command never ran (start from the first check) or child() did not become it with syscall.Exec",
 			Run: func(e *Env) error {
 				data := make([]byte, 256<<10)
 				rand.Read(data)
