@@ -58,9 +58,11 @@ type RunOptions struct {
 // round trip to os/signal's thread, before the container starts. See also lateSignals.
 //
 // Not forwarded, so that a short container does not pay for them (runc forwards every
-// signal): SIGALRM, SIGPWR, SIGXCPU, SIGVTALRM, SIGIO, SIGCONT and the real-time signals,
-// which contain ignores (`contain kill` sends them), and SIGTSTP, SIGTTIN and SIGTTOU, which
-// stop contain, as they stop any program (see README).
+// signal): SIGALRM, SIGPWR, SIGXCPU, SIGVTALRM, SIGIO, SIGCONT and the real-time signals from
+// 35 on, which contain ignores (`contain kill` sends them), and SIGTSTP, SIGTTIN and SIGTTOU,
+// which stop contain, as they stop any program (see README). Signals 32 and 34 no Go program
+// can catch or ignore (the runtime reserves them for glibc's and musl's threads, and leaves
+// them at the kernel's default): they end contain, as they end runc.
 var ForwardedSignals = []os.Signal{
 	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
 	unix.SIGILL, unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV, unix.SIGSTKFLT, unix.SIGSYS,

@@ -85,7 +85,11 @@ func ensureDefault(dir, probe string, log logger) error {
 	case stateForeign:
 		return fmt.Errorf("not made by contain (no %s): the default rootfs is contain's to build and rebuild; for a rootfs of yours, use run --rootfs DIR, or set CONTAIN_ROOTFS to another directory", MarkerName)
 	}
-	return buildDefault(dir, probe, log)
+	why := "first use"
+	if state == stateStale {
+		why = "rebuilt: an older contain built the one there, which goes once this one is in place"
+	}
+	return buildDefault(dir, probe, why, log)
 }
 
 // closeParent makes parent (defaultParent) 0700 where an older contain made it 0755, when
@@ -125,8 +129,9 @@ func stateOf(dir string) (treeState, error) {
 	return stateForeign, nil
 }
 
-// buildDefault builds a fresh tree next to dir and moves it into place.
-func buildDefault(dir, probe string, log logger) error {
+// buildDefault builds a fresh tree next to dir and moves it into place; why says why, in the
+// one line it prints.
+func buildDefault(dir, probe, why string, log logger) error {
 	from := fromBusybox
 	if _, err := findBusybox(); err != nil {
 		from = fromHost
@@ -145,7 +150,7 @@ func buildDefault(dir, probe string, log logger) error {
 	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes 0700; "/" must be 0755
 		return err
 	}
-	log.printf("contain: building the default rootfs in %s from %s (first use, offline)", dir, from)
+	log.printf("contain: building the default rootfs in %s from %s (%s, offline)", dir, from, why)
 	if err := Build(tmp, Options{From: from, Probe: probe}); err != nil {
 		return err
 	}

@@ -158,8 +158,8 @@ func TestEnsureDefaultRebuildsStaleTree(t *testing.T) {
 	if _, err := EnsureDefault(fakeProbe(t, t.TempDir(), "probe", false, ""), &log); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Count(log.String(), "\n") != 1 {
-		t.Errorf("log = %q, want one line", log.String())
+	if strings.Count(log.String(), "\n") != 1 || !strings.Contains(log.String(), "(rebuilt: an older contain built the one there") {
+		t.Errorf("log = %q, want one line that says it rebuilds", log.String())
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "old")); err == nil {
 		t.Error("the stale tree is still in place")

@@ -231,6 +231,17 @@ func TestHelpIsAnArgument(t *testing.T) {
 	}
 }
 
+// A flag run cannot read is contain's own failure: 125, as docker run exits for it, with the
+// flag named, and no container made; not 1, which the command could have exited with.
+func TestRunUsageErrorIs125(t *testing.T) {
+	for _, args := range [][]string{{"--bogusflag", "--", "true"}, {"--cpus", "abc", "--", "true"}} {
+		r := contain(t, "", append([]string{"run"}, args...)...)
+		if r.code != 125 || !strings.Contains(r.stderr, "contain run --help") || strings.Contains(r.stderr, "USAGE") {
+			t.Errorf("run %q: exit %d, stderr %q; want 125 with the flag named", args, r.code, r.stderr)
+		}
+	}
+}
+
 // As in runc: an id verb's flags may follow its arguments (`delete ID --force`, `kill ID
 // KILL --all`, `update ID --pids-limit N`), `contain help [VERB]` prints the help, and a verb
 // that takes no arguments refuses them.

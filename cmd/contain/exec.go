@@ -16,7 +16,7 @@ import (
 
 var execCommand = &cli.Command{
 	Name:  "exec",
-	Usage: "run a process in a running container",
+	Usage: "run a process in a created or running container",
 	UsageText: "contain exec [-t] [-d] [--pid-file FILE] [--console-socket SOCK] [--cwd DIR] [-e KEY=VAL]...\n" +
 		"             [--user UID[:GID]] [-g GID]... [--cap CAP]... [--no-new-privs] [--preserve-fds N]\n" +
 		"             ID COMMAND [ARG...]\n" +

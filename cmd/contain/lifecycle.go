@@ -103,7 +103,7 @@ var killCommand = &cli.Command{
 
 var deleteCommand = &cli.Command{
 	Name:      "delete",
-	Usage:     "delete a stopped container (--force: any container, killing it first)",
+	Usage:     "delete a stopped or created container (--force: any container, killing it first)",
 	ArgsUsage: "ID",
 	Flags:     []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill it first if it runs; no error if it is gone"}},
 	Action: func(c *cli.Context) error {

@@ -20,6 +20,11 @@ import (
 var runCommand = &cli.Command{
 	Name:  "run",
 	Usage: "run a container in the foreground",
+	// A flag run cannot read is contain's failure, not the command's: docker run's 125, as
+	// the quick form's other failures (urfave/cli's own is 1, after the whole help).
+	OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+		return failedWith{fmt.Errorf("run: %w (contain run --help lists the flags)", err), 125}
+	},
 	UsageText: "contain run [--rootfs DIR] [--hostname NAME] [-e KEY=VAL]... [--cwd DIR] [--user USER[:GROUP]] [-t]\n" +
 		"            [--memory BYTES] [--memory-swap BYTES] [--pids-limit N] [--cpus N] [--cpu-weight N] ... [--] COMMAND [ARG...]\n" +
 		"contain run [--bundle DIR] [--pid-file FILE] [-d [--console-socket SOCK]] [--keep] ID",
