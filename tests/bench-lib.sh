@@ -26,25 +26,35 @@ bench_start() {
 }
 
 # bench_subjects [OTHER...] sets subjects, the runtimes a benchmark takes in turns: crun (when
-# installed), contain (bench_start's), then each OTHER (an older build of contain, say). With
-# OTHERs, contain and each of them are copied into $out first, one after the other, under
-# their own names: on the development VM a byte-identical copy of a binary written twenty
-# minutes before ran a single container 1.2 ms faster than that older file (its page-cache
-# pages, placed otherwise, cost more to fault in), which is as much as the changes priced.
+# installed), contain (bench_start's), then each OTHER (an older build of contain, say), all
+# builds of contain copied afresh into $out when there are OTHERs (fresh_copies).
 bench_subjects() {
   subjects=()
-  local crun other name
+  local crun
   if crun=$(command -v crun); then subjects+=("$crun"); fi
   if [ $# = 0 ]; then
     subjects+=("$contain")
     return
   fi
-  for other in "$contain" "$@"; do
-    [ -x "$other" ] || { echo "$bench_name: $other: not an executable" >&2; exit 2; }
-    name=$(basename "$other")
-    if [ -e "$out/$name" ]; then name=$name-$((${#subjects[@]} + 1)); fi
-    cp "$(readlink -f "$other")" "$out/$name"
-    subjects+=("$out/$name")
+  fresh_copies "$out" "$contain" "$@"
+  subjects+=("${copies[@]}")
+}
+
+# fresh_copies DIR BIN... copies each BIN into DIR, one after the other, under its own name (a
+# name met again gets -N), and sets copies to their paths. Builds compared run from there: on
+# the development VM a byte-identical copy of a binary written twenty minutes before ran a
+# single container 1.2 ms faster than that older file (its page-cache pages, placed otherwise,
+# cost more to fault in), which is as much as the changes priced (docs/performance.md).
+fresh_copies() {
+  local dir=$1 bin name
+  shift
+  copies=()
+  for bin in "$@"; do
+    [ -x "$bin" ] || { echo "${bench_name:-bench}: $bin: not an executable" >&2; exit 2; }
+    name=$(basename "$bin")
+    [ ! -e "$dir/$name" ] || name=$name-$((${#copies[@]} + 1))
+    cp "$(readlink -f "$bin")" "$dir/$name"
+    copies+=("$dir/$name")
   done
 }
 

@@ -22,17 +22,11 @@ set -euo pipefail
 for b in "$@"; do [ -x "$b" ] || { echo "start-bench: $b is not an executable" >&2; exit 2; }; done
 command -v python3 >/dev/null || { echo "start-bench: needs python3" >&2; exit 2; }
 
-# The binaries are copied afresh, together, and started from there: the same bytes in an
-# older file started a millisecond slower on the development VM (docs/performance.md).
+# shellcheck source=tests/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 fresh=$(mktemp -d)
 trap 'rm -rf "$fresh"' EXIT
-copies=()
-for b in "$@"; do
-  name=$(basename "$b")
-  [ ! -e "$fresh/$name" ] || name=$name-$((${#copies[@]} + 1))
-  cp "$b" "$fresh/$name"
-  copies+=("$fresh/$name")
-done
+fresh_copies "$fresh" "$@" # see there: the same bytes in an older file start slower here
 python3 - "${TURNS:-300}" "${ENV_INIT:-GOMAXPROCS=1 GOGC=off GODEBUG=memprofilerate=0}" "${copies[@]}" <<'PY'
 import os, random, statistics, sys
 

@@ -251,27 +251,15 @@ func TestStep09CheckOfAChildLetGoEarlyFails(t *testing.T) {
 	t.Fatalf("step 09 has no check %q", cable)
 }
 
-// wrongSolution builds, with the probe, a step's reference as edit changes it: a learner's
-// likely mistake. edit also says whether the source still has what it changes; when not, the
-// test stops and asks to be updated.
+// wrongSolution builds, with the probe, a step's reference as edit changes it (see
+// testenv.StepVariant): a learner's likely mistake.
 func wrongSolution(t *testing.T, slug string, edit func(src string) (string, bool)) (program, probePath string) {
 	t.Helper()
 	root, err := workshop.RepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile(filepath.Join(root, "steps", slug, "main.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrong, ok := edit(string(src))
-	if !ok {
-		t.Fatalf("steps/%s/main.go no longer has what this test changes: update the test", slug)
-	}
-	work := workDir(t, root, ".wrong-test-")
-	if err := os.WriteFile(filepath.Join(work, "main.go"), []byte(wrong), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	work := testenv.StepVariant(t, root, slug, edit)
 	tmp := t.TempDir()
 	probePath, program = filepath.Join(tmp, "probe"), filepath.Join(tmp, "wrong")
 	build(t, root, probePath, "./cmd/probe")

@@ -120,31 +120,12 @@ func workshopForTest(t *testing.T) (root, bin string) {
 	return root, bin
 }
 
-// wrongStep02 writes step 02's reference with these clone flags into a directory of work/,
-// removed when the test ends.
+// wrongStep02 is step 02's reference with these clone flags (testenv.StepVariant).
 func wrongStep02(t *testing.T, root, flags string) string {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join(root, "steps/02-pid/main.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const right = "var cloneflags uintptr = unix.CLONE_NEWUTS | unix.CLONE_NEWPID"
-	if !strings.Contains(string(src), right) {
-		t.Fatalf("steps/02-pid/main.go no longer has %q: update this test", right)
-	}
-	wrong := strings.Replace(string(src), right, "var cloneflags uintptr = "+flags, 1)
-	if err := os.MkdirAll(filepath.Join(root, "work"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	work, err := os.MkdirTemp(filepath.Join(root, "work"), ".check-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(work) })
-	if err := os.WriteFile(filepath.Join(work, "main.go"), []byte(wrong), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return work
+	return testenv.StepVariant(t, root, "02-pid", func(src string) (string, bool) {
+		return strings.Replace(src, right, "var cloneflags uintptr = "+flags, 1), strings.Contains(src, right)
+	})
 }
 
 // checkUnderUnshare runs `workshop check 02 --dir work` in a uts namespace of the test's own,
