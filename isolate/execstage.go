@@ -132,7 +132,7 @@ func startProgram(path string, args, env []string, stdio []uintptr, terminal boo
 		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: terminal, Ctty: 0},
 	}
 	var pid int
-	err := withCallerSlack(func() (err error) {
+	err := asCaller(func() (err error) {
 		pid, err = syscall.ForkExec(path, args, attr)
 		return err
 	})

@@ -114,7 +114,7 @@ func runHook(h specs.Hook, stdin []byte) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
 	cmd.WaitDelay = hookOutputWait
-	err := withCallerSlack(cmd.Start)
+	err := asCaller(cmd.Start)
 	if err == nil {
 		awaitHook(cmd.Process.Pid)
 		err = cmd.Wait()

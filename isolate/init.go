@@ -155,6 +155,7 @@ func Init() {
 		runtime.LockOSThread()
 	}
 	relaxedFromStart()
+	startedOnOneCPU()
 	err := initMain()
 	if err == nil && isExecStage() {
 		os.Exit(0)
@@ -287,6 +288,9 @@ func initContainer() error {
 		if err := runHooks("startContainer", withEnv(cfg.Hooks.StartContainer, spec.Process.Env), hookState); err != nil {
 			return err
 		}
+	}
+	if err := everyCPU(); err != nil {
+		return err
 	}
 	return &pathError{"exec", path, unix.Exec(path, spec.Process.Args, spec.Process.Env)}
 }

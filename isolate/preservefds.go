@@ -89,5 +89,8 @@ func initEnv(preserved int) []string {
 	if callerSlack != 0 {
 		env = append(env, callerSlackEnv+"="+strconv.Itoa(callerSlack))
 	}
+	if onOneCPU {
+		env = append(env, onOneCPUEnv+"=1")
+	}
 	return env
 }

@@ -41,7 +41,7 @@ var onOneThread bool
 // Timer slack belongs to a thread; a new thread or process inherits its creator thread's. So
 // this changes every thread the Go runtime has started by now (sysmon is its first, started
 // before any package's init), the calling thread excepted, and whoever starts a process
-// (withCallerSlack) first sets its own thread back: the container's program, a hook, the
+// (asCaller) first sets its own thread back: the container's program, a hook, the
 // exec stage all get the slack of the caller of contain, as /proc/PID/timerslack_ns shows.
 // Writing another thread's slack needs CAP_SYS_NICE; without it nothing changes.
 func RelaxMonitor() {
@@ -84,12 +84,21 @@ func setThreadsSlack(ns int, exceptCaller bool) {
 	if !exceptCaller {
 		self = ""
 	}
+	value := []byte(strconv.Itoa(ns))
+	eachThread(func(tid string) {
+		if tid != self {
+			writeIgnoringErrors("/proc/"+tid+"/timerslack_ns", value) // not in /proc/PID/task/TID
+		}
+	})
+}
+
+// eachThread calls f with the id of every thread of this process, as /proc/self/task names it.
+func eachThread(f func(tid string)) {
 	dir, err := unix.Open("/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
 	defer unix.Close(dir)
-	value := []byte(strconv.Itoa(ns))
 	buf := make([]byte, 4096)
 	for {
 		n, err := unix.Getdents(dir, buf)
@@ -98,9 +107,7 @@ func setThreadsSlack(ns int, exceptCaller bool) {
 		}
 		_, _, tids := unix.ParseDirent(buf[:n], -1, nil)
 		for _, tid := range tids {
-			if tid != self {
-				writeIgnoringErrors("/proc/"+tid+"/timerslack_ns", value) // not in /proc/PID/task/TID
-			}
+			f(tid)
 		}
 	}
 }
@@ -153,16 +160,22 @@ func relaxedFromStart() {
 	}
 }
 
-// withCallerSlack runs start, which starts a process, on a thread that has the timer slack
-// this process started with, for the new process to inherit (see RelaxMonitor).
-func withCallerSlack(start func() error) error {
-	if callerSlack == 0 {
+// asCaller runs start, which starts a process, on a thread that has what contain's caller
+// gave: the timer slack this process started with (see RelaxMonitor), and every CPU (see
+// onecpu.go). The new process inherits both from that thread.
+func asCaller(start func() error) error {
+	if callerSlack == 0 && !onOneCPU {
 		return start()
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(callerSlack), 0, 0, 0); err != nil {
-		return os.NewSyscallError("prctl PR_SET_TIMERSLACK", err)
+	if callerSlack != 0 {
+		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(callerSlack), 0, 0, 0); err != nil {
+			return os.NewSyscallError("prctl PR_SET_TIMERSLACK", err)
+		}
+	}
+	if err := everyCPU(); err != nil {
+		return err
 	}
 	return start()
 }

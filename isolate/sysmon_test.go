@@ -17,7 +17,7 @@ import (
 )
 
 // RelaxMonitor changes the Go runtime's other threads, not the caller's; a process started
-// from a changed thread through withCallerSlack (here a hook) gets the caller's slack, and
+// from a changed thread through asCaller (here a hook) gets the caller's slack, and
 // one started without it would not.
 func TestRelaxMonitorLeavesProcessesTheCallersSlack(t *testing.T) {
 	testenv.RequireRoot(t) // another thread's slack needs CAP_SYS_NICE
@@ -55,7 +55,7 @@ func TestRelaxMonitorLeavesProcessesTheCallersSlack(t *testing.T) {
 	var relaxed, plain, hooked int
 	onOther(func() {
 		relaxed = timerSlack(t)
-		// Without withCallerSlack, a child inherits the relaxed slack.
+		// Without asCaller, a child inherits the relaxed slack.
 		out, err := exec.Command("/bin/sh", "-c", "cat /proc/self/timerslack_ns").Output()
 		if err != nil {
 			t.Errorf("sh: %v", err)
@@ -169,7 +169,7 @@ func TestRelaxedFromStartTakesTheCallersSlack(t *testing.T) {
 		t.Errorf("the calling thread has %d ns, want the caller's %d", got, caller)
 	}
 	if callerSlack != caller {
-		t.Errorf("callerSlack = %d, want %d (withCallerSlack gives it to the program)", callerSlack, caller)
+		t.Errorf("callerSlack = %d, want %d (asCaller gives it to the program)", callerSlack, caller)
 	}
 	if got := <-other; got != otherSlack {
 		t.Errorf("another thread has %d ns, want its own %d left", got, otherSlack)

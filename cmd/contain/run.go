@@ -300,16 +300,20 @@ func quickRun(c *cli.Context, o *isolate.RunOptions) error {
 	return nil
 }
 
-// quickRootfs returns --rootfs, or the default rootfs, built on first use.
+// quickRootfs returns --rootfs, or the default rootfs, built on first use. What a build runs
+// (go build for probe, busybox) gets every CPU, not the one the runtime keeps to.
 func quickRootfs(dir string) (string, error) {
 	if dir != "" {
 		return filepath.Abs(dir)
 	}
-	probe, err := rootfs.FindProbe()
-	if err != nil {
-		return "", err
-	}
-	return rootfs.EnsureDefault(probe, stderr)
+	err := isolate.WithEveryCPU(func() error {
+		probe, err := rootfs.FindProbe()
+		if err == nil {
+			dir, err = rootfs.EnsureDefault(probe, stderr)
+		}
+		return err
+	})
+	return dir, err
 }
 
 // setTerminal asks for a pty the size of the user's terminal, with the user's TERM (run -t

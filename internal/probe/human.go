@@ -97,6 +97,7 @@ func (r *Report) humanProcess(h *humanWriter) {
 	h.row("umask", r.Umask)
 	h.row("oom_score_adj", strconv.Itoa(r.OOMScoreAdj))
 	h.row("timer_slack_ns", strconv.Itoa(r.TimerSlackNS))
+	h.row("cpus", orNone(r.CPUs), "it may run on")
 	h.row("session_keyring", orNone(r.SessionKeyring), "keyring;uid;gid;perm;name")
 	h.row("tty", ttyText(r.TTY))
 	h.section("PIDS IN /proc")

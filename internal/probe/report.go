@@ -47,6 +47,7 @@ type Report struct {
 	Umask        string              `json:"umask"`
 	OOMScoreAdj  int                 `json:"oom_score_adj"`
 	TimerSlackNS int                 `json:"timer_slack_ns"` // prctl(2) PR_GET_TIMERSLACK, inherited like rlimits
+	CPUs         string              `json:"cpus"`           // the CPUs it may run on, /proc/self/status Cpus_allowed_list
 	// SessionKeyring describes the session keyring, keyctl(2) KEYCTL_DESCRIBE:
 	// "keyring;UID;GID;PERM;NAME". A container must not get the caller's.
 	SessionKeyring string   `json:"session_keyring"`
@@ -156,7 +157,7 @@ func (c *collector) fail(err error) {
 	}
 }
 
-// status reads the ids, capabilities, no_new_privs, seccomp mode and umask from
+// status reads the ids, capabilities, no_new_privs, seccomp mode, umask and CPUs from
 // /proc/self/status; see proc_pid_status(5).
 func (c *collector) status() {
 	r := c.r
@@ -186,6 +187,7 @@ func (c *collector) status() {
 	r.Seccomp, err = statusInt(status, "Seccomp")
 	c.fail(err)
 	r.Umask = status["Umask"]
+	r.CPUs = status["Cpus_allowed_list"]
 }
 
 func (c *collector) groups() []int {

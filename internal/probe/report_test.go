@@ -73,7 +73,7 @@ func TestReportJSONNames(t *testing.T) {
 	}
 	want := []string{"pid", "ppid", "uid", "gid", "groups", "uid_map", "gid_map", "hostname", "domainname",
 		"namespaces", "pids", "mounts", "root", "cgroup", "cgroup_limits", "links", "ipc", "caps", "caps_hex", "no_new_privs",
-		"seccomp", "rlimits", "fds", "cwd", "umask", "oom_score_adj", "timer_slack_ns", "session_keyring", "env", "tty", "errors"}
+		"seccomp", "rlimits", "fds", "cwd", "umask", "oom_score_adj", "timer_slack_ns", "cpus", "session_keyring", "env", "tty", "errors"}
 	checkKeys(t, "report", top, want)
 
 	var nested struct {

@@ -1,8 +1,9 @@
-// Package relax relaxes Go's monitor thread (isolate.RelaxMonitor) first thing in the
-// commands that start a container's process (run, create, exec): from its package
-// initialiser, before rootfs, the command line library (urfave/cli, with its regular
-// expression and the packages behind it) and main initialise. cmd/contain imports it for that
-// effect alone: it is the only place the runtime relaxes the monitor.
+// Package relax relaxes Go's monitor thread (isolate.RelaxMonitor) and keeps the runtime's
+// threads on one CPU (isolate.KeepToOneCPU) first thing in the commands that start a
+// container's process (run, create, exec): from its package initialiser, before rootfs, the
+// command line library (urfave/cli, with its regular expression and the packages behind it)
+// and main initialise. cmd/contain imports it for that effect alone: it is the only place the
+// runtime does either.
 //
 // Why so early: sysmon starts before any package initialiser, and naps 20 µs at a time until
 // it is relaxed. Relaxed in the verb's action, it napped so through the rest of the start-up
@@ -34,6 +35,7 @@ var verbs = []string{"run", "create", "exec"}
 func init() {
 	if startsAProcess(os.Args) {
 		isolate.RelaxMonitor()
+		isolate.KeepToOneCPU()
 	}
 }
 

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// contain keeps its own processes on one CPU (isolate.KeepToOneCPU): every thread of a
+// foreground run's runtime, and of a created container's init, on the same one CPU.
+func TestRuntimeAndInitKeepToOneCPU(t *testing.T) {
+	needContainer(t)
+	needSeveralCPUs(t)
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "20"} })
+	c := startContainer(t, "run", "--bundle", bundle, "one-cpu")
+	checkThreadsOnOneCPU(t, "contain run", c.cmd.Process.Pid)
+	c.signal(t, 15, "SIGTERM")
+	c.wait(t)
+	checkThreadsOnOneCPU(t, "init", createdInit(t, "one-cpu-init"))
+}
+
+// What the container runs is never held to the runtime's one CPU: the program (run, and
+// create then start), a process that exec adds, and the hooks that the runtime and init start
+// get every CPU of contain's caller, as they would if contain kept to none.
+func TestContainerGetsTheCallersCPUs(t *testing.T) {
+	needContainer(t)
+	needSeveralCPUs(t)
+	want := ownCPUs(t)
+	if r := report(t); r.CPUs != want {
+		t.Errorf("run: the container's program may run on CPUs %q, want the caller's %q", r.CPUs, want)
+	}
+	runningContainer(t, "cpus", nil, "/bin/probe", "sleep", "60")
+	if got := cpusOf(t, state(t, "cpus").Pid); got != want {
+		t.Errorf("create and start: the container's program may run on CPUs %q, want %q", got, want)
+	}
+	if r := decodeReport(t, mustRun(t, "exec", "cpus", "/bin/probe", "report")); r.CPUs != want {
+		t.Errorf("exec: the process may run on CPUs %q, want %q", r.CPUs, want)
+	}
+	// Each hook fails, and with it the run, unless it may run on the caller's CPUs.
+	check := obj{"path": "/bin/sh", "args": list{"sh", "-c", `grep -qx "Cpus_allowed_list:[[:space:]]*` + want + `" /proc/self/status`}}
+	bundle := newBundle(t, func(spec obj) {
+		spec["hooks"] = obj{
+			"createRuntime":   list{check}, // the runtime's
+			"createContainer": list{check}, // init's, on the host's paths
+			"startContainer":  list{check}, // init's, in the container (busybox's sh and grep)
+			"poststart":       list{check},
+		}
+		process(spec)["args"] = list{"true"}
+	})
+	if r := contain(t, "", "run", "--bundle", bundle, "cpus-hooks"); r.code != 0 {
+		t.Errorf("a hook did not get the caller's CPUs %q: exit %d, %s", want, r.code, r.stderr)
+	}
+}
+
+// A caller held to fewer CPUs than the machine has keeps them: contain leaves its affinity
+// alone, its own threads included, and the container gets the caller's CPUs.
+func TestCallerOnFewerCPUsKeepsThem(t *testing.T) {
+	needContainer(t)
+	needSeveralCPUs(t)
+	last := runtime.NumCPU() - 1
+	onThreadWithCPU(t, last)
+	want := strconv.Itoa(last)
+	if r := report(t); r.CPUs != want {
+		t.Errorf("run under CPU %d alone: the container's program may run on CPUs %q, want %q", last, r.CPUs, want)
+	}
+	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "20"} })
+	c := startContainer(t, "run", "--bundle", bundle, "fewer-cpus")
+	for _, task := range threadsOf(t, c.cmd.Process.Pid) {
+		if got := cpusOf(t, task); got != want {
+			t.Errorf("contain run's thread %d may run on CPUs %q, want its caller's %q", task, got, want)
+		}
+	}
+	c.signal(t, 15, "SIGTERM")
+	c.wait(t)
+}
+
+// A container's cpuset narrows what it gets, whichever CPU the runtime kept to: one of the
+// two runs below has a cpuset without the runtime's CPU.
+func TestCpusetNarrowsTheContainersCPUs(t *testing.T) {
+	needContainer(t)
+	needSeveralCPUs(t)
+	for _, cpu := range []string{"0", "1"} {
+		bundle := newBundle(t, func(spec obj) {
+			linux(spec)["resources"] = obj{"cpu": obj{"cpus": cpu}}
+			process(spec)["args"] = list{"/bin/probe", "report"}
+		})
+		if r := decodeReport(t, mustRun(t, "run", "--bundle", bundle, "cpuset-"+cpu)); r.CPUs != cpu {
+			t.Errorf("with cpuset.cpus %s, the container's program may run on CPUs %q", cpu, r.CPUs)
+		}
+	}
+}
+
+// needSeveralCPUs skips a test of the one-CPU rule on a machine where contain keeps to one
+// CPU anyway: with one CPU, or a test process held to fewer CPUs than are online.
+func needSeveralCPUs(t *testing.T) {
+	t.Helper()
+	online, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own := ownCPUs(t); own == "0" || own != strings.TrimSpace(string(online)) {
+		t.Skipf("the test process may run on CPUs %q of %q online: contain keeps to one CPU only when its caller has them all, and two or more", own, strings.TrimSpace(string(online)))
+	}
+}
+
+// ownCPUs is the test process's Cpus_allowed_list ("0-1").
+func ownCPUs(t *testing.T) string {
+	t.Helper()
+	return cpusOf(t, os.Getpid())
+}
+
+// cpusOf is the Cpus_allowed_list of the process or thread id.
+func cpusOf(t *testing.T, id int) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(id) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if list, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(list)
+		}
+	}
+	t.Fatalf("no Cpus_allowed_list in /proc/%d/status", id)
+	return ""
+}
+
+// threadsOf lists the thread ids of process pid.
+func threadsOf(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tids []int
+	for _, e := range entries {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids
+}
+
+// checkThreadsOnOneCPU checks that every thread of the Go process pid (what, for messages)
+// may run on one CPU, the same one, and that it has threads beside its main one.
+func checkThreadsOnOneCPU(t *testing.T, what string, pid int) {
+	t.Helper()
+	tids := threadsOf(t, pid)
+	if len(tids) < 2 {
+		t.Fatalf("%s has %d threads, want its Go runtime's too", what, len(tids))
+	}
+	first := cpusOf(t, tids[0])
+	if _, err := strconv.Atoi(first); err != nil {
+		t.Errorf("%s's thread %d may run on CPUs %q, want one CPU", what, tids[0], first)
+	}
+	for _, tid := range tids[1:] {
+		if got := cpusOf(t, tid); got != first {
+			t.Errorf("%s's thread %d may run on CPUs %q, its thread %d on %q: want one CPU for all", what, tid, got, tids[0], first)
+		}
+	}
+}
+
+// onThreadWithCPU locks the test to its thread and holds the thread to one CPU, the caller's
+// CPUs for the contain commands the test runs (Go forks from the calling thread); both are
+// undone at the end.
+func onThreadWithCPU(t *testing.T, cpu int) {
+	t.Helper()
+	runtime.LockOSThread()
+	var old, one unix.CPUSet
+	err := unix.SchedGetaffinity(0, &old)
+	if err == nil {
+		one.Set(cpu)
+		err = unix.SchedSetaffinity(0, &one)
+	}
+	t.Cleanup(func() { // in the test's goroutine, so on the locked thread
+		unix.SchedSetaffinity(0, &old)
+		runtime.UnlockOSThread()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
