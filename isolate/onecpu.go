@@ -18,20 +18,21 @@ import (
 // which must run it again before the thread can: each such wake-up waits there. Kept on the
 // CPU the runtime started on, the woken thread runs where its waker is about to go to sleep.
 //
-// Measured in turns (tests/turns-bench.sh, 300 single runs, docs/performance.md): every
-// thread of the runtime on one CPU from its package initialisers on, init with them, took
-// 1.3 to 1.7 ms off a single run (the build without it lower in 78 and 81 of 300); doing it
-// only when Run begins took 0.9 ms; starting init on the other CPU instead took nothing off.
-// Both processes mostly wait for each other, so one CPU costs them no parallelism; with 50
-// containers at once, each runtime keeps to the CPU the scheduler chose for it at its
-// execve(2), and the batches took as long as without.
+// Measured in turns against the build before (tests/turns-bench.sh, docs/performance.md):
+// single runs 1.29 and 0.92 ms faster (the build before lower in 97 of 300 and 273 of 1000);
+// doing it only when Run begins gained 0.9 ms, and placing init on the other CPU than the
+// runtime's nothing. Both processes mostly wait for each other, so one CPU costs them little
+// parallelism. With 50 containers at once, each runtime keeps to the CPU the scheduler chose
+// for it at its execve(2), and the batches took as long as before.
 //
 // What the container runs never inherits it: the processes the runtime and init start (the
 // program, hooks, the exec stage's program) are started from a thread that has every CPU
 // back (everyCPU), as if from contain's caller. It is done only when the caller has every
 // online CPU: then "every CPU" is what the caller gave, and the container's cpuset, if it
-// has one, narrows it as it would the caller's. A caller held to fewer CPUs (taskset, a
-// cpuset) keeps them, and contain leaves its affinity alone.
+// has one, narrows it as it would the caller's. (Since Linux 6.2 the kernel remembers a mask
+// set with sched_setaffinity(2) and narrows later cpuset changes by it; every CPU narrows
+// nothing.) A caller held to fewer CPUs (taskset, a cpuset) keeps them, and contain leaves
+// its affinity alone.
 
 // onOneCPUEnv is set in the environment of init and of the exec stage when the runtime
 // started them on its one CPU: they give every CPU back to what they start.
