@@ -815,14 +815,17 @@ func statusOf(ws unix.WaitStatus) int {
 
 // kill ends init if it is still running and reaps it; safe to call more than once.
 func (p *initProcess) kill() {
-	if p.sync != nil {
-		p.sync.close()
-		p.sync = nil
-	}
+	// SIGKILL before the sync socket closes: init, woken by its end, would otherwise report
+	// "EOF" as its own failure, under the runtime's real one (init and the runtime share a
+	// CPU, see onecpu.go, and init runs first).
 	if p.exited != nil {
 		unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0)
 		<-p.exited
 		p.exited = nil
+	}
+	if p.sync != nil {
+		p.sync.close()
+		p.sync = nil
 	}
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)
