@@ -15,8 +15,8 @@ TAGS    := urfave_cli_no_docs
 # collect. A single run is about 0.5 ms faster without it on the development VM
 # (docs/performance.md). Go 1.27 is expected to drop the opt-out: a toolchain that does not
 # know it refuses the name, and then the build goes on with the default. A GOEXPERIMENT of the
-# caller's own is left as it is.
-ifeq ($(origin GOEXPERIMENT),undefined)
+# caller's own, in the environment or saved with `go env -w`, is left as it is.
+ifeq ($(shell $(GO) env GOEXPERIMENT 2>/dev/null),)
 export GOEXPERIMENT := $(shell GOEXPERIMENT=nogreenteagc $(GO) env GOEXPERIMENT 2>/dev/null)
 endif
 # Root tests run for real when root; CONTAIN_TESTS=require turns their skips into failures.

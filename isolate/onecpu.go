@@ -28,8 +28,8 @@ import (
 // What the container runs never inherits it: the processes the runtime and init start (the
 // program, hooks, the exec stage's program) are started from a thread that has every CPU
 // back (everyCPU), as if from contain's caller. It is done only when the caller has every
-// online CPU: then "every CPU" is what the caller gave, and the container's cpuset, if it
-// has one, narrows it as it would the caller's. (Since Linux 6.2 the kernel remembers a mask
+// CPU the machine has, none offline (allCPUsOnline): then "every CPU" is what the caller
+// gave, and the container's cpuset, if it has one, narrows it as it would the caller's. (Since Linux 6.2 the kernel remembers a mask
 // set with sched_setaffinity(2) and narrows later cpuset changes by it; every CPU narrows
 // nothing.) A caller held to fewer CPUs (taskset, a cpuset) keeps them, and contain leaves
 // its affinity alone.
@@ -50,14 +50,15 @@ func startedOnOneCPU() {
 // KeepToOneCPU keeps every thread of this process on the CPU the calling thread is on. The
 // commands that start a container's process (run, create, exec) call it first thing, from
 // the package initialiser that relaxes Go's monitor thread (see RelaxMonitor). A new thread
-// gets the CPUs of the thread that starts it, and the Go threads started later are all
-// started by threads kept so. It does nothing when the caller does not have every online CPU,
-// or when /proc is not this process's (see keepThreadsOn).
+// gets the CPUs of the thread that starts it, so the Go threads started later are kept too;
+// asCaller, which gives a thread every CPU to start a process, keeps it again after. It does
+// nothing unless the caller has every CPU (see allCPUsOnline), or when /proc is not this
+// process's (see keepThreadsOn).
 func KeepToOneCPU() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var mine unix.CPUSet
-	if unix.SchedGetaffinity(0, &mine) != nil || mine.Count() < 2 || mine.Count() < onlineCPUs() {
+	if unix.SchedGetaffinity(0, &mine) != nil || mine.Count() < 2 || !allCPUsOnline(mine.Count()) {
 		return
 	}
 	var cpu, node uint32
@@ -71,21 +72,33 @@ func KeepToOneCPU() {
 
 // keepThreadsOn sets the CPUs of every thread of this process, and says whether it set any.
 // Thread ids come from /proc/self/task, which names them in the pid namespace of /proc's
-// mount: where that is not this process's (gettid(2) says another number than
-// /proc/thread-self), they could name another process's threads, and it does nothing.
+// mount: where that is not this process's (getpid(2) and gettid(2) say other numbers than
+// /proc/self and /proc/thread-self), they could name another process's threads, and it does
+// nothing. A thread that one not yet set starts meanwhile is not in the list read: the list
+// is read again until it shows no thread it did not.
 func keepThreadsOn(set *unix.CPUSet) bool {
 	runtime.LockOSThread() // the calling thread is one: it must stay one
 	defer runtime.UnlockOSThread()
-	self, err := os.Readlink("/proc/thread-self") // PID/task/TID
-	if err != nil || self[strings.LastIndexByte(self, '/')+1:] != strconv.Itoa(unix.Gettid()) {
+	self, err1 := os.Readlink("/proc/thread-self") // PID/task/TID
+	pid, err2 := os.Readlink("/proc/self")
+	if err1 != nil || err2 != nil || pid != strconv.Itoa(unix.Getpid()) ||
+		self[strings.LastIndexByte(self, '/')+1:] != strconv.Itoa(unix.Gettid()) {
 		return false
 	}
 	changed := false
-	eachThread(func(tid string) {
-		if id, err := strconv.Atoi(tid); err == nil && unix.SchedSetaffinity(id, set) == nil {
-			changed = true
-		}
-	})
+	set1 := map[string]bool{}
+	for pass, fresh := 0, true; fresh && pass < 4; pass++ {
+		fresh = false
+		eachThread(func(tid string) {
+			if set1[tid] {
+				return
+			}
+			set1[tid], fresh = true, true
+			if id, err := strconv.Atoi(tid); err == nil && unix.SchedSetaffinity(id, set) == nil {
+				changed = true
+			}
+		})
+	}
 	return changed
 }
 
@@ -103,6 +116,24 @@ func everyCPU() error {
 	return nil
 }
 
+// withEveryCPU runs start, which starts a process, on a thread given every CPU (everyCPU),
+// and keeps that thread on this process's one CPU again after: Go goes on running the
+// runtime's work on it. The caller has locked the goroutine to its thread.
+func withEveryCPU(start func() error) error {
+	if !onOneCPU {
+		return start()
+	}
+	var one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &one); err != nil {
+		return os.NewSyscallError("sched_getaffinity", err)
+	}
+	if err := everyCPU(); err != nil {
+		return err
+	}
+	defer unix.SchedSetaffinity(0, &one)
+	return start()
+}
+
 // allCPUs is a set of every CPU a CPUSet can name.
 func allCPUs() unix.CPUSet {
 	var all unix.CPUSet
@@ -112,14 +143,16 @@ func allCPUs() unix.CPUSet {
 	return all
 }
 
-// onlineCPUs counts the CPUs in /sys/devices/system/cpu/online, or returns a number no
-// affinity reaches when it cannot.
-func onlineCPUs() int {
-	data, err := os.ReadFile("/sys/devices/system/cpu/online")
-	if err != nil {
-		return unreadableCPUs
-	}
-	return countCPUs(strings.TrimSpace(string(data)))
+// allCPUsOnline says whether n, the count of the caller's CPUs, is every CPU the machine can
+// have: the online ones (/sys/devices/system/cpu/online), with none offline that could come
+// online later (/sys/devices/system/cpu/possible). Then "every CPU" is what the caller had;
+// where a CPU is offline, a caller held to the online ones (taskset) would not want its
+// container on it once it comes back, and contain keeps to no CPU.
+func allCPUsOnline(n int) bool {
+	online, err1 := os.ReadFile("/sys/devices/system/cpu/online")
+	possible, err2 := os.ReadFile("/sys/devices/system/cpu/possible")
+	return err1 == nil && err2 == nil && string(online) == string(possible) &&
+		countCPUs(strings.TrimSpace(string(online))) == n
 }
 
 // unreadableCPUs is what onlineCPUs says when it cannot tell.
@@ -144,15 +177,18 @@ func countCPUs(list string) int {
 }
 
 // WithEveryCPU runs f with every thread of this process given every CPU back, and keeps them
-// on one CPU again after. The quick form builds the default rootfs in it: the programs a
+// on the one CPU again after. The quick form builds the default rootfs in it: the programs a
 // build runs (go build, busybox, a decompressor) are started by os/exec from whatever thread,
 // and must not be held to one CPU.
 func WithEveryCPU(f func() error) error {
 	if !onOneCPU {
 		return f()
 	}
+	runtime.LockOSThread()
 	var one unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &one); err != nil {
+	err := unix.SchedGetaffinity(0, &one)
+	runtime.UnlockOSThread()
+	if err != nil {
 		return f()
 	}
 	all := allCPUs()

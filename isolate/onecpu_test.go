@@ -1,6 +1,14 @@
 package isolate
 
-import "testing"
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
 
 func TestCountCPUs(t *testing.T) {
 	for list, want := range map[string]int{
@@ -17,4 +25,87 @@ func TestCountCPUs(t *testing.T) {
 			t.Errorf("countCPUs(%q) = %d, want %d", list, got, want)
 		}
 	}
+}
+
+// Kept to one CPU, this test process starts a process through asCaller and through
+// WithEveryCPU: each gets every CPU, and every thread of the test process is on the one CPU
+// again after.
+func TestProcessesStartedOnOneCPUGetEveryCPU(t *testing.T) {
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	if all.Count() < 2 || !allCPUsOnline(all.Count()) {
+		t.Skip("needs two CPUs or more, all online, and a test process that may run on every one")
+	}
+	want := cpusOfThread(t, "self") // every CPU, as a list: "0-1"
+	KeepToOneCPU()
+	t.Cleanup(func() {
+		keepThreadsOn(&all)
+		onOneCPU = false
+	})
+	if !onOneCPU {
+		t.Fatal("KeepToOneCPU kept to no CPU")
+	}
+	one := threadCPUs(t)
+	if len(one) != 1 || firstKey(one) == want {
+		t.Fatalf("after KeepToOneCPU the threads may run on %v, want one CPU for all", one)
+	}
+	started := func() string {
+		out, err := exec.Command("/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(strings.TrimPrefix(string(out), "Cpus_allowed_list:"))
+	}
+	var got string
+	asCaller(func() error { got = started(); return nil })
+	if got != want {
+		t.Errorf("asCaller: the process may run on CPUs %q, want every CPU, %q", got, want)
+	}
+	WithEveryCPU(func() error { got = started(); return nil })
+	if got != want {
+		t.Errorf("WithEveryCPU: the process may run on CPUs %q, want every CPU, %q", got, want)
+	}
+	if after := threadCPUs(t); len(after) != 1 || firstKey(after) != firstKey(one) {
+		t.Errorf("after them the threads may run on %v, want %v again", after, one)
+	}
+}
+
+// threadCPUs collects the Cpus_allowed_list of every thread of this process.
+func threadCPUs(t *testing.T) map[string]int {
+	t.Helper()
+	runtime.Gosched()
+	entries, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := map[string]int{}
+	for _, e := range entries {
+		lists[cpusOfThread(t, "self/task/"+e.Name())]++
+	}
+	return lists
+}
+
+// cpusOfThread reads /proc/WHO/status's Cpus_allowed_list.
+func cpusOfThread(t *testing.T, who string) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + who + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// firstKey is a key of m, "" when it has none.
+func firstKey(m map[string]int) string {
+	for k := range m {
+		return k
+	}
+	return ""
 }

@@ -49,7 +49,7 @@ func RelaxMonitor() {
 	if err != nil || slack >= monitorSlack {
 		return
 	}
-	// withCallerSlack will need PR_SET_TIMERSLACK (a seccomp filter could refuse it): set
+	// asCaller will need PR_SET_TIMERSLACK (a seccomp filter could refuse it): set
 	// this thread's to what it is.
 	if unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0) != nil {
 		return
@@ -162,7 +162,8 @@ func relaxedFromStart() {
 
 // asCaller runs start, which starts a process, on a thread that has what contain's caller
 // gave: the timer slack this process started with (see RelaxMonitor), and every CPU (see
-// onecpu.go). The new process inherits both from that thread.
+// onecpu.go). The new process inherits both from that thread, which keeps the slack and goes
+// back to this process's one CPU.
 func asCaller(start func() error) error {
 	if callerSlack == 0 && !onOneCPU {
 		return start()
@@ -174,10 +175,7 @@ func asCaller(start func() error) error {
 			return os.NewSyscallError("prctl PR_SET_TIMERSLACK", err)
 		}
 	}
-	if err := everyCPU(); err != nil {
-		return err
-	}
-	return start()
+	return withEveryCPU(start)
 }
 
 // writeIgnoringErrors writes data to the file at path, if it can.

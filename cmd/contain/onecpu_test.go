@@ -2,25 +2,39 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // contain keeps its own processes on one CPU (isolate.KeepToOneCPU): every thread of a
-// foreground run's runtime, and of a created container's init, on the same one CPU.
+// foreground run's runtime, and of a created container's init, on the same one CPU, also
+// after a thread of theirs was given every CPU to start a hook (the runtime's prestart and
+// createRuntime, init's createContainer).
 func TestRuntimeAndInitKeepToOneCPU(t *testing.T) {
 	needContainer(t)
 	needSeveralCPUs(t)
-	bundle := newBundle(t, func(spec obj) { process(spec)["args"] = list{"/bin/probe", "trap", "20"} })
+	hook := list{obj{"path": "/bin/true"}}
+	bundle := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"/bin/probe", "trap", "20"}
+		spec["hooks"] = obj{"prestart": hook, "createRuntime": hook, "createContainer": hook}
+	})
 	c := startContainer(t, "run", "--bundle", bundle, "one-cpu")
 	checkThreadsOnOneCPU(t, "contain run", c.cmd.Process.Pid)
 	c.signal(t, 15, "SIGTERM")
 	c.wait(t)
-	checkThreadsOnOneCPU(t, "init", createdInit(t, "one-cpu-init"))
+	created := newBundle(t, func(spec obj) {
+		process(spec)["args"] = list{"/bin/probe", "sleep", "60"}
+		spec["hooks"] = obj{"createContainer": hook}
+	})
+	createContainer(t, created, "one-cpu-init")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "one-cpu-init") })
+	checkThreadsOnOneCPU(t, "init", state(t, "one-cpu-init").Pid)
 }
 
 // What the container runs is never held to the runtime's one CPU: the program (run, and
@@ -40,19 +54,32 @@ func TestContainerGetsTheCallersCPUs(t *testing.T) {
 	if r := decodeReport(t, mustRun(t, "exec", "cpus", "/bin/probe", "report")); r.CPUs != want {
 		t.Errorf("exec: the process may run on CPUs %q, want %q", r.CPUs, want)
 	}
-	// Each hook fails, and with it the run, unless it may run on the caller's CPUs.
-	check := obj{"path": "/bin/sh", "args": list{"sh", "-c", `grep -qx "Cpus_allowed_list:[[:space:]]*` + want + `" /proc/self/status`}}
-	bundle := newBundle(t, func(spec obj) {
-		spec["hooks"] = obj{
-			"createRuntime":   list{check}, // the runtime's
-			"createContainer": list{check}, // init's, on the host's paths
-			"startContainer":  list{check}, // init's, in the container (busybox's sh and grep)
-			"poststart":       list{check},
+	// Every hook writes the CPUs it may run on: on the host for the runtime's hooks and
+	// createContainer, into the rootfs for startContainer, which runs in the container.
+	dir := t.TempDir()
+	names := []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
+	hooks := obj{}
+	for _, name := range names {
+		out := dir + "/" + name
+		if name == "startContainer" {
+			out = "/" + name
 		}
+		hooks[name] = list{obj{"path": "/bin/sh", "args": list{"sh", "-c", "grep Cpus_allowed_list /proc/self/status > " + out}}}
+	}
+	bundle := newBundle(t, func(spec obj) {
+		spec["hooks"] = hooks
 		process(spec)["args"] = list{"true"}
 	})
-	if r := contain(t, "", "run", "--bundle", bundle, "cpus-hooks"); r.code != 0 {
-		t.Errorf("a hook did not get the caller's CPUs %q: exit %d, %s", want, r.code, r.stderr)
+	mustRun(t, "run", "--bundle", bundle, "cpus-hooks")
+	for _, name := range names {
+		file := filepath.Join(dir, name)
+		if name == "startContainer" {
+			file = filepath.Join(bundle, "rootfs", name)
+		}
+		data, err := os.ReadFile(file)
+		if got := strings.TrimSpace(strings.TrimPrefix(string(data), "Cpus_allowed_list:")); err != nil || got != want {
+			t.Errorf("the %s hook may run on CPUs %q (%v), want the caller's %q", name, got, err, want)
+		}
 	}
 }
 
@@ -61,7 +88,7 @@ func TestContainerGetsTheCallersCPUs(t *testing.T) {
 func TestCallerOnFewerCPUsKeepsThem(t *testing.T) {
 	needContainer(t)
 	needSeveralCPUs(t)
-	last := runtime.NumCPU() - 1
+	last := lastCPU(t)
 	onThreadWithCPU(t, last)
 	want := strconv.Itoa(last)
 	if r := report(t); r.CPUs != want {
@@ -78,32 +105,36 @@ func TestCallerOnFewerCPUsKeepsThem(t *testing.T) {
 	c.wait(t)
 }
 
-// A container's cpuset narrows what it gets, whichever CPU the runtime kept to: one of the
-// two runs below has a cpuset without the runtime's CPU.
+// A container's cpuset decides what it gets, whichever CPU the runtime kept to: a cpuset of
+// the two first CPUs gives both (the program does not keep the runtime's one), and each of
+// the two single-CPU cpusets gives its CPU, one of them without the runtime's CPU in it.
 func TestCpusetNarrowsTheContainersCPUs(t *testing.T) {
 	needContainer(t)
 	needSeveralCPUs(t)
-	for _, cpu := range []string{"0", "1"} {
+	for _, cpus := range []string{"0-1", "0", "1"} {
 		bundle := newBundle(t, func(spec obj) {
-			linux(spec)["resources"] = obj{"cpu": obj{"cpus": cpu}}
+			linux(spec)["resources"] = obj{"cpu": obj{"cpus": cpus}}
 			process(spec)["args"] = list{"/bin/probe", "report"}
 		})
-		if r := decodeReport(t, mustRun(t, "run", "--bundle", bundle, "cpuset-"+cpu)); r.CPUs != cpu {
-			t.Errorf("with cpuset.cpus %s, the container's program may run on CPUs %q", cpu, r.CPUs)
+		if r := decodeReport(t, mustRun(t, "run", "--bundle", bundle, "cpuset-"+strings.ReplaceAll(cpus, "-", ""))); r.CPUs != cpus {
+			t.Errorf("with cpuset.cpus %s, the container's program may run on CPUs %q", cpus, r.CPUs)
 		}
 	}
 }
 
-// needSeveralCPUs skips a test of the one-CPU rule on a machine where contain keeps to one
-// CPU anyway: with one CPU, or a test process held to fewer CPUs than are online.
+// needSeveralCPUs skips a test of the one-CPU rule where contain keeps to no CPU: with one
+// CPU, a CPU offline, or a test process held to fewer CPUs than are online.
 func needSeveralCPUs(t *testing.T) {
 	t.Helper()
-	online, err := os.ReadFile("/sys/devices/system/cpu/online")
-	if err != nil {
-		t.Fatal(err)
+	online, err1 := os.ReadFile("/sys/devices/system/cpu/online")
+	possible, err2 := os.ReadFile("/sys/devices/system/cpu/possible")
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
 	}
-	if own := ownCPUs(t); own == "0" || own != strings.TrimSpace(string(online)) {
-		t.Skipf("the test process may run on CPUs %q of %q online: contain keeps to one CPU only when its caller has them all, and two or more", own, strings.TrimSpace(string(online)))
+	all := strings.TrimSpace(string(online))
+	if own := ownCPUs(t); own == "0" || own != all || all != strings.TrimSpace(string(possible)) {
+		t.Skipf("the test process may run on CPUs %q, %q online of %q: contain keeps to one CPU only when its caller has them all, two or more, none offline",
+			own, all, strings.TrimSpace(string(possible)))
 	}
 }
 
@@ -162,6 +193,22 @@ func checkThreadsOnOneCPU(t *testing.T, what string, pid int) {
 			t.Errorf("%s's thread %d may run on CPUs %q, its thread %d on %q: want one CPU for all", what, tid, got, tids[0], first)
 		}
 	}
+}
+
+// lastCPU is the highest CPU the test process may run on.
+func lastCPU(t *testing.T) int {
+	t.Helper()
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(os.Getpid(), &set); err != nil {
+		t.Fatal(err)
+	}
+	last := -1
+	for cpu := range 8 * int(unsafe.Sizeof(set)) {
+		if set.IsSet(cpu) {
+			last = cpu
+		}
+	}
+	return last
 }
 
 // onThreadWithCPU locks the test to its thread and holds the thread to one CPU, the caller's

@@ -3,7 +3,7 @@
 // container's process (run, create, exec): from its package initialiser, before rootfs, the
 // command line library (urfave/cli, with its regular expression and the packages behind it)
 // and main initialise. cmd/contain imports it for that effect alone: it is the only place the
-// runtime does either.
+// runtime relaxes the monitor or starts keeping to one CPU.
 //
 // Why so early: sysmon starts before any package initialiser, and naps 20 µs at a time until
 // it is relaxed. Relaxed in the verb's action, it napped so through the rest of the start-up
