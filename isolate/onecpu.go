@@ -29,10 +29,10 @@ import (
 // program, hooks, the exec stage's program) are started from a thread that has every CPU
 // back (everyCPU), as if from contain's caller. It is done only when the caller has every
 // CPU the machine has, none offline (allCPUsOnline): then "every CPU" is what the caller
-// gave, and the container's cpuset, if it has one, narrows it as it would the caller's. (Since Linux 6.2 the kernel remembers a mask
-// set with sched_setaffinity(2) and narrows later cpuset changes by it; every CPU narrows
-// nothing.) A caller held to fewer CPUs (taskset, a cpuset) keeps them, and contain leaves
-// its affinity alone.
+// gave, and the container's cpuset, if it has one, narrows it as it would the caller's.
+// (Since Linux 6.2 the kernel remembers a mask set with sched_setaffinity(2) and narrows
+// later cpuset changes by it; every CPU narrows nothing.) A caller held to fewer CPUs
+// (taskset, a cpuset) keeps them, and contain leaves its affinity alone.
 
 // onOneCPUEnv is set in the environment of init and of the exec stage when the runtime
 // started them on its one CPU: they give every CPU back to what they start.
@@ -86,14 +86,14 @@ func keepThreadsOn(set *unix.CPUSet) bool {
 		return false
 	}
 	changed := false
-	set1 := map[string]bool{}
+	seen := map[string]bool{}
 	for pass, fresh := 0, true; fresh && pass < 4; pass++ {
 		fresh = false
 		eachThread(func(tid string) {
-			if set1[tid] {
+			if seen[tid] {
 				return
 			}
-			set1[tid], fresh = true, true
+			seen[tid], fresh = true, true
 			if id, err := strconv.Atoi(tid); err == nil && unix.SchedSetaffinity(id, set) == nil {
 				changed = true
 			}
@@ -155,7 +155,7 @@ func allCPUsOnline(n int) bool {
 		countCPUs(strings.TrimSpace(string(online))) == n
 }
 
-// unreadableCPUs is what onlineCPUs says when it cannot tell.
+// unreadableCPUs is what countCPUs says of a list it cannot read: more CPUs than any caller has.
 const unreadableCPUs = 1 << 20
 
 // countCPUs counts the CPUs of a kernel's CPU list, "0-3,8" (five), or says unreadableCPUs.
