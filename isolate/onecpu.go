@@ -79,10 +79,9 @@ func KeepToOneCPU() {
 func keepThreadsOn(set *unix.CPUSet) bool {
 	runtime.LockOSThread() // the calling thread is one: it must stay one
 	defer runtime.UnlockOSThread()
-	self, err1 := os.Readlink("/proc/thread-self") // PID/task/TID
+	tid, err1 := procTID()
 	pid, err2 := os.Readlink("/proc/self")
-	if err1 != nil || err2 != nil || pid != strconv.Itoa(unix.Getpid()) ||
-		self[strings.LastIndexByte(self, '/')+1:] != strconv.Itoa(unix.Gettid()) {
+	if err1 != nil || err2 != nil || pid != strconv.Itoa(unix.Getpid()) || tid != strconv.Itoa(unix.Gettid()) {
 		return false
 	}
 	changed := false

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containkit/contain/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,7 +39,7 @@ func TestProcessesStartedOnOneCPUGetEveryCPU(t *testing.T) {
 	if all.Count() < 2 || !allCPUsOnline(all.Count()) {
 		t.Skip("needs two CPUs or more, all online, and a test process that may run on every one")
 	}
-	want := cpusOfThread(t, "self") // every CPU, as a list: "0-1"
+	want := testenv.CPUsAllowed(t, "self") // every CPU, as a list: "0-1"
 	KeepToOneCPU()
 	t.Cleanup(func() {
 		keepThreadsOn(&all)
@@ -82,24 +83,9 @@ func threadCPUs(t *testing.T) map[string]int {
 	}
 	lists := map[string]int{}
 	for _, e := range entries {
-		lists[cpusOfThread(t, "self/task/"+e.Name())]++
+		lists[testenv.CPUsAllowed(t, "self/task/"+e.Name())]++
 	}
 	return lists
-}
-
-// cpusOfThread reads /proc/WHO/status's Cpus_allowed_list.
-func cpusOfThread(t *testing.T, who string) string {
-	t.Helper()
-	data, err := os.ReadFile("/proc/" + who + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // firstKey is a key of m, "" when it has none.

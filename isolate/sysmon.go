@@ -74,13 +74,10 @@ func setThreadsSlack(ns int, exceptCaller bool) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
-	// /proc/thread-self is this thread as /proc counts, which in a new pid namespace is not
-	// what gettid(2) returns.
-	self, err := os.Readlink("/proc/thread-self") // PID/task/TID
+	self, err := procTID()
 	if err != nil {
 		return
 	}
-	self = self[strings.LastIndexByte(self, '/')+1:]
 	if !exceptCaller {
 		self = ""
 	}
@@ -90,6 +87,16 @@ func setThreadsSlack(ns int, exceptCaller bool) {
 			writeIgnoringErrors("/proc/"+tid+"/timerslack_ns", value) // not in /proc/PID/task/TID
 		}
 	})
+}
+
+// procTID is the calling thread's id as /proc counts, from /proc/thread-self: in a new pid
+// namespace that is not what gettid(2) returns.
+func procTID() (string, error) {
+	self, err := os.Readlink("/proc/thread-self") // PID/task/TID
+	if err != nil {
+		return "", err
+	}
+	return self[strings.LastIndexByte(self, '/')+1:], nil
 }
 
 // eachThread calls f with the id of every thread of this process, as /proc/self/task names it.

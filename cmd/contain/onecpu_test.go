@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/containkit/contain/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -147,17 +148,7 @@ func ownCPUs(t *testing.T) string {
 // cpusOf is the Cpus_allowed_list of the process or thread id.
 func cpusOf(t *testing.T, id int) string {
 	t.Helper()
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(id) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if list, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
-			return strings.TrimSpace(list)
-		}
-	}
-	t.Fatalf("no Cpus_allowed_list in /proc/%d/status", id)
-	return ""
+	return testenv.CPUsAllowed(t, strconv.Itoa(id))
 }
 
 // threadsOf lists the thread ids of process pid.
