@@ -2,7 +2,6 @@ package isolate
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,9 +85,9 @@ func capabilityKnown(c int) (bool, error) {
 
 // lastCapFromProc reads /proc/sys/kernel/cap_last_cap (capabilities(7)).
 func lastCapFromProc() int {
-	data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	data, err := readFileUpTo("/proc/sys/kernel/cap_last_cap", 64)
 	if err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(data)); err == nil {
 			return n
 		}
 	}

@@ -51,16 +51,37 @@ func walkJSON(data []byte, v any) (*jsonWalker, error) {
 // that matches no field is an error.
 func readConfig(r io.ReadCloser, v any) error {
 	defer r.Close()
-	var buf bytes.Buffer
-	buf.Grow(16 << 10) // the whole config in one read(2) as a rule; io.ReadAll starts at 512 bytes
-	if _, err := buf.ReadFrom(r); err != nil {
+	data, err := readAllFrom(r, 16<<10)
+	if err != nil {
 		return err
 	}
-	unknown, err := decodeJSON(buf.Bytes(), v)
+	unknown, err := decodeJSON(data, v)
 	if err == nil && len(unknown) > 0 {
 		err = fmt.Errorf("unknown fields %s", strings.Join(unknown, ", "))
 	}
 	return err
+}
+
+// readAllFrom reads r to its end into a buffer of size bytes, grown only if r has more: the
+// whole config in one read(2) as a rule, where io.ReadAll starts at 512 bytes. Go clears
+// what bytes.Buffer grows into, page by page, and need not clear memory fresh from the
+// kernel (init's heap all is), of which only the pages read into are then touched: a 16 KB
+// buffer for a config of a few KB cost init three page faults more through bytes.Buffer.
+func readAllFrom(r io.Reader, size int) ([]byte, error) {
+	data := make([]byte, 0, size)
+	for {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, cap(data))
+		}
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return data, err
+		}
+	}
 }
 
 type jsonWalker struct {

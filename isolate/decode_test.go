@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -319,5 +321,22 @@ func TestLoadJSONMissingFile(t *testing.T) {
 	_, err := loadJSON(path, &s, "run `contain spec` to make one")
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no such file or directory (run `contain spec`") {
 		t.Errorf("loadJSON of a missing file: %v, want fs.ErrNotExist with the hint", err)
+	}
+}
+
+// readAllFrom reads everything, in pieces and past its first buffer, and returns a reader's
+// error with what it read until then.
+func TestReadAllFrom(t *testing.T) {
+	content := strings.Repeat("0123456789", 5000)
+	for _, size := range []int{1, 16, 4096, len(content), len(content) + 1} {
+		got, err := readAllFrom(iotest.OneByteReader(strings.NewReader(content)), size)
+		if err != nil || string(got) != content {
+			t.Errorf("size %d: read %d bytes, %v; want %d", size, len(got), err, len(content))
+		}
+	}
+	broken := errors.New("broken pipe")
+	got, err := readAllFrom(io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(broken)), 2)
+	if string(got) != "abc" || !errors.Is(err, broken) {
+		t.Errorf("got %q, %v; want \"abc\" and %v", got, err, broken)
 	}
 }

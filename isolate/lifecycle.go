@@ -635,12 +635,12 @@ func parentPid(pid int) (int, error) {
 
 // procStat reads /proc/PID/stat: the fields after the command's name, from the state on.
 func procStat(pid int) ([]string, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	data, err := readFileUpTo("/proc/"+strconv.Itoa(pid)+"/stat", 4096) // a few hundred bytes
 	if err != nil {
 		return nil, err
 	}
 	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-	rest := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	rest := strings.Fields(data[strings.LastIndexByte(data, ')')+1:])
 	if len(rest) < 20 {
 		return nil, errors.New("short /proc/PID/stat")
 	}

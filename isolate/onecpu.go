@@ -148,11 +148,15 @@ func allCPUs() unix.CPUSet {
 // where a CPU is offline, a caller held to the online ones (taskset) would not want its
 // container on it once it comes back, and contain keeps to no CPU.
 func allCPUsOnline(n int) bool {
-	online, err1 := os.ReadFile("/sys/devices/system/cpu/online")
-	possible, err2 := os.ReadFile("/sys/devices/system/cpu/possible")
-	return err1 == nil && err2 == nil && string(online) == string(possible) &&
-		countCPUs(strings.TrimSpace(string(online))) == n
+	online, err1 := readFileUpTo("/sys/devices/system/cpu/online", cpuListLimit)
+	possible, err2 := readFileUpTo("/sys/devices/system/cpu/possible", cpuListLimit)
+	return err1 == nil && err2 == nil && online == possible &&
+		countCPUs(strings.TrimSpace(online)) == n
 }
+
+// cpuListLimit bounds what is read of a kernel's CPU list (the longest, every other one of
+// 8192 CPUs, "0,2,4,...", is about 20 KB).
+const cpuListLimit = 64 << 10
 
 // unreadableCPUs is what countCPUs says of a list it cannot read: more CPUs than any caller has.
 const unreadableCPUs = 1 << 20

@@ -79,6 +79,18 @@ func readUpTo(fd int, name string, limit int) (string, error) {
 	return string(data), nil
 }
 
+// readFileUpTo reads the file at path to its end, or its first limit bytes, with read(2) (see
+// readUpTo): for the kernel's small files in /proc and /sys, which an os.ReadFile would wrap in
+// an *os.File, registered with Go's poller, for one read.
+func readFileUpTo(path string, limit int) (string, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &pathError{"open", path, err}
+	}
+	defer unix.Close(fd)
+	return readUpTo(fd, path, limit)
+}
+
 // ordinaryFile checks that fd is a regular file outside procfs and sysfs, and returns its
 // device and inode numbers.
 func ordinaryFile(fd int, name string) ([2]uint64, error) {

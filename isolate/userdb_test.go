@@ -1,6 +1,8 @@
 package isolate
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,5 +137,18 @@ func TestReadUpTo(t *testing.T) {
 		if want := content[:min(limit, len(content))]; err != nil || got != want {
 			t.Errorf("limit %d: read %d bytes, %v; want %d", limit, len(got), err, len(want))
 		}
+	}
+}
+
+// readFileUpTo reads a kernel file whole (its size says 0 or 4096, not what it holds), and
+// names the path when it cannot open it.
+func TestReadFileUpTo(t *testing.T) {
+	got, err := readFileUpTo("/proc/self/stat", 4096)
+	if err != nil || !strings.Contains(got, ") ") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("/proc/self/stat: %q, %v", got, err)
+	}
+	missing := filepath.Join(t.TempDir(), "none")
+	if _, err := readFileUpTo(missing, 64); err == nil || !strings.Contains(err.Error(), missing) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want an error that names %s and is fs.ErrNotExist", err, missing)
 	}
 }
