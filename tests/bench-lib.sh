@@ -1,11 +1,13 @@
 # shellcheck shell=bash
 # bench-lib.sh: sourced by the benchmarks that run crun beside contain (lifecycle-bench.sh,
-# turns-bench.sh, spacing-bench.sh, cpu-split.sh) and by release-hierarchies.sh.
+# turns-bench.sh, spacing-bench.sh, cpu-split.sh), by start-bench.sh and release-hierarchies.sh,
+# and by the Makefile's bench (from_disk).
 
 # bench_start NAME TOOL PACKAGE CONTAIN [BUNDLE] checks what a benchmark needs (root, the
 # bundle, TOOL from Debian's PACKAGE) and sets contain (the binary's absolute path), bundle
-# (default: the one ../shared/tools/peer-bench.sh builds) and out (a scratch directory). Until
-# the script exits, the host's cgroups are arranged for crun (hybrid_fix).
+# (default: the one ../shared/tools/peer-bench.sh builds) and out (a scratch directory), and
+# reads contain back from disk (from_disk). Until the script exits, the host's cgroups are
+# arranged for crun (hybrid_fix).
 bench_start() {
   bench_name=$1
   local tool=$2 package=$3
@@ -22,39 +24,43 @@ bench_start() {
   command -v "$tool" >/dev/null || { echo "$bench_name: needs $tool (apt-get install $package)" >&2; exit 2; }
   out=$(mktemp -d)
   trap 'hybrid_undo; rm -rf "$out"' EXIT
+  from_disk "$contain"
   hybrid_fix
 }
 
 # bench_subjects [OTHER...] sets subjects, the runtimes a benchmark takes in turns: crun (when
-# installed), contain (bench_start's), then each OTHER (an older build of contain, say), all
-# builds of contain copied afresh into $out when there are OTHERs (fresh_copies).
+# installed), contain (bench_start's), then each OTHER (an older build of contain, say), every
+# build of contain read back from disk first (from_disk).
 bench_subjects() {
   subjects=()
-  local crun
+  local crun bin
   if crun=$(command -v crun); then subjects+=("$crun"); fi
-  if [ $# = 0 ]; then
-    subjects+=("$contain")
-    return
-  fi
-  fresh_copies "$out" "$contain" "$@"
-  subjects+=("${copies[@]}")
-}
-
-# fresh_copies DIR BIN... copies each BIN into DIR, one after the other, under its own name (a
-# name met again gets -N), and sets copies to their paths. Builds compared run from there: on
-# the development VM a byte-identical copy of a binary written twenty minutes before ran a
-# single container 1.2 ms faster than that older file (its page-cache pages, placed otherwise,
-# cost more to fault in), which is as much as the changes priced (docs/performance.md).
-fresh_copies() {
-  local dir=$1 bin name
-  shift
-  copies=()
+  subjects+=("$contain")
   for bin in "$@"; do
     [ -x "$bin" ] || { echo "${bench_name:-bench}: $bin: not an executable" >&2; exit 2; }
-    name=$(basename "$bin")
-    [ ! -e "$dir/$name" ] || name=$name-$((${#copies[@]} + 1))
-    cp "$(readlink -f "$bin")" "$dir/$name"
-    copies+=("$dir/$name")
+    subjects+=("$(readlink -f "$bin")")
+  done
+  from_disk "${subjects[@]:1}"
+}
+
+# from_disk FILE... writes out each FILE's dirty pages and drops its pages from the page cache
+# (posix_fadvise(2) POSIX_FADV_DONTNEED, through dd), so that its next use reads it back from
+# disk. On the development VM a binary whose pages were read from disk starts slower than the
+# same bytes in pages a process wrote (cp, the linker), in proportion to its size: contain's
+# 5.4 MB cost 0.6 ms more a start (`contain --version`) and 1.5 to 1.7 ms more a container
+# (the runtime and init), an empty Go program's 1.2 MB 0.1 ms, a copy of crun 0.2 ms. The page
+# cache here is emptied every so often, so an installed runtime's files (crun's, its
+# libraries) are in the first state, and a build's output is in the second until it is
+# emptied: without this, a just-built contain ran against crun with an edge of up to 1.7 ms
+# that it loses minutes later, and two builds compared depended on how old each file was
+# (docs/performance.md).
+from_disk() {
+  local f
+  for f in "$@"; do
+    if ! { sync -- "$f" && dd if="$f" iflag=nocache count=0 status=none; }; then
+      echo "${bench_name:-bench}: $f: cannot drop its cached pages" >&2
+      exit 2
+    fi
   done
 }
 

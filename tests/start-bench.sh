@@ -24,10 +24,8 @@ command -v python3 >/dev/null || { echo "start-bench: needs python3" >&2; exit 2
 
 # shellcheck source=tests/bench-lib.sh
 . "$(dirname "$0")/bench-lib.sh"
-fresh=$(mktemp -d)
-trap 'rm -rf "$fresh"' EXIT
-fresh_copies "$fresh" "$@" # see there: the same bytes in an older file start slower here
-python3 - "${TURNS:-300}" "${ENV_INIT:-GOMAXPROCS=1 GOGC=off GODEBUG=memprofilerate=0}" "${copies[@]}" <<'PY'
+from_disk "$@" # see there: the same bytes start slower or faster by where their pages came from
+python3 - "${TURNS:-300}" "${ENV_INIT:-GOMAXPROCS=1 GOGC=off GODEBUG=memprofilerate=0}" "$@" <<'PY'
 import os, random, statistics, sys
 
 turns, init_env, bins = int(sys.argv[1]), sys.argv[2], [os.path.abspath(b) for b in sys.argv[3:]]
