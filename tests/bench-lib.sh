@@ -35,12 +35,13 @@ bench_subjects() {
   subjects=()
   local crun bin
   if crun=$(command -v crun); then subjects+=("$crun"); fi
-  subjects+=("$contain")
+  subjects+=("$contain") # read back from disk by bench_start
   for bin in "$@"; do
     [ -x "$bin" ] || { echo "${bench_name:-bench}: $bin: not an executable" >&2; exit 2; }
-    subjects+=("$(readlink -f "$bin")")
+    bin=$(readlink -f "$bin")
+    from_disk "$bin"
+    subjects+=("$bin")
   done
-  from_disk "${subjects[@]:1}"
 }
 
 # from_disk FILE... writes out each FILE's dirty pages and drops its pages from the page cache
@@ -49,11 +50,11 @@ bench_subjects() {
 # same bytes in pages a process wrote (cp, the linker), in proportion to its size: contain's
 # 5.4 MB cost 0.6 ms more a start (`contain --version`) and 1.5 to 1.7 ms more a container
 # (the runtime and init), an empty Go program's 1.2 MB 0.1 ms, a copy of crun 0.2 ms. The page
-# cache here is emptied every so often, so an installed runtime's files (crun's, its
-# libraries) are in the first state, and a build's output is in the second until it is
-# emptied: without this, a just-built contain ran against crun with an edge of up to 1.7 ms
-# that it loses minutes later, and two builds compared depended on how old each file was
-# (docs/performance.md).
+# cache here loses pages all the time, in use or not, so an installed runtime's files (crun's,
+# its libraries) are in the first state, and a build's output is in the second until its pages
+# have gone and come back: without this, a just-built contain ran against crun with an edge
+# of up to 1.7 ms that it lost minutes later, and two builds compared depended on how old
+# each file was (docs/performance.md).
 from_disk() {
   local f
   for f in "$@"; do
