@@ -136,7 +136,7 @@ func TestCgroupLifecycle(t *testing.T) {
 		v1, v2      string // the file, and what it must hold after the update
 		v1Want      string
 	}{
-		{"--blkio-weight", "300", "blkio.weight blkio.bfq.weight", "io.weight", "300"},
+		{"--blkio-weight", "300", "blkio.weight blkio.bfq.weight", "io.weight", "300"}, // or io.bfq.weight, below
 		{"--cpu-rt-period", "900000", "cpu.rt_period_us", "cpu.rt_period_us", "900000"},
 		{"--cpu-rt-runtime", "10000", "cpu.rt_runtime_us", "cpu.rt_runtime_us", "10000"},
 	} {
@@ -153,6 +153,12 @@ func TestCgroupLifecycle(t *testing.T) {
 			}
 			if !named {
 				t.Errorf("update %s %s: exit %d, %q: want an error or warning naming %s", tc.flag, tc.value, r.code, r.stderr, files)
+			}
+		case cg.Version() == 2 && tc.v2 == "io.weight" && cg.has("io.bfq.weight"):
+			// BFQ is loaded: the weight goes to its file, on blkio's scale as it is (runc's
+			// choice too), and io.weight keeps its default.
+			if got := cg.value(t, "", "io.bfq.weight"); !strings.HasPrefix(got, "default "+tc.value+"\n") && got != "default "+tc.value {
+				t.Errorf("update %s %s: io.bfq.weight = %q, want default %s", tc.flag, tc.value, got, tc.value)
 			}
 		case cg.Version() == 2:
 			if got := cg.value(t, "", tc.v2); !strings.HasPrefix(got, "default ") || got == "default 100" {
