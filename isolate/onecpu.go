@@ -25,6 +25,15 @@ import (
 // parallelism. With 50 containers at once, each runtime keeps to the CPU the scheduler chose
 // for it at its execve(2), and the batches took as long as before.
 //
+// Only on a machine of two CPUs (smallMachineCPUs). On a 16-CPU host (the device machine of
+// docs/performance.md, also a virtual one), one CPU gained single runs nothing, with 2, 4, 8
+// or 16 CPUs to the caller (from +0.42 to -0.22 ms a run, paired, 300 runs each), and it
+// cost batches of 50 at once: +5.2 and +12.0 ms with 16 CPUs (in about 50; slower in 9 and 12
+// of 12 rounds), +11.4 ms with 8 (in 84; 7 of 8), +22.8 ms with 4 (in 131; 5 of 8). Each
+// runtime stays where the scheduler put it at its execve(2), while it was placing dozens at
+// once, and can no longer be moved off a crowded CPU to an idle one. With two CPUs there is
+// no third to move to, and the batches on the development VM took as long as before.
+//
 // What the container runs never inherits it: the processes the runtime and init start (the
 // program, hooks, the exec stage's program) are started from a thread that has every CPU
 // back (everyCPU), as if from contain's caller. It is done only when the caller has every
@@ -52,13 +61,13 @@ func startedOnOneCPU() {
 // the package initialiser that relaxes Go's monitor thread (see RelaxMonitor). A new thread
 // gets the CPUs of the thread that starts it, so the Go threads started later are kept too;
 // asCaller, which gives a thread every CPU to start a process, keeps it again after. It does
-// nothing unless the caller has every CPU (see allCPUsOnline), or when /proc is not this
-// process's (see keepThreadsOn).
+// nothing unless the caller has every CPU of a machine of two (see allCPUsOnline and
+// smallMachineCPUs), or when /proc is not this process's (see keepThreadsOn).
 func KeepToOneCPU() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var mine unix.CPUSet
-	if unix.SchedGetaffinity(0, &mine) != nil || mine.Count() < 2 || !allCPUsOnline(mine.Count()) {
+	if unix.SchedGetaffinity(0, &mine) != nil || !keepsToOneCPU(mine.Count()) || !allCPUsOnline(mine.Count()) {
 		return
 	}
 	var cpu, node uint32
@@ -68,6 +77,16 @@ func KeepToOneCPU() {
 	var one unix.CPUSet
 	one.Set(int(cpu))
 	onOneCPU = keepThreadsOn(&one)
+}
+
+// smallMachineCPUs is the most CPUs a machine may have for contain to keep to one of them
+// (see the top of this file).
+const smallMachineCPUs = 2
+
+// keepsToOneCPU says whether a caller with n CPUs, every CPU of the machine, gets contain's
+// processes kept to one: with two or more, up to smallMachineCPUs.
+func keepsToOneCPU(n int) bool {
+	return n >= 2 && n <= smallMachineCPUs
 }
 
 // keepThreadsOn sets the CPUs of every thread of this process, and says whether it set any.

@@ -1,9 +1,9 @@
-// Package relax relaxes Go's monitor thread (isolate.RelaxMonitor) and keeps the runtime's
-// threads on one CPU (isolate.KeepToOneCPU) first thing in the commands that start a
-// container's process (run, create, exec): from its package initialiser, before rootfs, the
-// command line library (urfave/cli, with its regular expression and the packages behind it)
-// and main initialise. cmd/contain imports it for that effect alone: it is the only place the
-// runtime relaxes the monitor or starts keeping to one CPU.
+// Package relax relaxes Go's monitor thread (isolate.RelaxMonitor) and, on a machine of two
+// CPUs, keeps the runtime's threads on one (isolate.KeepToOneCPU) first thing in the commands
+// that start a container's process (run, create, exec): from its package initialiser, before
+// rootfs, the command line library (urfave/cli, with its regular expression and the packages
+// behind it) and main initialise. cmd/contain imports it for that effect alone: it is the
+// only place the runtime relaxes the monitor or starts keeping to one CPU.
 //
 // Why so early: sysmon starts before any package initialiser, and naps 20 µs at a time until
 // it is relaxed. Relaxed in the verb's action, it napped so through the rest of the start-up
