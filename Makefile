@@ -42,6 +42,10 @@ build: ## build bin/contain, bin/workshop and the static bin/probe
 	CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/contain ./cmd/contain
 	CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -tags $(TAGS) -ldflags '-s -w' -o $(BIN)/workshop ./cmd/workshop
 	CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -ldflags '-s -w' -o $(BIN)/probe ./cmd/probe
+	@# Built by root through sudo (`sudo make run`) in a clone a user owns, bin/ goes back to
+	@# that user: a later `make build` without sudo must be able to replace its files.
+	@if [ "$$(id -u)" = 0 ] && [ -n "$${SUDO_UID:-}" ] && [ "$$(stat -c %u .)" = "$$SUDO_UID" ]; then \
+		chown -R "$$SUDO_UID:$${SUDO_GID:-$$SUDO_UID}" $(BIN); fi
 
 run: build ## (root) set up and start a shell in a container on the default rootfs
 	$(BIN)/contain run -t -- sh
