@@ -433,3 +433,31 @@ var (
 	_ Manager = (*V1)(nil)
 	_ Manager = (*V2)(nil)
 )
+
+// OwnTaskFiles are the "tasks" files of the cgroups the calling thread is in, in each of c's
+// v1 hierarchies (from /proc/thread-self/cgroup): where a thread that joined c's cgroups
+// with JoinSelf goes back to with JoinSelf again. A hierarchy the thread is in no cgroup of
+// (there is none on a v1 host) is left out.
+func (c *V1) OwnTaskFiles() ([]string, error) {
+	data, err := readFile("/proc/thread-self", "cgroup")
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	seen := map[string]bool{}
+	for line := range strings.Lines(data) {
+		// hierarchy-ID:controller-list:cgroup-path (cgroups(7))
+		fields := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(fields) != 3 || fields[1] == "" {
+			continue // cgroup2's line: CloneDir's hierarchy
+		}
+		for _, ctrl := range strings.Split(fields[1], ",") {
+			mount, ok := c.hierarchies[strings.TrimPrefix(ctrl, "name=")]
+			if ok && !seen[mount] {
+				seen[mount] = true
+				files = append(files, filepath.Join(mount, fields[2], "tasks"))
+			}
+		}
+	}
+	return files, nil
+}
