@@ -335,6 +335,12 @@ func joinNamespaces(spec *specs.Spec, fds map[string]int) error {
 
 // setupRootfs builds the container's filesystem view and pivots into it.
 func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error {
+	return setupRootfsWith(cfg, spec, hookState, nil)
+}
+
+// setupRootfsWith is setupRootfs that, given proc, leaves the spec's /proc unmounted and
+// resolved into proc for a direct start to mount (see direct.go).
+func setupRootfsWith(cfg *initConfig, spec *specs.Spec, hookState specs.State, proc *procMountPoint) error {
 	baseline := rootBaseline(spec.Linux.RootfsPropagation)
 	if err := setPropagation("/", baseline); err != nil {
 		return err
@@ -364,7 +370,7 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 		return &pathError{"open", cfg.Rootfs, err}
 	}
 	defer unix.Close(rootfd)
-	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec, cgroupPath: cfg.CgroupPath}
+	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec, cgroupPath: cfg.CgroupPath, deferProc: proc}
 	defer m.closeReadOnlyLater()
 	if err := m.mountAll(); err != nil {
 		return err

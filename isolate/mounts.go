@@ -121,6 +121,9 @@ type mounter struct {
 	// readOnlyLater are the read-only tmpfs and /dev mounts, made writable until
 	// finishReadOnly: see fsMount.
 	readOnlyLater []laterReadOnly
+	// deferProc, for a direct start, takes the spec's /proc resolved, unmounted (see
+	// resolveProc and direct.go).
+	deferProc *procMountPoint
 }
 
 // laterReadOnly is a mount that finishReadOnly makes read-only: an O_PATH fd of its root, and
@@ -306,6 +309,9 @@ func (m *mounter) mount(mnt specs.Mount) error {
 	if mnt.Type == "bind" || opts.bind {
 		return m.bindMount(mnt, opts)
 	}
+	if mnt.Type == "proc" && m.deferProc != nil {
+		return m.resolveProc(mnt, opts)
+	}
 	switch mnt.Type {
 	case "cgroup", "cgroup2":
 		return m.cgroupMount(mnt, opts)
@@ -355,6 +361,22 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 		}
 	}
 	return m.finishFSMount(top, mnt, opts, later)
+}
+
+// resolveProc does what fsMount does before the mount, for a direct start's /proc, which
+// is mounted once the container's first process exists (see direct.go).
+func (m *mounter) resolveProc(mnt specs.Mount, opts mountOptions) error {
+	fd, err := m.mountPoint(mnt, true)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
+	}
+	parent, base, err := entryOf(fd, mnt.Destination)
+	if err != nil {
+		unix.Close(fd)
+		return err
+	}
+	*m.deferProc = procMountPoint{mnt: mnt, opts: opts, fd: fd, parent: parent, base: base, resolved: true}
+	return nil
 }
 
 // existsInRoot says whether path is there in the container's root already.
@@ -743,13 +765,25 @@ func maskPaths(paths []string) error {
 					return fmt.Errorf("mask %s: %w", p, err)
 				}
 			}
-			err = unix.Mount(fdPath(null), p, "", unix.MS_BIND, "")
+			err = bindOver(null, p)
 		}
 		if err != nil {
 			return &pathError{"mount", p, fmt.Errorf("mask: %w", err)}
 		}
 	}
 	return nil
+}
+
+// bindOver binds the file fd holds over path, following a symlink there as mount(2) would.
+// open_tree(2) clones the bind from the fd itself, without /proc/self/fd, which a direct
+// start's thread cannot use: the container's /proc has no pid of the runtime's.
+func bindOver(fd int, path string) error {
+	tree, err := unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tree)
+	return unix.MoveMount(tree, "", unix.AT_FDCWD, path, unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_SYMLINKS)
 }
 
 // openNull opens the container's /dev/null for masks to bind from, and checks that it is the

@@ -44,12 +44,17 @@ func setOOMScoreAdj(adj *int) error {
 	if adj == nil {
 		return nil
 	}
-	if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*adj)), 0); err != nil {
+	return writeOOMScoreAdj("/proc/self/oom_score_adj", *adj)
+}
+
+// writeOOMScoreAdj writes adj to a process's oom_score_adj file.
+func writeOOMScoreAdj(path string, adj int) error {
+	if err := os.WriteFile(path, []byte(strconv.Itoa(adj)), 0); err != nil {
 		hint := ""
 		if errors.Is(err, unix.EACCES) {
 			hint = " (a value below the caller's needs CAP_SYS_RESOURCE: is the runtime itself confined?)"
 		}
-		return fmt.Errorf("write oom_score_adj %d: %w%s", *adj, err, hint)
+		return fmt.Errorf("write oom_score_adj %d: %w%s", adj, err, hint)
 	}
 	return nil
 }
