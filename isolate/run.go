@@ -134,35 +134,18 @@ func Run(o RunOptions) (int, error) {
 	signals, stopSignals := catchSignals(o.Signals)
 	defer stopSignals()
 
-	c, err := startInit(o, p, nil)
-	if err != nil {
-		return 0, err
-	}
-	made = true
-	defer c.kill()
-	o.Log.Debug("init started", "pid", c.pid)
 	if h := o.Spec.Hooks; h != nil {
 		// For a delete of the container: of the stopped one (--keep), or a delete --force
 		// of the running one, which then runs them rather than this run (runtime.md step 13).
 		state.state.Poststop = h.Poststop
 	}
-	devices, err := readyInit(c, o, state)
+	c, err := startRunProgram(o, p, state, &made)
+	if c != nil {
+		defer c.kill()
+	}
 	if err != nil {
 		return 0, err
 	}
-	// Before the kill: back to the host if the program never started (once released below,
-	// this does nothing).
-	defer devices.release(true, o.Log)
-	o.Log.Debug("init ready: namespaces, mounts, pivot_root, user and capabilities done")
-	// run goes from "creating" straight to "running": no `start` waits on a "created" state
-	// here, and one state write fewer is a faster start.
-	if err := c.writePidFile(o.PidFile); err != nil {
-		return 0, err
-	}
-	if err := c.start(); err != nil {
-		return 0, err
-	}
-	devices.release(false, o.Log) // the program runs: the devices are the container's
 	if err := state.update(specs.StateRunning, c.pid); err != nil {
 		return 0, err
 	}
@@ -178,6 +161,62 @@ func Run(o RunOptions) (int, error) {
 	o.Log.Debug("container exited", "id", o.ID, "status", status)
 	kept = err == nil && o.Keep
 	return status, err
+}
+
+// startRunProgram starts a run's program in its container: directly, where nothing in the spec
+// or the host needs init (see direct.go), else through init. made says the container's
+// making began (its poststop hooks run from then on); the caller kills c, once it is not nil.
+func startRunProgram(o RunOptions, p *prepared, state *stateDir, made *bool) (*initProcess, error) {
+	why := directStartRefusal(o)
+	if why == "" {
+		*made = true
+		c, err := startDirectly(o, p, func(c *initProcess) error {
+			if err := state.noteInit(c.pid); err != nil {
+				return err
+			}
+			if err := limitPids(c.cg, o.Spec, o.Log); err != nil {
+				return err
+			}
+			return c.writePidFile(o.PidFile)
+		})
+		if !errors.Is(err, errDirectRefused) {
+			if err == nil {
+				o.Log.Debug("started without init", "pid", c.pid)
+			}
+			return c, err
+		}
+		why = err.Error()
+	}
+	o.Log.Debug("starting init", "why", why)
+	return startInitAndProgram(o, p, state, made)
+}
+
+// startInitAndProgram starts init, brings it to ready and lets it exec the program (see
+// startRunProgram).
+func startInitAndProgram(o RunOptions, p *prepared, state *stateDir, made *bool) (*initProcess, error) {
+	c, err := startInit(o, p, nil)
+	if err != nil {
+		return nil, err
+	}
+	*made = true
+	o.Log.Debug("init started", "pid", c.pid)
+	devices, err := readyInit(c, o, state)
+	if err != nil {
+		return c, err
+	}
+	// Back to the host if the program never started (once released below, this does nothing).
+	defer devices.release(true, o.Log)
+	o.Log.Debug("init ready: namespaces, mounts, pivot_root, user and capabilities done")
+	// run goes from "creating" straight to "running": no `start` waits on a "created" state
+	// here, and one state write fewer is a faster start.
+	if err := c.writePidFile(o.PidFile); err != nil {
+		return c, err
+	}
+	if err := c.start(); err != nil {
+		return c, err
+	}
+	devices.release(false, o.Log) // the program runs: the devices are the container's
+	return c, nil
 }
 
 // removeAfterRun removes the container a foreground run made, under its lock again, and then
@@ -460,6 +499,9 @@ type initProcess struct {
 	// consoleSocket: where the pty master goes, instead of to console (see consolesocket.go)
 	consoleSocket string
 	cg            cgroups.Manager // the container's cgroup, nil when it has none: why init died
+	// hold, for a direct start, keeps the thread that started the program until kill closes
+	// it: the program's parent-death signal is that thread's (see direct.go).
+	hold chan struct{}
 }
 
 // startInit re-executes this binary as "init" in the container's new namespaces, hands it
@@ -834,5 +876,9 @@ func (p *initProcess) kill() {
 	if p.console != nil {
 		p.console.restore() // a setup that failed after the pty was made
 		p.console.master.Close()
+	}
+	if p.hold != nil {
+		close(p.hold)
+		p.hold = nil
 	}
 }

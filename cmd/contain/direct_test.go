@@ -1,0 +1,266 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containkit/contain/internal/probe"
+	"github.com/containkit/contain/isolate"
+	"golang.org/x/sys/unix"
+)
+
+// directBundle is a bundle a run starts without init (isolate/direct.go): the default spec
+// without its cgroup namespace, which needs init, and with what init would otherwise set on
+// itself before its execve: rlimits, oom_score_adj, sysctls of the container's network and
+// ipc namespaces, a hostname.
+func directBundle(t *testing.T, args ...string) string {
+	t.Helper()
+	if !isolate.HostStartsDirectly() {
+		// Not a skip that CONTAIN_TESTS=require fails: such a host runs everything through
+		// init, which every other test covers.
+		t.Skip("this host starts no run directly (a kernel before 6.18, or ptrace restricted)")
+	}
+	return newBundle(t, func(spec obj) {
+		dropNamespace(spec, "cgroup")
+		process(spec)["args"] = toList(args)
+		process(spec)["oomScoreAdj"] = 123
+		process(spec)["rlimits"] = list{obj{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}}
+		spec["hostname"] = "direct"
+		linux(spec)["sysctl"] = obj{"net.ipv4.ip_forward": "1", "kernel.shmmni": "1000"}
+	})
+}
+
+// runBothWays runs the bundle's container once started directly and once through init
+// (isolate.NoDirectStartEnv), checks from the debug log that each went the way it should,
+// and returns both results.
+func runBothWays(t *testing.T, bundle string) (direct, viaInit result) {
+	t.Helper()
+	for _, throughInit := range []bool{false, true} {
+		log := filepath.Join(t.TempDir(), "log")
+		cmd := containCmd("--debug", "--log", log, "run", "--bundle", bundle, "both-ways")
+		if throughInit {
+			cmd.Env = append(cmd.Env, isolate.NoDirectStartEnv+"=1")
+		}
+		r := runResult(t, cmd)
+		data, _ := os.ReadFile(log)
+		started := strings.Contains(string(data), "started without init")
+		if started == throughInit {
+			t.Fatalf("through init %v, but the log says %q", throughInit, data)
+		}
+		if throughInit {
+			viaInit = r
+		} else {
+			direct = r
+		}
+	}
+	return direct, viaInit
+}
+
+// A direct start makes the container init makes: probe sees the same from inside, but for
+// what numbers each container anew (namespaces, mount ids, the session keyring's serial).
+func TestDirectStartMakesTheContainerInitMakes(t *testing.T) {
+	needContainer(t)
+	direct, viaInit := runBothWays(t, directBundle(t, "/bin/probe", "report"))
+	a, b := comparable(t, direct), comparable(t, viaInit)
+	if a != b {
+		t.Errorf("the containers differ:\n%s", lineDiff(a, b))
+	}
+}
+
+// comparable is a probe report of a run, without what differs from one container to the next.
+func comparable(t *testing.T, r result) string {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var rep probe.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	rep.Namespaces, rep.SessionKeyring = nil, ""
+	for i := range rep.FDs {
+		rep.FDs[i].Target = "" // the test's pipes
+	}
+	for i := range rep.Mounts {
+		m := &rep.Mounts[i]
+		m.ID, m.Parent, m.Minor = 0, 0, 0
+	}
+	// /proc is mounted last in a direct start (once the container's first process exists):
+	// the same mounts, in another order.
+	slices.SortFunc(rep.Mounts, func(x, y probe.Mount) int {
+		return strings.Compare(x.MountPoint+" "+x.FSType, y.MountPoint+" "+y.FSType)
+	})
+	data, err := json.MarshalIndent(rep, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// lineDiff shows the lines of a that b lacks (-) and those of b that a lacks (+).
+func lineDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out []string
+	for _, l := range al {
+		if !slices.Contains(bl, l) {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range bl {
+		if !slices.Contains(al, l) {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// What a direct start sets on the program from outside, or before its execve, holds: the
+// rlimit and oom_score_adj by prlimit(2) and /proc/PID, the sysctls in its namespaces, its
+// own /proc (only its processes), and no tracer left once it runs.
+func TestDirectStartSetsWhatInitSets(t *testing.T) {
+	needContainer(t)
+	script := `ulimit -n; cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni; ` +
+		`hostname; grep TracerPid /proc/self/status; ls /proc | grep -c '^[0-9]'; echo $$`
+	direct, viaInit := runBothWays(t, directBundle(t, "/bin/sh", "-c", script))
+	want := "512\n123\n1\n1000\ndirect\nTracerPid:\t0\n3\n1\n" // sh, ls and grep; sh is pid 1
+	for name, r := range map[string]result{"direct": direct, "through init": viaInit} {
+		if r.code != 0 || r.stdout != want {
+			t.Errorf("%s: exit %d, output %q, want %q (stderr %q)", name, r.code, r.stdout, want, r.stderr)
+		}
+	}
+}
+
+// The program's exit status comes back as through init.
+func TestDirectStartExitStatus(t *testing.T) {
+	needContainer(t)
+	direct, viaInit := runBothWays(t, directBundle(t, "/bin/sh", "-c", "exit 7"))
+	if direct.code != 7 || viaInit.code != 7 {
+		t.Errorf("exit %d directly, %d through init; want 7", direct.code, viaInit.code)
+	}
+}
+
+// A foreground container started directly dies with contain, as init's does: its
+// parent-death signal belongs to the thread that started it, which lives as long as the run.
+func TestDirectStartDiesWithContain(t *testing.T) {
+	needContainer(t)
+	runDirectUntilKilled(t)
+}
+
+// A program started directly and killed by a signal makes contain exit 128+N, as through init.
+func TestDirectStartKilledProgram(t *testing.T) {
+	needContainer(t)
+	runDirectUntilKilled(t)
+}
+
+// runDirectUntilKilled runs `probe trap` started directly, then kills contain (or, for
+// TestDirectStartKilledProgram, the program) and checks what follows.
+func runDirectUntilKilled(t *testing.T) {
+	bundle := directBundle(t, "/bin/probe", "trap", "60")
+	dir := t.TempDir()
+	pidFile, log := filepath.Join(dir, "pid"), filepath.Join(dir, "log")
+	r := startContainer(t, "--debug", "--log", log, "run", "--bundle", bundle, "--pid-file", pidFile, "orphan")
+	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "orphan") })
+	if data, _ := os.ReadFile(log); !strings.Contains(string(data), "started without init") {
+		t.Fatalf("not started directly: %s", data)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status"); !strings.Contains(string(status), "TracerPid:\t0\n") {
+		t.Errorf("the program is traced still:\n%s", status)
+	}
+	if t.Name() == "TestDirectStartKilledProgram" {
+		unix.Kill(pid, unix.SIGKILL) // the container's program, started by this test
+		if r.cmd.Wait(); r.cmd.ProcessState.ExitCode() != 128+9 {
+			t.Errorf("contain exited %d, want %d", r.cmd.ProcessState.ExitCode(), 128+9)
+		}
+		return
+	}
+	r.cmd.Process.Kill() // contain, started by this test
+	r.cmd.Wait()
+	for deadline := time.Now().Add(5 * time.Second); isolate.Alive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the container's program %d still runs 5 s after contain was killed", pid)
+		}
+	}
+}
+
+// Only fds 0-2 reach a program started directly: the runtime's own fds, and what its caller
+// left open (here a file as fd 7 and a directory as fd 8), stay out. The thread that starts
+// the program shares the runtime's fds, so the runtime marks its caller's close-on-exec.
+func TestDirectStartPassesOnlyStdio(t *testing.T) {
+	needContainer(t)
+	dir := t.TempDir()
+	file, err := os.Create(filepath.Join(dir, "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	log := filepath.Join(dir, "log")
+	cmd := containCmd("--debug", "--log", log, "run", "--bundle", directBundle(t, "/bin/probe", "report"), "fds")
+	cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, file, d} // fds 7 and 8
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("contain run: %v", err)
+	}
+	if data, _ := os.ReadFile(log); !strings.Contains(string(data), "started without init") {
+		t.Fatalf("not started directly: %s", data)
+	}
+	for _, fd := range decodeReport(t, string(out)).FDs {
+		if fd.FD > 2 || strings.Contains(fd.Target, dir) {
+			t.Errorf("fd %d (%s) reached the container", fd.FD, fd.Target)
+		}
+	}
+}
+
+// /proc as a symlink in the image is refused on a direct start too, where /proc is resolved
+// before pivot_root and mounted after: the checks are mounter's, on the same path.
+func TestDirectStartRefusesProcSymlink(t *testing.T) {
+	needContainer(t)
+	bundle := directBundle(t, "/bin/true")
+	path := filepath.Join(bundle, "rootfs", "proc")
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	r := contain(t, "", "run", "--bundle", bundle, "link-proc")
+	if r.code == 0 || !strings.Contains(r.stderr, "symlink") {
+		t.Errorf("/proc as a symlink: exit %d, stderr %q; want a refusal", r.code, r.stderr)
+	}
+}
+
+// The classic chroot breakout lands in the container's root on a direct start too.
+func TestDirectStartChrootBreakoutFails(t *testing.T) {
+	needContainer(t)
+	marker := filepath.Join(t.TempDir(), "host-marker")
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	direct, _ := runBothWays(t, directBundle(t, "/bin/probe", "chroot-escape", marker))
+	var r probe.EscapeResult
+	decodeProbe(t, direct.stdout, &r)
+	if !r.OK || !r.Chrooted {
+		t.Fatalf("the breakout was not attempted: %+v (stderr %q)", r, direct.stderr)
+	}
+	if r.Escaped {
+		t.Errorf("chroot breakout reached the host: %s is visible; root %v", marker, r.Root)
+	}
+}

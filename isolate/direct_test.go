@@ -1,0 +1,65 @@
+package isolate
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// directSpec is the default spec without its cgroup namespace: a spec a run starts
+// directly, on a kernel that has procfs's pidns option.
+func directSpec() *specs.Spec {
+	s := DefaultSpec()
+	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+		return ns.Type == specs.CgroupNamespace
+	})
+	return s
+}
+
+// Each thing a direct start does not cover sends the run through init, with a reason.
+func TestDirectStartRefusals(t *testing.T) {
+	t.Setenv(NoDirectStartEnv, "")
+	if why := hostRefusal(); why != "" {
+		t.Skip("every run goes through init on this host: " + why)
+	}
+	if why := directStartRefusal(RunOptions{Spec: directSpec()}); why != "" {
+		t.Fatalf("the default spec without a cgroup namespace: refused for %q", why)
+	}
+	for want, edit := range map[string]func(o *RunOptions){
+		"a terminal":       func(o *RunOptions) { o.Spec.Process.Terminal = true },
+		"a console socket": func(o *RunOptions) { o.ConsoleSocket = "/run/x.sock" },
+		"hooks":            func(o *RunOptions) { o.Spec.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}} },
+		"network devices":  func(o *RunOptions) { o.Spec.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth1": {}} },
+		"a user other":     func(o *RunOptions) { o.Spec.Process.User.UID = 1000 },
+		"bounding": func(o *RunOptions) {
+			o.Spec.Process.Capabilities.Bounding = append(o.Spec.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+		},
+		"RLIMIT_STACK": func(o *RunOptions) {
+			o.Spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_STACK", Hard: 1 << 20, Soft: 1 << 20}}
+		},
+		"a namespace to join": func(o *RunOptions) { o.Spec.Linux.Namespaces[1].Path = "/proc/1/ns/net" },
+		"a cgroup namespace":  func(o *RunOptions) { o.Spec = DefaultSpec() },
+		"a user namespace": func(o *RunOptions) {
+			o.Spec.Linux.Namespaces = append(o.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		},
+		"no new pid": func(o *RunOptions) {
+			o.Spec.Linux.Namespaces = slices.DeleteFunc(o.Spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == specs.PIDNamespace })
+		},
+		"a mount in /proc": func(o *RunOptions) {
+			o.Spec.Mounts = append(o.Spec.Mounts, specs.Mount{Destination: "/proc/cpuinfo", Type: "bind", Source: "/tmp/cpuinfo", Options: []string{"bind"}})
+		},
+		"not one proc": func(o *RunOptions) {
+			o.Spec.Mounts = slices.DeleteFunc(o.Spec.Mounts, func(m specs.Mount) bool { return m.Type == "proc" })
+		},
+		NoDirectStartEnv: func(*RunOptions) { t.Setenv(NoDirectStartEnv, "1") },
+	} {
+		o := RunOptions{Spec: directSpec()}
+		edit(&o)
+		if why := directStartRefusal(o); !strings.Contains(why, want) {
+			t.Errorf("%s: refused for %q", want, why)
+		}
+		t.Setenv(NoDirectStartEnv, "")
+	}
+}
