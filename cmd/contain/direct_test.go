@@ -264,3 +264,19 @@ func TestDirectStartChrootBreakoutFails(t *testing.T) {
 		t.Errorf("chroot breakout reached the host: %s is visible; root %v", marker, r.Root)
 	}
 }
+
+// CVE-2019-5736's first step, a program that is a `#!/proc/self/exe` script, finds no
+// runtime binary on a direct start: until the program's execve is done, its mount namespace
+// has no procfs at all (its /proc is mounted at the stop after it), so the kernel finds no
+// interpreter, where a child of the runtime would have found the runtime's own binary.
+func TestDirectStartShebangFindsNoRuntime(t *testing.T) {
+	needContainer(t)
+	bundle := directBundle(t, "/evil")
+	if err := os.WriteFile(filepath.Join(bundle, "rootfs", "evil"), []byte("#!/proc/self/exe --version\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := contain(t, "", "run", "--bundle", bundle, "shebang")
+	if r.code == 0 || strings.Contains(r.stdout, "contain version") || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the exec refused, no such file", r.code, r.stdout, r.stderr)
+	}
+}
