@@ -169,14 +169,7 @@ func runDirectUntilKilled(t *testing.T) {
 	if data, _ := os.ReadFile(log); !strings.Contains(string(data), "started without init") {
 		t.Fatalf("not started directly: %s", data)
 	}
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := readPidFile(t, pidFile)
 	if status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status"); !strings.Contains(string(status), "TracerPid:\t0\n") {
 		t.Errorf("the program is traced still:\n%s", status)
 	}
@@ -201,20 +194,10 @@ func runDirectUntilKilled(t *testing.T) {
 // the program shares the runtime's fds, so the runtime marks its caller's close-on-exec.
 func TestDirectStartPassesOnlyStdio(t *testing.T) {
 	needContainer(t)
-	dir := t.TempDir()
-	file, err := os.Create(filepath.Join(dir, "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	d, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	extra, dir := callerFDs(t)
 	log := filepath.Join(dir, "log")
 	cmd := containCmd("--debug", "--log", log, "run", "--bundle", directBundle(t, "/bin/probe", "report"), "fds")
-	cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, file, d} // fds 7 and 8
+	cmd.ExtraFiles = extra
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("contain run: %v", err)
@@ -222,11 +205,7 @@ func TestDirectStartPassesOnlyStdio(t *testing.T) {
 	if data, _ := os.ReadFile(log); !strings.Contains(string(data), "started without init") {
 		t.Fatalf("not started directly: %s", data)
 	}
-	for _, fd := range decodeReport(t, string(out)).FDs {
-		if fd.FD > 2 || strings.Contains(fd.Target, dir) {
-			t.Errorf("fd %d (%s) reached the container", fd.FD, fd.Target)
-		}
-	}
+	checkOnlyStdio(t, out, dir)
 }
 
 // /proc as a symlink in the image is refused on a direct start too, where /proc is resolved
@@ -234,13 +213,7 @@ func TestDirectStartPassesOnlyStdio(t *testing.T) {
 func TestDirectStartRefusesProcSymlink(t *testing.T) {
 	needContainer(t)
 	bundle := directBundle(t, "/bin/true")
-	path := filepath.Join(bundle, "rootfs", "proc")
-	if err := os.RemoveAll(path); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("/tmp", path); err != nil {
-		t.Fatal(err)
-	}
+	replaceWithSymlink(t, filepath.Join(bundle, "rootfs", "proc"), "/tmp")
 	r := contain(t, "", "run", "--bundle", bundle, "link-proc")
 	if r.code == 0 || !strings.Contains(r.stderr, "symlink") {
 		t.Errorf("/proc as a symlink: exit %d, stderr %q; want a refusal", r.code, r.stderr)

@@ -331,25 +331,38 @@ func TestStdioIsByteExact(t *testing.T) {
 // Only fds 0-2 reach the container, whatever contain's caller leaves open.
 func TestOnlyStdioFDsReachTheContainer(t *testing.T) {
 	needContainer(t)
-	dir := t.TempDir()
-	file, err := os.Create(filepath.Join(dir, "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	d, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	extra, dir := callerFDs(t)
 	cmd := containCmd("run", "--rootfs", testRootfs, "--", "/bin/probe", "report")
-	cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, file, d} // fds 7 and 8
+	cmd.ExtraFiles = extra
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("contain run: %v", err)
 	}
-	r := decodeReport(t, string(out))
-	for _, fd := range r.FDs {
+	checkOnlyStdio(t, out, dir)
+}
+
+// callerFDs are what a caller of contain leaves open for ExtraFiles: a file as fd 7 and a
+// directory, dir, as fd 8.
+func callerFDs(t *testing.T) (extra []*os.File, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	file, err := os.Create(filepath.Join(dir, "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { file.Close() })
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return []*os.File{nil, nil, nil, nil, file, d}, dir
+}
+
+// checkOnlyStdio checks that probe's report (out) shows no fd above 2 and nothing of dir.
+func checkOnlyStdio(t *testing.T, out []byte, dir string) {
+	t.Helper()
+	for _, fd := range decodeReport(t, string(out)).FDs {
 		if fd.FD > 2 || strings.Contains(fd.Target, dir) {
 			t.Errorf("fd %d (%s) reached the container", fd.FD, fd.Target)
 		}

@@ -109,13 +109,7 @@ func TestProcOrSysSymlinkIsRefused(t *testing.T) {
 	needContainer(t)
 	for _, dir := range []string{"proc", "sys"} {
 		bundle := newBundle(t, nil)
-		path := filepath.Join(bundle, "rootfs", dir)
-		if err := os.RemoveAll(path); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink("/tmp", path); err != nil {
-			t.Fatal(err)
-		}
+		replaceWithSymlink(t, filepath.Join(bundle, "rootfs", dir), "/tmp")
 		r := contain(t, "", "run", "--bundle", bundle, "link-"+dir)
 		if r.code == 0 || !strings.Contains(r.stderr, "symlink") {
 			t.Errorf("/%s as a symlink: exit %d, stderr %q; want a refusal", dir, r.code, r.stderr)
@@ -123,16 +117,21 @@ func TestProcOrSysSymlinkIsRefused(t *testing.T) {
 	}
 	// A bind of the host's procfs on /proc (podman's -v /proc:/proc) too.
 	bundle := newBundle(t, bindHostsProc)
-	path := filepath.Join(bundle, "rootfs", "proc")
-	if err := os.RemoveAll(path); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("/tmp", path); err != nil {
-		t.Fatal(err)
-	}
+	replaceWithSymlink(t, filepath.Join(bundle, "rootfs", "proc"), "/tmp")
 	r := contain(t, "", "run", "--bundle", bundle, "link-bind")
 	if r.code == 0 || !strings.Contains(r.stderr, "symlink") {
 		t.Errorf("/proc as a symlink, with a procfs bound on it: exit %d, stderr %q; want a refusal", r.code, r.stderr)
+	}
+}
+
+// replaceWithSymlink puts a symlink to target where path is (a rootfs's directory).
+func replaceWithSymlink(t *testing.T, path, target string) {
+	t.Helper()
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
 	}
 }
 

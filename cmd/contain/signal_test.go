@@ -212,14 +212,7 @@ func foregroundContainerDiesWithContain(t *testing.T, uid int) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	r := startContainer(t, "run", "--bundle", bundle, "--pid-file", pidFile, "orphan")
 	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "orphan") })
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := readPidFile(t, pidFile)
 	r.cmd.Process.Kill() // contain, started by this test
 	r.cmd.Wait()
 	for deadline := time.Now().Add(5 * time.Second); isolate.Alive(pid); time.Sleep(10 * time.Millisecond) {
@@ -227,4 +220,18 @@ func foregroundContainerDiesWithContain(t *testing.T, uid int) {
 			t.Fatalf("the container's init %d still runs 5 s after contain was killed", pid)
 		}
 	}
+}
+
+// readPidFile reads the pid a --pid-file holds.
+func readPidFile(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }
