@@ -2,13 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/containkit/contain/internal/probe"
 	"github.com/containkit/contain/isolate"
@@ -244,4 +249,55 @@ func TestDirectStartShebangFindsNoRuntime(t *testing.T) {
 	if r.code == 0 || strings.Contains(r.stdout, "contain version") || !strings.Contains(r.stderr, "no such file") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want the exec refused, no such file", r.code, r.stdout, r.stderr)
 	}
+}
+
+// denyPtraceEnv names the contain binary that TestMain execs, its arguments following, with a
+// seccomp filter that refuses ptrace(2) with EPERM: a host that refuses what a direct start
+// needs (a filter around the runtime, a security module).
+const denyPtraceEnv = "CONTAIN_TEST_EXEC_WITHOUT_PTRACE"
+
+// execWithoutPtrace installs that filter on this thread and execs the binary.
+func execWithoutPtrace() {
+	runtime.LockOSThread() // the filter is this thread's, which execve keeps
+	filter := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.AUDIT_ARCH_X86_64, Jt: 0, Jf: 3},
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.SYS_PTRACE, Jt: 0, Jf: 1},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+	if err == nil {
+		_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&prog)))
+		if errno != 0 {
+			err = errno
+		}
+	}
+	if err == nil {
+		bin := os.Getenv(denyPtraceEnv)
+		err = syscall.Exec(bin, append([]string{bin}, os.Args[1:]...), os.Environ())
+	}
+	fmt.Fprintln(os.Stderr, "exec without ptrace:", err)
+	os.Exit(2)
+}
+
+// Where the host refuses the ptrace a direct start needs (EPERM at the fork), the run falls
+// back to init, and the container runs all the same.
+func TestDirectStartFallsBackToInit(t *testing.T) {
+	needContainer(t)
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the test's seccomp filter is amd64's")
+	}
+	log := filepath.Join(t.TempDir(), "log")
+	cmd := exec.Command(os.Args[0], "--root", stateRoot, "--debug", "--log", log,
+		"run", "--bundle", directBundle(t, "/bin/probe", "report"), "fallback")
+	cmd.Env = append(os.Environ(), denyPtraceEnv+"="+containBin)
+	r := runResult(t, cmd)
+	data, _ := os.ReadFile(log)
+	if r.code != 0 || !strings.Contains(string(data), "refused a direct start") || strings.Contains(string(data), "started without init") {
+		t.Fatalf("exit %d, stderr %q, log:\n%s\nwant a run through init after the refusal", r.code, r.stderr, data)
+	}
+	decodeReport(t, r.stdout)
 }

@@ -34,6 +34,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(denyPtraceEnv) != "" {
+		execWithoutPtrace() // TestDirectStartFallsBackToInit's contain; does not return
+	}
 	testenv.RunSandboxed(func() int {
 		dir, err := os.MkdirTemp("", "contain-e2e-")
 		if err != nil {
