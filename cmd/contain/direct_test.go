@@ -67,6 +67,14 @@ func runBothWays(t *testing.T, bundle string) (direct, viaInit result) {
 	return direct, viaInit
 }
 
+// checkStartedDirectly checks that contain's --debug log says the run started without init.
+func checkStartedDirectly(t *testing.T, log string) {
+	t.Helper()
+	if data, _ := os.ReadFile(log); !strings.Contains(string(data), "started without init") {
+		t.Fatalf("not started directly: %s", data)
+	}
+}
+
 // A direct start makes the container init makes: probe sees the same from inside, but for
 // what numbers each container anew (namespaces, mount ids, the session keyring's serial).
 func TestDirectStartMakesTheContainerInitMakes(t *testing.T) {
@@ -171,13 +179,12 @@ func runDirectUntilKilled(t *testing.T) {
 	pidFile, log := filepath.Join(dir, "pid"), filepath.Join(dir, "log")
 	r := startContainer(t, "--debug", "--log", log, "run", "--bundle", bundle, "--pid-file", pidFile, "orphan")
 	t.Cleanup(func() { mustRunCLI(t, "delete", "--force", "orphan") })
-	if data, _ := os.ReadFile(log); !strings.Contains(string(data), "started without init") {
-		t.Fatalf("not started directly: %s", data)
-	}
+	checkStartedDirectly(t, log)
 	pid := readPidFile(t, pidFile)
 	if status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status"); !strings.Contains(string(status), "TracerPid:\t0\n") {
 		t.Errorf("the program is traced still:\n%s", status)
 	}
+	r.signal(t, syscall.SIGUSR1, "SIGUSR1") // contain relays it, as through init
 	if t.Name() == "TestDirectStartKilledProgram" {
 		unix.Kill(pid, unix.SIGKILL) // the container's program, started by this test
 		if r.cmd.Wait(); r.cmd.ProcessState.ExitCode() != 128+9 {
@@ -207,10 +214,22 @@ func TestDirectStartPassesOnlyStdio(t *testing.T) {
 	if err != nil {
 		t.Fatalf("contain run: %v", err)
 	}
-	if data, _ := os.ReadFile(log); !strings.Contains(string(data), "started without init") {
-		t.Fatalf("not started directly: %s", data)
-	}
+	checkStartedDirectly(t, log)
 	checkOnlyStdio(t, out, dir)
+}
+
+// --preserve-fds N on a direct start: the caller's fds 3 to 3+N-1 reach the program under
+// the same numbers, and no other fd does.
+func TestDirectStartPreservesFDs(t *testing.T) {
+	needContainer(t)
+	fds := preservable(t, "preserved marker\n")
+	bundle := directBundle(t, "/bin/probe", "report")
+	log := filepath.Join(t.TempDir(), "log")
+	r := decodeReport(t, containFDs(t, fds, "--debug", "--log", log, "run", "--bundle", bundle, "--preserve-fds", "1", "pf-direct"))
+	checkStartedDirectly(t, log)
+	if len(r.FDs) != 4 || r.FDs[3].FD != 3 || !strings.HasSuffix(r.FDs[3].Target, "/preserved") {
+		t.Errorf("the container has fds %+v: want 0-2 and 3, the preserved file, only", r.FDs)
+	}
 }
 
 // /proc as a symlink in the image is refused on a direct start too, where /proc is resolved
