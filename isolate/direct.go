@@ -217,7 +217,7 @@ func startDirectly(o RunOptions, prep *prepared, atStop func(c *initProcess) err
 	stops := make(chan stopped)
 	goAhead := make(chan error)
 	hold := make(chan struct{})
-	go startOnThreadA(&cfg, spec, prep.cg, proc, files, stops, goAhead, hold)
+	goLockedOffMain(func() { startOnThreadA(&cfg, spec, prep.cg, proc, files, stops, goAhead, hold) })
 	st := <-stops
 	if st.err != nil {
 		close(hold)
@@ -264,7 +264,6 @@ func (p *initProcess) openPidfd() error {
 // with it, when hold is closed: the program's parent-death signal is tied to it.
 func startOnThreadA(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc *procMountPoint, files []uintptr,
 	stops chan<- stopped, goAhead <-chan error, hold <-chan struct{}) {
-	runtime.LockOSThread() // never unlocked: the thread is the container's now
 	pid, err := buildAndStart(cfg, spec, cg, proc, files)
 	stops <- stopped{pid, err}
 	if err != nil {
@@ -373,10 +372,7 @@ func buildAndStart(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc *
 // what init does with it. The thread stays in the container's namespaces: Go ends it.
 func finishOnThreadB(pid int, spec *specs.Spec, proc *procMountPoint) error {
 	done := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked
-		done <- finishInside(pid, spec, proc)
-	}()
+	goLockedOffMain(func() { done <- finishInside(pid, spec, proc) })
 	return <-done
 }
 
@@ -465,6 +461,28 @@ func mountProcFor(pidns int, p *procMountPoint) error {
 	defer unix.Close(top)
 	return (&mounter{}).finishFSMount(top, p.mnt, p.opts, false)
 }
+
+// goLockedOffMain runs f in a new goroutine locked to a thread other than the main one, for
+// good: f changes that thread's namespaces, root or credentials, and Go ends the thread when
+// f returns. Not the main thread: it is the one /proc/PID shows of the whole runtime (its
+// root, its namespaces, its credentials), and Go never ends it, so it would keep what f did.
+// A goroutine that lands there holds it, locked, while f runs on another.
+func goLockedOffMain(f func()) {
+	go func() {
+		runtime.LockOSThread()
+		if !isMainThread(unix.Gettid()) {
+			f()
+			return // never unlocked
+		}
+		done := make(chan struct{})
+		goLockedOffMain(func() { defer close(done); f() }) // not here: this thread is taken
+		<-done
+		runtime.UnlockOSThread()
+	}()
+}
+
+// isMainThread says whether tid is the main thread's, whose id is the process's.
+var isMainThread = func(tid int) bool { return tid == unix.Getpid() }
 
 // openOwnTaskFiles opens the v1 "tasks" files of the calling thread's cgroups in cg's
 // hierarchies, for moveSelf.

@@ -1,11 +1,13 @@
 package isolate
 
 import (
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // directSpec is the default spec without its cgroup namespace: a spec a run starts
@@ -61,5 +63,21 @@ func TestDirectStartRefusals(t *testing.T) {
 			t.Errorf("%s: refused for %q", want, why)
 		}
 		t.Setenv(NoDirectStartEnv, "")
+	}
+}
+
+// goLockedOffMain never runs its function on the main thread, where a goroutine started from
+// a goroutine that then waits usually runs. The test plays the main thread with its own.
+func TestGoLockedOffMain(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the new goroutine queues on this P
+	mine := unix.Gettid()
+	defer func(was func(int) bool) { isMainThread = was }(isMainThread)
+	isMainThread = func(tid int) bool { return tid == mine }
+	for range 20 {
+		ran := make(chan int)
+		goLockedOffMain(func() { ran <- unix.Gettid() })
+		if tid := <-ran; tid == mine {
+			t.Fatalf("ran on the thread it must leave alone (%d)", tid)
+		}
 	}
 }

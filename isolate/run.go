@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -649,7 +648,8 @@ func stdioFDs(o RunOptions) (fds []uintptr, done func(), err error) {
 //
 // With a pid namespace to join, the calling thread must be the one that forks, because
 // setns(2) with CLONE_NEWPID only moves the children of the calling thread. That thread is
-// locked to its goroutine and never unlocked, so Go throws it away afterwards; until then it
+// locked to its goroutine and never unlocked, so Go throws it away afterwards (and it is not
+// the main thread: see goLockedOffMain); until then it
 // also waits for the container, because the parent-death signal fires when the thread that
 // forked exits. It waits parked in the poller (waitExit), which keeps the thread and frees its
 // P for the goroutines that relay signals.
@@ -661,8 +661,7 @@ func forkInit(attr *syscall.ProcAttr, pidNS int, exited chan<- unix.WaitStatus) 
 		return pid, pidfd, err
 	}
 	started := make(chan error)
-	go func() {
-		runtime.LockOSThread()
+	goLockedOffMain(func() {
 		err := unix.Setns(pidNS, unix.CLONE_NEWPID)
 		if err != nil {
 			err = fmt.Errorf("setns of the pid namespace: %w", err)
@@ -674,7 +673,7 @@ func forkInit(attr *syscall.ProcAttr, pidNS int, exited chan<- unix.WaitStatus) 
 		if err == nil {
 			exited <- waitExit(pid, pidfd)
 		}
-	}()
+	})
 	err = <-started
 	return pid, pidfd, err
 }
