@@ -231,6 +231,16 @@ func ownBoundingSet() capSet {
 	return s
 }
 
+// ownPermittedSet reads the calling thread's permitted capabilities with capget(2).
+func ownPermittedSet() (capSet, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0, fmt.Errorf("capget: %w", err)
+	}
+	return capSet(data[0].Permitted) | capSet(data[1].Permitted)<<32, nil
+}
+
 // dropBoundingSet removes from the bounding set every capability not in keep. It must run
 // before setuid(2), while the process still has CAP_SETPCAP.
 func dropBoundingSet(keep capSet) error {

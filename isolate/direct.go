@@ -72,13 +72,16 @@ func directStartRefusal(o RunOptions) string {
 	case len(s.Linux.NetDevices) > 0:
 		return "network devices to move in"
 	case s.Process.User.UID != 0:
-		// The program is cloned into its cgroup (CLONE_INTO_CGROUP) by a thread that has the
-		// program's credentials already: a user other than root may not write there.
+		// Thread A keeps its permitted capabilities up to the fork (for CLONE_NEWCGROUP and
+		// CLONE_INTO_CGROUP): only root's execve sets the program's from the bounding and
+		// inheritable sets alone (becomeUserKeeping). That also keeps the traced execve from
+		// taking any away: it gains none the thread did not have (cap_bprm_creds_from_file).
 		return "a user other than root"
-	case !boundingWithinPermitted(s.Process.Capabilities):
-		// A traced execve gains no capability its process did not have (the kernel's
-		// cap_bprm_creds_from_file), where root's untraced one gains the bounding set.
-		return "bounding capabilities beyond the permitted ones"
+	case memoryLimitUnder(s, smallestDirectMemory):
+		// Thread A is in the container's v1 memory cgroup from before the fork until the
+		// program's execve is done: a setup that meets the limit there could have the OOM
+		// killer choose the runtime. Through init, it kills init, and the runtime says why.
+		return "a memory limit under 16 MiB"
 	case hasRlimit(s.Process.Rlimits, "RLIMIT_STACK"):
 		// Given after the execve (prlimit(2)): the stack's place is chosen at the execve.
 		return "an RLIMIT_STACK"
@@ -87,7 +90,7 @@ func directStartRefusal(o RunOptions) string {
 		switch {
 		case ns.Path != "":
 			return "a namespace to join"
-		case ns.Type == specs.UserNamespace || ns.Type == specs.CgroupNamespace || ns.Type == specs.TimeNamespace:
+		case ns.Type == specs.UserNamespace || ns.Type == specs.TimeNamespace:
 			return "a " + string(ns.Type) + " namespace"
 		}
 	}
@@ -127,17 +130,18 @@ func hostRefusal() string {
 	return ""
 }
 
-// boundingWithinPermitted says whether every capability of c's bounding set is permitted too.
-func boundingWithinPermitted(c *specs.LinuxCapabilities) bool {
-	if c == nil {
-		return true
+// smallestDirectMemory is the smallest memory limit a container starts directly with.
+const smallestDirectMemory = 16 << 20
+
+// memoryLimitUnder says whether s limits the container's memory (or memory and swap) to
+// under n bytes.
+func memoryLimitUnder(s *specs.Spec, n int64) bool {
+	r := s.Linux.Resources
+	if r == nil || r.Memory == nil {
+		return false
 	}
-	for _, name := range c.Bounding {
-		if !slices.Contains(c.Permitted, name) {
-			return false
-		}
-	}
-	return true
+	m := r.Memory
+	return m.Limit != nil && *m.Limit >= 0 && *m.Limit < n || m.Swap != nil && *m.Swap >= 0 && *m.Swap < n
 }
 
 func hasRlimit(limits []specs.POSIXRlimit, kind string) bool {
@@ -172,20 +176,22 @@ func ptraceScopeForbids() bool {
 	return err == nil && scope != "0" && scope != "1"
 }
 
-// procMountPoint is the container's /proc, resolved and checked by thread A before
-// pivot_root (see mounter.deferProc), for thread B to mount on.
-type procMountPoint struct {
+// laterMount is a mount thread B makes (see mounter.mountsLater): its mount point resolved
+// and checked by thread A before pivot_root (mounter.resolveLater).
+type laterMount struct {
 	mnt        specs.Mount
 	opts       mountOptions
 	fd, parent int // O_PATH: the mount point, and the directory that holds it
 	base       string
-	resolved   bool
 }
 
-func (p *procMountPoint) close() {
-	if p.resolved {
-		unix.Close(p.fd)
-		unix.Close(p.parent)
+// laterMounts are a direct start's later mounts, in the spec's order.
+type laterMounts []laterMount
+
+func (l *laterMounts) close() {
+	for _, m := range *l {
+		unix.Close(m.fd)
+		unix.Close(m.parent)
 	}
 }
 
@@ -212,21 +218,21 @@ func startDirectly(o RunOptions, prep *prepared, atStop func(c *initProcess) err
 	if err := unix.CloseRange(uint(3+o.PreserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("close_range: %w", err)
 	}
-	proc := &procMountPoint{}
-	defer proc.close()
+	later := &laterMounts{}
+	defer later.close()
 	stops := make(chan stopped)
 	goAhead := make(chan error)
 	hold := make(chan struct{})
-	goLockedOffMain(func() { startOnThreadA(&cfg, spec, prep.cg, proc, files, stops, goAhead, hold) })
+	goLockedOffMain(func() { startOnThreadA(&cfg, spec, prep.cg, later, files, stops, goAhead, hold) })
 	st := <-stops
 	if st.err != nil {
 		close(hold)
-		return nil, st.err
+		return nil, setupFailed(st.err, prep.cg)
 	}
 	c := &initProcess{pid: st.pid, pidfd: -1, stdin: o.Stdin, stdout: o.Stdout, cg: prep.cg, hold: hold}
 	err = c.openPidfd()
 	if err == nil {
-		err = finishOnThreadB(st.pid, spec, proc)
+		err = finishOnThreadB(st.pid, spec, *later)
 	}
 	if err == nil {
 		err = applyProcessLimits(st.pid, spec.Process)
@@ -250,6 +256,22 @@ func startDirectly(o RunOptions, prep *prepared, atStop func(c *initProcess) err
 	return c, nil
 }
 
+// setupFailed is the runtime's error for thread A's err, as init's would be (initFailed,
+// diedInSetup): a program that cannot run carries the status the quick form exits with (127
+// or 126), and a limit of the cgroup met on the way is named.
+func setupFailed(err error, cg cgroups.Manager) error {
+	if errors.Is(err, errDirectRefused) {
+		return err
+	}
+	if met := limitMet(cg, cgroups.LimitCounts{}); met != "" { // a new cgroup: counts from 0
+		return fmt.Errorf("%w: %s", err, met)
+	}
+	if status := execStatus(err); status != 0 {
+		return &ExecError{Text: err.Error(), Status: status}
+	}
+	return err
+}
+
 // openPidfd opens a pidfd on the stopped program: signals go through it.
 func (p *initProcess) openPidfd() error {
 	fd, err := unix.PidfdOpen(p.pid, 0)
@@ -262,9 +284,9 @@ func (p *initProcess) openPidfd() error {
 
 // startOnThreadA is thread A (see the top of this file). Its goroutine ends, and the thread
 // with it, when hold is closed: the program's parent-death signal is tied to it.
-func startOnThreadA(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc *procMountPoint, files []uintptr,
+func startOnThreadA(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, later *laterMounts, files []uintptr,
 	stops chan<- stopped, goAhead <-chan error, hold <-chan struct{}) {
-	pid, err := buildAndStart(cfg, spec, cg, proc, files)
+	pid, err := buildAndStart(cfg, spec, cg, later, files)
 	stops <- stopped{pid, err}
 	if err != nil {
 		return
@@ -287,7 +309,7 @@ func startOnThreadA(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc 
 
 // buildAndStart is what init does up to its execve, on the calling thread, which then
 // starts the program stopped at its execve (PTRACE_TRACEME). It returns the program's pid.
-func buildAndStart(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc *procMountPoint, files []uintptr) (int, error) {
+func buildAndStart(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, later *laterMounts, files []uintptr) (int, error) {
 	flags := uintptr(unix.CLONE_FS) | cloneFlags(spec)
 	if err := unix.Unshare(int(flags)); err != nil {
 		return 0, &pathError{"unshare", "the container's namespaces", err}
@@ -311,7 +333,7 @@ func buildAndStart(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc *
 	if cgroupFD >= 0 {
 		defer unix.Close(cgroupFD)
 	}
-	if err := setupRootfsWith(cfg, spec, specs.State{}, proc); err != nil {
+	if err := setupRootfsWith(cfg, spec, specs.State{}, later); err != nil {
 		return 0, err
 	}
 	if err := setupNamespaces(spec); err != nil {
@@ -325,7 +347,7 @@ func buildAndStart(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc *
 	if err := filterKeyrings(cfg.KeyringRules); err != nil {
 		return 0, err
 	}
-	path, err := becomeUser(spec.Process)
+	path, err := becomeUserKeeping(spec.Process, true)
 	if err != nil {
 		return 0, err
 	}
@@ -339,6 +361,11 @@ func buildAndStart(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc *
 		return 0, err
 	}
 	sys := &syscall.SysProcAttr{Setsid: true, Ptrace: true, UseCgroupFD: cgroupFD >= 0, CgroupFD: cgroupFD}
+	if hasNewNamespace(spec, specs.CgroupNamespace) {
+		// Made with the program: with CLONE_INTO_CGROUP, rooted at the cgroups it lands in,
+		// the container's (the kernel's cgroup_post_fork), where init unshares its own there.
+		sys.Cloneflags = unix.CLONE_NEWCGROUP
+	}
 	if cfg.DieWithParent {
 		// Go's check after it (the parent's pid against getppid(2), which reads 0 in the new
 		// pid namespace) sends the program SIGKILL from itself, which the kernel ignores for
@@ -353,6 +380,9 @@ func buildAndStart(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc *
 	}
 	if err != nil {
 		return 0, &pathError{"exec", path, err}
+	}
+	if callerSlack != 0 { // relaxed again, as the runtime's other threads (see RelaxMonitor)
+		unix.Prctl(unix.PR_SET_TIMERSLACK, monitorSlack, 0, 0, 0)
 	}
 	if err := moveSelf(back); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
@@ -370,19 +400,20 @@ func buildAndStart(cfg *initConfig, spec *specs.Spec, cg cgroups.Manager, proc *
 
 // finishOnThreadB is thread B (see the top of this file): the stopped program's /proc, then
 // what init does with it. The thread stays in the container's namespaces: Go ends it.
-func finishOnThreadB(pid int, spec *specs.Spec, proc *procMountPoint) error {
+func finishOnThreadB(pid int, spec *specs.Spec, later laterMounts) error {
 	done := make(chan error)
-	goLockedOffMain(func() { done <- finishInside(pid, spec, proc) })
+	goLockedOffMain(func() { done <- finishInside(pid, spec, later) })
 	return <-done
 }
 
-func finishInside(pid int, spec *specs.Spec, proc *procMountPoint) error {
+func finishInside(pid int, spec *specs.Spec, later laterMounts) error {
 	// Every fd first, from the host's /proc: after the mount namespace, /proc is the
 	// container's, where the runtime has no pid.
 	kinds := []struct {
 		name string
 		flag int
-	}{{"pid", 0}, {"net", unix.CLONE_NEWNET}, {"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"mnt", unix.CLONE_NEWNS}}
+	}{{"pid", 0}, {"net", unix.CLONE_NEWNET}, {"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS},
+		{"cgroup", unix.CLONE_NEWCGROUP}, {"mnt", unix.CLONE_NEWNS}}
 	fds := make([]int, len(kinds))
 	for i, k := range kinds {
 		path := "/proc/" + strconv.Itoa(pid) + "/ns/" + k.name
@@ -408,51 +439,59 @@ func finishInside(pid int, spec *specs.Spec, proc *procMountPoint) error {
 			return &pathError{"setns", "/proc/" + strconv.Itoa(pid) + "/ns/" + k.name, err}
 		}
 	}
-	if err := mountProcFor(fds[0], proc); err != nil {
-		return err
+	for _, m := range later {
+		if err := mountFrom(fds[0], m); err != nil {
+			return err
+		}
 	}
 	return setupKernelFiles(spec)
 }
 
-// mountProcFor mounts a procfs of the pid namespace pidns on the mount point thread A
-// resolved, with the new mount API: fsopen(2), fsconfig(2) "pidns", fsmount(2),
-// move_mount(2) onto the mount point's fd, then what mounter does after a mount.
-func mountProcFor(pidns int, p *procMountPoint) error {
-	dest := p.mnt.Destination
-	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+// mountFrom makes a later mount on the mount point thread A resolved, with the new mount
+// API: fsopen(2) of its type, fsconfig(2) (a procfs for the pid namespace pidns: "pidns"),
+// fsmount(2), move_mount(2) onto the mount point's fd, then what mounter does after a mount.
+// It runs in the container's namespaces, whose /proc has no pid of the runtime's: nothing
+// here goes through /proc/self.
+func mountFrom(pidns int, p laterMount) error {
+	dest, kind := p.mnt.Destination, p.mnt.Type
+	fs, err := unix.Fsopen(kind, unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return &pathError{"fsopen", dest, fmt.Errorf("proc: %w", err)}
+		return &pathError{"fsopen", dest, fmt.Errorf("%s: %w", kind, err)}
 	}
 	defer unix.Close(fs)
-	if err := unix.FsconfigSetFd(fs, "pidns", pidns); err != nil {
-		return &pathError{"fsconfig", dest, fmt.Errorf("proc pidns: %w", err)}
+	if kind == "proc" {
+		if err := unix.FsconfigSetFd(fs, "pidns", pidns); err != nil {
+			return &pathError{"fsconfig", dest, fmt.Errorf("proc pidns: %w", err)}
+		}
 	}
 	if p.mnt.Source != "" { // what mountinfo shows, as mount(2)'s source
 		if err := unix.FsconfigSetString(fs, "source", p.mnt.Source); err != nil {
-			return &pathError{"fsconfig", dest, fmt.Errorf("proc source: %w", err)}
+			return &pathError{"fsconfig", dest, fmt.Errorf("%s source: %w", kind, err)}
 		}
 	}
-	for _, o := range p.opts.data {
-		key, value, hasValue := strings.Cut(o, "=")
-		if hasValue {
-			err = unix.FsconfigSetString(fs, key, value)
-		} else {
-			err = unix.FsconfigSetFlag(fs, key)
-		}
-		if err != nil {
-			return &pathError{"fsconfig", dest, fmt.Errorf("proc option %q: %w", o, err)}
+	for _, data := range p.opts.data {
+		for _, o := range strings.Split(data, ",") { // cgroup's "cpu,cpuacct" is two
+			key, value, hasValue := strings.Cut(o, "=")
+			if hasValue {
+				err = unix.FsconfigSetString(fs, key, value)
+			} else {
+				err = unix.FsconfigSetFlag(fs, key)
+			}
+			if err != nil {
+				return &pathError{"fsconfig", dest, fmt.Errorf("%s option %q: %w", kind, o, err)}
+			}
 		}
 	}
 	if err := unix.FsconfigCreate(fs); err != nil {
-		return &pathError{"fsconfig", dest, fmt.Errorf("proc: create: %w", err)}
+		return &pathError{"fsconfig", dest, fmt.Errorf("%s: create: %w", kind, err)}
 	}
 	m, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, mountAttrsOf(p.opts.flags))
 	if err != nil {
-		return &pathError{"fsmount", dest, fmt.Errorf("proc: %w", err)}
+		return &pathError{"fsmount", dest, fmt.Errorf("%s: %w", kind, err)}
 	}
 	defer unix.Close(m)
 	if err := unix.MoveMount(m, "", p.fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return &pathError{"move_mount", dest, fmt.Errorf("proc: %w", err)}
+		return &pathError{"move_mount", dest, fmt.Errorf("%s: %w", kind, err)}
 	}
 	top, err := mountedAt(p.parent, p.base, dest)
 	if err != nil {

@@ -10,15 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// directSpec is the default spec without its cgroup namespace: a spec a run starts
-// directly, on a kernel that has procfs's pidns option.
-func directSpec() *specs.Spec {
-	s := DefaultSpec()
-	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
-		return ns.Type == specs.CgroupNamespace
-	})
-	return s
-}
+// directSpec is a spec a run starts directly, on a kernel that has procfs's pidns option:
+// the default one.
+func directSpec() *specs.Spec { return DefaultSpec() }
 
 // Each thing a direct start does not cover sends the run through init, with a reason.
 func TestDirectStartRefusals(t *testing.T) {
@@ -27,7 +21,7 @@ func TestDirectStartRefusals(t *testing.T) {
 		t.Skip("every run goes through init on this host: " + why)
 	}
 	if why := directStartRefusal(RunOptions{Spec: directSpec()}); why != "" {
-		t.Fatalf("the default spec without a cgroup namespace: refused for %q", why)
+		t.Fatalf("the default spec: refused for %q", why)
 	}
 	for want, edit := range map[string]func(o *RunOptions){
 		"a terminal":       func(o *RunOptions) { o.Spec.Process.Terminal = true },
@@ -35,14 +29,14 @@ func TestDirectStartRefusals(t *testing.T) {
 		"hooks":            func(o *RunOptions) { o.Spec.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}} },
 		"network devices":  func(o *RunOptions) { o.Spec.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth1": {}} },
 		"a user other":     func(o *RunOptions) { o.Spec.Process.User.UID = 1000 },
-		"bounding": func(o *RunOptions) {
-			o.Spec.Process.Capabilities.Bounding = append(o.Spec.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+		"a memory limit under": func(o *RunOptions) {
+			limit := int64(4 << 20)
+			o.Spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
 		},
 		"RLIMIT_STACK": func(o *RunOptions) {
 			o.Spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_STACK", Hard: 1 << 20, Soft: 1 << 20}}
 		},
 		"a namespace to join": func(o *RunOptions) { o.Spec.Linux.Namespaces[1].Path = "/proc/1/ns/net" },
-		"a cgroup namespace":  func(o *RunOptions) { o.Spec = DefaultSpec() },
 		"a user namespace": func(o *RunOptions) {
 			o.Spec.Linux.Namespaces = append(o.Spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		},

@@ -338,9 +338,9 @@ func setupRootfs(cfg *initConfig, spec *specs.Spec, hookState specs.State) error
 	return setupRootfsWith(cfg, spec, hookState, nil)
 }
 
-// setupRootfsWith is setupRootfs that, given proc, leaves the spec's /proc unmounted and
-// resolved into proc for a direct start to mount (see direct.go).
-func setupRootfsWith(cfg *initConfig, spec *specs.Spec, hookState specs.State, proc *procMountPoint) error {
+// setupRootfsWith is setupRootfs that, given later, leaves the mounts a direct start makes
+// from inside the container's namespaces resolved in later, unmounted (see direct.go).
+func setupRootfsWith(cfg *initConfig, spec *specs.Spec, hookState specs.State, later *laterMounts) error {
 	baseline := rootBaseline(spec.Linux.RootfsPropagation)
 	if err := setPropagation("/", baseline); err != nil {
 		return err
@@ -370,7 +370,7 @@ func setupRootfsWith(cfg *initConfig, spec *specs.Spec, hookState specs.State, p
 		return &pathError{"open", cfg.Rootfs, err}
 	}
 	defer unix.Close(rootfd)
-	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec, cgroupPath: cfg.CgroupPath, deferProc: proc}
+	m := &mounter{rootfd: rootfd, bundle: cfg.Bundle, spec: spec, cgroupPath: cfg.CgroupPath, later: later}
 	defer m.closeReadOnlyLater()
 	if err := m.mountAll(); err != nil {
 		return err
@@ -535,6 +535,15 @@ func setupProcess(cfg *initConfig) error {
 // looks the program up in is then the one the program sees (getenv(3) takes the first). And
 // it gives the program a HOME when the spec has none (withHome).
 func becomeUser(p *specs.Process) (string, error) {
+	return becomeUserKeeping(p, false)
+}
+
+// becomeUserKeeping is becomeUser that, with keepPermitted, leaves the calling thread its
+// permitted and effective capabilities: a direct start's thread, which forks the program
+// after this with CLONE_NEWCGROUP (CAP_SYS_ADMIN), for a program run as root, whose execve
+// gives it its bounding and inheritable sets whatever its permitted ones were
+// (capabilities(7), "Capabilities and execution of programs by root"; see direct.go).
+func becomeUserKeeping(p *specs.Process, keepPermitted bool) (string, error) {
 	p.Env = withHome(uniqueEnv(p.Env), p.User.UID, "/etc/passwd")
 	// The runtime warned about what resolving skips already (capabilityWarnings).
 	sets := resolveCapabilities(p.Capabilities, ownBoundingSet(), func(string) {})
@@ -559,6 +568,13 @@ func becomeUser(p *specs.Process) (string, error) {
 	path, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
 		return "", err
+	}
+	if keepPermitted {
+		own, err := ownPermittedSet()
+		if err != nil {
+			return "", err
+		}
+		sets.permitted, sets.effective = own, own
 	}
 	if err := applyCapabilities(sets); err != nil {
 		return "", err

@@ -121,9 +121,10 @@ type mounter struct {
 	// readOnlyLater are the read-only tmpfs and /dev mounts, made writable until
 	// finishReadOnly: see fsMount.
 	readOnlyLater []laterReadOnly
-	// deferProc, for a direct start, takes the spec's /proc resolved, unmounted (see
-	// resolveProc and direct.go).
-	deferProc *procMountPoint
+	// later, for a direct start, takes the mounts that must be made from inside the
+	// container's pid or cgroup namespace, resolved and unmounted (see resolveLater and
+	// direct.go).
+	later *laterMounts
 }
 
 // laterReadOnly is a mount that finishReadOnly makes read-only: an O_PATH fd of its root, and
@@ -234,6 +235,9 @@ var procMountable = []string{"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo"
 // (sysctls) and masks (maskedPaths). A proc mount on /proc itself is let be, and so are the
 // files lxcfs covers, named as they are, with no symlink on the way.
 func (m *mounter) procDestination(fd int, mnt specs.Mount) error {
+	if m.later != nil {
+		return m.laterProcDestination(fd, mnt)
+	}
 	if kind, err := fsType(fd, mnt.Destination); err != nil || kind != unix.PROC_SUPER_MAGIC {
 		return err
 	}
@@ -242,6 +246,66 @@ func (m *mounter) procDestination(fd int, mnt specs.Mount) error {
 		return nil
 	}
 	return fmt.Errorf("the destination is inside the container's /proc: refused (only the files lxcfs covers may be mounted over, as in runc: %s)", strings.Join(procMountable, ", "))
+}
+
+// laterProcDestination is procDestination for a direct start, whose /proc is mounted last
+// (see direct.go): a destination at or below a proc mount point met before it in the
+// spec's order, where init would find procfs, is refused. The proc mount itself is let be;
+// no other mount is named inside /proc on a direct start (directStartRefusal).
+func (m *mounter) laterProcDestination(fd int, mnt specs.Mount) error {
+	var procs []unix.Stat_t
+	for _, l := range *m.later {
+		var st unix.Stat_t
+		if l.mnt.Type == "proc" && unix.Fstat(l.fd, &st) == nil {
+			procs = append(procs, st)
+		}
+	}
+	if len(procs) == 0 || mnt.Type == "proc" && mountDestination(mnt) == "/proc" {
+		return nil
+	}
+	in, err := below(fd, m.rootfd, procs)
+	if err != nil {
+		return &pathError{"open", mnt.Destination + "/..", err}
+	}
+	if in {
+		return errors.New("the destination is inside the container's /proc: refused (it leads there through the image's symlinks)")
+	}
+	return nil
+}
+
+// below says whether the file fd holds is one of dirs or inside one, walking up through
+// ".." to the root open on root.
+func below(fd, root int, dirs []unix.Stat_t) (bool, error) {
+	cur, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer func() { unix.Close(cur) }()
+	for range 4096 { // deeper than any path a mount takes
+		var st unix.Stat_t
+		if err := unix.Fstat(cur, &st); err != nil {
+			return false, err
+		}
+		for _, d := range dirs {
+			if st.Dev == d.Dev && st.Ino == d.Ino {
+				return true, nil
+			}
+		}
+		if sameFile(cur, root) {
+			return false, nil
+		}
+		parent, err := unix.Openat(cur, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false, err
+		}
+		top := sameFile(parent, cur) // the filesystem's root: nowhere further up
+		unix.Close(cur)
+		cur = parent
+		if top {
+			return false, nil
+		}
+	}
+	return false, nil
 }
 
 // sysDestination refuses a mount whose destination leads into the container's /sys through
@@ -309,9 +373,6 @@ func (m *mounter) mount(mnt specs.Mount) error {
 	if mnt.Type == "bind" || opts.bind {
 		return m.bindMount(mnt, opts)
 	}
-	if mnt.Type == "proc" && m.deferProc != nil {
-		return m.resolveProc(mnt, opts)
-	}
 	switch mnt.Type {
 	case "cgroup", "cgroup2":
 		return m.cgroupMount(mnt, opts)
@@ -321,6 +382,9 @@ func (m *mounter) mount(mnt specs.Mount) error {
 
 // fsMount mounts a filesystem by type: proc, sysfs, tmpfs, devpts, mqueue, ...
 func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
+	if m.later != nil && m.mountsLater(mnt) {
+		return m.resolveLater(mnt, opts)
+	}
 	// A directory made here has nothing to copy up, and no owner or mode the tmpfs should take
 	// over from it: tmpfs's own (1777, or mode=) stand, as in runc. /dev: see mountWarnings.
 	copyingUp := opts.tmpcopyup && mnt.Type == "tmpfs" && mountDestination(mnt) != "/dev" && m.existsInRoot(mnt.Destination)
@@ -363,9 +427,17 @@ func (m *mounter) fsMount(mnt specs.Mount, opts mountOptions) error {
 	return m.finishFSMount(top, mnt, opts, later)
 }
 
-// resolveProc does what fsMount does before the mount, for a direct start's /proc, which
-// is mounted once the container's first process exists (see direct.go).
-func (m *mounter) resolveProc(mnt specs.Mount, opts mountOptions) error {
+// mountsLater says whether a direct start makes mnt once the container's first process
+// exists (see direct.go): a procfs shows the pid namespace it is mounted for, a cgroup
+// filesystem the cgroup namespace of whoever mounts it.
+func (m *mounter) mountsLater(mnt specs.Mount) bool {
+	cgroupFS := mnt.Type == "cgroup" || mnt.Type == "cgroup2"
+	return mnt.Type == "proc" || cgroupFS && hasNewNamespace(m.spec, specs.CgroupNamespace)
+}
+
+// resolveLater does what fsMount does before the mount, and leaves the mount to a direct
+// start's thread in the container's namespaces.
+func (m *mounter) resolveLater(mnt specs.Mount, opts mountOptions) error {
 	fd, err := m.mountPoint(mnt, true)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", mnt.Destination, err)
@@ -375,7 +447,7 @@ func (m *mounter) resolveProc(mnt specs.Mount, opts mountOptions) error {
 		unix.Close(fd)
 		return err
 	}
-	*m.deferProc = procMountPoint{mnt: mnt, opts: opts, fd: fd, parent: parent, base: base, resolved: true}
+	*m.later = append(*m.later, laterMount{mnt: mnt, opts: opts, fd: fd, parent: parent, base: base})
 	return nil
 }
 

@@ -20,10 +20,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// directBundle is a bundle a run starts without init (isolate/direct.go): the default spec
-// without its cgroup namespace, which needs init, and with what init would otherwise set on
-// itself before its execve: rlimits, oom_score_adj, sysctls of the container's network and
-// ipc namespaces, a hostname.
+// directBundle is a bundle a run starts without init (isolate/direct.go): the default spec,
+// with what init would otherwise set on itself before its execve: rlimits, oom_score_adj,
+// sysctls of the container's network and ipc namespaces, a hostname.
 func directBundle(t *testing.T, args ...string) string {
 	t.Helper()
 	if !isolate.HostStartsDirectly() {
@@ -32,7 +31,6 @@ func directBundle(t *testing.T, args ...string) string {
 		t.Skip("this host starts no run directly (a kernel before 6.18, or ptrace restricted)")
 	}
 	return newBundle(t, func(spec obj) {
-		dropNamespace(spec, "cgroup")
 		process(spec)["args"] = toList(args)
 		process(spec)["oomScoreAdj"] = 123
 		process(spec)["rlimits"] = list{obj{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}}
