@@ -100,12 +100,15 @@ func directStartRefusal(o RunOptions) string {
 	procs := 0
 	for _, m := range s.Mounts {
 		dest := mountDestination(m)
+		// A mount thread B makes (mounter.mountsLater) is made without /proc/self, which a
+		// propagation change needs (setPropagation).
+		opts, err := parseMountOptions(m.Options)
+		later := m.Type == "proc" || (m.Type == "cgroup" || m.Type == "cgroup2") && hasNewNamespace(s, specs.CgroupNamespace)
 		switch {
+		case later && (err != nil || opts.propagation != 0 || opts.bind):
+			return "propagation or bind options on " + dest
 		case m.Type == "proc" && dest == "/proc":
 			procs++
-			if opts, err := parseMountOptions(m.Options); err != nil || opts.propagation != 0 || opts.bind || opts.recAttr {
-				return "options on /proc"
-			}
 		case m.Type == "proc" || dest == "/proc" || strings.HasPrefix(dest, "/proc/"):
 			return "a mount in /proc"
 		}

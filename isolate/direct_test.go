@@ -33,6 +33,13 @@ func TestDirectStartRefusals(t *testing.T) {
 			limit := int64(4 << 20)
 			o.Spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
 		},
+		"propagation or bind options on /sys/fs/cgroup": func(o *RunOptions) {
+			for i, m := range o.Spec.Mounts {
+				if m.Type == "cgroup" {
+					o.Spec.Mounts[i].Options = append(slices.Clone(m.Options), "rslave")
+				}
+			}
+		},
 		"RLIMIT_STACK": func(o *RunOptions) {
 			o.Spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_STACK", Hard: 1 << 20, Soft: 1 << 20}}
 		},
