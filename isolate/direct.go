@@ -488,7 +488,8 @@ func mountFrom(pidns int, p laterMount) error {
 	if err := unix.FsconfigCreate(fs); err != nil {
 		return &pathError{"fsconfig", dest, fmt.Errorf("%s: create: %w", kind, err)}
 	}
-	m, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, mountAttrsOf(p.opts.flags))
+	// The attributes the options name (mountopts.go), as mount(2) takes their flags.
+	m, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(p.opts.attrSet))
 	if err != nil {
 		return &pathError{"fsmount", dest, fmt.Errorf("%s: %w", kind, err)}
 	}
@@ -563,25 +564,6 @@ func closeAll(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
-}
-
-// mountAttrsOf turns mount(2) flags into fsmount(2) attributes.
-func mountAttrsOf(flags uintptr) int {
-	attrs := 0
-	for _, f := range []struct {
-		flag uintptr
-		attr int
-	}{
-		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
-		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
-		{unix.MS_NOATIME, unix.MOUNT_ATTR_NOATIME}, {unix.MS_STRICTATIME, unix.MOUNT_ATTR_STRICTATIME},
-		{unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME},
-	} {
-		if flags&f.flag != 0 {
-			attrs |= f.attr
-		}
-	}
-	return attrs
 }
 
 // applyProcessLimits gives the stopped program process.rlimits (prlimit(2)) and
